@@ -1,0 +1,1 @@
+"""Cobranza connectors sources package."""

@@ -1,0 +1,1 @@
+"""Cobranza flows package."""

@@ -1,0 +1,1 @@
+"""Cobranza simulator package."""
