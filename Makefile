@@ -1,0 +1,56 @@
+# Cobranza: the two commands a new user runs are `make run` and `make test`.
+# Both bootstrap .venv from the committed lock file (uv.lock) when it is missing or stale.
+SHELL := /bin/bash
+PYTHON ?= python3
+VENV := .venv
+UV_VERSION := 0.13.9
+UV := $(VENV)/bin/uv
+BIN := $(VENV)/bin
+export UV_PROJECT_ENVIRONMENT := $(CURDIR)/$(VENV)
+
+.PHONY: bootstrap run test test-fast lint format docs docs-serve mlflow-ui prefect-ui deploy bench clean
+
+$(VENV)/.synced: uv.lock pyproject.toml
+	@test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
+	@test -x $(UV) || $(BIN)/pip install --quiet --disable-pip-version-check uv==$(UV_VERSION)
+	$(UV) sync --frozen --quiet
+	@touch $@
+
+bootstrap: $(VENV)/.synced ## create .venv from uv.lock
+
+run: bootstrap ## the daily collections run on embedded defaults (simulator, DuckDB, MLflow on SQLite)
+	$(BIN)/cobranza run
+
+test: bootstrap ## the whole test suite, slow end-to-end tests included
+	$(BIN)/pytest
+
+test-fast: bootstrap ## everything but the slow end-to-end tests
+	$(BIN)/pytest -m "not slow"
+
+lint: bootstrap
+	$(BIN)/ruff check . && $(BIN)/ruff format --check .
+
+format: bootstrap
+	$(BIN)/ruff check --fix . && $(BIN)/ruff format .
+
+docs: bootstrap ## dbt docs for the warehouse built by `make run`
+	COBRANZA_DBT_DUCKDB_PATH=$(CURDIR)/data/warehouse.duckdb $(BIN)/dbt docs generate \
+	  --project-dir dbt_project --profiles-dir dbt_project --target-path $(CURDIR)/data/dbt/target
+	COBRANZA_DBT_DUCKDB_PATH=$(CURDIR)/data/warehouse.duckdb $(BIN)/dbt docs serve \
+	  --project-dir dbt_project --profiles-dir dbt_project --target-path $(CURDIR)/data/dbt/target --port 8080
+
+mlflow-ui: bootstrap ## MLflow UI on the local tracking store
+	$(BIN)/mlflow ui --backend-store-uri sqlite:///$(CURDIR)/data/mlflow.db --workers 1 --port 5000
+
+prefect-ui: bootstrap ## local Prefect server (then `make deploy` in another shell)
+	$(BIN)/prefect server start --host 127.0.0.1
+
+deploy: bootstrap ## register the deployments of prefect.yaml on the running server
+	$(BIN)/prefect work-pool create cobranza-process --type process || true
+	$(BIN)/prefect --no-prompt deploy --all
+
+bench: bootstrap ## wall time and peak memory per stage; PROFILE=S|M|L
+	$(BIN)/cobranza bench --profile $(or $(PROFILE),S)
+
+clean:
+	rm -rf data dbt_project/target dbt_project/logs .pytest_cache

@@ -1,0 +1,176 @@
+"""Cobranza configuration: one settings model, one optional YAML file, environment overrides.
+
+Precedence (highest first): explicit overrides passed by the CLI, environment variables
+``COBRANZA_<COMPONENT>__<FIELD>`` (e.g. ``COBRANZA_WAREHOUSE__DUCKDB_PATH``), the YAML file named by
+``COBRANZA_CONFIG`` (default ``cobranza.yaml`` in the working directory, if present), then the
+embedded defaults below, which run the whole pipeline locally on simulator data.
+
+Only ``flows/`` and the CLI read settings; ``connectors`` and ``ml`` take explicit arguments.
+Secrets are ``SecretStr`` fields, set from the environment or a Prefect Secret block, never from
+the YAML file (a secret found there is refused).
+"""
+
+from __future__ import annotations
+
+import os
+from datetime import date
+from pathlib import Path
+from typing import Any, Literal
+
+import yaml
+from pydantic import BaseModel, Field, field_validator
+from pydantic_settings import BaseSettings, PydanticBaseSettingsSource, SettingsConfigDict
+
+CONFIG_ENV = "COBRANZA_CONFIG"
+DEFAULT_CONFIG_FILE = "cobranza.yaml"
+
+
+class WarehouseSettings(BaseModel):
+    """Where the warehouse lives."""
+
+    duckdb_path: Path = Field(Path("data/warehouse.duckdb"), description="DuckDB database file.")
+
+
+class SimulatorSettings(BaseModel):
+    """The built-in synthetic AR world used when no real source is configured."""
+
+    enabled: bool = Field(True, description="Generate source extracts with the simulator before ingesting.")
+    profile: Literal["S", "M", "L"] = Field("S", description="S=1k, M=20k, L=200k customers.")
+    seed: int = Field(42, description="Random seed: same seed and as-of date give identical files.")
+    start_date: date = Field(date(2024, 11, 1), description="First day of the simulated history.")
+
+
+class SourcesSettings(BaseModel):
+    """File drops the source connectors ingest."""
+
+    landing_dir: Path = Field(
+        Path("data/sources"), description="Folder with erp/, crm/ and bank/ extracts (the simulator writes here)."
+    )
+    mapping: Path | None = Field(
+        None, description="Column-mapping YAML for the file connector; default maps the simulator's extracts."
+    )
+
+
+class ModelSettings(BaseModel):
+    """Delinquency model (XGBoost, tracked in MLflow)."""
+
+    tracking_uri: str = Field("sqlite:///data/mlflow.db", description="MLflow tracking URI.")
+    artifact_location: Path = Field(Path("data/mlartifacts"), description="MLflow artifact root.")
+    late_days: int = Field(30, description="An invoice is 'late' if paid more than N days after due.")
+    test_days: int = Field(90, description="Length of the time-based test (and validation) window in days.")
+    retrain_after_days: int = Field(
+        7, description="The daily run retrains when the champion is older than this (weekly retrain also does)."
+    )
+
+
+class NbaSettings(BaseModel):
+    """Next-best-action contact rules (DESIGN.md §10 defaults)."""
+
+    window_start_hour: int = Field(9, ge=0, le=23, description="Earliest local hour for a contact.")
+    window_end_hour: int = Field(19, ge=1, le=24, description="Contacts must be scheduled before this local hour.")
+    min_spacing_hours: int = Field(48, ge=0, description="Minimum hours between two contacts to a customer.")
+    respect_holidays: bool = Field(True, description="No contact on the debtor country's public holidays.")
+
+
+class ChannelsSettings(BaseModel):
+    """Where contact tasks go."""
+
+    mode: Literal["dry_run"] = Field("dry_run", description="dry_run writes rendered messages to a file.")
+    outbox_dir: Path = Field(Path("data/outbox"), description="Folder for the dry-run channel's message files.")
+    payment_link_base: str = Field("", description="Base URL of the payment link put in messages (optional).")
+
+
+class QualitySettings(BaseModel):
+    """Great Expectations gates."""
+
+    gx_root: Path = Field(Path("data/gx"), description="Validation results and Data Docs (generated).")
+
+
+class Settings(BaseSettings):
+    """All Cobranza settings. See README 'Configuration' for the generated reference."""
+
+    model_config = SettingsConfigDict(env_prefix="COBRANZA_", env_nested_delimiter="__", extra="forbid")
+
+    data_dir: Path = Field(Path("data"), description="Root for generated data; relative paths below resolve here.")
+    warehouse: WarehouseSettings = WarehouseSettings()
+    simulator: SimulatorSettings = SimulatorSettings()
+    sources: SourcesSettings = SourcesSettings()
+    model: ModelSettings = ModelSettings()
+    nba: NbaSettings = NbaSettings()
+    channels: ChannelsSettings = ChannelsSettings()
+    quality: QualitySettings = QualitySettings()
+
+    @field_validator("data_dir")
+    @classmethod
+    def _absolute(cls, v: Path) -> Path:
+        return v.expanduser().resolve()
+
+    @classmethod
+    def settings_customise_sources(
+        cls,
+        settings_cls: type[BaseSettings],
+        init_settings: PydanticBaseSettingsSource,
+        env_settings: PydanticBaseSettingsSource,
+        dotenv_settings: PydanticBaseSettingsSource,
+        file_secret_settings: PydanticBaseSettingsSource,
+    ) -> tuple[PydanticBaseSettingsSource, ...]:
+        """Init args, then env vars, then the YAML file."""
+        return (init_settings, env_settings, _YamlSource(settings_cls))
+
+    def resolve(self, path: Path) -> Path:
+        """Resolve a configured path: default ``data/...`` paths live under ``data_dir``."""
+        path = Path(path).expanduser()
+        if path.is_absolute():
+            return path
+        if path.parts and path.parts[0] == "data":
+            return self.data_dir.joinpath(*path.parts[1:])
+        return (Path.cwd() / path).resolve()
+
+    @property
+    def duckdb_path(self) -> Path:
+        """Absolute path of the DuckDB warehouse file."""
+        return self.resolve(self.warehouse.duckdb_path)
+
+    @property
+    def tracking_uri(self) -> str:
+        """MLflow tracking URI with a relative SQLite path resolved under ``data_dir``."""
+        uri = self.model.tracking_uri
+        prefix = "sqlite:///"
+        if uri.startswith(prefix) and not uri.startswith(prefix + "/"):
+            return prefix + str(self.resolve(Path(uri[len(prefix) :])))
+        return uri
+
+
+class _YamlSource(PydanticBaseSettingsSource):
+    """Reads ``cobranza.yaml`` (or ``$COBRANZA_CONFIG``); refuses secrets written in the file."""
+
+    def get_field_value(self, field: Any, field_name: str) -> tuple[Any, str, bool]:  # pragma: no cover
+        return None, field_name, False
+
+    def __call__(self) -> dict[str, Any]:
+        explicit = os.environ.get(CONFIG_ENV)
+        path = Path(explicit) if explicit else Path(DEFAULT_CONFIG_FILE)
+        if not path.exists():
+            if explicit:
+                raise FileNotFoundError(f"{CONFIG_ENV}={explicit}: no such config file; fix the path or unset it")
+            return {}
+        data = yaml.safe_load(path.read_text()) or {}
+        if not isinstance(data, dict):
+            raise ValueError(f"{path}: expected a mapping of settings at the top level")
+        _refuse_secrets(data, str(path))
+        return data
+
+
+def _refuse_secrets(data: dict[str, Any], where: str, prefix: str = "") -> None:
+    for key, value in data.items():
+        name = f"{prefix}{key}"
+        if isinstance(value, dict):
+            _refuse_secrets(value, where, name + ".")
+        elif any(word in key.lower() for word in ("password", "token", "secret", "api_key")) and value:
+            env = "COBRANZA_" + name.upper().replace(".", "__")
+            raise ValueError(f"{where}: secret '{name}' must not be in the config file; set {env} instead")
+
+
+def load_settings(**overrides: Any) -> Settings:
+    """Load settings with optional explicit overrides (the CLI's flags)."""
+    return Settings(**overrides)

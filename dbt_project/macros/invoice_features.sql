@@ -1,0 +1,119 @@
+{#-
+  Point-in-time features for a spine of (invoice_id, customer_id, snapshot_date) rows.
+
+  Every customer-history feature only uses what was known on the snapshot date: other invoices
+  issued before it, settlements the ERP had recorded by then (settled_known_date), disputes opened
+  and contacts made before it. Nothing from after the snapshot can leak in; the test
+  tests/dbt/test_feature_leakage.py proves it by changing future rows.
+-#}
+{% macro invoice_features(spine) %}
+with spine as (
+    select * from {{ spine }}
+),
+
+invoices as (
+    select
+        fi.invoice_id, fi.customer_id, fi.issue_date, fi.due_date, fi.amount_total,
+        bal.amount_due, bal.settled_date, bal.settled_known_date
+    from {{ ref('stg_erp__invoices') }} as fi
+    inner join {{ ref('int_invoices_settled') }} as bal using (invoice_id)
+),
+
+history as (
+    -- one row per (spine invoice, earlier invoice of the same customer), as known at the snapshot
+    select
+        spine.invoice_id,
+        h.amount_total,
+        h.due_date,
+        case when h.settled_known_date <= spine.snapshot_date then h.settled_date end as settled_date_known,
+        spine.snapshot_date
+    from spine
+    inner join invoices as h
+        on h.customer_id = spine.customer_id
+        and h.issue_date < spine.snapshot_date
+        and h.invoice_id <> spine.invoice_id
+),
+
+history_agg as (
+    select
+        invoice_id,
+        count(*) as n_prior,
+        avg(amount_total) as mean_prior_amount,
+        count(*) filter (where settled_date_known is not null) as n_prior_settled,
+        avg(date_diff('day', due_date, settled_date_known)) as mean_days_late,
+        avg(case when settled_date_known is not null then greatest(date_diff('day', due_date, settled_date_known), 0) end)
+            filter (where due_date >= snapshot_date - interval 180 day) as mean_days_late_recent,
+        count(*) filter (where due_date + interval {{ var('late_days') }} day < snapshot_date) as n_prior_label_known,
+        count(*) filter (
+            where due_date + interval {{ var('late_days') }} day < snapshot_date
+              and (settled_date_known is null or settled_date_known > due_date + interval {{ var('late_days') }} day)
+        ) as n_prior_late,
+        count(*) filter (where due_date < snapshot_date and settled_date_known is null) as n_open_overdue,
+        sum(case when due_date < snapshot_date and settled_date_known is null then amount_total else 0 end)
+            as amount_open_overdue,
+        sum(case when settled_date_known is null then amount_total else 0 end) as amount_open,
+        max(settled_date_known) as last_settled_date
+    from history
+    group by invoice_id
+),
+
+disputes as (
+    select spine.invoice_id, count(*) as n_disputes
+    from spine
+    inner join {{ ref('stg_crm__disputes') }} as d
+        on d.customer_id = spine.customer_id and d.opened_date < spine.snapshot_date
+    group by spine.invoice_id
+),
+
+contacts as (
+    select
+        spine.invoice_id,
+        count(*) filter (where i.direction = 'outbound') as n_outbound_90d,
+        count(*) filter (where i.outcome in ('replied', 'promise_to_pay')) as n_responses_90d,
+        count(*) filter (where i.outcome = 'promise_to_pay') as n_promises_90d
+    from spine
+    inner join {{ ref('stg_crm__interactions') }} as i
+        on i.customer_id = spine.customer_id
+        and i.occurred_date < spine.snapshot_date
+        and i.occurred_date >= spine.snapshot_date - interval 90 day
+    group by spine.invoice_id
+),
+
+customers as (
+    select customer_id, credit_limit, payment_terms_days, segment, country from {{ ref('stg_erp__customers') }}
+),
+
+final as (
+    select
+        spine.invoice_id,
+        spine.customer_id,
+        spine.snapshot_date,
+        inv.due_date,
+        inv.amount_total,
+        cast(date_diff('day', inv.issue_date, inv.due_date) as double) as f_terms_days,
+        ln(1 + cast(inv.amount_total as double)) as f_log_amount,
+        cast(inv.amount_total as double) / nullif(cast(h.mean_prior_amount as double), 0) as f_amount_vs_cust_mean,
+        cast(month(inv.due_date) as double) as f_due_month,
+        cast(dayofweek(inv.due_date) as double) as f_due_dow,
+        cast(coalesce(h.n_prior, 0) as double) as f_cust_prior_invoices,
+        cast(coalesce(h.n_prior_settled, 0) as double) as f_cust_prior_settled,
+        cast(h.mean_days_late as double) as f_cust_mean_days_late,
+        cast(h.mean_days_late_recent as double) - cast(h.mean_days_late as double) as f_cust_days_late_trend,
+        cast(h.n_prior_late as double) / nullif(h.n_prior_label_known, 0) as f_cust_prior_late_share,
+        cast(coalesce(h.n_open_overdue, 0) as double) as f_cust_open_overdue_count,
+        cast(coalesce(h.amount_open_overdue, 0) as double)
+            / nullif(cast(c.credit_limit as double), 0) as f_cust_overdue_vs_limit,
+        cast(coalesce(h.amount_open, 0) as double) / nullif(cast(c.credit_limit as double), 0) as f_cust_exposure_vs_limit,
+        cast(date_diff('day', h.last_settled_date, spine.snapshot_date) as double) as f_cust_days_since_payment,
+        cast(coalesce(d.n_disputes, 0) as double) as f_cust_prior_disputes,
+        cast(coalesce(ct.n_outbound_90d, 0) as double) as f_cust_contacts_90d,
+        cast(coalesce(ct.n_responses_90d, 0) as double) as f_cust_responses_90d,
+        cast(coalesce(ct.n_promises_90d, 0) as double) as f_cust_promises_90d
+    from spine
+    inner join invoices as inv using (invoice_id)
+    left join history_agg as h using (invoice_id)
+    left join disputes as d using (invoice_id)
+    left join contacts as ct using (invoice_id)
+    left join customers as c on c.customer_id = spine.customer_id
+)
+{% endmacro %}

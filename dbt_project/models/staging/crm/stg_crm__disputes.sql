@@ -1,0 +1,27 @@
+-- One row per dispute: the latest CRM version.
+with source as (
+    select * from {{ source('raw_crm', 'disputes') }}
+),
+
+latest as (
+    select *
+    from source
+    qualify row_number() over (partition by dispute_id order by updated_at desc, _loaded_at desc) = 1
+),
+
+final as (
+    select
+        dispute_id,
+        invoice_id,
+        customer_id,
+        opened_at,
+        cast(opened_at as date) as opened_date,
+        resolved_at,
+        cast(resolved_at as date) as resolved_date,
+        lower(status) as status,
+        reason,
+        updated_at
+    from latest
+)
+
+select * from final

@@ -1,0 +1,26 @@
+-- One row per customer credit note (out_refund): the latest ERP version.
+with source as (
+    select * from {{ source('raw_erp', 'credit_notes') }}
+),
+
+latest as (
+    select *
+    from source
+    qualify row_number() over (partition by credit_note_id order by updated_at desc, _loaded_at desc) = 1
+),
+
+final as (
+    select
+        credit_note_id,
+        number as credit_note_number,
+        customer_id,
+        invoice_id,
+        issue_date,
+        upper(currency) as currency,
+        amount_total,
+        lower(status) as status,
+        updated_at
+    from latest
+)
+
+select * from final

@@ -1,0 +1,28 @@
+-- One row per customer: the latest version landed from the ERP.
+with source as (
+    select * from {{ source('raw_erp', 'customers') }}
+),
+
+latest as (
+    select *
+    from source
+    qualify row_number() over (partition by customer_id order by updated_at desc, _loaded_at desc) = 1
+),
+
+final as (
+    select
+        customer_id,
+        trim(name) as customer_name,
+        tax_id,
+        upper(country) as country,
+        city,
+        timezone,
+        upper(currency) as currency,
+        payment_terms_days,
+        credit_limit,
+        lower(segment) as segment,
+        updated_at
+    from latest
+)
+
+select * from final

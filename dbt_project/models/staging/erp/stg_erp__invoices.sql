@@ -1,0 +1,28 @@
+-- One row per customer invoice: the latest ERP version.
+with source as (
+    select * from {{ source('raw_erp', 'invoices') }}
+),
+
+latest as (
+    select *
+    from source
+    qualify row_number() over (partition by invoice_id order by updated_at desc, _loaded_at desc) = 1
+),
+
+final as (
+    select
+        invoice_id,
+        number as invoice_number,
+        customer_id,
+        issue_date,
+        due_date,
+        upper(currency) as currency,
+        amount_total,
+        amount_open as amount_open_erp,
+        lower(status) as status,
+        payment_reference,
+        updated_at
+    from latest
+)
+
+select * from final

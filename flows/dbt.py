@@ -1,0 +1,57 @@
+"""Runs dbt in-process (``dbtRunner``) against the configured warehouse.
+
+``dbt build`` (not run-then-test) so a failing test stops the models downstream of it. Artifacts
+and logs go under the data directory, so parallel runs (tests, benches) never share a target folder.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+from datetime import date
+from pathlib import Path
+
+PROJECT_DIR = Path(__file__).resolve().parents[1] / "dbt_project"
+
+
+class DbtBuildError(RuntimeError):
+    """dbt build failed; the message lists the failing nodes and their errors."""
+
+
+def dbt_args(command: list[str], *, duckdb_path: Path, work_dir: Path, as_of: date, late_days: int) -> list[str]:
+    """Full dbt CLI arguments for one command on this project and warehouse."""
+    os.environ["COBRANZA_DBT_DUCKDB_PATH"] = str(duckdb_path)
+    dbt_vars = {"as_of_date": as_of.isoformat(), "late_days": late_days}
+    return [
+        *command,
+        "--project-dir",
+        str(PROJECT_DIR),
+        "--profiles-dir",
+        str(PROJECT_DIR),
+        "--target-path",
+        str(work_dir / "target"),
+        "--log-path",
+        str(work_dir / "logs"),
+        "--vars",
+        json.dumps(dbt_vars),
+        "--quiet",
+    ]
+
+
+def run_dbt(command: list[str], *, duckdb_path: Path, work_dir: Path, as_of: date, late_days: int) -> dict[str, int]:
+    """Invoke dbt and return counts of node results by status; raise on any failure."""
+    from dbt.cli.main import dbtRunner
+
+    args = dbt_args(command, duckdb_path=duckdb_path, work_dir=work_dir, as_of=as_of, late_days=late_days)
+    res = dbtRunner().invoke(args)
+    counts: dict[str, int] = {}
+    failures: list[str] = []
+    for r in getattr(res.result, "results", None) or []:
+        status = str(r.status)
+        counts[status] = counts.get(status, 0) + 1
+        if status in ("error", "fail", "runtime error"):
+            failures.append(f"{r.node.unique_id}: {(r.message or '').strip()[:300]}")
+    if not res.success:
+        detail = "; ".join(failures) or (str(res.exception) if res.exception else "see the dbt log")
+        raise DbtBuildError(f"dbt {' '.join(command)} failed: {detail} (log: {work_dir / 'logs' / 'dbt.log'})")
+    return counts
