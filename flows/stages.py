@@ -284,7 +284,7 @@ def summarise(ctx: RunContext, stages: dict[str, Any]) -> dict[str, Any]:
         )
         kpis = warehouse.read_frame(con, "marts.mart_collections_kpis").to_dict("records")
     layers = {schema: sum(tables.values()) for schema, tables in counts.items()}
-    champion = registry.champion_metrics(ctx.settings.tracking_uri)
+    champion = registry.champion_info(ctx.settings.tracking_uri)
     s = ctx.settings
     return {
         "as_of": ctx.as_of.isoformat(),

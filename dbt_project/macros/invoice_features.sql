@@ -1,5 +1,5 @@
 {#-
-  Point-in-time features for a spine of (invoice_id, customer_id, snapshot_date) rows.
+  CTEs (to follow a `with ... ,`) computing point-in-time features for a spine of (invoice_id, customer_id, snapshot_date) rows.
 
   Every customer-history feature only uses what was known on the snapshot date: other invoices
   issued before it, settlements the ERP had recorded by then (settled_known_date), disputes opened
@@ -7,7 +7,7 @@
   tests/dbt/test_feature_leakage.py proves it by changing future rows.
 -#}
 {% macro invoice_features(spine) %}
-with spine as (
+spine as (
     select * from {{ spine }}
 ),
 
