@@ -131,7 +131,7 @@ def run_bench(profile: str, as_of: date | None = None, work_dir: Path | None = N
         "total_seconds": round(sum(r["seconds"] for r in rows), 1),
         "peak_rss_mib": max(r["peak_rss_mib"] for r in rows),
         "model_roc_auc": (out.get("train") or {}).get("metrics", {}).get("roc_auc"),
-        "actions": (out.get("decide") or {}).get("by_channel"),
+        "actions": (out.get("decide") or {}).get("actions"),
     }
 
 

@@ -196,11 +196,9 @@ def score_open_invoices(ctx: RunContext) -> dict[str, Any]:
 @task(name="decide-next-best-action")
 def decide_actions(ctx: RunContext) -> dict[str, Any]:
     """Pick at most one lawful action per account with a dunnable overdue balance."""
-    import pandas as pd
-    from ml.nba.inputs import accounts_for_decision, rules_from
-
     from connectors import warehouse
     from connectors.channels import outbox
+    from ml.nba.inputs import accounts_for_decision, rules_from
     from ml.nba.policy import decide, summary
 
     nba = ctx.settings.nba
@@ -214,9 +212,7 @@ def decide_actions(ctx: RunContext) -> dict[str, Any]:
         mart = warehouse.read_frame(con, "marts.mart_dunning_accounts")
         scores = warehouse.read_frame(con, SCORES_TABLE, f"as_of_date = '{ctx.as_of.isoformat()}'")
         contacts = warehouse.read_frame(con, "marts.dim_contacts")
-        recent = outbox.recent_contacts(con, ctx.now_utc - timedelta(days=14))
-        # Re-running the same day must not see today's own decisions as "recent contacts".
-        recent = recent[pd.to_datetime(recent["decision_date"]).dt.date < ctx.as_of] if len(recent) else recent
+        recent = outbox.recent_contacts(con, ctx.now_utc - timedelta(days=14), exclude_decision_date=ctx.as_of)
         accounts = accounts_for_decision(mart, scores)
         decisions = decide(accounts, contacts, recent, as_of=ctx.as_of, now_utc=ctx.now_utc, rules=rules)
         new_tasks = outbox.enqueue(con, decisions, ctx.as_of)
@@ -263,7 +259,8 @@ def _store_decisions(con, decisions, ctx: RunContext) -> None:
 def dispatch_dry_run(ctx: RunContext) -> dict[str, int]:
     """Render pending outbox tasks to the dry-run channel file; each task is written once."""
     from connectors import warehouse
-    from connectors.channels.dry_run.sender import DryRunSender, dispatch
+    from connectors.channels.dry_run.sender import DryRunSender
+    from connectors.channels.outbox import dispatch
 
     sender = DryRunSender(ctx.settings.resolve(ctx.settings.channels.outbox_dir))
     with warehouse.connect(ctx.warehouse) as con:
@@ -292,7 +289,7 @@ def summarise(ctx: RunContext, stages: dict[str, Any]) -> dict[str, Any]:
         "rows_per_table": counts,
         "model": champion,
         "training": stages.get("train"),
-        "actions_by_channel": stages.get("decide", {}).get("by_channel", {}),
+        "actions_by_channel": stages.get("decide", {}).get("actions", {}),
         "decisions": stages.get("decide", {}),
         "dispatch": stages.get("dispatch", {}),
         "kpis": [{k: (str(v) if not isinstance(v, int | float | str) else v) for k, v in r.items()} for r in kpis],

@@ -1,0 +1,1 @@
+"""Jinja2 message templates per language and the renderer (``render.py``)."""

@@ -1,0 +1,209 @@
+"""Render collection messages from Jinja2 templates per language (es, en, pt), locale-formatted.
+
+Templates live next to this module in ``<language>/``: ``subject.txt.j2``, ``email.html.j2``,
+``message.txt.j2`` (plain-text email alternative and WhatsApp), ``sms.txt.j2`` and ``task.txt.j2``
+(call task / dispute review note for a collector). They run in a Jinja2
+:class:`~jinja2.sandbox.SandboxedEnvironment` (templates may one day be edited by finance users)
+with autoescaping on for ``.html.j2`` only; plain-text templates are not escaped.
+
+Amounts are :class:`~decimal.Decimal` and are formatted with Babel (``format_currency``) in the
+customer's locale built from language and country (``es_CO``, ``pt_BR``, ``en_US``...); dates with
+``format_date``. Anything formatted is computed in Python and passed as strings, so templates hold no
+formatting logic. A language we have no templates for falls back to Spanish (English for English-
+and non-Spanish-speaking countries, Portuguese for Brazil and Portugal) and says so in the result.
+"""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Mapping
+from dataclasses import dataclass
+from datetime import date
+from decimal import Decimal
+from functools import lru_cache
+from pathlib import Path
+from typing import Any
+from urllib.parse import urlsplit
+
+from babel import localedata
+from babel.dates import format_date
+from babel.numbers import format_currency
+from jinja2 import FileSystemLoader, StrictUndefined, select_autoescape
+from jinja2.sandbox import SandboxedEnvironment
+
+logger = logging.getLogger(__name__)
+
+TEMPLATE_DIR = Path(__file__).parent
+SUPPORTED_LANGUAGES = ("es", "en", "pt")
+#: Locale used when ``<language>_<country>`` is not a Babel locale.
+DEFAULT_LOCALE = {"es": "es_MX", "en": "en_US", "pt": "pt_BR"}
+_SPANISH_COUNTRIES = frozenset("AR BO CL CO CR CU DO EC ES GQ GT HN MX NI PA PE PR PY SV UY VE".split())
+_PORTUGUESE_COUNTRIES = frozenset({"BR", "PT", "AO", "MZ"})
+#: Template used per action; written channels take the action name.
+_BODY_TEMPLATE = {
+    "email": "email.html.j2",
+    "whatsapp": "message.txt.j2",
+    "sms": "sms.txt.j2",
+    "call_task": "task.txt.j2",
+    "dispute_review": "task.txt.j2",
+}
+
+
+@dataclass(frozen=True)
+class RenderedMessage:
+    """A rendered message.
+
+    Attributes:
+        subject: Subject line (email subject, task title; also set for chat channels).
+        body: What the channel sends: HTML for email, plain text otherwise.
+        body_text: Plain-text version (email alternative part; same as ``body`` for text channels).
+        language: Language actually used.
+        locale: Babel locale used for amounts and dates.
+        language_fallback: True if the requested language had no templates.
+    """
+
+    subject: str
+    body: str
+    body_text: str
+    language: str
+    locale: str
+    language_fallback: bool
+
+
+def resolve_language(language: str | None, country: str | None) -> tuple[str, bool]:
+    """Language to render in and whether it is a fallback.
+
+    Args:
+        language: Requested language (``es``, ``en``, ``pt``; case-insensitive, ``es-CO`` accepted).
+        country: Customer's ISO country, used to choose the fallback.
+
+    Returns:
+        ``(language, is_fallback)``.
+    """
+    lang = (language or "").strip().lower().replace("-", "_").split("_")[0]
+    if lang in SUPPORTED_LANGUAGES:
+        return lang, False
+    cc = (country or "").upper()
+    if cc in _PORTUGUESE_COUNTRIES:
+        fallback = "pt"
+    elif cc in _SPANISH_COUNTRIES:
+        fallback = "es"
+    else:
+        fallback = "en"
+    logger.debug("no templates for language %r (country %r); falling back to %s", language, country, fallback)
+    return fallback, True
+
+
+def resolve_locale(language: str, country: str | None) -> str:
+    """Babel locale for a supported language and a country, e.g. ``("es", "CO") -> "es_CO"``."""
+    candidate = f"{language}_{(country or '').upper()}"
+    if country and localedata.exists(candidate):
+        return candidate
+    return DEFAULT_LOCALE[language]
+
+
+@lru_cache(maxsize=1)
+def environment() -> SandboxedEnvironment:
+    """The shared sandboxed Jinja2 environment (autoescape for HTML templates only)."""
+    return SandboxedEnvironment(
+        loader=FileSystemLoader(str(TEMPLATE_DIR)),
+        autoescape=select_autoescape(enabled_extensions=("html", "html.j2"), default_for_string=False),
+        undefined=StrictUndefined,
+        trim_blocks=True,
+        lstrip_blocks=True,
+        keep_trailing_newline=False,
+    )
+
+
+def _decimal(value: Any) -> Decimal:
+    if isinstance(value, Decimal):
+        return value
+    if isinstance(value, int | str):
+        return Decimal(value)
+    raise TypeError(f"amount {value!r} must be Decimal, int or str, not {type(value).__name__}")
+
+
+def _date(value: Any) -> date:
+    if isinstance(value, date):
+        return value
+    return date.fromisoformat(str(value)[:10])
+
+
+def safe_link(link: Any) -> str:
+    """The payment link if it is an http(s) URL, else ``""`` (no ``javascript:`` or ``data:`` links)."""
+    text = str(link or "").strip()
+    if text and urlsplit(text).scheme.lower() in ("https", "http") and not any(c.isspace() for c in text):
+        return text
+    if text:
+        logger.warning("dropping payment link with unsupported scheme: %r", text[:40])
+    return ""
+
+
+def money(amount: Any, currency: str, locale: str) -> str:
+    """Format a Decimal amount in ``currency`` for ``locale`` (Babel's CLDR rules)."""
+    return format_currency(_decimal(amount), currency, locale=locale)
+
+
+def build_context(data: Mapping[str, Any], language: str, locale: str) -> dict[str, Any]:
+    """Template variables: raw fields plus pre-formatted amounts and dates.
+
+    Args:
+        data: Task payload / decision row: customer_name, contact_name, currency, amount_at_stake,
+            invoices (invoice_id, number, due_date, amount_open, days_past_due), payment_link,
+            action, channel.
+        language: Language being rendered.
+        locale: Babel locale.
+
+    Returns:
+        Dict for the templates.
+    """
+    currency = str(data["currency"])
+    invoices = sorted(data.get("invoices") or [], key=lambda i: (_date(i["due_date"]), str(i["number"])))
+    rows = [
+        {
+            "number": str(inv["number"]),
+            "due_date": format_date(_date(inv["due_date"]), format="medium", locale=locale),
+            "amount": money(inv["amount_open"], currency, locale),
+            "days_past_due": int(inv["days_past_due"]),
+        }
+        for inv in invoices
+    ]
+    return {
+        "customer_name": data.get("customer_name") or "",
+        "contact_name": data.get("contact_name") or "",
+        "total": money(data["amount_at_stake"], currency, locale),
+        "currency": currency,
+        "invoices": rows,
+        "n_invoices": len(rows),
+        "max_days_past_due": max((r["days_past_due"] for r in rows), default=0),
+        "payment_link": safe_link(data.get("payment_link")),
+        "action": data.get("action") or "",
+        "channel": data.get("channel") or "",
+        "language": language,
+    }
+
+
+def render_message(action: str, data: Mapping[str, Any]) -> RenderedMessage:
+    """Render the consolidated message for one customer.
+
+    Args:
+        action: ``email``, ``whatsapp``, ``sms``, ``call_task`` or ``dispute_review``.
+        data: Decision row or task payload (see :func:`build_context`), with ``language`` and
+            ``country``.
+
+    Returns:
+        The rendered message.
+
+    Raises:
+        ValueError: For an action that has no template.
+    """
+    if action not in _BODY_TEMPLATE:
+        raise ValueError(f"no template for action {action!r}; expected one of {sorted(_BODY_TEMPLATE)}")
+    language, fallback = resolve_language(data.get("language"), data.get("country"))
+    locale = resolve_locale(language, data.get("country"))
+    ctx = build_context({**data, "action": action}, language, locale)
+    env = environment()
+    subject = env.get_template(f"{language}/subject.txt.j2").render(ctx).strip()
+    body = env.get_template(f"{language}/{_BODY_TEMPLATE[action]}").render(ctx).strip()
+    text = body if action != "email" else env.get_template(f"{language}/message.txt.j2").render(ctx).strip()
+    return RenderedMessage(subject, body, text, language, locale, fallback)

@@ -1,0 +1,159 @@
+"""End to end: the real daily flow on profile S in a temporary folder (DuckDB, dbt, GX, MLflow).
+
+Asserts outcomes, not calls: rows in the marts, a champion that loads by alias, outbox rows only
+for customers with an overdue, unpaid, undisputed balance and a consented channel, scheduled in a
+lawful window, and a second run that lands no duplicate raw rows and contacts nobody again. A
+corrupted source file stops the run before any contact with an error naming the file.
+"""
+
+from __future__ import annotations
+
+import json
+from datetime import date
+from pathlib import Path
+
+import duckdb
+import pandas as pd
+import pytest
+
+AS_OF = date(2026, 11, 23)
+RAW_TABLES = [
+    "raw_erp.customers",
+    "raw_erp.invoices",
+    "raw_erp.credit_notes",
+    "raw_erp.payment_allocations",
+    "raw_crm.contacts",
+    "raw_crm.interactions",
+    "raw_crm.disputes",
+    "raw_bank.statement_lines",
+]
+
+pytestmark = pytest.mark.slow
+
+
+def _counts(db: Path, tables: list[str]) -> dict[str, int]:
+    with duckdb.connect(str(db)) as con:
+        return {t: con.execute(f"select count(*) from {t}").fetchall()[0][0] for t in tables}
+
+
+@pytest.fixture(scope="module")
+def first_and_second_run(tmp_path_factory, prefect_harness):
+    from flows.daily import daily_collections
+
+    data = tmp_path_factory.mktemp("daily")
+    mp = pytest.MonkeyPatch()
+    mp.setenv("COBRANZA_DATA_DIR", str(data))
+    try:
+        first = daily_collections(as_of=AS_OF)
+        raw_after_first = _counts(data / "warehouse.duckdb", RAW_TABLES)
+        outbox_after_first = _counts(data / "warehouse.duckdb", ["outbox.contact_tasks", "outbox.task_events"])
+        files_after_first = sorted((data / "outbox").glob("*.jsonl"))
+        lines_after_first = sum(len(f.read_text().splitlines()) for f in files_after_first)
+        second = daily_collections(as_of=AS_OF)
+    finally:
+        mp.undo()
+    return {
+        "data": data,
+        "first": first,
+        "second": second,
+        "raw_after_first": raw_after_first,
+        "outbox_after_first": outbox_after_first,
+        "lines_after_first": lines_after_first,
+    }
+
+
+def test_marts_are_built_and_summary_reports_layers(first_and_second_run) -> None:
+    s = first_and_second_run["first"]
+    layers = s["rows_per_layer"]
+    assert layers["raw_erp"] > 10_000 and layers["marts"] > 10_000
+    tables = s["rows_per_table"]["marts"]
+    for mart in ("dim_customers", "fct_invoices", "fct_payments", "mart_collections_kpis", "dim_contacts"):
+        assert tables[mart] > 0, mart
+    assert 900 <= tables["dim_customers"] <= 1100
+    kpis = pd.DataFrame(s["kpis"])
+    assert set(kpis["currency"]) >= {"MXN", "COP", "EUR", "USD"}
+    assert (kpis["dso_standard"].astype(float) > 0).all()
+    assert set(s["where_next"]) >= {"warehouse", "mlflow_ui", "prefect_ui", "dbt_docs"}
+
+
+def test_champion_is_registered_and_loads_by_alias(first_and_second_run) -> None:
+    from ml.registry import load_champion
+
+    s = first_and_second_run["first"]
+    assert s["model"]["roc_auc"] > 0.7
+    uri = f"sqlite:///{first_and_second_run['data'] / 'mlflow.db'}"
+    model, version = load_champion(uri)
+    assert version == s["model"]["version"]
+    assert hasattr(model, "predict_proba")
+    with duckdb.connect(str(first_and_second_run["data"] / "warehouse.duckdb")) as con:
+        scored = con.execute(
+            "select count(*), count(distinct model_version) from ml_scores.invoice_scores where as_of_date = ?",
+            [AS_OF],
+        ).fetchall()[0]
+        open_invoices = con.execute("select count(*) from marts.ml_open_invoice_features").fetchall()[0][0]
+    assert scored == (open_invoices, 1)
+
+
+def test_outbox_only_contacts_lawful_eligible_customers(first_and_second_run) -> None:
+    from ml.nba.rules import DEFAULT_RULES, is_lawful
+
+    db = first_and_second_run["data"] / "warehouse.duckdb"
+    with duckdb.connect(str(db)) as con:
+        tasks = con.execute("select * from outbox.contact_tasks").df()
+        dunnable = con.execute(
+            "select customer_id from marts.fct_invoices "
+            "where status = 'posted' and amount_open > 0 and due_date < ? and not is_disputed and not is_paid "
+            "group by customer_id",
+            [AS_OF],
+        ).df()
+        contacts = con.execute("select * from marts.dim_contacts").df().set_index("contact_id")
+        invoices = con.execute("select * from marts.fct_invoices").df().set_index("invoice_id")
+    assert len(tasks) > 50
+    assert tasks["task_id"].is_unique and tasks["customer_id"].is_unique
+    assert set(tasks["customer_id"]) <= set(dunnable["customer_id"])
+    consent = {"email": "consent_email", "whatsapp": "consent_whatsapp", "sms": "consent_sms", "call": "consent_call"}
+    for t in tasks.itertuples():
+        c = contacts.loc[t.contact_id]
+        assert c["customer_id"] == t.customer_id and c["role"] in ("debtor", "guarantor")
+        assert bool(c[consent[t.channel]]), f"{t.task_id}: no {t.channel} consent"
+        assert is_lawful(pd.Timestamp(t.scheduled_at).to_pydatetime(), c["timezone"], c["country"], DEFAULT_RULES)
+        ids = json.loads(t.invoice_ids) if isinstance(t.invoice_ids, str) else list(t.invoice_ids)
+        inv = invoices.loc[ids]
+        assert (inv["customer_id"] == t.customer_id).all()
+        assert not inv["is_disputed"].any() and not inv["is_paid"].any() and (inv["amount_open"] > 0).all()
+    messages = first_and_second_run["lines_after_first"]
+    assert messages == len(tasks)
+
+
+def test_second_run_adds_no_raw_rows_and_no_contacts(first_and_second_run) -> None:
+    r = first_and_second_run
+    db = r["data"] / "warehouse.duckdb"
+    assert _counts(db, RAW_TABLES) == r["raw_after_first"]
+    assert _counts(db, ["outbox.contact_tasks", "outbox.task_events"]) == r["outbox_after_first"]
+    assert r["second"]["decisions"]["new_outbox_tasks"] == 0
+    lines = sum(len(f.read_text().splitlines()) for f in (r["data"] / "outbox").glob("*.jsonl"))
+    assert lines == r["lines_after_first"]
+    assert r["second"]["model"]["version"] == r["first"]["model"]["version"]
+
+
+def test_corrupted_source_file_stops_the_run_before_any_contact(tmp_path, monkeypatch, prefect_harness) -> None:
+    from connectors.load import SourceDataError
+    from flows.daily import daily_collections
+    from simulator import simulate
+
+    landing = tmp_path / "landing"
+    simulate(landing, profile="S", seed=7, as_of=AS_OF)
+    invoices = landing / "erp" / "invoices.parquet"
+    blob = invoices.read_bytes()
+    invoices.write_bytes(blob[: len(blob) // 3])
+    monkeypatch.setenv("COBRANZA_DATA_DIR", str(tmp_path / "data"))
+    monkeypatch.setenv("COBRANZA_SIMULATOR__ENABLED", "false")
+    monkeypatch.setenv("COBRANZA_SOURCES__LANDING_DIR", str(landing))
+    with pytest.raises(SourceDataError, match=r"invoices\.parquet.*(corrupted|truncated)"):
+        daily_collections(as_of=AS_OF)
+    with duckdb.connect(str(tmp_path / "data" / "warehouse.duckdb")) as con:
+        has_outbox = con.execute(
+            "select count(*) from information_schema.tables where table_schema = 'outbox'"
+        ).fetchall()[0][0]
+    assert has_outbox == 0
+    assert not (tmp_path / "data" / "outbox").exists()
