@@ -1,5 +1,5 @@
 -- One row per posted invoice issued up to the run date, features as known on its issue date
--- (the snapshot date), with the label when it is known: late = paid more than var('late_days')
+-- (the snapshot date), with the label once its cohort is complete (due + late_days before the run date): late = paid more than var('late_days')
 -- days after due, or still unpaid then.
 with spine_source as (
     select invoice_id, customer_id, issue_date as snapshot_date
@@ -13,8 +13,9 @@ labelled as (
     select
         final.*,
         s.settled_date,
-        (s.settled_date is not null and s.settled_known_date <= {{ as_of_date() }})
-            or final.due_date + interval {{ var('late_days') }} day < {{ as_of_date() }} as is_label_known
+        -- Only complete cohorts: before due + late_days both outcomes are not yet observable, and
+        -- keeping the early payers alone would bias training and the test window towards 'not late'.
+        final.due_date + interval {{ var('late_days') }} day < {{ as_of_date() }} as is_label_known
     from final
     inner join {{ ref('int_invoices_settled') }} as s using (invoice_id)
 )
