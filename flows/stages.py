@@ -109,7 +109,9 @@ def quality_gate(ctx: RunContext, checkpoint: str) -> dict[str, Any]:
     from expectations import run_checkpoint
 
     with warehouse.connect(ctx.warehouse) as con:
-        result = run_checkpoint(checkpoint, con, gx_root=ctx.settings.resolve(ctx.settings.quality.gx_root))
+        result = run_checkpoint(
+            checkpoint, con, gx_root=ctx.settings.resolve(ctx.settings.quality.gx_root), as_of=ctx.as_of
+        )
     log = _log()
     for w in result.warnings:
         log.warning("GX %s warning: %s", checkpoint, w)
