@@ -3,13 +3,13 @@
 from __future__ import annotations
 
 import json
-from datetime import timedelta
+from datetime import UTC, date, datetime, timedelta
 from decimal import Decimal
 from pathlib import Path
 
 import pandas as pd
 import pytest
-from conftest import AS_OF, NOW
+from factories import account, contact, frames, invoice
 
 from connectors.channels.dry_run import DryRunSender
 from connectors.channels.outbox import (
@@ -25,6 +25,10 @@ from connectors.channels.outbox import (
     task_states,
 )
 from ml.nba.policy import decide
+
+# The same decided day as conftest.py's fixtures (importing conftest by name clashes across folders).
+AS_OF = date(2026, 3, 2)
+NOW = datetime(2026, 3, 2, 11, 0, tzinfo=UTC)
 
 
 def lines(path: Path) -> list[dict]:
@@ -188,7 +192,6 @@ def test_recent_contacts_feed_spacing_so_a_rerun_adds_nothing(con, decisions, tm
     assert set(recent["customer_id"]) == {"C1", "C2", "C3"}  # C5's review is internal
     assert str(recent["scheduled_at"].dt.tz) == "UTC"
     # Next day: a different decision date, but spacing keeps everyone waiting.
-    from conftest import account, contact, frames, invoice
 
     acc, cons, _ = frames(
         [account("C1", invoices=[invoice("a", "1234567.89", 46)], risk_score=0.9)], [contact("k1", "C1")]
