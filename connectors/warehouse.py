@@ -28,13 +28,19 @@ def table_exists(con: duckdb.DuckDBPyConnection, table: str) -> bool:
     return bool(rows)
 
 
-def read_frame(con: duckdb.DuckDBPyConnection, table: str, where: str | None = None) -> pd.DataFrame:
+def read_frame(
+    con: duckdb.DuckDBPyConnection, table: str, where: str | None = None, order_by: str | None = None
+) -> pd.DataFrame:
     """Read a whole table (optionally filtered by a SQL predicate) into pandas.
 
     Goes through Arrow (``con.sql``, which avoids an extra copy), not ``.df()``: DuckDB's ``.df()``
     turns DECIMAL into float64, Arrow keeps ``decimal128`` and pandas then holds exact ``Decimal``s.
+    DuckDB scans in parallel, so row order is only stable with ``order_by`` (training needs it to
+    be reproducible).
     """
-    sql = f"select * from {table}" + (f" where {where}" if where else "")
+    sql = (
+        f"select * from {table}" + (f" where {where}" if where else "") + (f" order by {order_by}" if order_by else "")
+    )
     return con.sql(sql).to_arrow_table().to_pandas()
 
 

@@ -152,7 +152,7 @@ def train_model(ctx: RunContext, force: bool = False) -> dict[str, Any]:
             _log().info("champion v%s trained on %s data is recent: not retraining", version, snapshot)
             return {"trained": False, "champion_version": version, "reason": f"champion trained on {snapshot}"}
     with warehouse.connect(ctx.warehouse) as con:
-        features = warehouse.read_frame(con, "marts.ml_invoice_features")
+        features = warehouse.read_frame(con, "marts.ml_invoice_features", order_by="invoice_id")
     result = train_and_register(
         features,
         tracking_uri=uri,
@@ -180,7 +180,7 @@ def score_open_invoices(ctx: RunContext) -> dict[str, Any]:
     from ml.score import score_invoices
 
     with warehouse.connect(ctx.warehouse) as con:
-        features = warehouse.read_frame(con, "marts.ml_open_invoice_features")
+        features = warehouse.read_frame(con, "marts.ml_open_invoice_features", order_by="invoice_id")
         scores = score_invoices(features, tracking_uri=ctx.settings.tracking_uri)
         scores = scores.assign(as_of_date=ctx.as_of, scored_at=ctx.now_utc.replace(tzinfo=None))
         n = warehouse.replace_partition(
@@ -211,9 +211,9 @@ def decide_actions(ctx: RunContext) -> dict[str, Any]:
         respect_holidays=nba.respect_holidays,
     )
     with warehouse.connect(ctx.warehouse) as con:
-        mart = warehouse.read_frame(con, "marts.mart_dunning_accounts")
+        mart = warehouse.read_frame(con, "marts.mart_dunning_accounts", order_by="customer_id")
         scores = warehouse.read_frame(con, SCORES_TABLE, f"as_of_date = '{ctx.as_of.isoformat()}'")
-        contacts = warehouse.read_frame(con, "marts.dim_contacts")
+        contacts = warehouse.read_frame(con, "marts.dim_contacts", order_by="contact_id")
         recent = outbox.recent_contacts(con, ctx.now_utc - timedelta(days=14), exclude_decision_date=ctx.as_of)
         accounts = accounts_for_decision(mart, scores)
         decisions = decide(accounts, contacts, recent, as_of=ctx.as_of, now_utc=ctx.now_utc, rules=rules)
