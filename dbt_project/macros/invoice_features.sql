@@ -12,11 +12,14 @@ spine as (
 ),
 
 invoices as (
+    -- Cancelled invoices stay in the history until their cancellation (last update): on a
+    -- snapshot before it they were posted and owed, and dropping them would leak the future.
     select
-        fi.invoice_id, fi.customer_id, fi.issue_date, fi.due_date, fi.amount_total,
-        bal.amount_due, bal.settled_date, bal.settled_known_date
+        fi.invoice_id, fi.customer_id, fi.issue_date, fi.due_date, fi.amount_total, fi.status,
+        cast(fi.updated_at as date) as status_date,
+        bal.settled_date, bal.settled_known_date
     from {{ ref('stg_erp__invoices') }} as fi
-    inner join {{ ref('int_invoices_settled') }} as bal using (invoice_id)
+    left join {{ ref('int_invoices_settled') }} as bal using (invoice_id)
 ),
 
 history as (
@@ -32,6 +35,7 @@ history as (
         on h.customer_id = spine.customer_id
         and h.issue_date < spine.snapshot_date
         and h.invoice_id <> spine.invoice_id
+        and (h.status = 'posted' or h.status_date >= spine.snapshot_date)
 ),
 
 history_agg as (
@@ -79,10 +83,6 @@ contacts as (
     group by spine.invoice_id
 ),
 
-customers as (
-    select customer_id, credit_limit, payment_terms_days, segment, country from {{ ref('stg_erp__customers') }}
-),
-
 final as (
     select
         spine.invoice_id,
@@ -101,9 +101,12 @@ final as (
         cast(h.mean_days_late_recent as double) - cast(h.mean_days_late as double) as f_cust_days_late_trend,
         cast(h.n_prior_late as double) / nullif(h.n_prior_label_known, 0) as f_cust_prior_late_share,
         cast(coalesce(h.n_open_overdue, 0) as double) as f_cust_open_overdue_count,
+        -- Exposure is scaled by the customer's typical invoice, not the credit limit: the ERP keeps
+        -- only the current limit, so a limit-based ratio would leak later limit changes.
         cast(coalesce(h.amount_open_overdue, 0) as double)
-            / nullif(cast(c.credit_limit as double), 0) as f_cust_overdue_vs_limit,
-        cast(coalesce(h.amount_open, 0) as double) / nullif(cast(c.credit_limit as double), 0) as f_cust_exposure_vs_limit,
+            / nullif(cast(h.mean_prior_amount as double), 0) as f_cust_overdue_vs_mean_invoice,
+        cast(coalesce(h.amount_open, 0) as double)
+            / nullif(cast(h.mean_prior_amount as double), 0) as f_cust_exposure_vs_mean_invoice,
         cast(date_diff('day', h.last_settled_date, spine.snapshot_date) as double) as f_cust_days_since_payment,
         cast(coalesce(d.n_disputes, 0) as double) as f_cust_prior_disputes,
         cast(coalesce(ct.n_outbound_90d, 0) as double) as f_cust_contacts_90d,
@@ -114,6 +117,5 @@ final as (
     left join history_agg as h using (invoice_id)
     left join disputes as d using (invoice_id)
     left join contacts as ct using (invoice_id)
-    left join customers as c on c.customer_id = spine.customer_id
 )
 {% endmacro %}

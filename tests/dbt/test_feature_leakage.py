@@ -42,7 +42,10 @@ def test_features_do_not_change_when_the_future_arrives(tmp_path: Path) -> None:
     early = _build(tmp_path / "d1", D1).set_index("invoice_id").sort_index()
     late = _build(tmp_path / "d2", D2).set_index("invoice_id").sort_index()
     assert len(early) > 5_000
-    late = late.loc[early.index]
+    # An invoice posted at D1 can be cancelled by D2 and leave the (posted-only) mart; compare the rest.
+    common = early.index.intersection(late.index)
+    assert len(common) >= 0.99 * len(early)
+    early, late = early.loc[common], late.loc[common]
     feature_cols = [c for c in early.columns if c.startswith("f_")]
     assert len(feature_cols) >= 15
     for col in feature_cols:
