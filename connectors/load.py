@@ -139,7 +139,9 @@ def land(
         src_rel = con.sql(source_sql)
         available = set(src_rel.columns)
     except duckdb.Error as exc:
-        raise SourceDataError(f"{origin}: cannot be read ({_first_line(exc)}); check the file is complete") from None
+        raise SourceDataError(
+            f"{origin}: cannot be read ({_first_line(exc)}); the file is corrupted or truncated - re-export it and re-run"
+        ) from None
     needed = {c.name: columns.get(c.name, c.name) for c in contract.columns if c.name not in constants}
     missing = sorted({src for name, src in needed.items() if src not in available and not _is_optional(contract, name)})
     if missing:

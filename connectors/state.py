@@ -33,6 +33,12 @@ create table if not exists _cobranza.stream_state (
     batch_id varchar not null,
     updated_at timestamp not null
 );
+create table if not exists quarantine.raw_files (
+    quarantined_at timestamp not null,
+    stream varchar not null,
+    origin varchar not null,
+    reason varchar not null
+);
 create table if not exists quarantine.raw_records (
     quarantined_at timestamp not null,
     stream varchar not null,

@@ -95,7 +95,9 @@ def ingest_sources(ctx: RunContext, streams: list[str] | None = None) -> list[di
     if streams:
         mapping.streams = {k: v for k, v in mapping.streams.items() if k in streams}
     with warehouse.connect(ctx.warehouse) as con:
-        results = load_mapping_files(con, mapping)
+        # Every readable file lands; an unreadable one is quarantined whole, then the run stops
+        # (raising here) so no customer is contacted while a source is incomplete.
+        results = load_mapping_files(con, mapping, fail_fast=False)
     log = _log()
     for r in results:
         log.info("%s: %s rows_new=%s quarantined=%s", r.stream, r.status, r.rows_new, r.rows_quarantined)

@@ -183,3 +183,22 @@ def test_mapping_rejects_unknown_columns(tmp_path: Path) -> None:
 
 def test_contract_lists_every_raw_column_once() -> None:
     assert len(set(CUSTOMERS.column_names)) == len(CUSTOMERS.column_names)
+
+
+def test_unreadable_file_is_quarantined_whole_and_other_files_land(tmp_path: Path, con) -> None:
+    _bank_parquet(tmp_path / "bank/d1.parquet", ["t1", "t2"])
+    broken = tmp_path / "bank/d2.parquet"
+    broken.write_bytes(b"PAR1 not really a parquet file")
+    _bank_parquet(tmp_path / "bank/d3.parquet", ["t3"])
+    _customers_csv(tmp_path / "erp/customers.csv", [ROW_A, ROW_B])
+    m = _mapping(
+        tmp_path,
+        raw_erp__customers=FileStreamMapping(path="erp/customers.csv"),
+        raw_bank__statement_lines=FileStreamMapping(path="bank/*.parquet"),
+    )
+    with pytest.raises(SourceDataError, match=r"1 source batch\(es\) refused.*d2\.parquet"):
+        load_mapping_files(con, m, fail_fast=False)
+    assert con.execute("select count(*) from raw_bank.statement_lines").fetchall()[0][0] == 3
+    assert con.execute("select count(*) from raw_erp.customers").fetchall()[0][0] == 2
+    (row,) = con.execute("select stream, origin, reason from quarantine.raw_files").fetchall()
+    assert row[0] == "raw_bank.statement_lines" and row[1].endswith("d2.parquet") and "corrupted" in row[2]

@@ -1,20 +1,26 @@
-"""Reads file drops (CSV, Parquet, JSON lines) and lands them through ``connectors.load``.
+"""File-drop source: CSV, Parquet and JSON-lines exports read by DuckDB, one batch per file.
 
 DuckDB does the reading (``read_csv`` / ``read_parquet`` / ``read_json``): it streams large files
 without pulling them through Python. Every value is read as text first and typed against the
-contract in ``land``, so a malformed value becomes a quarantined record that names its row instead of
-a crash or a silent coercion.
+contract in ``connectors.load.land``, so a malformed value becomes a quarantined record that names
+its row instead of a crash or a silent coercion. A file whose content hash was already landed for
+the stream is skipped, so re-delivering the same export changes nothing.
 """
 
 from __future__ import annotations
 
 import hashlib
 import logging
+from collections.abc import Iterator
+from dataclasses import dataclass
+from datetime import datetime
 from pathlib import Path
 
 import duckdb
 
-from connectors.load import LandResult, SourceDataError, land
+from connectors.base import Batch, SourceStream, sync
+from connectors.contracts import StreamContract
+from connectors.load import LandResult, SourceDataError
 from connectors.sources.files.config import FileMapping, FileStreamMapping
 
 log = logging.getLogger(__name__)
@@ -45,21 +51,84 @@ def source_sql(file: Path, mapping: FileStreamMapping) -> str:
     return f"select * from read_json({path}, format = 'auto', records = true)"
 
 
-def files_for(mapping: FileMapping, table: str, stream_mapping: FileStreamMapping) -> list[Path]:
-    """Files matching the stream's glob, oldest name first (exports are usually date-stamped)."""
-    base = Path(mapping.base_dir or ".")
-    return sorted(p for p in base.glob(stream_mapping.path) if p.is_file())
+@dataclass
+class FileStream:
+    """One raw stream read from the files matching a glob."""
+
+    contract: StreamContract
+    mapping: FileStreamMapping
+    base_dir: Path
+    require_files: bool = True
+
+    @property
+    def lookback_days(self) -> int:
+        """Merge look-back window (from the mapping)."""
+        return self.mapping.lookback_days
+
+    @property
+    def max_bad_fraction(self) -> float:
+        """Share of bad rows above which a file is refused whole."""
+        return self.mapping.max_bad_fraction
+
+    def files(self) -> list[Path]:
+        """Matching files, in name order (exports are usually date-stamped)."""
+        return sorted(p for p in self.base_dir.glob(self.mapping.path) if p.is_file())
+
+    def read(self, watermark: datetime | None) -> Iterator[Batch]:
+        """One batch per file; the loader skips files already landed and rows older than the window."""
+        files = self.files()
+        if not files and self.require_files:
+            raise SourceDataError(
+                f"no file matches {self.base_dir / self.mapping.path} for {self.contract.table}; "
+                "check the landing folder or the mapping's 'path'"
+            )
+        for file in files:
+            yield Batch(
+                origin=str(file),
+                sql=source_sql(file, self.mapping),
+                sha256=sha256_of(file),
+                columns=self.mapping.columns,
+                constants=self.mapping.constants,
+                date_format=self.mapping.date_format,
+                timestamp_format=self.mapping.timestamp_format,
+            )
+
+
+@dataclass
+class FileSource:
+    """A folder of exports described by a column mapping."""
+
+    mapping: FileMapping
+    require_files: bool = True
+
+    @property
+    def name(self) -> str:
+        """Lineage name (``_source``) from the mapping."""
+        return self.mapping.source
+
+    def check(self) -> None:
+        """The base folder must exist."""
+        base = Path(self.mapping.base_dir or ".")
+        if not base.is_dir():
+            raise SourceDataError(f"landing folder {base} does not exist; create it or fix sources.landing_dir")
+
+    def streams(self) -> list[SourceStream]:
+        """The mapped streams in contract order."""
+        base = Path(self.mapping.base_dir or ".")
+        return [FileStream(c, m, base, self.require_files) for c, m in self.mapping.contracts()]
 
 
 def load_mapping_files(
-    con: duckdb.DuckDBPyConnection, mapping: FileMapping, *, require_all: bool = True
+    con: duckdb.DuckDBPyConnection, mapping: FileMapping, *, require_all: bool = True, fail_fast: bool = True
 ) -> list[LandResult]:
-    """Land every file of every stream in ``mapping``; stop at the first unreadable file.
+    """Land every file of every stream in ``mapping``.
 
     Args:
         con: Warehouse connection.
         mapping: The streams, their file globs and column mappings.
-        require_all: Raise when a configured stream has no file at all.
+        require_all: A configured stream with no file at all is an error.
+        fail_fast: Raise at the first unreadable file; otherwise quarantine it whole
+            (``quarantine.raw_files``), land the others, then raise naming every refused file.
 
     Returns:
         One result per file (loaded or skipped as already loaded).
@@ -67,37 +136,10 @@ def load_mapping_files(
     Raises:
         SourceDataError: A file is missing, unreadable, or lacks required columns.
     """
-    results: list[LandResult] = []
-    for contract, sm in mapping.contracts():
-        files = files_for(mapping, contract.table, sm)
-        if not files and require_all:
-            raise SourceDataError(
-                f"no file matches {Path(mapping.base_dir or '.') / sm.path} for {contract.table}; "
-                "check the landing folder or the mapping's 'path'"
-            )
-        for file in files:
-            sql = source_sql(file, sm)
-            try:
-                result = land(
-                    con,
-                    contract,
-                    sql,
-                    source=mapping.source,
-                    origin=str(file),
-                    origin_sha256=sha256_of(file),
-                    columns=sm.columns,
-                    constants=sm.constants,
-                    date_format=sm.date_format,
-                    timestamp_format=sm.timestamp_format,
-                    lookback_days=sm.lookback_days,
-                    max_bad_fraction=sm.max_bad_fraction,
-                )
-            except duckdb.Error as exc:
-                first = str(exc).strip().splitlines()[0]
-                raise SourceDataError(
-                    f"{file}: cannot be read as {sm.file_format(file)} ({first}); "
-                    "the file is corrupted or truncated - re-export it and re-run"
-                ) from None
-            log.info("%s <- %s: %s", contract.table, file.name, result.status)
-            results.append(result)
-    return results
+    result = sync(con, FileSource(mapping, require_all), fail_fast=fail_fast)
+    for r in result.landed:
+        log.info("%s <- %s: %s", r.stream, Path(r.origin).name, r.status)
+    if result.refused:
+        errors = "; ".join(x["error"] for x in result.refused)
+        raise SourceDataError(f"{len(result.refused)} source batch(es) refused and quarantined: {errors}")
+    return result.landed

@@ -1,0 +1,195 @@
+"""Source-connector protocols and the one sync loop every source goes through.
+
+In the spirit of singer_sdk / dlt: a connector is mostly declarations. A ``Source`` knows how to
+``check`` that it can reach its system and which ``streams`` it offers; a ``SourceStream`` names the
+raw contract it fills and yields ``Batch``es (an Arrow table, or a DuckDB query for files DuckDB
+reads itself) given the stream's last durable watermark. ``sync`` lands every batch through
+``connectors.load.land`` (typing, quarantine, idempotent merge/append, watermark in the same
+transaction), so no connector writes to the warehouse on its own.
+
+A batch that cannot be read at all (an unparseable file, a page that is not JSON) raises
+``SourceDataError``; ``sync`` records it in ``quarantine.raw_files`` with the reason and goes on with
+the other batches and streams unless ``fail_fast`` is set, and reports it in the result.
+"""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Iterable, Iterator
+from dataclasses import dataclass, field
+from datetime import datetime
+from typing import Protocol, runtime_checkable
+
+import duckdb
+import pyarrow as pa
+
+from connectors import state
+from connectors.contracts import StreamContract
+from connectors.load import LandResult, SourceDataError, land
+
+log = logging.getLogger(__name__)
+
+
+@dataclass
+class Batch:
+    """One unit of landing: a file, an API page range or a SQL chunk.
+
+    Attributes:
+        origin: Where it came from (file path, URL + cursor, table + range), used in errors,
+            quarantine rows and the ``_file`` lineage column.
+        table: The rows as Arrow, with source column names (mapped in ``columns``).
+        sql: Alternatively a DuckDB query producing the rows (file readers use this).
+        sha256: Content hash; a batch with a hash already landed for the stream is skipped.
+        columns: Contract column -> source column, where names differ.
+        constants: Contract column -> literal value.
+        date_format: strptime format of DATE values (ISO when None).
+        timestamp_format: strptime format of TIMESTAMP values (ISO when None).
+    """
+
+    origin: str
+    table: pa.Table | None = None
+    sql: str | None = None
+    sha256: str | None = None
+    columns: dict[str, str] = field(default_factory=dict)
+    constants: dict[str, object] = field(default_factory=dict)
+    date_format: str | None = None
+    timestamp_format: str | None = None
+
+
+@runtime_checkable
+class SourceStream(Protocol):
+    """A stream of one source: which contract it fills and how to read it incrementally."""
+
+    contract: StreamContract
+    lookback_days: int
+    max_bad_fraction: float
+
+    def read(self, watermark: datetime | None) -> Iterator[Batch]:
+        """Yield batches with records changed since ``watermark`` (minus the look-back window)."""
+        ...
+
+
+@runtime_checkable
+class Source(Protocol):
+    """A source system (ERP, CRM, bank) and its streams."""
+
+    name: str
+
+    def check(self) -> None:
+        """Raise a clear error (what, where, how to fix) when the source cannot be read."""
+        ...
+
+    def streams(self) -> list[SourceStream]:
+        """The streams this source offers, in landing order."""
+        ...
+
+
+@dataclass
+class SyncResult:
+    """What one ``sync`` did: per-batch landing results and batches refused whole."""
+
+    source: str
+    landed: list[LandResult] = field(default_factory=list)
+    refused: list[dict[str, str]] = field(default_factory=list)
+
+    @property
+    def ok(self) -> bool:
+        """True when no batch was refused."""
+        return not self.refused
+
+    def as_dict(self) -> dict:
+        """JSON-friendly form."""
+        return {
+            "source": self.source,
+            "landed": [r.as_dict() for r in self.landed],
+            "refused": list(self.refused),
+        }
+
+
+def quarantine_batch(con: duckdb.DuckDBPyConnection, stream: str, origin: str, reason: str) -> None:
+    """Record a batch that could not be read at all (kept for review, nothing of it landed)."""
+    state.ensure_state_tables(con)
+    con.execute("insert into quarantine.raw_files values (now()::timestamp, ?, ?, ?)", [stream, origin, reason])
+
+
+def sync(
+    con: duckdb.DuckDBPyConnection,
+    source: Source,
+    *,
+    streams: Iterable[str] | None = None,
+    fail_fast: bool = False,
+) -> SyncResult:
+    """Land every stream of ``source`` (or the named ones) into its raw table.
+
+    Args:
+        con: Warehouse connection.
+        source: The source to read.
+        streams: Raw table names to restrict to (default: all of the source's streams).
+        fail_fast: Raise on the first unreadable batch instead of quarantining it and going on.
+
+    Returns:
+        Landing results and refused batches.
+
+    Raises:
+        SourceDataError: With ``fail_fast``, the first batch that cannot be read.
+    """
+    source.check()
+    wanted = set(streams) if streams else None
+    result = SyncResult(source.name)
+    for stream in source.streams():
+        contract = stream.contract
+        if wanted is not None and contract.table not in wanted:
+            continue
+        state.ensure_state_tables(con)
+        watermark = state.get_watermark(con, source.name, contract.table)
+        try:
+            for batch in stream.read(watermark):
+                try:
+                    result.landed.append(_land_batch(con, source.name, stream, batch))
+                except SourceDataError as exc:
+                    if fail_fast:
+                        raise
+                    quarantine_batch(con, contract.table, batch.origin, str(exc))
+                    result.refused.append({"stream": contract.table, "origin": batch.origin, "error": str(exc)})
+                    log.error("%s", exc)
+        except SourceDataError as exc:  # raised by read() itself, e.g. a page that is not JSON
+            if fail_fast:
+                raise
+            quarantine_batch(con, contract.table, source.name, str(exc))
+            result.refused.append({"stream": contract.table, "origin": source.name, "error": str(exc)})
+            log.error("%s", exc)
+    return result
+
+
+def _land_batch(con: duckdb.DuckDBPyConnection, source: str, stream: SourceStream, batch: Batch) -> LandResult:
+    if batch.table is not None:
+        view = "_batch_arrow"
+        con.register(view, batch.table)
+        sql = f"select * from {view}"
+    elif batch.sql is not None:
+        view, sql = None, batch.sql
+    else:
+        raise ValueError(f"{batch.origin}: a batch needs either an Arrow table or a SQL query")
+    try:
+        return land(
+            con,
+            stream.contract,
+            sql,
+            source=source,
+            origin=batch.origin,
+            origin_sha256=batch.sha256,
+            columns=batch.columns,
+            constants=batch.constants,
+            date_format=batch.date_format,
+            timestamp_format=batch.timestamp_format,
+            lookback_days=stream.lookback_days,
+            max_bad_fraction=stream.max_bad_fraction,
+        )
+    except duckdb.Error as exc:
+        first = str(exc).strip().splitlines()[0]
+        raise SourceDataError(
+            f"{batch.origin}: cannot be read ({first}); the file is corrupted or truncated - re-export it and re-run"
+        ) from None
+    finally:
+        if view:
+            con.unregister(view)
