@@ -140,7 +140,8 @@ def land(
         available = set(src_rel.columns)
     except duckdb.Error as exc:
         raise SourceDataError(
-            f"{origin}: cannot be read ({_first_line(exc)}); the file is corrupted or truncated - re-export it and re-run"
+            f"{origin}: cannot be read ({_first_line(exc)}); "
+            "the file is corrupted or truncated - re-export it and re-run"
         ) from None
     needed = {c.name: columns.get(c.name, c.name) for c in contract.columns if c.name not in constants}
     missing = sorted({src for name, src in needed.items() if src not in available and not _is_optional(contract, name)})
