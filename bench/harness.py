@@ -63,6 +63,16 @@ def _measure(name: str, fn: Callable[[], Any], rows: list[dict[str, Any]]) -> An
     return result
 
 
+def _cpu_model() -> str:
+    try:
+        for line in Path("/proc/cpuinfo").read_text().splitlines():
+            if line.startswith("model name"):
+                return line.split(":", 1)[1].strip()
+    except OSError:
+        pass
+    return platform.processor() or platform.machine()
+
+
 def machine() -> dict[str, Any]:
     """Where the figures were taken."""
     try:
@@ -74,7 +84,7 @@ def machine() -> dict[str, Any]:
     return {
         "cpus": psutil.cpu_count(logical=True),
         "memory_gib": round(psutil.virtual_memory().total / 2**30, 1),
-        "cpu_model": platform.processor() or platform.machine(),
+        "cpu_model": _cpu_model(),
         "python": platform.python_version(),
         "date": datetime.now(UTC).date().isoformat(),
         "commit": commit,
