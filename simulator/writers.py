@@ -8,6 +8,7 @@ erp/customers.csv            erp/invoices.parquet        erp/credit_notes.csv
 erp/payment_allocations.parquet
 crm/contacts.jsonl           crm/interactions.csv        crm/disputes.csv
 bank/statement_lines.parquet
+bank/statements/<account>_<yyyymmdd>.xml|.sta   (daily camt.053 / MT940, see simulator.bank_formats)
 _truth/bank_line_invoices.parquet  _truth/bank_lines.parquet  _truth/customer_classes.parquet
 manifest.json
 ```
@@ -37,6 +38,7 @@ import pyarrow.csv as pa_csv
 import pyarrow.parquet as pq
 
 from connectors import contracts
+from simulator.bank_formats import write_daily_statements
 from simulator.profiles import get_profile
 from simulator.world import TRUTH_PREFIX, World, WorldConfig, iter_world
 
@@ -60,6 +62,7 @@ TRUTH_FILES: dict[str, str] = {
     "customer_classes": "_truth/customer_classes.parquet",
 }
 MANIFEST_FILE = "manifest.json"
+STATEMENTS_DIR = "bank/statements"
 
 
 @dataclass
@@ -78,6 +81,8 @@ class SimulationManifest:
         truth_files: Ground-truth table name -> file path (evaluation only).
         truth_row_counts: Ground-truth table name -> number of rows written.
         defects: Deliberate data-quality defects injected (empty unless asked for).
+        statement_files: Daily bank statement files (camt.053 / MT940) of the last days before
+            ``as_of``, written from the bank lines (``simulate(daily_statement_days=...)``).
     """
 
     out_dir: Path
@@ -91,6 +96,7 @@ class SimulationManifest:
     truth_files: dict[str, Path] = field(default_factory=dict)
     truth_row_counts: dict[str, int] = field(default_factory=dict)
     defects: list[str] = field(default_factory=list)
+    statement_files: list[Path] = field(default_factory=list)
 
     def to_dict(self, relative: bool = False) -> dict[str, object]:
         """JSON-ready dict; with ``relative`` paths are relative to ``out_dir`` and ``out_dir`` is left out."""
@@ -111,6 +117,7 @@ class SimulationManifest:
                 "truth_files": {k: path(v) for k, v in self.truth_files.items()},
                 "truth_row_counts": dict(self.truth_row_counts),
                 "defects": list(self.defects),
+                "statement_files": [path(p) for p in self.statement_files],
             }
         )
         return data
@@ -136,6 +143,7 @@ class SimulationManifest:
             truth_files={k: out_dir / v for k, v in data["truth_files"].items()},
             truth_row_counts=data["truth_row_counts"],
             defects=data["defects"],
+            statement_files=[out_dir / p for p in data.get("statement_files", [])],
         )
 
 
@@ -148,6 +156,7 @@ def simulate(
     *,
     n_customers: int | None = None,
     defects: bool = False,
+    daily_statement_days: int = 5,
 ) -> SimulationManifest:
     """Generate the AR world and write its source extracts as seen on ``as_of``.
 
@@ -162,6 +171,10 @@ def simulate(
         n_customers: Override the profile's customer count (small worlds for tests).
         defects: Inject a few deliberate data-quality defects (duplicated invoice rows, a negative
             amount, a malformed phone and e-mail, an invalid currency, a duplicated bank line).
+        daily_statement_days: Also write the bank lines booked in the last N days up to ``as_of``
+            as daily statement files under ``bank/statements/`` (camt.053 .08 for EUR/MXN accounts,
+            .02 for USD/COP, MT940 for the others; one file per account and booking day, balances
+            chained from ``simulator.bank_formats.DEFAULT_OPENING_BALANCE``). 0 writes none.
 
     Returns:
         The manifest, also written to ``<out_dir>/manifest.json``.
@@ -182,7 +195,34 @@ def simulate(
         defects=defects,
     )
     defects_log: list[str] = []
-    return write_tables(iter_world(cfg, defects_log), Path(out_dir), prof.name, cfg, defects_log)
+    manifest = write_tables(iter_world(cfg, defects_log), Path(out_dir), prof.name, cfg, defects_log)
+    if daily_statement_days > 0:
+        manifest.statement_files = _write_statement_files(manifest, daily_statement_days)
+        _write_manifest(manifest)
+    return manifest
+
+
+def _write_statement_files(manifest: SimulationManifest, days: int) -> list[Path]:
+    """Daily statement files of the last ``days`` booking days up to ``as_of`` (balances from the start)."""
+    lines_path = manifest.files.get(contracts.STATEMENT_LINES.table)
+    if lines_path is None:
+        return []
+    folder = manifest.out_dir / STATEMENTS_DIR
+    if folder.is_dir():  # a re-run into the same folder must not leave files of another as_of behind
+        for old in folder.iterdir():
+            if old.is_file() and old.suffix in (".xml", ".sta"):
+                old.unlink()
+    return write_daily_statements(
+        pq.read_table(lines_path),
+        folder,
+        since=manifest.as_of - timedelta(days=days - 1),
+        until=manifest.as_of,
+    )
+
+
+def _write_manifest(manifest: SimulationManifest) -> None:
+    out = manifest.out_dir / MANIFEST_FILE
+    _atomic_write(out, lambda f: f.write((manifest.to_json(relative=True) + "\n").encode()))
 
 
 def write_world(world: World, out_dir: Path, profile: str, cfg: WorldConfig) -> SimulationManifest:

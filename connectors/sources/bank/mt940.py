@@ -1,0 +1,433 @@
+"""SWIFT MT940 (customer statement) and MT942 (interim report) parser.
+
+Follows the SWIFT MT940/MT942 field specifications as banks actually ship them (see
+/work/shared/CONNECTORS.md §1.3): with or without the ``{1:}{2:}{4:`` envelope or a bank header
+(``ABNANL2A``/``940``, ``0000 01INGBNL2A...``, ``:940:``), several statements per file, ``-``
+terminators, CRLF or LF, values wrapped over several lines, bytes in UTF-8 or Latin-1.
+
+``:61:`` follows ``6!n[4!n]2a[1!a]15d1!a3!c16x[//16x]`` + an optional supplementary line: value date
+YYMMDD, optional entry (booking) date MMDD, mark ``C``/``D``/``RC``/``RD`` (``EC``/``ED`` in MT942),
+optional funds code (the third letter of the currency), amount with a decimal comma (possibly
+``6800,`` or no comma at all), type ``S``/``N``/``F`` + 3 characters, the customer reference and
+``//`` the bank's reference. ``RC`` (reversal of a credit) is a debit and ``RD`` a credit.
+
+``:86:`` is bank specific; recognised structures:
+
+- German GVC: ``NNN?00text?10..?20-?29 purpose?30 BLZ?31 account?32-?33 name`` with SEPA keywords
+  ``EREF+``, ``SVWZ+``, ``KREF+``, ``MREF+`` in the purpose;
+- Dutch (ING, Rabobank, ABN new style): ``/EREF/.../CNTP/iban/bic/name/city/REMI/USTD//text/`` and
+  ``/BENM//NAME/...``, ``/ORDP//NAME/...``, ``/REMI/STRD/CUR/RF.../``, ``/CDTRREF/RF.../``;
+- Triodos: ``NNN>10...>20...>21...>31 account>32 name``;
+- anything else is free text.
+
+MT940 lines are booked (``BOOK``); MT942 lines are intraday information (``INFO``) that the next
+end-of-day MT940 books, so they are not landed.
+"""
+
+from __future__ import annotations
+
+import logging
+import re
+from dataclasses import dataclass, field
+from datetime import date
+from decimal import Decimal
+from pathlib import Path
+
+from connectors.load import SourceDataError
+from connectors.sources.bank.statement import BOOKED, Balance, Entry, ParsedFile, Statement, fallback_txn_id
+
+log = logging.getLogger(__name__)
+
+TAG_RE = re.compile(r"^:(\d{2}[A-Z]?):(.*)$")
+ENVELOPE_BLOCK_RE = re.compile(r"\{[1235]:(?:[^{}]|\{[^{}]*\})*\}")
+TERMINATOR_RE = re.compile(r"^-(?:\}|XXX)?\s*\}?$")
+LINE_61_RE = re.compile(
+    r"^(?P<value>\d{6})(?P<entry>\d{4})?"
+    r"(?P<mark>RC|RD|EC|ED|C|D)(?P<funds>[A-Z])?"
+    r"(?P<amount>\d+(?:,\d*)?)"
+    r"(?P<type>[NSF][A-Z0-9]{3})"
+    r"(?P<rest>.*)$"
+)
+BALANCE_RE = re.compile(r"^(?P<mark>[CD])(?P<date>\d{6})(?P<ccy>[A-Z]{3})(?P<amount>\d+(?:,\d*)?)$")
+BALANCE_CODES = {"60F": "OPBD", "60M": "OPBD", "62F": "CLBD", "62M": "CLBD", "64": "CLAV", "65": "FWAV"}
+MT942_TAGS = {"13D", "34F", "90D", "90C"}
+NO_REF = {"NONREF", "NOTPROVIDED", ""}
+# Dutch structured :86: keys (ING, Rabobank, ABN AMRO SEPA); longer keys first so CDTRREFTP wins over CDTRREF.
+DUTCH_KEYS = (
+    "CDTRREFTP|CDTRREF|EREF|MARF|CSID|CNTP|REMI|PURP|RTRN|IREF|BENM|ORDP|NAME|ADDR|ISDT|TRCD|PREF|BUSP|"
+    "SVCL|ULTC|ULTD|ULTB|EXCH|CHGS|OCMT|IBAN|BIC|ID|FX"
+)
+DUTCH_RE = re.compile(rf"/({DUTCH_KEYS})/")
+GVC_RE = re.compile(r"^\d{3}\?")
+GVC_FIELD_RE = re.compile(r"\?(\d{2})")
+SEPA_KEYS_RE = re.compile(r"(EREF|KREF|MREF|CRED|DEBT|SVWZ|ABWA|ABWE|COAM|OAMT|IBAN|BIC)\+")
+TRIODOS_RE = re.compile(r"^\d{3}>\d{2}|>2\d")
+TRIODOS_FIELD_RE = re.compile(r">(\d{2})")
+LINE_WIDTH = 65
+
+
+@dataclass
+class _Line:
+    """One physical line with its 1-based number."""
+
+    number: int
+    text: str
+
+
+@dataclass
+class _Field:
+    tag: str
+    lines: list[_Line] = field(default_factory=list)
+
+    @property
+    def number(self) -> int:
+        return self.lines[0].number
+
+    @property
+    def first(self) -> str:
+        return self.lines[0].text
+
+    @property
+    def value(self) -> str:
+        """Value with the lines joined (stripped), for simple fields."""
+        return "".join(x.text for x in self.lines).strip()
+
+
+def decode(data: bytes) -> str:
+    """Bytes -> text: UTF-8, falling back to Latin-1 (every byte decodes) for legacy exports."""
+    try:
+        text = data.decode("utf-8")
+    except UnicodeDecodeError:
+        text = data.decode("latin-1")
+    return text.lstrip("\ufeff")
+
+
+def looks_like_mt94x(text: str) -> bool:
+    """True when ``text`` carries MT940/MT942 tags (``:20:`` and a balance or ``:61:``)."""
+    head = text[:200_000]
+    return bool(re.search(r"(?m)^\s*(\{4:\s*)?:20:", head)) and bool(
+        re.search(r"(?m)^:(60[FM]|61|62[FM]|34F|13D):", head)
+    )
+
+
+def is_mt942(text: str) -> bool:
+    """MT942 if the envelope says so or the file carries MT942-only tags."""
+    if re.search(r"\{2:[IO]942", text):
+        return True
+    return bool(re.search(r"(?m)^:(13D|34F|90D|90C):", text)) and not re.search(r"(?m)^:60[FM]:", text)
+
+
+def _split_messages(text: str) -> list[list[_Field]]:
+    """Split into messages, each a list of tag fields with their continuation lines."""
+    messages: list[list[_Field]] = []
+    current: list[_Field] = []
+    in_message = False
+    for number, raw in enumerate(text.splitlines(), start=1):
+        line = raw.rstrip("\r\n")
+        # envelope blocks {1:..}{2:..}{3:..} and the {4: opener may share a line with a tag
+        line = ENVELOPE_BLOCK_RE.sub("", line)
+        if line.lstrip().startswith("{4:"):
+            line = line.lstrip()[3:]
+        if line.rstrip().endswith("-}") and not TAG_RE.match(line):
+            line = "-"
+        if not line.strip():
+            continue
+        if TERMINATOR_RE.match(line.strip()) and in_message:
+            messages.append(current)
+            current, in_message = [], False
+            continue
+        m = TAG_RE.match(line)
+        if m:
+            tag = m.group(1)
+            if tag == "940" or tag == "942":  # Rabobank ":940:" header
+                continue
+            if tag == "20" and in_message and current:
+                messages.append(current)  # a new statement without a '-' terminator
+                current = []
+            if tag == "20":
+                in_message = True
+            if in_message:
+                current.append(_Field(tag, [_Line(number, m.group(2))]))
+            continue
+        if in_message and current:
+            current[-1].lines.append(_Line(number, line))
+        # other lines outside a message are bank headers (ABNANL2A, 940, 0000 01INGBNL2A...)
+    if in_message and current:
+        messages.append(current)
+    return messages
+
+
+def parse_mt94x(path: Path, data: bytes) -> ParsedFile:
+    """Parse an MT940 or MT942 file.
+
+    Args:
+        path: The file, for messages and the result.
+        data: Its bytes.
+
+    Returns:
+        The statements with their lines.
+
+    Raises:
+        SourceDataError: A tag that cannot be read (bad ``:61:``, bad balance, no statement at all);
+            the message names the file, the line number and what to do.
+    """
+    text = decode(data)
+    intraday = is_mt942(text)
+    messages = _split_messages(text)
+    if not messages:
+        raise SourceDataError(
+            f"{path}: line 1: no MT940/MT942 statement found (no ':20:' tag); "
+            "check that this is a SWIFT statement export"
+        )
+    statements = [_statement(path, fields, intraday) for fields in messages]
+    return ParsedFile(path=path, format="mt942" if intraday else "mt940", statements=statements)
+
+
+def _error(path: Path, f: _Field, problem: str, fix: str) -> SourceDataError:
+    return SourceDataError(f"{path}: line {f.number}: :{f.tag}:{f.first.strip()[:60]}: {problem}; {fix}")
+
+
+def _amount(raw: str) -> Decimal:
+    whole, _, frac = raw.partition(",")
+    return Decimal(f"{whole}.{frac}") if frac else Decimal(whole)
+
+
+def _yymmdd(raw: str) -> date:
+    year = int(raw[:2])
+    # SWIFT dates carry two-digit years; statements are 1980-2079
+    return date(2000 + year if year < 80 else 1900 + year, int(raw[2:4]), int(raw[4:6]))
+
+
+def _statement(path: Path, fields: list[_Field], intraday: bool) -> Statement:
+    st = Statement(account=None, currency=None, statement_id=None, location=f"line {fields[0].number}")
+    previous_tag = None
+    for f in fields:
+        if f.tag == "20":
+            st.statement_id = f.value
+        elif f.tag == "25":
+            parts = f.value.split()
+            st.account = parts[0] if parts else None
+            if len(parts) > 1 and re.fullmatch(r"[A-Z]{3}", parts[-1]):
+                st.currency = parts[-1]
+        elif f.tag in ("28", "28C"):
+            st.sequence = f.value
+        elif f.tag == "34F" and re.match(r"[A-Z]{3}", f.value):
+            st.currency = st.currency or f.value[:3]  # MT942 floor limit: currency + amount
+        elif f.tag in BALANCE_CODES:
+            bal = _balance(path, f)
+            st.balances.append(bal)
+            st.currency = st.currency or bal.currency
+            if bal.code == "OPBD" and st.opening is None:
+                st.opening = (bal.amount, bal.date)
+            elif bal.code == "CLBD":
+                st.closing = (bal.amount, bal.date)
+        elif f.tag == "61":
+            st.entries.append(_line_61(path, f, st, len(st.entries), intraday))
+        elif f.tag == "86":
+            raw = "\n".join(x.text for x in f.lines)
+            if previous_tag == "61" and st.entries:
+                _apply_86(st.entries[-1], raw)
+            else:
+                st.info = raw.strip()
+        previous_tag = f.tag
+    for e in st.entries:
+        e.currency = e.currency or st.currency or ""
+        e.bank_txn_id = _txn_id(st, e)
+    if st.entries and not st.currency:
+        raise SourceDataError(
+            f"{path}: {st.location}: statement {st.statement_id} states no currency (no :60F:/:62F: balance "
+            "and no currency in :25:); the file is incomplete - ask the bank for a full MT940"
+        )
+    return st
+
+
+def _balance(path: Path, f: _Field) -> Balance:
+    m = BALANCE_RE.match(f.value)
+    if not m:
+        raise _error(
+            path,
+            f,
+            "balance is not C|D + YYMMDD + currency + amount (e.g. C131231EUR4433,52)",
+            "the file is corrupted or not an MT940 - download it again",
+        )
+    amount = _amount(m.group("amount"))
+    try:
+        day = _yymmdd(m.group("date"))
+    except ValueError:
+        raise _error(path, f, f"date {m.group('date')} does not exist", "download the file again") from None
+    return Balance(BALANCE_CODES[f.tag], -amount if m.group("mark") == "D" else amount, m.group("ccy"), day)
+
+
+def _line_61(path: Path, f: _Field, st: Statement, index: int, intraday: bool) -> Entry:
+    first = f.first.strip()
+    m = LINE_61_RE.match(first)
+    if not m:
+        raise _error(
+            path,
+            f,
+            "statement line does not follow YYMMDD[MMDD](C|D|RC|RD)[funds]amount(N|S|F)xxx[ref][//bankref]",
+            "the file is corrupted or truncated - download it again from the bank",
+        )
+    try:
+        value = _yymmdd(m.group("value"))
+        booking = value
+        if m.group("entry"):
+            month, day = int(m.group("entry")[:2]), int(m.group("entry")[2:])
+            year = value.year
+            if month - value.month > 6:  # entry in December, value date in January
+                year -= 1
+            elif value.month - month > 6:  # entry in January, value date in December
+                year += 1
+            booking = date(year, month, day)
+    except ValueError:
+        raise _error(path, f, "value or entry date does not exist", "download the file again") from None
+    mark = m.group("mark")
+    credit = mark in ("C", "RD", "EC")
+    rest = m.group("rest")
+    cust_ref, _, bank_ref = rest.partition("//")
+    supplementary = " ".join(x.text.strip() for x in f.lines[1:] if x.text.strip()) or None
+    cust_ref, bank_ref = cust_ref.strip(), bank_ref.strip()
+    return Entry(
+        amount=_amount(m.group("amount")),
+        currency=st.currency or "",
+        credit_debit="CRDT" if credit else "DBIT",
+        is_reversal=mark in ("RC", "RD"),
+        status="INFO" if intraday else BOOKED,
+        booking_date=booking,
+        value_date=value,
+        entry_reference=None if cust_ref.upper() in NO_REF else cust_ref,
+        account_servicer_reference=None if bank_ref.upper() in NO_REF else bank_ref,
+        bank_transaction_code=m.group("type"),
+        additional_info=supplementary,
+        entry_index=index,
+    )
+
+
+def _txn_id(st: Statement, e: Entry) -> str:
+    if e.account_servicer_reference:
+        return e.account_servicer_reference
+    statement = f"{st.statement_id or ''}/{st.sequence or ''}"
+    return fallback_txn_id(st.account, statement, e.entry_index, None, e.amount, e.booking_date)
+
+
+def _join_free(lines: list[str]) -> str:
+    """Join free-text lines: a line filled to the 65-char width was cut mid-word, others end a phrase."""
+    out = ""
+    for i, line in enumerate(lines):
+        if i == 0:
+            out = line
+        elif len(lines[i - 1]) >= LINE_WIDTH:
+            out += line
+        else:
+            out = out.rstrip() + " " + line.lstrip()
+    return re.sub(r"\s+", " ", out).strip()
+
+
+def _apply_86(e: Entry, raw: str) -> None:
+    """Read ``:86:`` (GVC, Dutch, Triodos or free text) into the line."""
+    e.raw_info = raw
+    lines = raw.split("\n")
+    joined = "".join(lines).strip()
+    if GVC_RE.match(joined):
+        _apply_gvc(e, joined)
+    elif joined.startswith("/") and DUTCH_RE.search(joined):
+        _apply_dutch(e, joined)
+    elif TRIODOS_RE.search(joined):
+        _apply_triodos(e, joined)
+    else:
+        e.remittance_text = _join_free(lines) or None
+    _set_counterparty(e)
+
+
+def _set_counterparty(e: Entry) -> None:
+    e.counterparty_name = e.counterparty_name or None
+    # structured account fields never hold spaces; wrapped lines sometimes add them
+    e.counterparty_account = re.sub(r"\s+", "", e.counterparty_account or "") or None
+    if e.credit_debit == "CRDT" and not e.is_reversal:
+        e.payer_name, e.payer_account = e.counterparty_name, e.counterparty_account
+
+
+def _subfields(text: str, pattern: re.Pattern[str]) -> tuple[str, dict[str, list[str]]]:
+    """``NNN?00a?20b?21c`` -> (``NNN``, {``00``: [a], ``20``: [b], ``21``: [c]})."""
+    parts = pattern.split(text)
+    out: dict[str, list[str]] = {}
+    for code, value in zip(parts[1::2], parts[2::2], strict=True):
+        out.setdefault(code, []).append(value)
+    return parts[0], out
+
+
+def _apply_gvc(e: Entry, text: str) -> None:
+    code, sub = _subfields(text, GVC_FIELD_RE)
+    e.bank_transaction_code = f"{e.bank_transaction_code}/GVC{code.strip()}"
+    purpose_parts = [v for k in sorted(sub) if "20" <= k <= "29" or "60" <= k <= "63" for v in sub[k]]
+    purpose = "".join(purpose_parts)
+    if SEPA_KEYS_RE.search(purpose):
+        keyed = _sepa_keywords(purpose)
+        e.end_to_end_id = _ref(keyed.get("EREF"))
+        e.remittance_text = keyed.get("SVWZ") or keyed.get("") or None
+        if keyed.get("KREF"):
+            e.entry_reference = e.entry_reference or keyed["KREF"]
+    else:
+        e.remittance_text = " ".join(p.strip() for p in purpose_parts if p.strip()) or None
+    e.counterparty_name = "".join(sub.get("32", []) + sub.get("33", [])).strip() or None
+    e.counterparty_account = ("".join(sub.get("38", [])) or "".join(sub.get("31", []))).strip() or None
+    if "00" in sub:
+        e.additional_info = " ".join([sub["00"][0].strip(), e.additional_info or ""]).strip()
+
+
+def _sepa_keywords(purpose: str) -> dict[str, str]:
+    parts = SEPA_KEYS_RE.split(purpose)
+    out = {"": parts[0].strip()}
+    for key, value in zip(parts[1::2], parts[2::2], strict=True):
+        out.setdefault(key, value.strip())
+    return out
+
+
+def _ref(value: str | None) -> str | None:
+    return None if not value or value.strip().upper() in NO_REF else value.strip()
+
+
+def _apply_dutch(e: Entry, text: str) -> None:
+    parts = DUTCH_RE.split(text)
+    values: dict[str, str] = {}
+    for key, value in zip(parts[1::2], parts[2::2], strict=True):
+        # each value ends with '/' before the next '/KEY/' (or the end); a value may itself hold '/'
+        values.setdefault(key, value[:-1] if value.endswith("/") else value)
+    e.end_to_end_id = _ref(values.get("EREF"))
+    for party in ("CNTP", "BENM", "ORDP"):
+        if party in values:
+            sub = values[party].split("/")
+            if party == "CNTP":
+                e.counterparty_account = sub[0] if sub else None
+                e.counterparty_name = sub[2] if len(sub) > 2 else None
+            break
+    if values.get("NAME"):
+        e.counterparty_name = e.counterparty_name or values["NAME"]
+    if values.get("IBAN") or values.get("ID"):
+        e.counterparty_account = e.counterparty_account or values.get("IBAN") or values.get("ID")
+    remi = values.get("REMI", "")
+    if remi.startswith("USTD/"):
+        e.remittance_text = remi[6:] if remi.startswith("USTD//") else remi[5:]
+    elif remi.startswith("STRD/"):
+        e.creditor_reference = remi.split("/")[-1] or None
+        e.creditor_reference_type = "SCOR"
+    elif remi:
+        e.remittance_text = remi
+    if values.get("CDTRREF"):
+        e.creditor_reference = values["CDTRREF"]
+        tp = re.search(r"CD/([A-Z]+)", values.get("CDTRREFTP", ""))
+        e.creditor_reference_type = tp.group(1) if tp else None
+    if e.creditor_reference:
+        e.creditor_references = [e.creditor_reference]
+    e.remittance_text = e.remittance_text or None
+    e.return_reason = values.get("RTRN") or None
+
+
+def _apply_triodos(e: Entry, text: str) -> None:
+    code, sub = _subfields(text, TRIODOS_FIELD_RE)
+    purpose = "".join(v for k in sorted(sub) if "20" <= k <= "29" for v in sub[k])
+    e.remittance_text = purpose.strip() or None
+    e.counterparty_account = "".join(sub.get("31", [])).strip() or None
+    e.counterparty_name = "".join(sub.get("32", []) + sub.get("33", [])).strip() or None
+    if sub.get("10"):
+        e.additional_info = sub["10"][0].strip()
