@@ -123,6 +123,26 @@ def simulate(
     _emit(obj, as_json, lambda o: console.print_json(data=o))
 
 
+@app.command("parse-statement")
+def parse_statement(
+    file: Annotated[Path, typer.Argument(help="A camt.053 / camt.054 / MT940 / MT942 file.")],
+    as_json: Annotated[bool, typer.Option("--json", help="Print one JSON object per statement line.")] = False,
+) -> None:
+    """Parse a bank statement file: statements, balances and entries."""
+    from connectors.load import SourceDataError
+    from connectors.sources.bank import cli_lines, parse_statement_file
+
+    try:
+        if as_json:
+            for line in cli_lines(file):
+                sys.stdout.write(line + "\n")
+            return
+        parsed = parse_statement_file(file)
+    except (SourceDataError, OSError) as exc:
+        _fail(str(exc))
+    _render_statement(parsed)
+
+
 @app.command()
 def train(as_of: AsOfOpt = None, as_json: JsonOpt = False) -> None:
     """Rebuild the feature marts, train and register the delinquency model (weekly retrain)."""
@@ -191,6 +211,35 @@ def _render_summary(s: dict[str, Any]) -> None:
     out.print("[bold]Where to look next[/]")
     for k, v in s["where_next"].items():
         out.print(f"  {k:17} {v}")
+
+
+def _render_statement(parsed) -> None:
+    out = Console()
+    out.rule(f"{parsed.path.name}: {parsed.format} {parsed.version or ''}".strip())
+    problems = parsed.reconcile()
+    for st in parsed.statements:
+        opening = f"{st.opening[0]} on {st.opening[1]}" if st.opening else "n/a"
+        closing = f"{st.closing[0]} on {st.closing[1]}" if st.closing else "n/a"
+        out.print(
+            f"[bold]{st.account}[/] {st.currency or ''} statement {st.statement_id or '?'}: "
+            f"opening {opening}, closing {closing}, {len(st.entries)} entries"
+        )
+        t = Table(show_header=True)
+        for col in ("booked", "value", "amount", "dir", "status", "payer", "remittance", "reference"):
+            t.add_column(col)
+        for e in st.entries:
+            t.add_row(
+                str(e.booking_date or ""),
+                str(e.value_date or ""),
+                f"{e.amount} {e.currency}",
+                e.credit_debit + (" rev" if e.is_reversal else ""),
+                str(e.status or ""),
+                (e.counterparty_name or "")[:30],
+                (e.remittance_text or "")[:40],
+                e.creditor_reference or "",
+            )
+        out.print(t)
+    out.print("[green]balances reconcile[/]" if not problems else "[yellow]" + "; ".join(problems) + "[/]")
 
 
 def main() -> None:  # pragma: no cover - console entry

@@ -82,10 +82,18 @@ def simulate_sources(ctx: RunContext) -> dict[str, int]:
 
 @task(name="ingest-sources")
 def ingest_sources(ctx: RunContext, streams: list[str] | None = None) -> list[dict[str, Any]]:
-    """Land the configured file drops into the raw tables (skips files already loaded)."""
+    """Land the configured file drops and the bank statement files into the raw tables.
+
+    Every readable file lands (files already loaded are skipped by content hash); an unreadable
+    one is quarantined whole, and then this task raises so that no customer is contacted while a
+    source is incomplete.
+    """
     from connectors import warehouse
+    from connectors.base import sync
+    from connectors.load import SourceDataError
+    from connectors.sources.bank import BankFileSource
     from connectors.sources.files.config import load_mapping, simulator_mapping
-    from connectors.sources.files.reader import load_mapping_files
+    from connectors.sources.files.reader import FileSource
 
     mapping_path = ctx.settings.sources.mapping
     if mapping_path:
@@ -94,14 +102,24 @@ def ingest_sources(ctx: RunContext, streams: list[str] | None = None) -> list[di
         mapping = simulator_mapping(ctx.landing_dir)
     if streams:
         mapping.streams = {k: v for k, v in mapping.streams.items() if k in streams}
+    sources = [FileSource(mapping)] if mapping.streams else []
+    statements = ctx.landing_dir / "bank" / "statements"
+    if statements.is_dir() and (not streams or "raw_bank.statement_lines" in streams):
+        sources.append(BankFileSource(statements))
+    landed, refused = [], []
     with warehouse.connect(ctx.warehouse) as con:
-        # Every readable file lands; an unreadable one is quarantined whole, then the run stops
-        # (raising here) so no customer is contacted while a source is incomplete.
-        results = load_mapping_files(con, mapping, fail_fast=False)
+        for source in sources:
+            result = sync(con, source)
+            landed += result.landed
+            refused += result.refused
     log = _log()
-    for r in results:
-        log.info("%s: %s rows_new=%s quarantined=%s", r.stream, r.status, r.rows_new, r.rows_quarantined)
-    return [r.as_dict() for r in results]
+    for r in landed:
+        if r.status == "loaded":
+            log.info("%s <- %s: new=%s quarantined=%s", r.stream, r.origin, r.rows_new, r.rows_quarantined)
+    if refused:
+        errors = "; ".join(x["error"] for x in refused)
+        raise SourceDataError(f"{len(refused)} source file(s) refused and quarantined: {errors}")
+    return [r.as_dict() for r in landed]
 
 
 @task(name="quality-gate")
