@@ -11,13 +11,45 @@ configuration alone::
         format: csv                  # csv | parquet | json (default: from the extension)
         columns:                     # contract column: source column (omitted = same name)
           invoice_id: invoiceNumber
+          number: invoiceNumber      # one source column may feed several contract columns
           due_date: DueDate
         constants:                   # contract column: literal value for every row
           currency: USD
+        expressions:                 # contract column: DuckDB SQL expression over source columns
+          amount_open: "'0.00'"
+          updated_at: "strptime(SettledDate, '%m/%d/%Y')"
+        where: "SettledDate <> ''"   # DuckDB SQL predicate: only matching source rows are read
+        distinct: false              # true: one row per distinct mapped record (see below)
         date_format: "%m/%d/%Y"      # strptime format for DATE columns (default ISO)
         timestamp_format: "%Y-%m-%d %H:%M:%S"
         csv: {delim: ",", quote: '"'}
         lookback_days: 3             # merge streams: ignore rows older than watermark - lookback
+        max_bad_fraction: 0.05       # more bad rows than this share: refuse the file whole
+
+How a stream is read. CSV is read as text (``all_varchar``); Parquet and JSON keep their types.
+Each contract column takes, in order of precedence, its ``constants`` value, its ``expressions``
+value, the mapped source column in ``columns``, or the source column of the same name; optional
+contract columns with none of these land as NULL, required ones make the file fail with a message
+naming the missing column. Every value is then typed against the contract by the loader, so a value
+that does not fit is quarantined with its row, never coerced.
+
+- ``expressions`` are evaluated by DuckDB in the reader's query over the file's own columns (quote
+  mixed-case names as ``"InvoiceDate"`` if DuckDB would fold them), so a derived value needs no code:
+  literals (``'posted'``), date parsing (``strptime(SettledDate, '%m/%d/%Y')``), arithmetic,
+  ``case`` expressions and window functions (``max(x) over (partition by customerID)``). An
+  expression producing a DATE or TIMESTAMP is rendered in ISO form: leave ``date_format`` /
+  ``timestamp_format`` unset for those columns or make the expression return text in that format.
+- ``where`` keeps only the source rows it is true for (e.g. a disputes stream fed from invoice lines
+  with ``Disputed = 'Yes'``).
+- ``distinct: true`` reads one row per distinct combination of the mapped values, for deriving a
+  dimension from fact lines (customers from invoice lines). Give every non-key column a value that
+  is the same on all of a key's lines (a window expression such as ``max(...) over (partition by
+  key)``); otherwise the loader keeps the newest version and quarantines the others as duplicates.
+- The same file may feed several streams (customers, invoices, payment allocations and disputes
+  from one AR history): each stream keeps its own "already loaded" mark of the file's content hash.
+
+A shipped example is ``mappings/ibm_late_payment_histories.yml`` (the IBM Watson Analytics AR
+sample: customers, invoices, payment allocations and disputes from one CSV).
 """
 
 from __future__ import annotations
@@ -38,6 +70,11 @@ class FileStreamMapping(BaseModel):
     format: Literal["csv", "parquet", "json"] | None = None
     columns: dict[str, str] = Field(default_factory=dict)
     constants: dict[str, str | int | float | bool] = Field(default_factory=dict)
+    expressions: dict[str, str] = Field(
+        default_factory=dict, description="Contract column -> DuckDB SQL expression over the source columns."
+    )
+    where: str | None = Field(None, description="DuckDB SQL predicate over the source columns.")
+    distinct: bool = Field(False, description="One row per distinct mapped record.")
     date_format: str | None = None
     timestamp_format: str | None = None
     csv: dict[str, str] = Field(default_factory=dict)
@@ -45,6 +82,11 @@ class FileStreamMapping(BaseModel):
     max_bad_fraction: float = Field(
         0.05, description="More bad rows than this share means the file itself is broken: stop, not quarantine."
     )
+
+    @property
+    def projects(self) -> bool:
+        """True when the reader must select mapped columns itself (expressions, where, distinct)."""
+        return bool(self.expressions or self.where or self.distinct)
 
     def file_format(self, file: Path) -> str:
         """The declared format, or the one implied by the file's extension."""
@@ -71,10 +113,15 @@ class FileMapping(BaseModel):
     def _known_streams_and_columns(self) -> FileMapping:
         for table, m in self.streams.items():
             contract = stream(table)
-            unknown = (set(m.columns) | set(m.constants)) - set(contract.column_names)
+            unknown = (set(m.columns) | set(m.constants) | set(m.expressions)) - set(contract.column_names)
             if unknown:
                 raise ValueError(
                     f"stream {table}: unknown contract column(s) {sorted(unknown)}; valid: {contract.column_names}"
+                )
+            twice = sorted(set(m.expressions) & (set(m.columns) | set(m.constants)))
+            if twice:
+                raise ValueError(
+                    f"stream {table}: column(s) {twice} have an expression and also a column or constant; keep one"
                 )
         return self
 

@@ -1,7 +1,9 @@
 """File-drop source: CSV, Parquet and JSON-lines exports read by DuckDB, one batch per file.
 
 DuckDB does the reading (``read_csv`` / ``read_parquet`` / ``read_json``): it streams large files
-without pulling them through Python. Every value is read as text first and typed against the
+without pulling them through Python. When the mapping has ``expressions``, ``where`` or ``distinct``
+the reader wraps that read in a projection (``projected_sql``) that DuckDB evaluates in the same
+query, so derived columns cost no Python either. Every value is read as text first and typed against the
 contract in ``connectors.load.land``, so a malformed value becomes a quarantined record that names
 its row instead of a crash or a silent coercion. A file whose content hash was already landed for
 the stream is skipped, so re-delivering the same export changes nothing.
@@ -51,6 +53,65 @@ def source_sql(file: Path, mapping: FileStreamMapping) -> str:
     return f"select * from read_json({path}, format = 'auto', records = true)"
 
 
+def _q(name: str) -> str:
+    return '"' + name.replace('"', '""') + '"'
+
+
+def projected_sql(
+    base_sql: str, source_columns: list[str], contract: StreamContract, mapping: FileStreamMapping
+) -> str:
+    """Wrap ``base_sql`` in the mapping's projection: expressions, ``where`` and ``distinct``.
+
+    Plain-mapped and same-name source columns keep their source names (the loader maps and types
+    them, and names them in its errors); each expression is selected under its contract column's
+    name; constants are left to the loader. A required source column the file lacks is simply not
+    selected, so the loader reports it as missing.
+
+    Args:
+        base_sql: The query reading the file (``source_sql``).
+        source_columns: The file's column names.
+        contract: The stream's contract.
+        mapping: The stream's mapping.
+
+    Returns:
+        ``select [distinct] <mapped columns>, <expressions> from (<base_sql>) src [where <predicate>]``.
+
+    Raises:
+        ValueError: An expression's name collides with a source column that is also selected.
+    """
+    available = set(source_columns)
+    items: list[str] = []
+    picked: set[str] = set()
+    for col in contract.columns:
+        if col.name in mapping.constants or col.name in mapping.expressions:
+            continue
+        src = mapping.columns.get(col.name, col.name)
+        if src in available and src not in picked:
+            picked.add(src)
+            items.append(_q(src))
+    clash = sorted(picked & set(mapping.expressions))
+    if clash:
+        raise ValueError(
+            f"{contract.table}: expression column(s) {clash} share a name with a mapped source column; "
+            "give the other contract column an expression instead (an expression may be just the quoted column)"
+        )
+    items += [f"({expr}) as {_q(name)}" for name, expr in mapping.expressions.items()]
+    distinct = "distinct " if mapping.distinct else ""
+    where = f" where ({mapping.where})" if mapping.where else ""
+    return f"select {distinct}{', '.join(items) or '*'} from ({base_sql}) as src{where}"
+
+
+def _columns_of(sql: str) -> list[str] | None:
+    """Column names of a reader query (DuckDB sniffs only the header / metadata); None when unreadable."""
+    con = duckdb.connect()
+    try:
+        return list(con.sql(sql).columns)
+    except duckdb.Error:
+        return None
+    finally:
+        con.close()
+
+
 @dataclass
 class FileStream:
     """One raw stream read from the files matching a glob."""
@@ -83,9 +144,15 @@ class FileStream:
                 "check the landing folder or the mapping's 'path'"
             )
         for file in files:
+            sql = source_sql(file, self.mapping)
+            if self.mapping.projects:
+                names = _columns_of(sql)
+                # An unreadable file goes to the loader as is, which refuses it with the reason.
+                if names is not None:
+                    sql = projected_sql(sql, names, self.contract, self.mapping)
             yield Batch(
                 origin=str(file),
-                sql=source_sql(file, self.mapping),
+                sql=sql,
                 sha256=sha256_of(file),
                 columns=self.mapping.columns,
                 constants=self.mapping.constants,
