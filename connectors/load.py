@@ -27,6 +27,12 @@ from connectors.contracts import LINEAGE_COLUMNS, StreamContract
 
 log = logging.getLogger(__name__)
 
+#: A time of day followed by a zone designator (Z, +02, -05:00): the value is an instant with an offset.
+_OFFSET_AFTER_TIME = "[0-9]:[0-9]{2}(:[0-9]{2}([.][0-9]+)?)? ?(Z|[+-][0-9]{2}(:?[0-9]{2})?)$"
+
+#: Below this many bad rows a batch is never refused whole, whatever the share (small API pages).
+MIN_BAD_ROWS_TO_REFUSE = 20
+
 
 class SourceDataError(Exception):
     """A source cannot be landed as it is; the message names the file/record and the fix."""
@@ -69,8 +75,13 @@ def _typed_expr(col, src: str, date_format: str | None, ts_format: str | None) -
     elif t == "TIMESTAMP" and ts_format:
         typed = f"try_strptime({src}, '{ts_format}')::timestamp"
     elif t == "TIMESTAMP":
-        # Zone-qualified instants are normalised to UTC, naive ones are taken as UTC already.
-        typed = f"coalesce(try_cast({src} as timestamp), try_cast({src} as timestamptz) at time zone 'UTC')"
+        # Zone-qualified instants are converted to UTC (a plain cast would drop the offset);
+        # naive ones are taken as UTC already.
+        typed = (
+            f"case when regexp_matches(trim({src}), '{_OFFSET_AFTER_TIME}') "
+            f"then try_cast(trim({src}) as timestamptz) at time zone 'UTC' "
+            f"else try_cast(trim({src}) as timestamp) end"
+        )
     elif t == "BOOLEAN":
         typed = f"try_cast(lower(trim({src})) as boolean)"
     else:
@@ -195,7 +206,8 @@ def land(
     rows_read, rows_bad = con.execute(
         "select count(*), count(*) filter (where _reason <> '') from _land_typed"
     ).fetchall()[0]
-    if rows_read and rows_bad / rows_read > max_bad_fraction:
+    # A few bad rows are quarantined one by one; only many bad rows mean a broken or mis-mapped file.
+    if rows_read and rows_bad >= MIN_BAD_ROWS_TO_REFUSE and rows_bad / rows_read > max_bad_fraction:
         sample = con.execute(
             "select _row, _reason from _land_typed where _reason <> '' order by _row limit 3"
         ).fetchall()

@@ -145,10 +145,11 @@ def test_missing_required_column_is_a_clear_error(tmp_path: Path, con) -> None:
 
 
 def test_mostly_unreadable_file_is_refused_and_nothing_is_loaded(tmp_path: Path, con) -> None:
-    rows = [ROW_A.replace("2025-01-01 00:00:00", "yesterday")] * 5 + [ROW_B]
+    rows = [ROW_A.replace("C1,", f"C{i},").replace("2025-01-01 00:00:00", "yesterday") for i in range(100, 125)]
+    rows += [ROW_B]
     _customers_csv(tmp_path / "erp/customers.csv", rows)
     m = _mapping(tmp_path, raw_erp__customers=FileStreamMapping(path="erp/customers.csv"))
-    with pytest.raises(SourceDataError, match=r"5 of 6 rows cannot be landed.*updated_at: cannot read 'yesterday'"):
+    with pytest.raises(SourceDataError, match=r"25 of 26 rows cannot be landed.*updated_at: cannot read 'yesterday'"):
         load_mapping_files(con, m)
     assert con.execute("select count(*) from raw_erp.customers").fetchall()[0][0] == 0
 
@@ -202,3 +203,21 @@ def test_unreadable_file_is_quarantined_whole_and_other_files_land(tmp_path: Pat
     assert con.execute("select count(*) from raw_erp.customers").fetchall()[0][0] == 2
     (row,) = con.execute("select stream, origin, reason from quarantine.raw_files").fetchall()
     assert row[0] == "raw_bank.statement_lines" and row[1].endswith("d2.parquet") and "corrupted" in row[2]
+
+
+def test_timestamps_with_offsets_are_converted_to_utc(tmp_path: Path, con) -> None:
+    rows = [
+        ROW_A.replace("2025-01-01 00:00:00", "2025-01-01 10:00:00+02:00"),
+        ROW_B.replace("2025-01-01 00:00:00", "2025-01-01T10:00:00Z"),
+        ROW_B.replace("C2,", "C3,").replace("2025-01-01 00:00:00", "2025-01-23"),
+    ]
+    _customers_csv(tmp_path / "erp/customers.csv", rows)
+    load_mapping_files(con, _mapping(tmp_path, raw_erp__customers=FileStreamMapping(path="erp/customers.csv")))
+    got = dict(con.execute("select customer_id, updated_at::varchar from raw_erp.customers").fetchall())
+    assert got == {"C1": "2025-01-01 08:00:00", "C2": "2025-01-01 10:00:00", "C3": "2025-01-23 00:00:00"}
+
+
+def test_a_few_bad_rows_in_a_small_batch_are_quarantined_not_refused(tmp_path: Path, con) -> None:
+    _customers_csv(tmp_path / "erp/customers.csv", [ROW_A, ROW_B.replace(",45,", ",x,")])
+    (res,) = load_mapping_files(con, _mapping(tmp_path, raw_erp__customers=FileStreamMapping(path="erp/customers.csv")))
+    assert (res.rows_new, res.rows_quarantined) == (1, 1)

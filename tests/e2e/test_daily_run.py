@@ -72,7 +72,10 @@ def test_marts_are_built_and_summary_reports_layers(first_and_second_run) -> Non
     assert 900 <= tables["dim_customers"] <= 1100
     kpis = pd.DataFrame(s["kpis"])
     assert set(kpis["currency"]) >= {"MXN", "COP", "EUR", "USD"}
-    assert (kpis["dso_standard"].astype(float) > 0).all()
+    # one roll-up row per currency (all segments and countries), plus the all-currency total
+    per_currency = kpis[(kpis["segment"] == "all") & (kpis["country"] == "all")]
+    assert set(per_currency["currency"]) >= {"MXN", "COP", "EUR", "USD", "all"}
+    assert (per_currency["dso_standard"].astype(float) > 0).all()
     assert set(s["where_next"]) >= {"warehouse", "mlflow_ui", "prefect_ui", "dbt_docs"}
 
 

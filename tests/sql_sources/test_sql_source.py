@@ -13,7 +13,7 @@ from pathlib import Path
 
 import duckdb
 import pytest
-from conftest import Db
+from sql_servers import Db
 
 from connectors.base import sync
 from connectors.contracts import CREDIT_NOTES, CUSTOMERS, INVOICES, PAYMENT_ALLOCATIONS, StreamContract
