@@ -173,7 +173,7 @@ def land(
         typed, checks = _typed_expr(col, src, date_format, timestamp_format)
         select.append(f"{typed} as {_q(col.name)}")
         reasons.extend(checks)
-    raw_cols = ", ".join(f"{_q(c)} := {_q(c)}::varchar" for c in sorted(available))
+    raw_cols = ", ".join(f"{_q(c)} := s.{_q(c)}::varchar" for c in sorted(available))
     key_cols = ", ".join(_q(k) for k in contract.primary_key)
     order_cursor = f"{_q(contract.cursor)} desc nulls last, " if contract.cursor else ""
     reason_sql = f"concat_ws('; ', {', '.join(reasons)})"
@@ -185,8 +185,7 @@ def land(
         f"""
         create temp table _land_typed as
         with typed as (
-            select _row, {", ".join(select)}, {reason_sql} as _reason,
-                   to_json(struct_pack({raw_cols})) as _record
+            select _row, {", ".join(select)}, {reason_sql} as _reason
             from _land_src
         ),
         ranked as (
@@ -220,11 +219,14 @@ def land(
     biz_cols = ", ".join(_q(c) for c in contract.column_names)
     con.execute("begin transaction")
     try:
-        key_expr = " || '|' || ".join(f"coalesce({_q(k)}::varchar, '')" for k in contract.primary_key)
+        key_expr = " || '|' || ".join(f"coalesce(t.{_q(k)}::varchar, '')" for k in contract.primary_key)
         con.execute(
+            # The raw record (as text) is rebuilt only for the bad rows: JSON for every row is costly.
             f"""insert into quarantine.raw_records
-                select now()::timestamp, ?, ?, _row, {key_expr}, _reason, _record, ?
-                from _land_typed where _reason <> ''""",
+                select now()::timestamp, ?, ?, t._row, {key_expr}, t._reason,
+                       to_json(struct_pack({raw_cols})), ?
+                from _land_typed t join _land_src s on s._row = t._row
+                where t._reason <> ''""",
             [contract.table, origin, batch_id],
         )
         batch = "(select * from _land_typed where _reason = '')"
