@@ -41,7 +41,15 @@ class SimulatorSettings(BaseModel):
 
 
 class SourcesSettings(BaseModel):
-    """File drops the source connectors ingest."""
+    """Where the raw data comes from.
+
+    Files (the simulator's extracts, or real exports described by a column mapping) are the
+    default for every system. The ERP can instead be read from its database (``erp: sql`` with a
+    SQL source YAML; URL in ``COBRANZA_SQL__URL``) or from Odoo's JSON-RPC API (``erp: odoo``;
+    ``COBRANZA_ODOO__URL/DB/LOGIN/API_KEY``), and the CRM from a HubSpot-style API
+    (``crm: hubspot``; ``COBRANZA_HUBSPOT__ACCESS_TOKEN`` and ``..._BASE_URL``). Bank statement
+    files (camt.053/054, MT940) dropped in ``<landing_dir>/bank/statements/`` are always read.
+    """
 
     landing_dir: Path = Field(
         Path("data/sources"), description="Folder with erp/, crm/ and bank/ extracts (the simulator writes here)."
@@ -49,6 +57,9 @@ class SourcesSettings(BaseModel):
     mapping: Path | None = Field(
         None, description="Column-mapping YAML for the file connector; default maps the simulator's extracts."
     )
+    erp: Literal["files", "sql", "odoo"] = Field("files", description="How the ERP streams are read.")
+    crm: Literal["files", "hubspot"] = Field("files", description="How the CRM streams are read.")
+    sql_config: Path | None = Field(None, description="SQL source YAML (tables, column mappings) when erp=sql.")
 
 
 class ModelSettings(BaseModel):

@@ -91,25 +91,13 @@ def ingest_sources(ctx: RunContext, streams: list[str] | None = None) -> list[di
     from connectors import warehouse
     from connectors.base import sync
     from connectors.load import SourceDataError
-    from connectors.sources.bank import BankFileSource
-    from connectors.sources.files.config import load_mapping, simulator_mapping
-    from connectors.sources.files.reader import FileSource
+    from flows.sources import configured_sources
 
-    mapping_path = ctx.settings.sources.mapping
-    if mapping_path:
-        mapping = load_mapping(ctx.settings.resolve(mapping_path), base_dir=ctx.landing_dir)
-    else:
-        mapping = simulator_mapping(ctx.landing_dir)
-    if streams:
-        mapping.streams = {k: v for k, v in mapping.streams.items() if k in streams}
-    sources = [FileSource(mapping)] if mapping.streams else []
-    statements = ctx.landing_dir / "bank" / "statements"
-    if statements.is_dir() and (not streams or "raw_bank.statement_lines" in streams):
-        sources.append(BankFileSource(statements))
+    sources = configured_sources(ctx.settings, ctx.landing_dir, streams)
     landed, refused = [], []
     with warehouse.connect(ctx.warehouse) as con:
         for source in sources:
-            result = sync(con, source)
+            result = sync(con, source, streams=streams)
             landed += result.landed
             refused += result.refused
     log = _log()
