@@ -44,13 +44,13 @@ history_agg as (
         count(*) as n_prior,
         avg(amount_total) as mean_prior_amount,
         count(*) filter (where settled_date_known is not null) as n_prior_settled,
-        avg(date_diff('day', due_date, settled_date_known)) as mean_days_late,
-        avg(case when settled_date_known is not null then greatest(date_diff('day', due_date, settled_date_known), 0) end)
-            filter (where due_date >= snapshot_date - interval 180 day) as mean_days_late_recent,
-        count(*) filter (where due_date + interval {{ var('late_days') }} day < snapshot_date) as n_prior_label_known,
+        avg({{ days_between('due_date', 'settled_date_known') }}) as mean_days_late,
+        avg(case when settled_date_known is not null then greatest({{ days_between('due_date', 'settled_date_known') }}, 0) end)
+            filter (where due_date >= {{ add_days('snapshot_date', -180) }}) as mean_days_late_recent,
+        count(*) filter (where {{ add_days('due_date', var('late_days')) }} < snapshot_date) as n_prior_label_known,
         count(*) filter (
-            where due_date + interval {{ var('late_days') }} day < snapshot_date
-              and (settled_date_known is null or settled_date_known > due_date + interval {{ var('late_days') }} day)
+            where {{ add_days('due_date', var('late_days')) }} < snapshot_date
+              and (settled_date_known is null or settled_date_known > {{ add_days('due_date', var('late_days')) }})
         ) as n_prior_late,
         count(*) filter (where due_date < snapshot_date and settled_date_known is null) as n_open_overdue,
         sum(case when due_date < snapshot_date and settled_date_known is null then amount_total else 0 end)
@@ -79,7 +79,7 @@ contacts as (
     inner join {{ ref('stg_crm__interactions') }} as i
         on i.customer_id = spine.customer_id
         and i.occurred_date < spine.snapshot_date
-        and i.occurred_date >= spine.snapshot_date - interval 90 day
+        and i.occurred_date >= {{ add_days('spine.snapshot_date', -90) }}
     group by spine.invoice_id
 ),
 
@@ -90,28 +90,28 @@ final as (
         spine.snapshot_date,
         inv.due_date,
         inv.amount_total,
-        cast(date_diff('day', inv.issue_date, inv.due_date) as double) as f_terms_days,
-        ln(1 + cast(inv.amount_total as double)) as f_log_amount,
-        cast(inv.amount_total as double) / nullif(cast(h.mean_prior_amount as double), 0) as f_amount_vs_cust_mean,
-        cast(month(inv.due_date) as double) as f_due_month,
-        cast(dayofweek(inv.due_date) as double) as f_due_dow,
-        cast(coalesce(h.n_prior, 0) as double) as f_cust_prior_invoices,
-        cast(coalesce(h.n_prior_settled, 0) as double) as f_cust_prior_settled,
-        cast(h.mean_days_late as double) as f_cust_mean_days_late,
-        cast(h.mean_days_late_recent as double) - cast(h.mean_days_late as double) as f_cust_days_late_trend,
-        cast(h.n_prior_late as double) / nullif(h.n_prior_label_known, 0) as f_cust_prior_late_share,
-        cast(coalesce(h.n_open_overdue, 0) as double) as f_cust_open_overdue_count,
+        cast({{ days_between('inv.issue_date', 'inv.due_date') }} as {{ type_double() }}) as f_terms_days,
+        ln(1 + cast(inv.amount_total as {{ type_double() }})) as f_log_amount,
+        cast(inv.amount_total as {{ type_double() }}) / nullif(cast(h.mean_prior_amount as {{ type_double() }}), 0) as f_amount_vs_cust_mean,
+        cast(extract(month from inv.due_date) as {{ type_double() }}) as f_due_month,
+        cast(extract(dow from inv.due_date) as {{ type_double() }}) as f_due_dow,
+        cast(coalesce(h.n_prior, 0) as {{ type_double() }}) as f_cust_prior_invoices,
+        cast(coalesce(h.n_prior_settled, 0) as {{ type_double() }}) as f_cust_prior_settled,
+        cast(h.mean_days_late as {{ type_double() }}) as f_cust_mean_days_late,
+        cast(h.mean_days_late_recent as {{ type_double() }}) - cast(h.mean_days_late as {{ type_double() }}) as f_cust_days_late_trend,
+        cast(h.n_prior_late as {{ type_double() }}) / nullif(h.n_prior_label_known, 0) as f_cust_prior_late_share,
+        cast(coalesce(h.n_open_overdue, 0) as {{ type_double() }}) as f_cust_open_overdue_count,
         -- Exposure is scaled by the customer's typical invoice, not the credit limit: the ERP keeps
         -- only the current limit, so a limit-based ratio would leak later limit changes.
-        cast(coalesce(h.amount_open_overdue, 0) as double)
-            / nullif(cast(h.mean_prior_amount as double), 0) as f_cust_overdue_vs_mean_invoice,
-        cast(coalesce(h.amount_open, 0) as double)
-            / nullif(cast(h.mean_prior_amount as double), 0) as f_cust_exposure_vs_mean_invoice,
-        cast(date_diff('day', h.last_settled_date, spine.snapshot_date) as double) as f_cust_days_since_payment,
-        cast(coalesce(d.n_disputes, 0) as double) as f_cust_prior_disputes,
-        cast(coalesce(ct.n_outbound_90d, 0) as double) as f_cust_contacts_90d,
-        cast(coalesce(ct.n_responses_90d, 0) as double) as f_cust_responses_90d,
-        cast(coalesce(ct.n_promises_90d, 0) as double) as f_cust_promises_90d
+        cast(coalesce(h.amount_open_overdue, 0) as {{ type_double() }})
+            / nullif(cast(h.mean_prior_amount as {{ type_double() }}), 0) as f_cust_overdue_vs_mean_invoice,
+        cast(coalesce(h.amount_open, 0) as {{ type_double() }})
+            / nullif(cast(h.mean_prior_amount as {{ type_double() }}), 0) as f_cust_exposure_vs_mean_invoice,
+        cast({{ days_between('h.last_settled_date', 'spine.snapshot_date') }} as {{ type_double() }}) as f_cust_days_since_payment,
+        cast(coalesce(d.n_disputes, 0) as {{ type_double() }}) as f_cust_prior_disputes,
+        cast(coalesce(ct.n_outbound_90d, 0) as {{ type_double() }}) as f_cust_contacts_90d,
+        cast(coalesce(ct.n_responses_90d, 0) as {{ type_double() }}) as f_cust_responses_90d,
+        cast(coalesce(ct.n_promises_90d, 0) as {{ type_double() }}) as f_cust_promises_90d
     from spine
     inner join invoices as inv using (invoice_id)
     left join history_agg as h using (invoice_id)

@@ -1,83 +1,217 @@
 -- One row per (bank credit line, invoice) allocation found by cash application, as of the run date.
--- Methods, in order of trust: the structured creditor reference (RF) the invoice asked for, then
--- invoice numbers quoted in the remittance text. A line quoting several invoices is spread over
--- them oldest due first, never beyond each invoice's amount due. Lines the ERP has already
--- reconciled are flagged, so balances only subtract what the ERP has not recorded yet.
-with bank_credits as (
-    select *
-    from {{ ref('stg_bank__statement_lines') }}
-    where credit_debit = 'CRDT' and booking_date <= {{ as_of_date() }}
-),
-
-invoices as (
-    select
-        invoices.invoice_id,
-        invoices.invoice_number,
-        invoices.customer_id,
-        invoices.currency,
-        invoices.due_date,
-        upper(replace(invoices.payment_reference, ' ', '')) as payment_reference,
-        settled.amount_due
-    from {{ ref('stg_erp__invoices') }} as invoices
-    inner join {{ ref('int_invoices_settled') }} as settled using (invoice_id)
-),
-
-by_reference as (
-    select bank_credits.bank_txn_id, invoices.invoice_id, 'structured_reference' as match_method, 1.0 as confidence
-    from bank_credits
-    inner join invoices
-        on bank_credits.creditor_reference = invoices.payment_reference
-        and bank_credits.currency = invoices.currency
-),
-
-remittance_tokens as (
-    select
-        bank_txn_id,
-        currency,
-        unnest(regexp_extract_all(upper(coalesce(remittance_text, '')), '[A-Z0-9][A-Z0-9/_.-]{3,}[A-Z0-9]')) as token
-    from bank_credits
-    where bank_txn_id not in (select bank_txn_id from by_reference)
-),
-
-by_number as (
-    select distinct remittance_tokens.bank_txn_id, invoices.invoice_id, 'invoice_number' as match_method, 0.95 as confidence
-    from remittance_tokens
-    inner join invoices
-        on remittance_tokens.token = upper(invoices.invoice_number)
-        and remittance_tokens.currency = invoices.currency
-),
-
-candidates as (
-    select * from by_reference
-    union all
-    select * from by_number
-),
-
-ordered as (
-    select
-        candidates.*,
-        bank_credits.amount as line_amount,
-        bank_credits.booking_date,
-        bank_credits.value_date,
-        invoices.customer_id,
-        invoices.amount_due,
-        coalesce(
-            sum(invoices.amount_due) over (
-                partition by candidates.bank_txn_id
-                order by invoices.due_date, invoices.invoice_id
-                rows between unbounded preceding and 1 preceding
-            ),
-            0
-        ) as due_before
-    from candidates
-    inner join bank_credits using (bank_txn_id)
-    inner join invoices using (invoice_id)
+-- The cascade, most trusted first (each allocation keeps its method and confidence):
+--   1. text: per number quoted (or structured reference), the unique best-scoring candidate invoice,
+--      if its score clears the bar (int_payment_candidates: reference / exact / one typo / cut short,
+--      corroborated by amount and payer); a tie at the top is ambiguous and goes to review;
+--   2. completion: when the invoices named leave a remainder, the payer's other open invoices of the
+--      same customer that make up exactly that remainder, oldest due first;
+--   3. amount: lines with nothing usable in the text, paid by a known payer (account seen before,
+--      or similar name): the one open invoice of exactly the amount, or else the oldest-due run of
+--      one customer's open invoices adding up to it; several solutions are ambiguous (review).
+-- The cash is spread oldest due first, never above what was open on each invoice at booking; the
+-- rest stays unallocated (over-payments). Lines the ERP has already reconciled are flagged, so
+-- balances only subtract what the ERP has not recorded yet.
+with candidates as (
+    select * from {{ ref('int_payment_candidates') }}
 ),
 
 recorded as (
     select distinct bank_txn_id
     from {{ ref('stg_erp__payment_allocations') }}
     where bank_txn_id is not null and recorded_date <= {{ as_of_date() }}
+),
+
+-- 1. text: rank the candidates of each quoted number (or reference)
+token_ranked as (
+    select
+        *,
+        rank() over (partition by bank_txn_id, token_key order by match_score desc) as score_rank,
+        count(*) over (partition by bank_txn_id, token_key, match_score) as n_at_score
+    from candidates
+    where evidence <> 'payer'
+),
+
+token_accepted as (
+    select *
+    from token_ranked
+    where score_rank = 1 and n_at_score = 1 and (evidence = 'structured_reference' or match_score >= 4)
+),
+
+lines_ambiguous_by_text as (
+    select distinct bank_txn_id
+    from token_ranked
+    where score_rank = 1 and n_at_score > 1 and match_score >= 4
+),
+
+by_text as (
+    select
+        bank_txn_id,
+        invoice_id,
+        any_value(customer_id) as customer_id,
+        any_value(amount) as amount,
+        any_value(due_date) as due_date,
+        any_value(amount_open_at_booking) as amount_open_at_booking,
+        arg_max(evidence, confidence) as match_method,
+        max(confidence) as confidence
+    from token_accepted
+    group by bank_txn_id, invoice_id
+),
+
+-- an invoice a text-matched line pays in full is not open for any other line
+invoices_claimed as (
+    select bank_txn_id as claimed_by, invoice_id
+    from by_text
+    where amount >= amount_open_at_booking
+),
+
+payer_pool as (
+    select candidates.*
+    from candidates
+    where candidates.evidence = 'payer'
+        and not exists (
+            select 1 from invoices_claimed
+            where invoices_claimed.invoice_id = candidates.invoice_id
+                and invoices_claimed.claimed_by <> candidates.bank_txn_id
+        )
+),
+
+-- 2. completion of a remainder with the same customer's other open invoices
+text_totals as (
+    select
+        bank_txn_id,
+        any_value(amount) as amount,
+        sum(amount_open_at_booking) as amount_named,
+        count(distinct customer_id) as n_customers,
+        any_value(customer_id) as customer_id
+    from by_text
+    group by bank_txn_id
+),
+
+completion_running as (
+    select
+        payer_pool.bank_txn_id,
+        payer_pool.invoice_id,
+        payer_pool.customer_id,
+        payer_pool.amount_open_at_booking,
+        text_totals.amount - text_totals.amount_named as remainder,
+        sum(payer_pool.amount_open_at_booking) over (
+            partition by payer_pool.bank_txn_id order by payer_pool.due_date, payer_pool.invoice_id
+            rows between unbounded preceding and current row
+        ) as running_total
+    from payer_pool
+    inner join text_totals
+        on payer_pool.bank_txn_id = text_totals.bank_txn_id
+        and payer_pool.customer_id = text_totals.customer_id
+    where text_totals.n_customers = 1
+        and text_totals.amount > text_totals.amount_named
+        and not exists (
+            select 1 from by_text
+            where by_text.bank_txn_id = payer_pool.bank_txn_id and by_text.invoice_id = payer_pool.invoice_id
+        )
+),
+
+completion_lines as (
+    select bank_txn_id, min(running_total) as completed_at
+    from completion_running
+    where running_total = remainder
+    group by bank_txn_id
+),
+
+by_completion as (
+    select
+        completion_running.bank_txn_id,
+        completion_running.invoice_id,
+        'amount_completion' as match_method,
+        0.85 as confidence
+    from completion_running
+    inner join completion_lines using (bank_txn_id)
+    where completion_running.running_total <= completion_lines.completed_at
+),
+
+-- 3. amount + payer identity for lines the text did not settle
+amount_pool as (
+    select *
+    from payer_pool
+    where bank_txn_id not in (select bank_txn_id from by_text)
+        and bank_txn_id not in (select bank_txn_id from lines_ambiguous_by_text)
+),
+
+amount_equal as (
+    select
+        bank_txn_id,
+        count(distinct invoice_id) as n_invoices,
+        any_value(invoice_id) as invoice_id,
+        max(confidence) as confidence
+    from amount_pool
+    where is_amount_equal
+    group by bank_txn_id
+),
+
+by_amount as (
+    select bank_txn_id, invoice_id, 'payer_amount' as match_method, confidence
+    from amount_equal
+    where n_invoices = 1
+),
+
+combination_running as (
+    select
+        *,
+        sum(amount_open_at_booking) over (
+            partition by bank_txn_id, customer_id order by due_date, invoice_id
+            rows between unbounded preceding and current row
+        ) as running_total,
+        row_number() over (partition by bank_txn_id, customer_id order by due_date, invoice_id) as n_invoices
+    from amount_pool
+    where bank_txn_id not in (select bank_txn_id from amount_equal)
+),
+
+combination_solutions as (
+    select bank_txn_id, any_value(customer_id) as customer_id, count(*) as n_solutions
+    from combination_running
+    where running_total = amount and n_invoices >= 2
+    group by bank_txn_id
+),
+
+by_amount_combination as (
+    select
+        combination_running.bank_txn_id,
+        combination_running.invoice_id,
+        'payer_amount_combination' as match_method,
+        0.8 as confidence
+    from combination_running
+    inner join combination_solutions using (bank_txn_id, customer_id)
+    where combination_solutions.n_solutions = 1 and combination_running.running_total <= combination_running.amount
+),
+
+selected as (
+    select bank_txn_id, invoice_id, match_method, confidence from by_text
+    union all
+    select * from by_completion
+    union all
+    select * from by_amount
+    union all
+    select * from by_amount_combination
+),
+
+ordered as (
+    select
+        selected.*,
+        candidates.customer_id,
+        candidates.booking_date,
+        candidates.value_date,
+        candidates.amount,
+        candidates.amount_open_at_booking,
+        coalesce(
+            sum(candidates.amount_open_at_booking) over (
+                partition by selected.bank_txn_id
+                order by candidates.due_date, selected.invoice_id
+                rows between unbounded preceding and 1 preceding
+            ),
+            0
+        ) as open_before
+    from selected
+    inner join (select distinct on (bank_txn_id, invoice_id) * from candidates) as candidates
+        using (bank_txn_id, invoice_id)
 ),
 
 final as (
@@ -89,7 +223,7 @@ final as (
         ordered.value_date,
         ordered.match_method,
         cast(ordered.confidence as decimal(4, 3)) as confidence,
-        cast(least(ordered.amount_due, greatest(ordered.line_amount - ordered.due_before, 0)) as decimal(18, 2))
+        cast(least(ordered.amount_open_at_booking, greatest(ordered.amount - ordered.open_before, 0)) as decimal(18, 2))
             as amount_allocated,
         ordered.bank_txn_id in (select bank_txn_id from recorded) as is_recorded_in_erp
     from ordered

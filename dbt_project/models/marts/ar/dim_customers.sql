@@ -41,7 +41,7 @@ final as (
         coalesce(exposure.n_open_invoices, 0) as n_open_invoices,
         coalesce(exposure.max_days_past_due, 0) as max_days_past_due,
         case when customers.credit_limit > 0
-             then cast(coalesce(exposure.amount_open, 0) / customers.credit_limit as double) end as credit_utilisation,
+             then cast(coalesce(exposure.amount_open, 0) / customers.credit_limit as {{ type_double() }}) end as credit_utilisation,
         coalesce(contacts.n_contacts, 0) as n_contacts,
         coalesce(contacts.has_consented_channel, false) as has_consented_channel
     from customers

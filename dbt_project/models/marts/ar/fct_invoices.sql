@@ -44,13 +44,13 @@ final as (
     select
         *,
         cast(case when amount_open > 0 and due_date < {{ as_of_date() }}
-                  then date_diff('day', due_date, {{ as_of_date() }}) else 0 end as integer) as days_past_due,
+                  then {{ days_between('due_date', as_of_date()) }} else 0 end as integer) as days_past_due,
         case
             when amount_open = 0 then 'closed'
             when due_date >= {{ as_of_date() }} then 'current'
-            when date_diff('day', due_date, {{ as_of_date() }}) <= 30 then '1-30'
-            when date_diff('day', due_date, {{ as_of_date() }}) <= 60 then '31-60'
-            when date_diff('day', due_date, {{ as_of_date() }}) <= 90 then '61-90'
+            when {{ days_between('due_date', as_of_date()) }} <= 30 then '1-30'
+            when {{ days_between('due_date', as_of_date()) }} <= 60 then '31-60'
+            when {{ days_between('due_date', as_of_date()) }} <= 90 then '61-90'
             else '90+'
         end as aging_bucket,
         status = 'posted' and amount_open = 0 as is_paid,

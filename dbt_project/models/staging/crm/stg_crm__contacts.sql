@@ -4,9 +4,7 @@ with source as (
 ),
 
 latest as (
-    select *
-    from source
-    qualify row_number() over (partition by contact_id order by updated_at desc, _loaded_at desc) = 1
+    {{ first_row_per('source', 'contact_id', 'updated_at desc, _loaded_at desc') }}
 ),
 
 final as (

@@ -4,9 +4,7 @@ with source as (
 ),
 
 deduplicated as (
-    select *
-    from source
-    qualify row_number() over (partition by allocation_id order by _loaded_at) = 1
+    {{ first_row_per('source', 'allocation_id', '_loaded_at') }}
 ),
 
 final as (

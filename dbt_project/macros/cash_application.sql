@@ -1,0 +1,56 @@
+{#-
+    Cash-application helpers: check digits of structured payment references and the normal forms
+    that bank texts and master data are compared in.
+
+    - ISO 11649 creditor reference ("RF" + 2 check digits + up to 21 alphanumerics): move the first
+      four characters to the end, letters to numbers (A=10 .. Z=35), the whole number mod 97 must be 1.
+    - Swiss QR reference (QRR, 27 digits): the last digit is the recursive mod-10 check digit over the
+      first 26 (SIX "Swiss Payment Standards", ISR/QR-bill), i.e. the recursive carry over all 27 is 0.
+-#}
+
+{% macro iso11649_is_valid(ref) -%}
+    coalesce(
+        regexp_full_match({{ ref }}, 'RF[0-9]{2}[0-9A-Z]{1,21}')
+        and list_reduce(
+            list_transform(
+                split(
+                    list_aggregate(
+                        list_transform(
+                            split(substr({{ ref }}, 5) || substr({{ ref }}, 1, 4), ''),
+                            lambda c: case when c between '0' and '9' then c else cast(ascii(c) - 55 as varchar) end
+                        ),
+                        'string_agg',
+                        ''
+                    ),
+                    ''
+                ),
+                lambda d: coalesce(try_cast(d as integer), 0)
+            ),
+            lambda acc, d: (acc * 10 + d) % 97,
+            0
+        ) = 1,
+        false
+    )
+{%- endmacro %}
+
+{% macro qrr_is_valid(ref) -%}
+    coalesce(
+        regexp_full_match({{ ref }}, '[0-9]{27}')
+        and list_reduce(
+            list_transform(split({{ ref }}, ''), lambda d: coalesce(try_cast(d as integer), 0)),
+            lambda carry, d: [0, 9, 4, 6, 8, 2, 7, 1, 3, 5][((carry + d) % 10) + 1],
+            0
+        ) = 0,
+        false
+    )
+{%- endmacro %}
+
+{#- Upper-case ASCII letters and digits separated by single spaces: how names are compared. -#}
+{% macro normalised_name(name) -%}
+    trim(regexp_replace(upper(strip_accents(coalesce({{ name }}, ''))), '[^A-Z0-9]+', ' ', 'g'))
+{%- endmacro %}
+
+{#- The digits of an invoice number or of a number quoted in a bank text: the key they are matched on. -#}
+{% macro number_key(text) -%}
+    regexp_replace({{ text }}, '[^0-9]', '', 'g')
+{%- endmacro %}

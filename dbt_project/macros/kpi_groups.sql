@@ -1,0 +1,37 @@
+{#-
+  The KPI roll-up levels of mart_collections_kpis, as GROUP BY GROUPING SETS over the columns
+  dim_segment, dim_country and dim_currency of the rows being aggregated:
+    segment x country x currency, country x currency, currency (all segments and countries),
+    segment (all countries and currencies, reporting currency only) and the grand total.
+  `extra` adds columns to every set (for example a month, for the countback walk).
+-#}
+{% macro kpi_grouping_sets(extra=none) -%}
+    {%- set more = (', ' ~ extra) if extra else '' -%}
+    grouping sets (
+        (dim_segment, dim_country, dim_currency{{ more }}),
+        (dim_country, dim_currency{{ more }}),
+        (dim_currency{{ more }}),
+        (dim_segment{{ more }}),
+        ({{ extra if extra else '' }})
+    )
+{%- endmacro %}
+
+{#- The group key columns segment, country, currency of a kpi_grouping_sets aggregate; a level
+    that rolls a dimension up says 'all'. -#}
+{% macro kpi_group_keys() -%}
+    case when grouping(dim_segment) = 1 then 'all' else dim_segment end as segment,
+    case when grouping(dim_country) = 1 then 'all' else dim_country end as country,
+    case when grouping(dim_currency) = 1 then 'all' else dim_currency end as currency
+{%- endmacro %}
+
+{#- A native-currency sum that is null on the rows adding up several currencies. -#}
+{% macro native_sum(expr) -%}
+    case when grouping(dim_currency) = 0 then sum({{ expr }}) end
+{%- endmacro %}
+
+{#- numerator / denominator as a double, null when the denominator is 0 or null. -#}
+{% macro safe_ratio(numerator, denominator, scale=1) -%}
+    case when {{ denominator }} <> 0
+         then cast({{ numerator }} as {{ type_double() }}) / cast({{ denominator }} as {{ type_double() }}){{ (' * ' ~ scale) if scale != 1 else '' }}
+    end
+{%- endmacro %}

@@ -1,0 +1,80 @@
+-- One row per (bank credit line booked up to the run date, customer the payer may be): the payer's
+-- account was seen paying for that customer before the line's booking date, and/or the payer's name
+-- is similar to the customer's (Jaro-Winkler on normalised names, or the bank's cut-off name being a
+-- prefix of it). Names are only compared within a block sharing their first ten letters and digits
+-- and the line's currency, never all lines against all customers.
+with bank_credits as (
+    select
+        bank_txn_id,
+        booking_date,
+        currency,
+        counterparty_iban,
+        {{ normalised_name('counterparty_name') }} as payer_name
+    from {{ ref('stg_bank__statement_lines') }}
+    where credit_debit = 'CRDT' and booking_date <= {{ as_of_date() }}
+),
+
+accounts as (
+    select * from {{ ref('int_payer_accounts_learned') }}
+),
+
+customers as (
+    select
+        customer_id,
+        currency,
+        {{ normalised_name('customer_name') }} as customer_name
+    from {{ ref('stg_erp__customers') }}
+),
+
+by_account as (
+    select bank_credits.bank_txn_id, accounts.customer_id, accounts.n_payments
+    from bank_credits
+    inner join accounts
+        on bank_credits.counterparty_iban = accounts.counterparty_iban
+        and accounts.first_learned_date < bank_credits.booking_date
+),
+
+payer_names as (
+    select distinct currency, payer_name, left(replace(payer_name, ' ', ''), 10) as block_key
+    from bank_credits
+    where length(payer_name) >= 6
+),
+
+customer_blocks as (
+    select customer_id, currency, customer_name, left(replace(customer_name, ' ', ''), 10) as block_key
+    from customers
+),
+
+name_similarity as (
+    select
+        payer_names.currency,
+        payer_names.payer_name,
+        customer_blocks.customer_id,
+        greatest(
+            jaro_winkler_similarity(payer_names.payer_name, customer_blocks.customer_name),
+            case when length(payer_names.payer_name) >= 12 and starts_with(customer_blocks.customer_name, payer_names.payer_name)
+                 then 0.97 else 0 end
+        ) as name_similarity
+    from payer_names
+    inner join customer_blocks using (currency, block_key)
+),
+
+by_name as (
+    select bank_credits.bank_txn_id, name_similarity.customer_id, name_similarity.name_similarity
+    from bank_credits
+    inner join name_similarity using (currency, payer_name)
+    where name_similarity.name_similarity >= 0.92
+),
+
+final as (
+    select
+        bank_txn_id,
+        customer_id,
+        by_account.customer_id is not null as has_known_account,
+        coalesce(by_account.n_payments, 0) as n_account_payments,
+        cast(coalesce(by_name.name_similarity, 0) as decimal(4, 3)) as name_similarity
+    from by_account
+    full outer join by_name using (bank_txn_id, customer_id)
+)
+
+select * from final

@@ -1,0 +1,36 @@
+-- One row per (bank credit line booked up to the run date, number quoted in its remittance text).
+-- A "number" is a run of digits possibly broken by single separators (INV-2025-000123, 2025/000123,
+-- INV 2025 000123, a cut-off INV-2025-00); its key is the digits alone, the form invoice numbers are
+-- matched on. Texts quoting several invoices give several rows; texts with no number give none.
+with bank_credits as (
+    select * from {{ ref('stg_bank__statement_lines') }}
+    where credit_debit = 'CRDT' and booking_date <= {{ as_of_date() }} and remittance_text is not null
+),
+
+numbers as (
+    select
+        bank_txn_id,
+        unnest(regexp_extract_all(upper(remittance_text), '[0-9]+(?:[ /._-][0-9]+)*')) as quoted_number
+    from bank_credits
+),
+
+keyed as (
+    select
+        bank_txn_id,
+        quoted_number,
+        {{ number_key('quoted_number') }} as token_key
+    from numbers
+),
+
+final as (
+    select
+        bank_txn_id,
+        token_key,
+        min(quoted_number) as quoted_number,
+        length(token_key) as token_length
+    from keyed
+    where length(token_key) >= 4
+    group by bank_txn_id, token_key
+)
+
+select * from final

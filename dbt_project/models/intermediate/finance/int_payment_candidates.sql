@@ -1,0 +1,311 @@
+-- One row per (bank credit line booked up to the run date, invoice it may pay) with the evidence for
+-- the pair: how the remittance points at the invoice (a valid structured creditor reference, the
+-- exact invoice number, the number with one typo, the number cut short), whether the payer is known
+-- to pay for the invoice's customer, and how the line's amount compares with what was still open on
+-- the invoice when the line was booked (amount due minus the ERP allocations recorded before).
+-- Candidates are blocked by currency and by number key, deletion neighbour, number prefix + customer
+-- or amount, or payer customer: never all lines against all invoices.
+with bank_credits as (
+    select *
+    from {{ ref('stg_bank__statement_lines') }}
+    where credit_debit = 'CRDT' and booking_date <= {{ as_of_date() }}
+),
+
+tokens as (
+    select * from {{ ref('int_bank_credits_tokenised') }}
+),
+
+payer_candidates as (
+    select * from {{ ref('int_bank_credit_payer_candidates') }}
+),
+
+invoices as (
+    select
+        invoices.invoice_id,
+        invoices.customer_id,
+        invoices.currency,
+        invoices.issue_date,
+        invoices.due_date,
+        {{ number_key('invoices.invoice_number') }} as number_key,
+        upper(replace(invoices.payment_reference, ' ', '')) as payment_reference,
+        settled.amount_due,
+        settled.settled_known_date
+    from {{ ref('stg_erp__invoices') }} as invoices
+    inner join {{ ref('int_invoices_settled') }} as settled using (invoice_id)
+    where settled.amount_due > 0
+),
+
+allocations as (
+    select invoice_id, recorded_date, amount
+    from {{ ref('stg_erp__payment_allocations') }}
+    where recorded_date <= {{ as_of_date() }}
+),
+
+line_tokens as materialized (
+    select tokens.*, bank_credits.currency, bank_credits.amount, bank_credits.booking_date
+    from tokens
+    inner join bank_credits using (bank_txn_id)
+),
+
+by_reference as (
+    select
+        bank_credits.bank_txn_id,
+        invoices.invoice_id,
+        bank_credits.creditor_reference as token_key,
+        'structured_reference' as evidence,
+        0 as edit_distance
+    from bank_credits
+    inner join invoices
+        on bank_credits.creditor_reference = invoices.payment_reference
+        and bank_credits.currency = invoices.currency
+    where {{ iso11649_is_valid('bank_credits.creditor_reference') }}
+        or {{ qrr_is_valid('bank_credits.creditor_reference') }}
+),
+
+by_exact_number as (
+    select line_tokens.bank_txn_id, invoices.invoice_id, line_tokens.token_key, 'invoice_number' as evidence, 0 as edit_distance
+    from line_tokens
+    inner join invoices
+        on line_tokens.token_key = invoices.number_key
+        and line_tokens.currency = invoices.currency
+),
+
+-- A number with one typo is one Damerau-Levenshtein edit (substitution, transposition, insertion,
+-- deletion) from its invoice's; a number cut short (1-4 trailing digits lost) is a prefix of it.
+-- Both are dense (many invoices sit one digit apart), and an uncorroborated fuzzy or cut-short
+-- candidate can never win, so they are only looked for among (a) the open invoices of the line's
+-- payer candidates and (b) the invoices of exactly the line's amount, the latter met on a shared
+-- single-character deletion (symmetric deletion) or prefix.
+-- Lines the text already settles beyond any alternative (a valid reference, or the exact number of
+-- an invoice of exactly the line's amount whose customer the payer is known for: no fuzzy, cut-short
+-- or payer-only candidate can outscore that) need no payer-only candidates.
+lines_settled_by_text as (
+    select bank_txn_id from by_reference
+    union
+    select by_exact_number.bank_txn_id
+    from by_exact_number
+    inner join line_tokens using (bank_txn_id, token_key)
+    inner join invoices using (invoice_id)
+    inner join payer_candidates
+        on by_exact_number.bank_txn_id = payer_candidates.bank_txn_id
+        and invoices.customer_id = payer_candidates.customer_id
+    where line_tokens.amount = invoices.amount_due
+),
+
+payer_invoices as materialized (
+    select payer_candidates.bank_txn_id, invoices.invoice_id, invoices.number_key
+    from payer_candidates
+    anti join lines_settled_by_text using (bank_txn_id)
+    inner join bank_credits using (bank_txn_id)
+    inner join invoices
+        on payer_candidates.customer_id = invoices.customer_id
+        and invoices.issue_date <= bank_credits.booking_date
+        and invoices.issue_date >= bank_credits.booking_date - interval 730 day
+        and (invoices.settled_known_date is null or invoices.settled_known_date >= bank_credits.booking_date)
+),
+
+numbers_of_payer_invoices as (
+    select line_tokens.bank_txn_id, line_tokens.token_key, payer_invoices.invoice_id, payer_invoices.number_key
+    from line_tokens
+    inner join payer_invoices using (bank_txn_id)
+    where line_tokens.token_key <> payer_invoices.number_key
+),
+
+amounts_due as (
+    select distinct currency, amount_due from invoices
+),
+
+token_variants as (
+    select bank_txn_id, currency, amount, token_key, token_key as variant, 'fuzzy' as variant_kind
+    from line_tokens
+    where (currency, amount) in (select * from amounts_due)
+    union
+    select bank_txn_id, currency, amount, token_key, token_key[:i - 1] || token_key[i + 1:] as variant, 'fuzzy' as variant_kind
+    from line_tokens, range(1, 21) as positions(i)
+    where i <= token_length and (currency, amount) in (select * from amounts_due)
+    union all
+    select bank_txn_id, currency, amount, token_key, token_key as variant, 'truncated' as variant_kind
+    from line_tokens
+    where token_length >= 6 and (currency, amount) in (select * from amounts_due)
+),
+
+invoices_of_line_amounts as (
+    select *
+    from invoices
+    where (currency, amount_due) in (select distinct currency, amount from line_tokens)
+),
+
+invoice_variants as (
+    select invoice_id, currency, amount_due, number_key, number_key as variant, 'fuzzy' as variant_kind
+    from invoices_of_line_amounts
+    union
+    select
+        invoice_id, currency, amount_due, number_key,
+        number_key[:i - 1] || number_key[i + 1:] as variant,
+        'fuzzy' as variant_kind
+    from invoices_of_line_amounts, range(1, 21) as positions(i)
+    where i <= length(number_key)
+    union all
+    select
+        invoice_id, currency, amount_due, number_key,
+        number_key[:length(number_key) - cut] as variant,
+        'truncated' as variant_kind
+    from invoices_of_line_amounts, range(1, 5) as cuts(cut)
+    where length(number_key) - cut >= 6
+),
+
+numbers_of_amount_invoices as (
+    select distinct token_variants.bank_txn_id, token_variants.token_key, invoice_variants.invoice_id, invoice_variants.number_key
+    from token_variants
+    inner join invoice_variants
+        on token_variants.variant = invoice_variants.variant
+        and token_variants.variant_kind = invoice_variants.variant_kind
+        and token_variants.currency = invoice_variants.currency
+        and token_variants.amount = invoice_variants.amount_due
+    where token_variants.token_key <> invoice_variants.number_key
+),
+
+near_numbers as materialized (
+    select * from numbers_of_payer_invoices
+    union
+    select * from numbers_of_amount_invoices
+),
+
+by_fuzzy_number as (
+    select
+        bank_txn_id,
+        invoice_id,
+        token_key,
+        'invoice_number_fuzzy' as evidence,
+        1 as edit_distance
+    from near_numbers
+    where damerau_levenshtein(token_key, number_key) = 1
+),
+
+by_truncated_number as (
+    select
+        bank_txn_id,
+        invoice_id,
+        token_key,
+        'invoice_number_truncated' as evidence,
+        length(number_key) - length(token_key) as edit_distance
+    from near_numbers
+    where length(token_key) >= 6
+        and length(number_key) - length(token_key) between 1 and 4
+        and starts_with(number_key, token_key)
+),
+
+by_payer as (
+    select
+        bank_txn_id,
+        invoice_id,
+        cast(null as varchar) as token_key,
+        'payer' as evidence,
+        cast(null as integer) as edit_distance
+    from payer_invoices
+),
+
+evidence as (
+    select * from by_reference
+    union all
+    select * from by_exact_number
+    union all
+    select * from by_fuzzy_number
+    union all
+    select * from by_truncated_number
+    union all
+    select * from by_payer
+),
+
+plausible as (
+    select
+        evidence.*,
+        bank_credits.amount,
+        bank_credits.currency,
+        bank_credits.booking_date,
+        bank_credits.value_date,
+        invoices.customer_id,
+        invoices.due_date,
+        invoices.amount_due
+    from evidence
+    inner join bank_credits using (bank_txn_id)
+    inner join invoices using (invoice_id)
+    where invoices.issue_date <= bank_credits.booking_date
+        and invoices.issue_date >= bank_credits.booking_date - interval 730 day
+        and (invoices.settled_known_date is null or invoices.settled_known_date >= bank_credits.booking_date)
+),
+
+paid_before_booking as (
+    select pairs.bank_txn_id, pairs.invoice_id, sum(allocations.amount) as amount_paid_erp
+    from (select distinct bank_txn_id, invoice_id, booking_date from plausible) as pairs
+    inner join allocations
+        on pairs.invoice_id = allocations.invoice_id
+        and allocations.recorded_date < pairs.booking_date
+    group by pairs.bank_txn_id, pairs.invoice_id
+),
+
+open_at_booking as (
+    select
+        plausible.*,
+        plausible.amount_due - coalesce(paid_before_booking.amount_paid_erp, 0) as amount_open_at_booking
+    from plausible
+    left join paid_before_booking using (bank_txn_id, invoice_id)
+),
+
+scored as (
+    select
+        open_at_booking.*,
+        coalesce(payer_candidates.has_known_account, false) as is_known_payer_account,
+        coalesce(payer_candidates.name_similarity, 0) as payer_name_similarity,
+        open_at_booking.amount = open_at_booking.amount_open_at_booking as is_amount_equal,
+        open_at_booking.amount <= open_at_booking.amount_open_at_booking as is_amount_within_open,
+        -- How strongly the text points at the invoice, plus what corroborates it (see the yml).
+        case open_at_booking.evidence
+            when 'structured_reference' then 10
+            when 'invoice_number' then 3
+            when 'invoice_number_fuzzy' then 2
+            when 'invoice_number_truncated' then 1
+            else 0
+        end
+        + case
+            when open_at_booking.amount = open_at_booking.amount_open_at_booking then 4
+            when open_at_booking.amount <= open_at_booking.amount_open_at_booking then 1
+            else 0
+        end
+        + case when payer_candidates.customer_id is not null then 2 else 0 end as match_score
+    from open_at_booking
+    left join payer_candidates using (bank_txn_id, customer_id)
+    where open_at_booking.amount_open_at_booking > 0
+),
+
+final as (
+    select
+        scored.bank_txn_id,
+        scored.invoice_id,
+        scored.customer_id,
+        scored.token_key,
+        scored.evidence,
+        scored.edit_distance,
+        scored.currency,
+        scored.amount,
+        scored.booking_date,
+        scored.value_date,
+        scored.due_date,
+        cast(scored.amount_open_at_booking as decimal(18, 2)) as amount_open_at_booking,
+        scored.is_amount_equal,
+        scored.is_amount_within_open,
+        scored.is_known_payer_account,
+        scored.payer_name_similarity,
+        scored.match_score,
+        cast(
+            case
+                when scored.evidence = 'structured_reference' then 1
+                when scored.evidence = 'payer' and scored.is_known_payer_account then 0.9
+                when scored.evidence = 'payer' then 0.85
+                else least(0.99, 0.5 + 0.07 * scored.match_score)
+            end as decimal(4, 3)
+        ) as confidence
+    from scored
+)
+
+select * from final

@@ -1,0 +1,94 @@
+-- One row per touch with a customer up to the run date, across channels and systems: the
+-- omnichannel thread. Outbound and inbound interactions logged in the CRM, plus the contact tasks
+-- our own outbox created (with their latest delivery state), ordered in time per customer
+-- (thread_seq). The outbox tables appear after the first dispatch; before that only the CRM counts.
+{%- set tasks_relation = adapter.get_relation(database=target.database, schema='outbox', identifier='contact_tasks') if execute else none %}
+{%- set events_relation = adapter.get_relation(database=target.database, schema='outbox', identifier='task_events') if execute else none %}
+
+with crm as (
+    select
+        interaction_id,
+        customer_id,
+        contact_id,
+        channel,
+        direction,
+        occurred_at,
+        outcome,
+        promised_date,
+        cast(promised_amount as decimal(18, 2)) as promised_amount,
+        'crm' as source
+    from {{ ref('stg_crm__interactions') }}
+    where occurred_date <= {{ as_of_date() }}
+),
+
+{% if tasks_relation is not none and events_relation is not none %}
+latest_events as (
+    -- the current state of a task is its latest event (the outbox never updates rows)
+    select task_id, state, event_at
+    from (
+        select
+            task_id,
+            state,
+            event_at,
+            row_number() over (partition by task_id order by event_seq desc) as _row_number
+        from {{ events_relation }}
+        where cast(event_at as date) <= {{ as_of_date() }}
+    ) as ranked
+    where _row_number = 1
+),
+
+sent_events as (
+    select task_id, min(event_at) as sent_at
+    from {{ events_relation }}
+    where state = 'sent' and cast(event_at as date) <= {{ as_of_date() }}
+    group by task_id
+),
+
+outbox as (
+    select
+        tasks.task_id as interaction_id,
+        tasks.customer_id,
+        tasks.contact_id,
+        -- a call task is a call by an agent; internal tasks (dispute review) never reach the customer
+        case when tasks.channel = 'call_task' then 'call' else tasks.channel end as channel,
+        'outbound' as direction,
+        coalesce(sent_events.sent_at, tasks.scheduled_at) as occurred_at,
+        coalesce(latest_events.state, 'pending') as outcome,
+        cast(null as date) as promised_date,
+        cast(null as decimal(18, 2)) as promised_amount,
+        'outbox' as source
+    from {{ tasks_relation }} as tasks
+    left join latest_events using (task_id)
+    left join sent_events using (task_id)
+    where tasks.decision_date <= {{ as_of_date() }}
+      and tasks.channel <> 'internal'
+),
+{% endif %}
+
+unioned as (
+    select * from crm
+    {% if tasks_relation is not none and events_relation is not none -%}
+    union all
+    select * from outbox
+    {%- endif %}
+),
+
+final as (
+    select
+        cast(interaction_id as varchar) as interaction_id,
+        customer_id,
+        contact_id,
+        channel,
+        direction,
+        cast(occurred_at as timestamp) as occurred_at,
+        outcome,
+        promised_date,
+        promised_amount,
+        source,
+        cast(row_number() over (
+            partition by customer_id order by occurred_at, source, interaction_id
+        ) as bigint) as thread_seq
+    from unioned
+)
+
+select * from final
