@@ -200,6 +200,20 @@ def _render_summary(s: dict[str, Any]) -> None:
     tr = s.get("training") or {}
     if tr.get("reason"):
         out.print(f"Training: {tr['reason']}")
+    k = Table(title="Collections KPIs by currency (all segments and countries)")
+    for col in ("currency", "open AR", "% overdue", "DSO", "countback", "best DSO", "CEI 30d"):
+        k.add_column(col, justify="right")
+    for row in s.get("kpis") or []:
+        k.add_row(
+            str(row["currency"]),
+            _num(row.get("ar_total"), 0),
+            _num(100 * float(row["pct_overdue"]) if row.get("pct_overdue") is not None else None, 1),
+            _num(row.get("dso_standard"), 1),
+            _num(row.get("dso_countback"), 1),
+            _num(row.get("dso_best_possible"), 1),
+            _num(row.get("cei_30d"), 1),
+        )
+    out.print(k)
     a = Table(title="Actions by channel")
     a.add_column("action / channel")
     a.add_column("accounts", justify="right")
@@ -211,6 +225,12 @@ def _render_summary(s: dict[str, Any]) -> None:
     out.print("[bold]Where to look next[/]")
     for k, v in s["where_next"].items():
         out.print(f"  {k:17} {v}")
+
+
+def _num(value: Any, digits: int) -> str:
+    if value is None:
+        return "-"
+    return f"{float(value):,.{digits}f}"
 
 
 def _render_statement(parsed) -> None:

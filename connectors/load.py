@@ -149,6 +149,7 @@ def land(
     try:
         src_rel = con.sql(source_sql)
         available = set(src_rel.columns)
+        source_types = {c: str(t).upper() for c, t in zip(src_rel.columns, src_rel.types, strict=True)}
     except duckdb.Error as exc:
         raise SourceDataError(
             f"{origin}: cannot be read ({_first_line(exc)}); "
@@ -166,6 +167,19 @@ def land(
     for col in contract.columns:
         if col.name in constants:
             src = "'" + str(constants[col.name]).replace("'", "''") + "'"
+        elif (
+            needed[col.name] in available
+            and col.type.upper() != "VARCHAR"
+            and source_types[needed[col.name]] == col.type.upper()
+        ):
+            # Already typed as the contract says (Parquet, Arrow from a database or API): no
+            # text round trip, only the required-value check.
+            select.append(f"{_q(needed[col.name])} as {_q(col.name)}")
+            if not col.nullable:
+                reasons.append(
+                    f"case when {_q(needed[col.name])} is null then '{col.name}: required value is missing' end"
+                )
+            continue
         elif needed[col.name] in available:
             src = f"{_q(needed[col.name])}::varchar"
         else:

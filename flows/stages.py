@@ -233,6 +233,15 @@ def decide_actions(ctx: RunContext) -> dict[str, Any]:
     return out
 
 
+def _jsonable(value: Any) -> Any:
+    """Decimal and dates as strings, NaN/None as null, numbers as they are."""
+    if value is None or (isinstance(value, float) and value != value):
+        return None
+    if isinstance(value, bool | int | float | str):
+        return value
+    return str(value)
+
+
 def _store_decisions(con, decisions, ctx: RunContext) -> None:
     from connectors import warehouse
 
@@ -289,7 +298,9 @@ def summarise(ctx: RunContext, stages: dict[str, Any]) -> dict[str, Any]:
         counts = warehouse.row_counts(
             con, [*RAW_SCHEMAS, "staging", "intermediate", "marts", "quarantine", "outbox", "ml_scores"]
         )
-        kpis = warehouse.read_frame(con, "marts.mart_collections_kpis").to_dict("records")
+        kpis = warehouse.read_frame(
+            con, "marts.mart_collections_kpis", "segment = 'all' and country = 'all'", order_by="currency"
+        ).to_dict("records")
     layers = {schema: sum(tables.values()) for schema, tables in counts.items()}
     champion = registry.champion_info(ctx.settings.tracking_uri)
     s = ctx.settings
@@ -302,7 +313,7 @@ def summarise(ctx: RunContext, stages: dict[str, Any]) -> dict[str, Any]:
         "actions_by_channel": stages.get("decide", {}).get("actions", {}),
         "decisions": stages.get("decide", {}),
         "dispatch": stages.get("dispatch", {}),
-        "kpis": [{k: (str(v) if not isinstance(v, int | float | str) else v) for k, v in r.items()} for r in kpis],
+        "kpis": [{k: _jsonable(v) for k, v in r.items()} for r in kpis],
         "where_next": {
             "warehouse": str(ctx.warehouse),
             "mlflow_ui": f"mlflow ui --backend-store-uri {ctx.settings.tracking_uri} --workers 1",
