@@ -20,9 +20,12 @@ SQLAlchemy: https://docs.sqlalchemy.org/en/20/core/connections.html#streaming-wi
 from __future__ import annotations
 
 import logging
+import os
+import tempfile
 from collections.abc import Iterator, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
+from pathlib import Path
 from typing import Any
 
 import pyarrow as pa
@@ -230,6 +233,9 @@ class SqlStream:
         chunk = self.config.chunk_rows
         base = f"{self.source.config.redacted_url()} {self.relation_name}{where}"
         engine = self.source.engine()
+        if engine.dialect.name == "postgresql" and engine.dialect.driver == "psycopg":
+            yield from self._read_postgres_copy(engine, stmt, since, base)
+            return
         with engine.connect() as conn:
             try:
                 result = conn.execution_options(stream_results=True, yield_per=chunk).execute(stmt)
@@ -247,6 +253,41 @@ class SqlStream:
                 first += table.num_rows
                 yield Batch(origin=origin, table=table)
         log.info("%s: read %d row(s) from %s", self.contract.table, first - 1, base)
+
+    def _read_postgres_copy(
+        self, engine: sa.Engine, stmt: sa.Select, since: datetime | None, base: str
+    ) -> Iterator[Batch]:
+        """PostgreSQL fast path: ``COPY (SELECT ...) TO STDOUT`` as CSV into a temporary file.
+
+        Row-by-row fetching through the DB-API costs ~10 us a row in Python; COPY streams the same
+        rows as text at the server's speed, and DuckDB reads and types the file like any export
+        (money stays exact: it is parsed from its decimal text).
+        """
+        compiled = stmt.compile(dialect=engine.dialect)
+        params = {k: v for k, v in compiled.params.items()}
+        if since is not None:
+            params["since"] = since
+        copy_sql = f"COPY ({compiled}) TO STDOUT WITH (FORMAT csv, HEADER true)"
+        fd, tmp_name = tempfile.mkstemp(prefix="cobranza-pgcopy-", suffix=".csv")
+        tmp = Path(tmp_name)
+        try:
+            with os.fdopen(fd, "wb") as out, engine.raw_connection() as raw:
+                cur = raw.cursor()
+                try:
+                    with cur.copy(copy_sql, params or None) as copy:
+                        for data in copy:
+                            out.write(data)
+                except Exception as exc:  # psycopg errors carry the server message
+                    raise SqlSourceError(
+                        f"{base}: COPY failed ({_first_line(exc)}); check the table, columns and cursor in the config"
+                    ) from None
+            path = str(tmp).replace("'", "''")
+            yield Batch(
+                origin=f"{base} (COPY)",
+                sql=f"select * from read_csv('{path}', header = true, all_varchar = true)",
+            )
+        finally:
+            tmp.unlink(missing_ok=True)
 
 
 @dataclass
