@@ -52,7 +52,7 @@ CHECKPOINTS: dict[str, tuple[str, ...]] = {
         "raw_crm__disputes",
         "raw_bank__statement_lines",
     ),
-    "pre_dispatch": ("marts__fct_invoices", "marts__dim_customers"),
+    "pre_dispatch": ("marts__fct_invoices", "marts__dim_customers", "marts__mart_ar_reconciliation"),
 }
 
 #: GX pandas result format: every failing row's index (the dataframe has a RangeIndex), values

@@ -9,6 +9,9 @@
 -#}
 
 {% macro iso11649_is_valid(ref) -%}
+    {{ return(adapter.dispatch('iso11649_is_valid', 'cobranza')(ref)) }}
+{%- endmacro %}
+{% macro default__iso11649_is_valid(ref) -%}
     coalesce(
         regexp_full_match({{ ref }}, 'RF[0-9]{2}[0-9A-Z]{1,21}')
         and list_reduce(
@@ -33,7 +36,25 @@
     )
 {%- endmacro %}
 
+{#- Postgres: the digit string as one NUMERIC (arbitrary precision) mod 97. The CASE keeps the
+    conversion away from references that are not well-formed. -#}
+{% macro postgres__iso11649_is_valid(ref) -%}
+    case
+        when {{ ref }} ~ '^RF[0-9]{2}[0-9A-Z]{1,21}$' then (
+            select cast(string_agg(
+                case when c between '0' and '9' then c else cast(ascii(c) - 55 as varchar) end, '' order by position
+            ) as numeric) % 97 = 1
+            from unnest(string_to_array(substr({{ ref }}, 5) || substr({{ ref }}, 1, 4), null))
+                with ordinality as chars(c, position)
+        )
+        else false
+    end
+{%- endmacro %}
+
 {% macro qrr_is_valid(ref) -%}
+    {{ return(adapter.dispatch('qrr_is_valid', 'cobranza')(ref)) }}
+{%- endmacro %}
+{% macro default__qrr_is_valid(ref) -%}
     coalesce(
         regexp_full_match({{ ref }}, '[0-9]{27}')
         and list_reduce(
@@ -45,9 +66,28 @@
     )
 {%- endmacro %}
 
+{#- Postgres: the recursive carry over the 27 digits, one step per row of a recursive CTE. -#}
+{% macro postgres__qrr_is_valid(ref) -%}
+    case
+        when {{ ref }} ~ '^[0-9]{27}$' then (
+            with recursive carry (position, value) as (
+                select 0, 0
+                union all
+                select
+                    position + 1,
+                    (array[0, 9, 4, 6, 8, 2, 7, 1, 3, 5])[((value + cast(substr({{ ref }}, position + 1, 1) as integer)) % 10) + 1]
+                from carry
+                where position < 27
+            )
+            select value = 0 from carry where position = 27
+        )
+        else false
+    end
+{%- endmacro %}
+
 {#- Upper-case ASCII letters and digits separated by single spaces: how names are compared. -#}
 {% macro normalised_name(name) -%}
-    trim(regexp_replace(upper(strip_accents(coalesce({{ name }}, ''))), '[^A-Z0-9]+', ' ', 'g'))
+    trim(regexp_replace(upper({{ strip_accents("coalesce(" ~ name ~ ", '')") }}), '[^A-Z0-9]+', ' ', 'g'))
 {%- endmacro %}
 
 {#- The digits of an invoice number or of a number quoted in a bank text: the key they are matched on. -#}

@@ -80,3 +80,165 @@
 {% macro type_double() -%}
     double precision
 {%- endmacro %}
+
+{#- Any one value of `expr` in the group (for columns constant within it). Postgres 15 has no
+    any_value: min() picks the same value when it is constant, and a deterministic one otherwise. -#}
+{% macro any_value(expr) -%}
+    {{ return(adapter.dispatch('any_value', 'cobranza')(expr)) }}
+{%- endmacro %}
+{% macro default__any_value(expr) -%}
+    any_value({{ expr }})
+{%- endmacro %}
+{% macro postgres__any_value(expr) -%}
+    min({{ expr }})
+{%- endmacro %}
+
+{#- The value of `arg` on the row of the group with the largest `val`. -#}
+{% macro arg_max(arg, val) -%}
+    {{ return(adapter.dispatch('arg_max', 'cobranza')(arg, val)) }}
+{%- endmacro %}
+{% macro default__arg_max(arg, val) -%}
+    arg_max({{ arg }}, {{ val }})
+{%- endmacro %}
+{% macro postgres__arg_max(arg, val) -%}
+    (array_agg({{ arg }} order by {{ val }} desc nulls last))[1]
+{%- endmacro %}
+
+{#- An interval of `n` days (n a literal), to add to or subtract from a date. -#}
+{% macro interval_days(n) -%}
+    {{ return(adapter.dispatch('interval_days', 'cobranza')(n)) }}
+{%- endmacro %}
+{% macro default__interval_days(n) -%}
+    interval {{ n }} day
+{%- endmacro %}
+{% macro postgres__interval_days(n) -%}
+    interval '{{ n }} day'
+{%- endmacro %}
+
+{#- The integers from `start` up to but excluding `stop`, as a table function for a lateral join. -#}
+{% macro integer_range(start, stop) -%}
+    {{ return(adapter.dispatch('integer_range', 'cobranza')(start, stop)) }}
+{%- endmacro %}
+{% macro default__integer_range(start, stop) -%}
+    range({{ start }}, {{ stop }})
+{%- endmacro %}
+{% macro postgres__integer_range(start, stop) -%}
+    generate_series({{ start }}, {{ stop }} - 1)
+{%- endmacro %}
+
+{#- The first `n` characters of `text` (n >= 0). -#}
+{% macro string_head(text, n) -%}
+    {{ return(adapter.dispatch('string_head', 'cobranza')(text, n)) }}
+{%- endmacro %}
+{% macro default__string_head(text, n) -%}
+    {{ text }}[:{{ n }}]
+{%- endmacro %}
+{% macro postgres__string_head(text, n) -%}
+    left({{ text }}, {{ n }})
+{%- endmacro %}
+
+{#- The characters of `text` from position `start` (1-based) to the end. -#}
+{% macro string_tail(text, start) -%}
+    {{ return(adapter.dispatch('string_tail', 'cobranza')(text, start)) }}
+{%- endmacro %}
+{% macro default__string_tail(text, start) -%}
+    {{ text }}[{{ start }}:]
+{%- endmacro %}
+{% macro postgres__string_tail(text, start) -%}
+    substr({{ text }}, {{ start }})
+{%- endmacro %}
+
+{#- `relation` without the rows whose `key` appears in `excluded` (an anti join), usable in a FROM
+    clause: on Postgres a derived table keeping the relation's name. -#}
+{% macro anti_join(relation, excluded, key) -%}
+    {{ return(adapter.dispatch('anti_join', 'cobranza')(relation, excluded, key)) }}
+{%- endmacro %}
+{% macro default__anti_join(relation, excluded, key) -%}
+    {{ relation }}
+    anti join {{ excluded }} using ({{ key }})
+{%- endmacro %}
+{% macro postgres__anti_join(relation, excluded, key) -%}
+    (
+        select * from {{ relation }}
+        where not exists (
+            select 1 from {{ excluded }} where {{ excluded }}.{{ key }} = {{ relation }}.{{ key }}
+        )
+    ) as {{ relation }}
+{%- endmacro %}
+
+{#- `select columns from relation` keeping only the rows where `condition` (which may use window
+    functions) holds, in place of QUALIFY. -#}
+{% macro select_qualified(columns, relation, condition) -%}
+    {{ return(adapter.dispatch('select_qualified', 'cobranza')(columns, relation, condition)) }}
+{%- endmacro %}
+{% macro default__select_qualified(columns, relation, condition) -%}
+    select {{ columns }}
+    from {{ relation }}
+    qualify {{ condition }}
+{%- endmacro %}
+{% macro postgres__select_qualified(columns, relation, condition) -%}
+    select {{ columns }}
+    from (select *, {{ condition }} as _is_qualified from {{ relation }}) as qualified
+    where _is_qualified
+{%- endmacro %}
+
+{#- The first `n` distinct values of `expr` in the group, in ascending order, as an array. -#}
+{% macro distinct_sorted_array_head(expr, n) -%}
+    {{ return(adapter.dispatch('distinct_sorted_array_head', 'cobranza')(expr, n)) }}
+{%- endmacro %}
+{% macro default__distinct_sorted_array_head(expr, n) -%}
+    list(distinct {{ expr }} order by {{ expr }})[:{{ n }}]
+{%- endmacro %}
+{% macro postgres__distinct_sorted_array_head(expr, n) -%}
+    (array_agg(distinct {{ expr }} order by {{ expr }}))[1:{{ n }}]
+{%- endmacro %}
+
+{#- An empty array of strings. -#}
+{% macro empty_varchar_array() -%}
+    {{ return(adapter.dispatch('empty_varchar_array', 'cobranza')()) }}
+{%- endmacro %}
+{% macro default__empty_varchar_array() -%}
+    []::varchar[]
+{%- endmacro %}
+{% macro postgres__empty_varchar_array() -%}
+    cast(array[] as varchar[])
+{%- endmacro %}
+
+{#- `text` with its accents removed (canonical decomposition, combining marks dropped). Postgres:
+    normalize to NFD and drop the combining diacritical mark blocks, as DuckDB's strip_accents. -#}
+{% macro strip_accents(text) -%}
+    {{ return(adapter.dispatch('strip_accents', 'cobranza')(text)) }}
+{%- endmacro %}
+{% macro default__strip_accents(text) -%}
+    strip_accents({{ text }})
+{%- endmacro %}
+{% macro postgres__strip_accents(text) -%}
+    regexp_replace(
+        normalize({{ text }}, NFD),
+        '[\u0300-\u036f\u1ab0-\u1aff\u1dc0-\u1dff\u20d0-\u20ff\ufe20-\ufe2f]', '', 'g'
+    )
+{%- endmacro %}
+
+{#- Damerau-Levenshtein distance (unrestricted: adjacent transpositions, edits in between allowed).
+    Postgres: a function created by `create_string_functions` (on-run-start). -#}
+{% macro damerau_levenshtein(left, right) -%}
+    {{ return(adapter.dispatch('damerau_levenshtein', 'cobranza')(left, right)) }}
+{%- endmacro %}
+{% macro default__damerau_levenshtein(left, right) -%}
+    damerau_levenshtein({{ left }}, {{ right }})
+{%- endmacro %}
+{% macro postgres__damerau_levenshtein(left, right) -%}
+    {{ target.schema }}.cobranza_damerau_levenshtein({{ left }}, {{ right }})
+{%- endmacro %}
+
+{#- Jaro-Winkler similarity (0..1; prefix weight 0.1 on up to 4 characters, applied above 0.7).
+    Postgres: a function created by `create_string_functions` (on-run-start). -#}
+{% macro jaro_winkler_similarity(left, right) -%}
+    {{ return(adapter.dispatch('jaro_winkler_similarity', 'cobranza')(left, right)) }}
+{%- endmacro %}
+{% macro default__jaro_winkler_similarity(left, right) -%}
+    jaro_winkler_similarity({{ left }}, {{ right }})
+{%- endmacro %}
+{% macro postgres__jaro_winkler_similarity(left, right) -%}
+    {{ target.schema }}.cobranza_jaro_winkler_similarity({{ left }}, {{ right }})
+{%- endmacro %}

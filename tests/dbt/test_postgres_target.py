@@ -160,11 +160,6 @@ def _mart_figures(fetch) -> dict[str, object]:
     return out
 
 
-@pytest.mark.xfail(
-    reason="cash-application models (intermediate/finance) still use DuckDB-only SQL "
-    "(damerau_levenshtein, jaro_winkler_similarity, list lambdas); staging, marts and features are portable",
-    strict=False,
-)
 def test_postgres_build_matches_duckdb(duckdb_build, postgres_db, monkeypatch) -> None:
     ctx = duckdb_build
     landed = land_raw_into_postgres(ctx.warehouse, postgres_db)

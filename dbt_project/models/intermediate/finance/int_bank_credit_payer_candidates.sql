@@ -51,7 +51,7 @@ name_similarity as (
         payer_names.payer_name,
         customer_blocks.customer_id,
         greatest(
-            jaro_winkler_similarity(payer_names.payer_name, customer_blocks.customer_name),
+            {{ jaro_winkler_similarity('payer_names.payer_name', 'customer_blocks.customer_name') }},
             case when length(payer_names.payer_name) >= 12 and starts_with(customer_blocks.customer_name, payer_names.payer_name)
                  then 0.97 else 0 end
         ) as name_similarity

@@ -10,7 +10,7 @@ with bank_credits as (
 numbers as (
     select
         bank_txn_id,
-        unnest(regexp_extract_all(upper(remittance_text), '[0-9]+(?:[ /._-][0-9]+)*')) as quoted_number
+        {{ regexp_matches_unnested('upper(remittance_text)', '[0-9]+(?:[ /._-][0-9]+)*') }} as quoted_number
     from bank_credits
 ),
 

@@ -24,9 +24,11 @@ allocated as (
 ),
 
 best_candidates as (
-    select bank_txn_id, invoice_id, match_score, confidence
-    from candidates
-    qualify rank() over (partition by bank_txn_id order by match_score desc) = 1
+    {{ select_qualified(
+        'bank_txn_id, invoice_id, match_score, confidence',
+        'candidates',
+        'rank() over (partition by bank_txn_id order by match_score desc) = 1'
+    ) }}
 ),
 
 candidate_summary as (
@@ -35,7 +37,7 @@ candidate_summary as (
         max(match_score) as best_score,
         max(confidence) as best_confidence,
         count(distinct invoice_id) as n_best,
-        list(distinct invoice_id order by invoice_id)[:10] as candidate_invoice_ids
+        {{ distinct_sorted_array_head('invoice_id', 10) }} as candidate_invoice_ids
     from best_candidates
     group by bank_txn_id
 ),
@@ -71,7 +73,7 @@ final as (
         amount,
         amount_allocated,
         reason,
-        coalesce(candidate_invoice_ids, []::varchar[]) as candidate_invoice_ids,
+        coalesce(candidate_invoice_ids, {{ empty_varchar_array() }}) as candidate_invoice_ids,
         cast(best_confidence as decimal(4, 3)) as best_confidence
     from classified
     where reason is not null

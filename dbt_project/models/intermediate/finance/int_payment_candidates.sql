@@ -94,13 +94,12 @@ lines_settled_by_text as (
 
 payer_invoices as materialized (
     select payer_candidates.bank_txn_id, invoices.invoice_id, invoices.number_key
-    from payer_candidates
-    anti join lines_settled_by_text using (bank_txn_id)
+    from {{ anti_join('payer_candidates', 'lines_settled_by_text', 'bank_txn_id') }}
     inner join bank_credits using (bank_txn_id)
     inner join invoices
         on payer_candidates.customer_id = invoices.customer_id
         and invoices.issue_date <= bank_credits.booking_date
-        and invoices.issue_date >= bank_credits.booking_date - interval 730 day
+        and invoices.issue_date >= bank_credits.booking_date - {{ interval_days(730) }}
         and (invoices.settled_known_date is null or invoices.settled_known_date >= bank_credits.booking_date)
 ),
 
@@ -120,8 +119,8 @@ token_variants as (
     from line_tokens
     where (currency, amount) in (select * from amounts_due)
     union
-    select bank_txn_id, currency, amount, token_key, token_key[:i - 1] || token_key[i + 1:] as variant, 'fuzzy' as variant_kind
-    from line_tokens, range(1, 21) as positions(i)
+    select bank_txn_id, currency, amount, token_key, {{ string_head('token_key', 'i - 1') }} || {{ string_tail('token_key', 'i + 1') }} as variant, 'fuzzy' as variant_kind
+    from line_tokens, {{ integer_range(1, 21) }} as positions(i)
     where i <= token_length and (currency, amount) in (select * from amounts_due)
     union all
     select bank_txn_id, currency, amount, token_key, token_key as variant, 'truncated' as variant_kind
@@ -141,16 +140,16 @@ invoice_variants as (
     union
     select
         invoice_id, currency, amount_due, number_key,
-        number_key[:i - 1] || number_key[i + 1:] as variant,
+        {{ string_head('number_key', 'i - 1') }} || {{ string_tail('number_key', 'i + 1') }} as variant,
         'fuzzy' as variant_kind
-    from invoices_of_line_amounts, range(1, 21) as positions(i)
+    from invoices_of_line_amounts, {{ integer_range(1, 21) }} as positions(i)
     where i <= length(number_key)
     union all
     select
         invoice_id, currency, amount_due, number_key,
-        number_key[:length(number_key) - cut] as variant,
+        {{ string_head('number_key', 'length(number_key) - cut') }} as variant,
         'truncated' as variant_kind
-    from invoices_of_line_amounts, range(1, 5) as cuts(cut)
+    from invoices_of_line_amounts, {{ integer_range(1, 5) }} as cuts(cut)
     where length(number_key) - cut >= 6
 ),
 
@@ -179,7 +178,7 @@ by_fuzzy_number as (
         'invoice_number_fuzzy' as evidence,
         1 as edit_distance
     from near_numbers
-    where damerau_levenshtein(token_key, number_key) = 1
+    where {{ damerau_levenshtein('token_key', 'number_key') }} = 1
 ),
 
 by_truncated_number as (
@@ -231,7 +230,7 @@ plausible as (
     inner join bank_credits using (bank_txn_id)
     inner join invoices using (invoice_id)
     where invoices.issue_date <= bank_credits.booking_date
-        and invoices.issue_date >= bank_credits.booking_date - interval 730 day
+        and invoices.issue_date >= bank_credits.booking_date - {{ interval_days(730) }}
         and (invoices.settled_known_date is null or invoices.settled_known_date >= bank_credits.booking_date)
 ),
 

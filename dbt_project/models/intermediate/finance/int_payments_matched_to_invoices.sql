@@ -47,11 +47,11 @@ by_text as (
     select
         bank_txn_id,
         invoice_id,
-        any_value(customer_id) as customer_id,
-        any_value(amount) as amount,
-        any_value(due_date) as due_date,
-        any_value(amount_open_at_booking) as amount_open_at_booking,
-        arg_max(evidence, confidence) as match_method,
+        {{ any_value('customer_id') }} as customer_id,
+        {{ any_value('amount') }} as amount,
+        {{ any_value('due_date') }} as due_date,
+        {{ any_value('amount_open_at_booking') }} as amount_open_at_booking,
+        {{ arg_max('evidence', 'confidence') }} as match_method,
         max(confidence) as confidence
     from token_accepted
     group by bank_txn_id, invoice_id
@@ -79,10 +79,10 @@ payer_pool as (
 text_totals as (
     select
         bank_txn_id,
-        any_value(amount) as amount,
+        {{ any_value('amount') }} as amount,
         sum(amount_open_at_booking) as amount_named,
         count(distinct customer_id) as n_customers,
-        any_value(customer_id) as customer_id
+        {{ any_value('customer_id') }} as customer_id
     from by_text
     group by bank_txn_id
 ),
@@ -140,7 +140,7 @@ amount_equal as (
     select
         bank_txn_id,
         count(distinct invoice_id) as n_invoices,
-        any_value(invoice_id) as invoice_id,
+        {{ any_value('invoice_id') }} as invoice_id,
         max(confidence) as confidence
     from amount_pool
     where is_amount_equal
@@ -166,7 +166,7 @@ combination_running as (
 ),
 
 combination_solutions as (
-    select bank_txn_id, any_value(customer_id) as customer_id, count(*) as n_solutions
+    select bank_txn_id, {{ any_value('customer_id') }} as customer_id, count(*) as n_solutions
     from combination_running
     where running_total = amount and n_invoices >= 2
     group by bank_txn_id

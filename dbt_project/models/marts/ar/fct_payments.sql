@@ -10,9 +10,9 @@ matches as (
         bank_txn_id,
         sum(amount_allocated) as amount_matched,
         count(*) as n_invoices_matched,
-        arg_max(match_method, confidence) as match_method,
+        {{ arg_max('match_method', 'confidence') }} as match_method,
         bool_or(is_recorded_in_erp) as is_recorded_in_erp,
-        any_value(customer_id) as customer_id
+        {{ any_value('customer_id') }} as customer_id
     from {{ ref('int_payments_matched_to_invoices') }}
     group by bank_txn_id
 ),
