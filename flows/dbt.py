@@ -18,8 +18,10 @@ class DbtBuildError(RuntimeError):
     """dbt build failed; the message lists the failing nodes and their errors."""
 
 
-def dbt_args(command: list[str], *, duckdb_path: Path, work_dir: Path, as_of: date, late_days: int) -> list[str]:
-    """Full dbt CLI arguments for one command on this project and warehouse."""
+def dbt_args(
+    command: list[str], *, duckdb_path: Path, work_dir: Path, as_of: date, late_days: int, target: str | None = None
+) -> list[str]:
+    """Full dbt CLI arguments for one command on this project and warehouse (``target``: a profile output)."""
     os.environ["COBRANZA_DBT_DUCKDB_PATH"] = str(duckdb_path)
     dbt_vars = {"as_of_date": as_of.isoformat(), "late_days": late_days}
     return [
@@ -35,14 +37,19 @@ def dbt_args(command: list[str], *, duckdb_path: Path, work_dir: Path, as_of: da
         "--vars",
         json.dumps(dbt_vars),
         "--quiet",
+        *(["--target", target] if target else []),
     ]
 
 
-def run_dbt(command: list[str], *, duckdb_path: Path, work_dir: Path, as_of: date, late_days: int) -> dict[str, int]:
+def run_dbt(
+    command: list[str], *, duckdb_path: Path, work_dir: Path, as_of: date, late_days: int, target: str | None = None
+) -> dict[str, int]:
     """Invoke dbt and return counts of node results by status; raise on any failure."""
     from dbt.cli.main import dbtRunner
 
-    args = dbt_args(command, duckdb_path=duckdb_path, work_dir=work_dir, as_of=as_of, late_days=late_days)
+    args = dbt_args(
+        command, duckdb_path=duckdb_path, work_dir=work_dir, as_of=as_of, late_days=late_days, target=target
+    )
     res = dbtRunner().invoke(args)
     counts: dict[str, int] = {}
     failures: list[str] = []

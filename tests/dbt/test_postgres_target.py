@@ -10,7 +10,6 @@ on ``COBRANZA_POSTGRES__HOST:PORT`` (default 127.0.0.1:5432).
 
 from __future__ import annotations
 
-import json
 import os
 import uuid
 from datetime import date
@@ -89,34 +88,10 @@ def land_raw_into_postgres(duckdb_path: Path, dbname: str) -> dict[str, int]:
 
 
 def _dbt(args: list[str], work_dir: Path, target: str) -> None:
-    from dbt.cli.main import dbtRunner
+    """``dbt <args>`` on the project for ``target`` through the pipeline's own runner (raises on failure)."""
+    from flows.dbt import run_dbt
 
-    from flows.dbt import PROJECT_DIR
-
-    res = dbtRunner().invoke(
-        [
-            *args,
-            "--target",
-            target,
-            "--project-dir",
-            str(PROJECT_DIR),
-            "--profiles-dir",
-            str(PROJECT_DIR),
-            "--target-path",
-            str(work_dir / "target"),
-            "--log-path",
-            str(work_dir / "logs"),
-            "--vars",
-            json.dumps({"as_of_date": AS_OF.isoformat()}),
-            "--quiet",
-        ]
-    )
-    failures = [
-        f"{r.node.unique_id}: {(r.message or '').strip()[:400]}"
-        for r in (getattr(res.result, "results", None) or [])
-        if str(r.status) in ("error", "fail", "runtime error")
-    ]
-    assert res.success, f"dbt {' '.join(args)} --target {target} failed: {failures or res.exception}"
+    run_dbt(args, duckdb_path=work_dir / "unused.duckdb", work_dir=work_dir, as_of=AS_OF, late_days=30, target=target)
 
 
 @pytest.fixture(scope="module")
