@@ -162,3 +162,32 @@ def test_corrupted_source_file_stops_the_run_before_any_contact(tmp_path, monkey
         ).fetchall()[0][0]
     assert has_outbox == 0
     assert not (tmp_path / "data" / "outbox").exists()
+
+
+def test_bad_records_stop_the_run_at_the_raw_gate_naming_check_and_rows(tmp_path, monkeypatch, prefect_harness) -> None:
+    """A negative invoice amount and a duplicated key: duplicates are quarantined by the loader, the
+    negative amount fails a critical raw expectation, and the run stops before any contact."""
+    from expectations import QualityGateError
+    from flows.daily import daily_collections
+    from simulator import simulate
+
+    landing = tmp_path / "landing"
+    manifest = simulate(landing, profile="S", seed=11, as_of=AS_OF, defects=True)
+    assert any("negative" in d for d in manifest.defects)
+    monkeypatch.setenv("COBRANZA_DATA_DIR", str(tmp_path / "data"))
+    monkeypatch.setenv("COBRANZA_SIMULATOR__ENABLED", "false")
+    monkeypatch.setenv("COBRANZA_SOURCES__LANDING_DIR", str(landing))
+    with pytest.raises(QualityGateError) as err:
+        daily_collections(as_of=AS_OF)
+    assert "raw_erp.invoices.amount_total" in str(err.value)
+    with duckdb.connect(str(tmp_path / "data" / "warehouse.duckdb")) as con:
+        dup = con.execute(
+            "select count(*) from quarantine.raw_records where reason like 'duplicate key in this batch%'"
+        ).fetchall()[0][0]
+        flagged = con.execute(
+            "select count(*) from quarantine.gx_failures where table_name = 'raw_erp.invoices'"
+        ).fetchall()[0][0]
+        has_outbox = con.execute(
+            "select count(*) from information_schema.tables where table_schema = 'outbox'"
+        ).fetchall()[0][0]
+    assert dup >= 1 and flagged >= 1 and has_outbox == 0
