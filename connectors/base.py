@@ -39,6 +39,9 @@ class Batch:
             quarantine rows and the ``_file`` lineage column.
         table: The rows as Arrow, with source column names (mapped in ``columns``).
         sql: Alternatively a DuckDB query producing the rows (file readers use this).
+        fallback_sql: A slower query over the same rows used when ``sql`` cannot be read, e.g. a
+            typed CSV read that meets a malformed value: the text read then lands the good rows and
+            quarantines the bad one with its reason.
         sha256: Content hash; a batch with a hash already landed for the stream is skipped.
         columns: Contract column -> source column, where names differ.
         constants: Contract column -> literal value.
@@ -49,6 +52,7 @@ class Batch:
     origin: str
     table: pa.Table | None = None
     sql: str | None = None
+    fallback_sql: str | None = None
     sha256: str | None = None
     columns: dict[str, str] = field(default_factory=dict)
     constants: dict[str, object] = field(default_factory=dict)
@@ -171,20 +175,13 @@ def _land_batch(con: duckdb.DuckDBPyConnection, source: str, stream: SourceStrea
     else:
         raise ValueError(f"{batch.origin}: a batch needs either an Arrow table or a SQL query")
     try:
-        return land(
-            con,
-            stream.contract,
-            sql,
-            source=source,
-            origin=batch.origin,
-            origin_sha256=batch.sha256,
-            columns=batch.columns,
-            constants=batch.constants,
-            date_format=batch.date_format,
-            timestamp_format=batch.timestamp_format,
-            lookback_days=stream.lookback_days,
-            max_bad_fraction=stream.max_bad_fraction,
-        )
+        try:
+            return _land(con, source, stream, batch, sql)
+        except duckdb.Error:
+            if batch.fallback_sql is None:
+                raise
+            log.info("%s: typed read failed, landing through the text read", batch.origin)
+            return _land(con, source, stream, batch, batch.fallback_sql)
     except duckdb.Error as exc:
         first = str(exc).strip().splitlines()[0]
         raise SourceDataError(
@@ -193,3 +190,20 @@ def _land_batch(con: duckdb.DuckDBPyConnection, source: str, stream: SourceStrea
     finally:
         if view:
             con.unregister(view)
+
+
+def _land(con: duckdb.DuckDBPyConnection, source: str, stream: SourceStream, batch: Batch, sql: str) -> LandResult:
+    return land(
+        con,
+        stream.contract,
+        sql,
+        source=source,
+        origin=batch.origin,
+        origin_sha256=batch.sha256,
+        columns=batch.columns,
+        constants=batch.constants,
+        date_format=batch.date_format,
+        timestamp_format=batch.timestamp_format,
+        lookback_days=stream.lookback_days,
+        max_bad_fraction=stream.max_bad_fraction,
+    )

@@ -274,6 +274,8 @@ class SqlStream:
             with os.fdopen(fd, "wb") as out, engine.raw_connection() as raw:
                 cur = raw.cursor()
                 try:
+                    # Instants come out in UTC (+00), so a typed read of the CSV keeps them right.
+                    cur.execute("set time zone 'UTC'")
                     with cur.copy(copy_sql, params or None) as copy:
                         for data in copy:
                             out.write(data)
@@ -282,9 +284,19 @@ class SqlStream:
                         f"{base}: COPY failed ({_first_line(exc)}); check the table, columns and cursor in the config"
                     ) from None
             path = str(tmp).replace("'", "''")
+            # DECIMAL stays text: DuckDB's CSV reader would round 12.345 to 12.35 silently, while the
+            # loader's text path quarantines a value with more decimals than the contract keeps.
+            declared = {
+                c.name: ("VARCHAR" if c.type.upper().startswith("DECIMAL") else c.type) for c in self.contract.columns
+            }
+            names = [col.name for col in compiled.statement.selected_columns]
+            types = ", ".join(f"'{n}': '{declared.get(n, 'VARCHAR')}'" for n in names)
             yield Batch(
                 origin=f"{base} (COPY)",
-                sql=f"select * from read_csv('{path}', header = true, all_varchar = true)",
+                # Typed read first (fast: the loader passes typed columns through); if a value does
+                # not parse, the text read lands the rest and quarantines it with the reason.
+                sql=f"select * from read_csv('{path}', header = true, columns = {{{types}}})",
+                fallback_sql=f"select * from read_csv('{path}', header = true, all_varchar = true)",
             )
         finally:
             tmp.unlink(missing_ok=True)
