@@ -29,7 +29,7 @@ from cobranza import runtime
 runtime.apply_defaults()
 
 
-class _PeakRss:
+class PeakRss:
     """Samples this process's RSS in a background thread and keeps the maximum."""
 
     def __init__(self, interval: float = 0.02) -> None:
@@ -44,7 +44,7 @@ class _PeakRss:
             self.peak = max(self.peak, self._proc.memory_info().rss)
             self._stop.wait(self.interval)
 
-    def __enter__(self) -> _PeakRss:
+    def __enter__(self) -> PeakRss:
         self.peak = self._proc.memory_info().rss
         self._thread.start()
         return self
@@ -57,7 +57,7 @@ class _PeakRss:
 
 def _measure(name: str, fn: Callable[[], Any], rows: list[dict[str, Any]]) -> Any:
     start = time.perf_counter()
-    with _PeakRss() as mem:
+    with PeakRss() as mem:
         result = fn()
     rows.append({"stage": name, "seconds": round(time.perf_counter() - start, 2), "peak_rss_mib": mem.peak >> 20})
     return result

@@ -18,7 +18,6 @@ import logging
 import multiprocessing as mp
 import shutil
 import tempfile
-import threading
 import time
 import uuid
 from datetime import date
@@ -28,6 +27,8 @@ from typing import Any
 
 import psutil
 
+from bench.harness import PeakRss
+
 log = logging.getLogger(__name__)
 
 ERP_TABLES = ("raw_erp.customers", "raw_erp.invoices", "raw_erp.credit_notes", "raw_erp.payment_allocations")
@@ -36,32 +37,6 @@ DEFAULT_URLS = {
     "mariadb": "mysql+pymysql://root@127.0.0.1:3306/test",
 }
 AS_OF = date(2026, 10, 31)
-
-
-class PeakRss:
-    """Samples this process's resident set size in a background thread and keeps the maximum."""
-
-    def __init__(self, interval: float = 0.02) -> None:
-        self.interval = interval
-        self.peak = 0
-        self._stop = threading.Event()
-        self._proc = psutil.Process()
-        self._thread = threading.Thread(target=self._run, daemon=True)
-
-    def _run(self) -> None:
-        while not self._stop.is_set():
-            self.peak = max(self.peak, self._proc.memory_info().rss)
-            self._stop.wait(self.interval)
-
-    def __enter__(self) -> PeakRss:
-        self.peak = self._proc.memory_info().rss
-        self._thread.start()
-        return self
-
-    def __exit__(self, *exc: object) -> None:
-        self._stop.set()
-        self._thread.join()
-        self.peak = max(self.peak, self._proc.memory_info().rss)
 
 
 def measure_sync(kind: str, world_dir: str, db_path: str, url: str | None, schema: str | None) -> dict[str, Any]:
