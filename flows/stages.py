@@ -118,13 +118,22 @@ def quality_gate(ctx: RunContext, checkpoint: str) -> dict[str, Any]:
 
     with warehouse.connect(ctx.warehouse) as con:
         result = run_checkpoint(
-            checkpoint, con, gx_root=ctx.settings.resolve(ctx.settings.quality.gx_root), as_of=ctx.as_of
+            checkpoint,
+            con,
+            gx_root=ctx.settings.resolve(ctx.settings.quality.gx_root),
+            as_of=ctx.as_of,
+            build_docs=True,
         )
     log = _log()
     for w in result.warnings:
         log.warning("GX %s warning: %s", checkpoint, w)
     result.raise_if_failed()
-    return {"checkpoint": checkpoint, "success": result.success, "warnings": len(result.warnings)}
+    return {
+        "checkpoint": checkpoint,
+        "success": result.success,
+        "warnings": len(result.warnings),
+        "data_docs": result.docs_url,
+    }
 
 
 @task(name="dbt-build")
@@ -320,5 +329,6 @@ def summarise(ctx: RunContext, stages: dict[str, Any]) -> dict[str, Any]:
             "prefect_ui": "prefect server start  (then: prefect deploy --all)",
             "dbt_docs": "make docs  (dbt docs generate + serve on the warehouse)",
             "dry_run_messages": str(s.resolve(s.channels.outbox_dir)),
+            "gx_data_docs": (stages.get("gate_marts") or {}).get("data_docs") or "",
         },
     }
