@@ -191,3 +191,17 @@ def test_bad_records_stop_the_run_at_the_raw_gate_naming_check_and_rows(tmp_path
             "select count(*) from information_schema.tables where table_schema = 'outbox'"
         ).fetchall()[0][0]
     assert dup >= 1 and flagged >= 1 and has_outbox == 0
+
+
+def test_business_days_past_due_match_numpy_calendar(first_and_second_run) -> None:
+    """The closed-form SQL weekday count agrees with numpy's business-day calendar on every overdue invoice."""
+    import numpy as np
+
+    with duckdb.connect(str(first_and_second_run["data"] / "warehouse.duckdb")) as con:
+        rows = con.execute(
+            "select due_date, business_days_past_due from marts.fct_invoices where days_past_due > 0"
+        ).fetchall()
+    assert len(rows) > 100
+    end = np.datetime64(AS_OF) + 1
+    expected = [int(np.busday_count(np.datetime64(due) + 1, end)) for due, _ in rows]
+    assert [b for _, b in rows] == expected

@@ -45,6 +45,9 @@ final as (
         *,
         cast(case when amount_open > 0 and due_date < {{ as_of_date() }}
                   then {{ days_between('due_date', as_of_date()) }} else 0 end as integer) as days_past_due,
+        cast(case when amount_open > 0 and due_date < {{ as_of_date() }}
+                  then {{ business_days_between('due_date', as_of_date()) }} else 0 end as integer)
+            as business_days_past_due,
         case
             when amount_open = 0 then 'closed'
             when due_date >= {{ as_of_date() }} then 'current'
