@@ -223,6 +223,13 @@ def build_warehouse(path: Path) -> duckdb.DuckDBPyConnection:
     )
     insert(con, "marts.fct_invoices", clean_fct_invoices())
     con.execute("CREATE TABLE marts.dim_customers AS SELECT customer_id, name FROM raw_erp.customers")
+    # The reconciliation mart as dbt builds it: marts and ERP agree on open AR per currency.
+    con.execute(
+        "CREATE TABLE marts.mart_ar_reconciliation AS "
+        "SELECT currency, sum(amount_open) AS erp_open_total, sum(amount_open) AS mart_open_erp_total, "
+        "0::DECIMAL(38,2) AS difference, 0::DOUBLE AS relative_difference "
+        "FROM raw_erp.invoices GROUP BY currency"
+    )
     return con
 
 
