@@ -110,6 +110,18 @@ class SyncResult:
         }
 
 
+def records_table(rows: list[dict], contract: StreamContract) -> pa.Table:
+    """Arrow table of exactly the contract's columns from API records, every value as text.
+
+    Typing is left to ``connectors.load.land``, so a value the source sent malformed is quarantined
+    with its record key and reason instead of failing the whole page.
+    """
+    return pa.Table.from_arrays(
+        [pa.array([None if r.get(c) is None else str(r[c]) for r in rows], pa.string()) for c in contract.column_names],
+        names=contract.column_names,
+    )
+
+
 def quarantine_batch(con: duckdb.DuckDBPyConnection, stream: str, origin: str, reason: str) -> None:
     """Record a batch that could not be read at all (kept for review, nothing of it landed)."""
     state.ensure_state_tables(con)

@@ -24,6 +24,7 @@ import duckdb
 
 from connectors import state
 from connectors.contracts import LINEAGE_COLUMNS, StreamContract
+from connectors.warehouse import transaction
 
 log = logging.getLogger(__name__)
 
@@ -231,8 +232,7 @@ def land(
         )
 
     biz_cols = ", ".join(_q(c) for c in contract.column_names)
-    con.execute("begin transaction")
-    try:
+    with transaction(con):
         key_expr = " || '|' || ".join(f"coalesce(t.{_q(k)}::varchar, '')" for k in contract.primary_key)
         con.execute(
             # The raw record (as text) is rebuilt only for the bad rows: JSON for every row is costly.
@@ -266,10 +266,6 @@ def land(
         if contract.cursor:
             new_mark = con.execute(f"select max({_q(contract.cursor)}) from {contract.table}").fetchall()[0][0]
             state.set_watermark(con, source, contract.table, new_mark, batch_id)
-        con.execute("commit")
-    except Exception:
-        con.execute("rollback")
-        raise
     if rows_bad:
         log.warning("%s: %d record(s) quarantined from %s", contract.table, rows_bad, origin)
     return LandResult(contract.table, origin, batch_id, "loaded", rows_read, inserted, rows_bad)

@@ -6,6 +6,8 @@ go back in as DECIMAL; nothing here rounds or converts to float.
 
 from __future__ import annotations
 
+from collections.abc import Iterator
+from contextlib import contextmanager
 from pathlib import Path
 
 import duckdb
@@ -17,6 +19,18 @@ def connect(path: Path) -> duckdb.DuckDBPyConnection:
     path = Path(path)
     path.parent.mkdir(parents=True, exist_ok=True)
     return duckdb.connect(str(path))
+
+
+@contextmanager
+def transaction(con: duckdb.DuckDBPyConnection) -> Iterator[duckdb.DuckDBPyConnection]:
+    """One DuckDB transaction: committed when the block ends, rolled back if it raises."""
+    con.execute("begin transaction")
+    try:
+        yield con
+    except BaseException:
+        con.execute("rollback")
+        raise
+    con.execute("commit")
 
 
 def table_exists(con: duckdb.DuckDBPyConnection, table: str) -> bool:
@@ -65,14 +79,10 @@ def replace_partition(
     where = " and ".join(f"{k} = ?" for k in partition)
     con.register("_frame", frame)
     try:
-        con.execute("begin transaction")
-        con.execute(f"delete from {table} where {where}", list(partition.values()))
-        cols = ", ".join(frame.columns)
-        con.execute(f"insert into {table} ({cols}) select {cols} from _frame")
-        con.execute("commit")
-    except Exception:
-        con.execute("rollback")
-        raise
+        with transaction(con):
+            con.execute(f"delete from {table} where {where}", list(partition.values()))
+            cols = ", ".join(frame.columns)
+            con.execute(f"insert into {table} ({cols}) select {cols} from _frame")
     finally:
         con.unregister("_frame")
     return len(frame)

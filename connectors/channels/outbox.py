@@ -29,6 +29,7 @@ import duckdb
 import pandas as pd
 import pyarrow as pa
 
+from connectors.warehouse import transaction
 from ml.nba.rules import DEFAULT_RULES, ContactRules, is_lawful
 
 logger = logging.getLogger(__name__)
@@ -256,37 +257,33 @@ def enqueue(
     # Deduplicate inside the batch too (one decision per customer and action per day).
     con.register("_outbox_stage", staged)
     try:
-        con.execute("begin transaction")
-        con.execute(
-            f"""
-            create or replace temp table _outbox_new as
-            select * from (
-                select *, row_number() over (partition by task_id order by customer_id) as _rn
-                from _outbox_stage
-            ) s
-            where _rn = 1 and not exists (select 1 from {TASKS_TABLE} t where t.task_id = s.task_id)
-            """
-        )
-        inserted = con.execute(
-            f"""
-            insert into {TASKS_TABLE} ({", ".join(_TASK_COLUMNS)})
-            select task_id, customer_id, contact_id, decision_date, action, channel, scheduled_at,
-                   cast(amount_at_stake as decimal(18, 2)), currency, invoice_ids, reason_codes,
-                   cast(payload as json), created_at
-            from _outbox_new
-            """
-        ).fetchone()
-        con.execute(
-            f"""
-            insert into {EVENTS_TABLE} (task_id, state, event_at, detail)
-            select task_id, 'pending', created_at, 'enqueued' from _outbox_new order by task_id
-            """
-        )
-        con.execute("drop table _outbox_new")
-        con.execute("commit")
-    except Exception:
-        con.execute("rollback")
-        raise
+        with transaction(con):
+            con.execute(
+                f"""
+                create or replace temp table _outbox_new as
+                select * from (
+                    select *, row_number() over (partition by task_id order by customer_id) as _rn
+                    from _outbox_stage
+                ) s
+                where _rn = 1 and not exists (select 1 from {TASKS_TABLE} t where t.task_id = s.task_id)
+                """
+            )
+            inserted = con.execute(
+                f"""
+                insert into {TASKS_TABLE} ({", ".join(_TASK_COLUMNS)})
+                select task_id, customer_id, contact_id, decision_date, action, channel, scheduled_at,
+                       cast(amount_at_stake as decimal(18, 2)), currency, invoice_ids, reason_codes,
+                       cast(payload as json), created_at
+                from _outbox_new
+                """
+            ).fetchone()
+            con.execute(
+                f"""
+                insert into {EVENTS_TABLE} (task_id, state, event_at, detail)
+                select task_id, 'pending', created_at, 'enqueued' from _outbox_new order by task_id
+                """
+            )
+            con.execute("drop table _outbox_new")
     finally:
         con.unregister("_outbox_stage")
     n_new = int(inserted[0]) if inserted else 0

@@ -94,3 +94,8 @@
 {% macro number_key(text) -%}
     regexp_replace({{ text }}, '[^0-9]', '', 'g')
 {%- endmacro %}
+
+{#- A structured creditor reference whose check digits hold: ISO 11649 (RF) or Swiss QRR. -#}
+{% macro is_valid_creditor_reference(ref) -%}
+    ({{ iso11649_is_valid(ref) }} or {{ qrr_is_valid(ref) }})
+{%- endmacro %}

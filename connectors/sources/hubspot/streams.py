@@ -27,10 +27,8 @@ from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
-import pyarrow as pa
-
 from connectors import contracts
-from connectors.base import Batch, SourceStream
+from connectors.base import Batch, SourceStream, records_table
 from connectors.contracts import StreamContract
 from connectors.load import SourceDataError
 from connectors.sources.hubspot.client import HubSpotClient
@@ -61,14 +59,6 @@ def epoch_ms(dt: datetime) -> int:
     if dt.tzinfo is None:
         dt = dt.replace(tzinfo=UTC)
     return int(dt.timestamp() * 1000)
-
-
-def text_table(rows: list[dict[str, Any]], contract: StreamContract) -> pa.Table:
-    """Arrow table of the contract's columns, every value as text (typed later by ``land``)."""
-    return pa.Table.from_arrays(
-        [pa.array([None if r.get(c) is None else str(r[c]) for r in rows], pa.string()) for c in contract.column_names],
-        names=contract.column_names,
-    )
 
 
 @dataclass
@@ -168,7 +158,7 @@ class HubSpotStream:
         since = watermark - timedelta(days=self.lookback_days) if watermark else None
         for position, results in self.search.pages(since):
             origin = f"hubspot:{self.search.object_type} since {since or 'start'} {position}"
-            yield Batch(origin=origin, table=text_table([self.to_row(r) for r in results], self.contract))
+            yield Batch(origin=origin, table=records_table([self.to_row(r) for r in results], self.contract))
 
 
 class HubSpotSource:

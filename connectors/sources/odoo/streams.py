@@ -39,10 +39,8 @@ from datetime import datetime, timedelta
 from decimal import Decimal, InvalidOperation
 from typing import Any
 
-import pyarrow as pa
-
 from connectors import contracts
-from connectors.base import Batch, SourceStream
+from connectors.base import Batch, SourceStream, records_table
 from connectors.contracts import StreamContract
 from connectors.load import SourceDataError
 from connectors.sources.odoo.client import OdooClient
@@ -100,20 +98,6 @@ def payment_terms_days(v: Any) -> int | None:
         return 0
     m = _DAYS.search(name)
     return int(m.group(1)) if m else None
-
-
-def contract_table(rows: list[dict[str, Any]], contract: StreamContract) -> pa.Table:
-    """Arrow table with exactly the contract's columns: text, except INTEGER/BOOLEAN columns."""
-    arrays, names = [], []
-    for col in contract.columns:
-        t = col.type.upper()
-        typ = pa.int64() if t in ("INTEGER", "BIGINT") else pa.bool_() if t == "BOOLEAN" else pa.string()
-        vals = [r.get(col.name) for r in rows]
-        if typ == pa.string():
-            vals = [None if x is None else str(x) for x in vals]
-        arrays.append(pa.array(vals, type=typ))
-        names.append(col.name)
-    return pa.Table.from_arrays(arrays, names=names)
 
 
 @dataclass
@@ -182,7 +166,7 @@ class OdooStream:
             after = f"({cursor[0]},{cursor[1]})" if cursor else "start"
             origin = f"odoo:{self.pager.model} page after {after}"
             log.debug("%s: %d record(s)", origin, len(records))
-            yield Batch(origin=origin, table=contract_table(self.to_rows(records), self.contract))
+            yield Batch(origin=origin, table=records_table(self.to_rows(records), self.contract))
 
 
 class OdooSource:

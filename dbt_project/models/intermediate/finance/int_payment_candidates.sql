@@ -58,8 +58,7 @@ by_reference as (
     inner join invoices
         on bank_credits.creditor_reference = invoices.payment_reference
         and bank_credits.currency = invoices.currency
-    where {{ iso11649_is_valid('bank_credits.creditor_reference') }}
-        or {{ qrr_is_valid('bank_credits.creditor_reference') }}
+    where {{ is_valid_creditor_reference('bank_credits.creditor_reference') }}
 ),
 
 by_exact_number as (
