@@ -8,7 +8,7 @@ UV := $(VENV)/bin/uv
 BIN := $(VENV)/bin
 export UV_PROJECT_ENVIRONMENT := $(CURDIR)/$(VENV)
 
-.PHONY: bootstrap run test test-fast lint format docs docs-serve mlflow-ui prefect-ui deploy bench clean
+.PHONY: bootstrap run test test-fast lint format docs docs-serve mlflow-ui prefect-ui deploy bench bench-dbt clean report gx-docs config-docs system-deps
 
 $(VENV)/.synced: uv.lock pyproject.toml
 	@test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
@@ -21,7 +21,7 @@ bootstrap: $(VENV)/.synced ## create .venv from uv.lock
 run: bootstrap ## the daily collections run on embedded defaults (simulator, DuckDB, MLflow on SQLite)
 	$(BIN)/cobranza run
 
-test: bootstrap ## the whole test suite, slow end-to-end tests included
+test: bootstrap system-deps ## the whole test suite, slow end-to-end tests included
 	$(BIN)/pytest
 
 test-fast: bootstrap ## everything but the slow end-to-end tests
@@ -39,6 +39,19 @@ docs: bootstrap ## dbt docs for the warehouse built by `make run`
 	COBRANZA_DBT_DUCKDB_PATH=$(CURDIR)/data/warehouse.duckdb $(BIN)/dbt docs serve \
 	  --project-dir dbt_project --profiles-dir dbt_project --target-path $(CURDIR)/data/dbt/target --port 8080
 
+system-deps: ## Debian's chromium for the report's browser test (installs only when missing and root)
+	@bash .ci/system-deps
+
+report: bootstrap ## KPI report of the last run as one HTML file in data/reports; SEGMENT=, COUNTRY=, AS_OF=
+	$(BIN)/cobranza report $(if $(AS_OF),--as-of $(AS_OF)) $(if $(SEGMENT),--segment $(SEGMENT)) \
+	  $(if $(COUNTRY),--country $(COUNTRY))
+
+gx-docs: ## Great Expectations Data Docs of the last run on http://127.0.0.1:8081
+	$(PYTHON) -m http.server 8081 --bind 127.0.0.1 --directory data/gx/gx/uncommitted/data_docs/local_site
+
+config-docs: bootstrap ## regenerate docs/configuration.md from cobranza/settings.py
+	$(BIN)/python docs/gen_config_reference.py
+
 mlflow-ui: bootstrap ## MLflow UI on the local tracking store
 	$(BIN)/mlflow ui --backend-store-uri sqlite:///$(CURDIR)/data/mlflow.db --workers 1 --port 5000
 
@@ -51,6 +64,9 @@ deploy: bootstrap ## register the deployments of prefect.yaml on the running ser
 
 bench: bootstrap ## wall time and peak memory per stage; PROFILE=S|M|L
 	$(BIN)/cobranza bench --profile $(or $(PROFILE),S)
+
+bench-dbt: bootstrap ## full `dbt build` time, rows per mart, peak RSS; PROFILE=S|M|L TARGET=duckdb|postgres
+	$(BIN)/python -m bench.dbt_build --profile $(or $(PROFILE),S) --target $(or $(TARGET),duckdb)
 
 clean:
 	rm -rf data dbt_project/target dbt_project/logs .pytest_cache

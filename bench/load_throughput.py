@@ -8,7 +8,8 @@ on each database. Every sync runs in a fresh process so its peak memory (residen
 every 20 ms with psutil) is its own. Prints one table: rows, seconds, rows/s, peak RSS.
 
 Usage: ``python -m bench.load_throughput --profile M`` (``--only files,postgres`` to pick sources,
-``--keep`` to leave the scratch schemas and folder in place).
+``--reader sqlalchemy`` to time another SQL read path than the default (connectorx), ``--keep`` to
+leave the scratch schemas and folder in place).
 """
 
 from __future__ import annotations
@@ -39,7 +40,9 @@ DEFAULT_URLS = {
 AS_OF = date(2026, 10, 31)
 
 
-def measure_sync(kind: str, world_dir: str, db_path: str, url: str | None, schema: str | None) -> dict[str, Any]:
+def measure_sync(
+    kind: str, world_dir: str, db_path: str, url: str | None, schema: str | None, reader: str = "auto"
+) -> dict[str, Any]:
     """Sync the ERP streams of one source into an empty DuckDB file and measure it (runs in a child process).
 
     Args:
@@ -48,6 +51,7 @@ def measure_sync(kind: str, world_dir: str, db_path: str, url: str | None, schem
         db_path: DuckDB file to create.
         url: Database URL (SQL sources).
         schema: Schema holding the ERP tables (SQL sources).
+        reader: SQL read path (``auto``, ``connectorx``, ``copy``, ``sqlalchemy``).
 
     Returns:
         Rows landed, seconds, rows/s, peak and baseline RSS in bytes.
@@ -63,9 +67,11 @@ def measure_sync(kind: str, world_dir: str, db_path: str, url: str | None, schem
     if kind == "files":
         source = FileSource(simulator_mapping(Path(world_dir)))
     else:
-        source = SqlSource(erp_tables_config(url, schema))
+        source = SqlSource(erp_tables_config(url, schema, reader=reader))
         with source.engine().connect():  # driver import and first handshake are not load throughput
             pass
+        import connectorx  # noqa: F401 - nor is importing the Rust client
+
         column_to_arrow([Decimal("0.00")], None)  # nor is pyarrow's lazy import of pandas on first use
     base = psutil.Process().memory_info().rss
     con = duckdb.connect(db_path)
@@ -79,7 +85,7 @@ def measure_sync(kind: str, world_dir: str, db_path: str, url: str | None, schem
     if isinstance(source, SqlSource):
         source.close()
     return {
-        "source": kind,
+        "source": kind if kind == "files" else f"{kind} ({reader})",
         "rows": rows,
         "quarantined": quarantined,
         "seconds": seconds,
@@ -103,6 +109,7 @@ def run(
     work_dir: Path | None = None,
     keep: bool = False,
     n_customers: int | None = None,
+    reader: str = "auto",
 ) -> dict[str, Any]:
     """Simulate a world at ``profile``, write it to the databases and time each source's full sync.
 
@@ -113,6 +120,7 @@ def run(
         work_dir: Scratch folder (a temporary one when None).
         keep: Keep the scratch folder and database schemas.
         n_customers: Override the profile's customer count.
+        reader: SQL read path for the database sources.
 
     Returns:
         ``{"profile", "rows_expected", "simulate_s", "writes": [...], "syncs": [...]}``.
@@ -142,7 +150,7 @@ def run(
                 written.append(kind)
                 n = sum(counts.values())
                 report["writes"].append({"target": kind, "rows": n, "seconds": secs, "rows_per_s": n / secs})
-            res = _in_child(kind, str(work / "world"), str(work / f"{kind}.duckdb"), url, schema)
+            res = _in_child(kind, str(work / "world"), str(work / f"{kind}.duckdb"), url, schema, reader)
             report["syncs"].append(res)
     finally:
         if not keep:
@@ -165,15 +173,15 @@ def format_report(report: dict[str, Any]) -> str:
         f"profile {report['profile']}: {report['rows_expected']:,} ERP rows "
         f"(simulated in {report['simulate_s']:.1f} s)",
         "",
-        f"{'step':<28}{'rows':>12}{'seconds':>10}{'rows/s':>12}{'peak RSS MiB':>14}{'(+ over base)':>15}",
+        f"{'step':<36}{'rows':>12}{'seconds':>10}{'rows/s':>12}{'peak RSS MiB':>14}{'(+ over base)':>15}",
     ]
     for w in report["writes"]:
         lines.append(
-            f"{'write ERP -> ' + w['target']:<28}{w['rows']:>12,}{w['seconds']:>10.2f}{w['rows_per_s']:>12,.0f}"
+            f"{'write ERP -> ' + w['target']:<36}{w['rows']:>12,}{w['seconds']:>10.2f}{w['rows_per_s']:>12,.0f}"
         )
     for s in report["syncs"]:
         lines.append(
-            f"{'sync ' + s['source'] + ' -> duckdb':<28}{s['rows']:>12,}{s['seconds']:>10.2f}{s['rows_per_s']:>12,.0f}"
+            f"{'sync ' + s['source'] + ' -> duckdb':<36}{s['rows']:>12,}{s['seconds']:>10.2f}{s['rows_per_s']:>12,.0f}"
             f"{s['peak_rss'] / mib:>14,.0f}{(s['peak_rss'] - s['base_rss']) / mib:>15,.0f}"
         )
     return "\n".join(lines)
@@ -189,6 +197,7 @@ def main(argv: list[str] | None = None) -> None:
     parser.add_argument("--n-customers", type=int, default=None)
     parser.add_argument("--work-dir", type=Path, default=None)
     parser.add_argument("--keep", action="store_true")
+    parser.add_argument("--reader", default="auto", choices=["auto", "connectorx", "copy", "sqlalchemy"])
     args = parser.parse_args(argv)
     logging.basicConfig(level=logging.WARNING)
     report = run(
@@ -198,6 +207,7 @@ def main(argv: list[str] | None = None) -> None:
         work_dir=args.work_dir,
         keep=args.keep,
         n_customers=args.n_customers,
+        reader=args.reader,
     )
     print(format_report(report))  # noqa: T201 - the bench's output is its table
 

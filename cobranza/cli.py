@@ -52,7 +52,7 @@ def _profile(value: str | None) -> str | None:
 
 
 def _fail(message: str) -> None:
-    console.print(f"[bold red]error:[/] {message}")
+    console.print(f"[bold red]error:[/] {message}", soft_wrap=True)  # one line, whatever the terminal width
     raise typer.Exit(1)
 
 
@@ -88,7 +88,9 @@ def run(
     from flows.daily import daily_collections
 
     try:
-        summary = daily_collections(as_of=_date(as_of), profile=_profile(profile), retrain=retrain)
+        stages = "simulate, ingest, dbt build, quality gates, train/score, decide, dispatch"
+        with console.status(f"daily collections run ({stages})...", spinner="dots"):
+            summary = daily_collections(as_of=_date(as_of), profile=_profile(profile), retrain=retrain)
     except _known_errors() as exc:
         _fail(f"daily run stopped before any contact: {exc}")
     _emit(summary, as_json, _render_summary)
@@ -156,6 +158,51 @@ def train(as_of: AsOfOpt = None, as_json: JsonOpt = False) -> None:
 
 
 @app.command()
+def dispatch(as_json: JsonOpt = False) -> None:
+    """Land channel feedback (webhooks) and send open outbox tasks whose lawful window is open now."""
+    from cobranza.settings import load_settings
+    from connectors.channels.base import ChannelConfigError
+    from flows import stages
+
+    ctx = stages.make_context(load_settings(), None)
+    try:
+        counts = stages.dispatch_outbox.fn(ctx)
+    except (ChannelConfigError, *_known_errors()) as exc:
+        _fail(f"dispatch stopped: {exc}")
+    _emit(counts, as_json, lambda o: console.print_json(data=o))
+
+
+@app.command()
+def emulators(
+    crm_dir: Annotated[
+        Path | None, typer.Option("--crm-dir", help="Simulator output folder for the HubSpot task emulator.")
+    ] = None,
+) -> None:
+    """Start WhatsApp/Twilio/HubSpot emulators, an SMTP sink and the webhook receiver on 127.0.0.1 (demo).
+
+    Prints the URLs and the environment that points `cobranza dispatch` at them; Ctrl-C stops.
+    """
+    from cobranza.settings import load_settings
+    from simulator.emulators.channel_lab import run_until_stopped
+
+    settings = load_settings()
+
+    def announce(info: dict[str, Any]) -> None:
+        table = Table(title="Channel lab on 127.0.0.1")
+        table.add_column("service")
+        table.add_column("url")
+        for name, url in info["urls"].items():
+            table.add_row(name, url or "-")
+        console.print(table)
+        console.print("Export these to dispatch to the lab (secrets are test values):")
+        for key, value in info["env"].items():
+            sys.stdout.write(f"export {key}={value}\n")
+        sys.stdout.flush()
+
+    run_until_stopped(settings.resolve(settings.channels.inbound_dir), crm_dir=crm_dir, announce=announce)
+
+
+@app.command()
 def rollback(as_json: JsonOpt = False) -> None:
     """Restore the previous champion of `cobranza_delinquency`."""
     from cobranza.settings import load_settings
@@ -163,9 +210,139 @@ def rollback(as_json: JsonOpt = False) -> None:
 
     try:
         version = registry.rollback(load_settings().tracking_uri)
-    except LookupError as exc:
+    except (LookupError, ValueError) as exc:
         _fail(str(exc))
     _emit({"champion_version": version}, as_json, lambda o: console.print(f"champion is now v{o['champion_version']}"))
+
+
+@app.command()
+def promote(
+    version: Annotated[str | None, typer.Argument(help="Registry version to judge (default: the challenger).")] = None,
+    as_of: AsOfOpt = None,
+    as_json: JsonOpt = False,
+) -> None:
+    """Judge the challenger (or VERSION) against the champion on today's test window; promote it if it wins."""
+    from flows.retrain import promote_version
+
+    try:
+        result = promote_version(version=version, as_of=_date(as_of))
+    except (*_known_errors(), LookupError) as exc:
+        _fail(f"promotion not applied: {exc}")
+    _emit(result, as_json, lambda o: console.print(f"{o['reason']} (champion: v{o['champion_version']})"))
+
+
+@app.command()
+def score(as_of: AsOfOpt = None, as_json: JsonOpt = False) -> None:
+    """Score the open invoices in the warehouse with @champion (scores, explanations, customer risk, drift)."""
+    from flows.retrain import score_today
+
+    try:
+        result = score_today(as_of=_date(as_of))
+    except (*_known_errors(), LookupError) as exc:
+        _fail(f"scoring failed: {exc}")
+    _emit(result, as_json, lambda o: console.print_json(data=json.loads(json.dumps(o, default=str))))
+
+
+@app.command("evaluate-history")
+def evaluate_history(
+    file: Annotated[Path, typer.Argument(help="AR history export (CSV/Parquet/JSON).")],
+    mapping: Annotated[Path, typer.Option("--mapping", help="Column-mapping YAML for the file connector.")],
+    late_days: Annotated[
+        int | None, typer.Option("--late-days", help="Late = paid more than N days after due (default: settings).")
+    ] = None,
+    as_of: AsOfOpt = None,
+    test_days: Annotated[int | None, typer.Option("--test-days", help="Length of each time window in days.")] = None,
+    as_json: JsonOpt = False,
+) -> None:
+    """Ingest an external AR history, build features, train and evaluate on a time split vs both baselines."""
+    from flows.retrain import evaluate_history as run_evaluation
+
+    try:
+        result = run_evaluation(
+            file=file, mapping=mapping, late_days=late_days, as_of=_date(as_of), test_days=test_days
+        )
+    except _known_errors() as exc:
+        _fail(f"evaluation failed: {exc}")
+    _emit(result, as_json, _render_history)
+
+
+def _render_history(r: dict[str, Any]) -> None:
+    out = Console()
+    out.rule(f"{Path(r['file']).name}: {r['invoices']:,} invoices as of {r['as_of']}, late = > {r['late_days']} days")
+    for label, res in r["labels"].items():
+        if "error" in res:
+            out.print(f"[yellow]{label}: not evaluated: {res['error']}[/]")
+            continue
+        t = Table(title=f"{label} - test window {res['windows']['test']} (n={res['n']['test']:,})")
+        for col in ("scorer", "ROC AUC", "PR AUC", "Brier", "log loss", "lift top 10%"):
+            t.add_column(col, justify="right")
+        for name in ("model", "baseline_logreg", "baseline_prior_rate"):
+            if name in res:
+                m = res[name]
+                t.add_row(
+                    name,
+                    *(f"{m[k]:.3f}" for k in ("roc_auc", "pr_auc", "brier", "log_loss", "lift_top_decile")),
+                )
+        out.print(t)
+        verdict = "beats" if res["beats_both_baselines"] else "does NOT beat"
+        out.print(f"XGBoost {verdict} both baselines on ROC AUC")
+
+
+@app.command("simulate-policy")
+def simulate_policy(
+    days: Annotated[int, typer.Option("--days", help="Simulated days.")] = 90,
+    profile: ProfileOpt = "S",
+    seed: Annotated[int, typer.Option("--seed", help="World seed (the same for both arms).")] = 42,
+    as_json: JsonOpt = False,
+) -> None:
+    """Closed loop: the decision policy vs the static dunning ladder on the same simulated world."""
+    from cobranza.settings import load_settings
+    from ml.nba import closed_loop
+    from ml.nba.inputs import config_from, relaxations_from
+
+    nba = load_settings().nba
+    try:
+        config = config_from(nba.model_dump(), {"USD": 1.0}, relaxations_from(nba.relaxations))
+        result = closed_loop.simulate_policy(days=days, profile=_profile(profile) or "S", seed=seed, config=config)
+    except ValueError as exc:
+        _fail(f"simulate-policy failed: {exc}")
+    _emit(result, as_json, _render_policy)
+
+
+@app.command()
+def decide(as_of: AsOfOpt = None, as_json: JsonOpt = False) -> None:
+    """Decide today's next-best actions on the current warehouse (after `cobranza run` has built it)."""
+    from cobranza.settings import load_settings
+    from flows.stages import decide_actions, make_context
+
+    try:
+        result = decide_actions.fn(make_context(load_settings(), _date(as_of)))
+    except _known_errors() as exc:
+        _fail(f"decide failed: {exc}; run `cobranza run` first to build the warehouse")
+    _emit(result, as_json, lambda o: console.print_json(data=json.loads(json.dumps(o, default=str))))
+
+
+def _render_policy(r: dict[str, Any]) -> None:
+    out = Console()
+    t = Table(title=f"Policy vs static ladder - profile {r['profile']}, seed {r['seed']}, {r['days']} days")
+    t.add_column("metric")
+    t.add_column("policy", justify="right")
+    t.add_column("ladder", justify="right")
+    for key, label, fmt in (
+        ("dso_end", "DSO at the end", "{:.1f}"),
+        ("dso_mean", "DSO, mean over the period", "{:.1f}"),
+        ("collected_usd", "collected (USD)", "{:,.0f}"),
+        ("contacts", "contacts made", "{:,}"),
+        ("violations", "rule violations", "{:,}"),
+        ("opt_outs", "opt-outs", "{:,}"),
+        ("escalations", "escalations", "{:,}"),
+    ):
+        t.add_row(label, fmt.format(r["policy"][key]), fmt.format(r["ladder"][key]))
+    out.print(t)
+    out.print(
+        f"DSO {r['dso_reduction_end']:+.1%} lower at the end ({r['dso_reduction_mean']:+.1%} on average), "
+        f"contacts x{r['contact_ratio']:.2f}; target met: {r['target_met']}"
+    )
 
 
 @app.command()
@@ -180,6 +357,57 @@ def bench(
 
     result = run_bench(_profile(profile) or "S", as_of=_date(as_of), work_dir=out)
     _emit(result, as_json, render)
+
+
+@app.command()
+def report(
+    as_of: AsOfOpt = None,
+    segment: Annotated[str | None, typer.Option(help="Only this customer segment, e.g. enterprise.")] = None,
+    country: Annotated[str | None, typer.Option(help="Only customers of this ISO country, e.g. MX.")] = None,
+    out: Annotated[Path | None, typer.Option(help="Output .html file or folder (default: <data_dir>/reports).")] = None,
+    as_json: JsonOpt = False,
+) -> None:
+    """Write the self-contained KPI report (DSO, aging, CEI, channels, risk, model health) as HTML."""
+    from rich.progress import BarColumn, Progress, SpinnerColumn, TextColumn, TimeElapsedColumn
+
+    from cobranza.report import ReportDataError, build_report
+    from cobranza.report.build import expected_steps
+    from cobranza.settings import load_settings
+
+    settings = load_settings()
+    target = out or settings.data_dir / "reports"
+    if out is None:
+        target.mkdir(parents=True, exist_ok=True)
+    columns = (SpinnerColumn(), TextColumn("{task.description}"), BarColumn(), TimeElapsedColumn())
+    try:
+        with Progress(*columns, console=console, transient=True, disable=as_json) as bar:
+            job = bar.add_task("KPI report", total=expected_steps())
+
+            def step(name: str) -> None:
+                bar.update(job, advance=1, description=f"KPI report: {name}")
+
+            result = build_report(
+                settings.duckdb_path,
+                target,
+                as_of=_date(as_of),
+                segment=segment,
+                country=country,
+                tracking_uri=settings.tracking_uri,
+                step=step,
+            )
+    except (ReportDataError, FileNotFoundError) as exc:
+        _fail(str(exc))
+    _emit(result.as_dict(), as_json, _render_report)
+
+
+def _render_report(r: dict[str, Any]) -> None:
+    out = Console()
+    out.print(f"[bold]KPI report[/] for {r['as_of']} ({r['scope']}): {r['figures']} charts")
+    for line in r["insights"]:
+        out.print(f"  - {line}")
+    for section, why in r["unavailable"].items():
+        out.print(f"  [yellow]{section}: data not available yet[/] ({why})")
+    out.print(f"Open it: file://{r['path']}")
 
 
 def _render_summary(s: dict[str, Any]) -> None:
@@ -197,9 +425,15 @@ def _render_summary(s: dict[str, Any]) -> None:
             f"Model [bold]cobranza_delinquency@champion[/] v{m.get('version')}: ROC AUC "
             f"{m.get('roc_auc', float('nan')):.3f} on the time-based test window {m.get('test_window', '?')}"
         )
+    if s.get("champion_why"):
+        out.print(f"Why it is champion: {s['champion_why']}")
     tr = s.get("training") or {}
     if tr.get("reason"):
         out.print(f"Training: {tr['reason']}")
+    drift = s.get("drift") or {}
+    if drift.get("checked"):
+        flagged = ", ".join(drift["drifted"]) or "none"
+        out.print(f"Drift (PSI vs training): score {drift.get('score_psi')}, past threshold: {flagged}")
     k = Table(title="Collections KPIs by currency (all segments and countries)")
     for col in ("currency", "open AR", "% overdue", "DSO", "countback", "best DSO", "CEI 30d"):
         k.add_column(col, justify="right")

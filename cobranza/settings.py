@@ -72,6 +72,16 @@ class ModelSettings(BaseModel):
     retrain_after_days: int = Field(
         7, description="The daily run retrains when the champion is older than this (weekly retrain also does)."
     )
+    dask_scheduler: str | None = Field(
+        None, description="Dask scheduler address (e.g. tcp://10.0.0.5:8786): train through xgboost.dask on it."
+    )
+    drift_psi_threshold: float = Field(
+        0.25, gt=0, description="PSI of a feature or of the score above which drift is flagged and a retrain is due."
+    )
+    drift_window_days: int = Field(
+        30, ge=1, description="Drift compares invoices issued in the last N days with the training reference."
+    )
+    explain_top_k: int = Field(3, ge=1, description="Top contributing features stored per scored invoice.")
 
 
 class NbaSettings(BaseModel):
@@ -81,14 +91,46 @@ class NbaSettings(BaseModel):
     window_end_hour: int = Field(19, ge=1, le=24, description="Contacts must be scheduled before this local hour.")
     min_spacing_hours: int = Field(48, ge=0, description="Minimum hours between two contacts to a customer.")
     respect_holidays: bool = Field(True, description="No contact on the debtor country's public holidays.")
+    agents: int = Field(2, ge=0, description="Collectors available for call tasks (capacity = agents x calls).")
+    calls_per_agent: int = Field(40, ge=0, description="Calls one collector makes a day.")
+    control_share: float = Field(0.10, ge=0, le=1, description="Share of customers on the static ladder (control).")
+    control_salt: str = Field("cobranza-control", description="Salt of the stable control-group hash.")
+    costs_usd: dict[str, float] = Field(
+        default_factory=lambda: {"email": 0.02, "whatsapp": 0.06, "sms": 0.05, "call": 3.0, "escalate": 120.0},
+        description="Cost per action kind in USD (email, whatsapp, sms, call, escalate).",
+    )
+    min_gain_usd: float = Field(1.0, ge=0, description="A contact must beat waiting by this expected value (USD).")
+    pay_on_response: float = Field(0.6, ge=0, le=1, description="P(payment in the horizon | customer engaged).")
+    promise_grace_days: int = Field(3, ge=0, description="A promise to pay suppresses dunning until date + grace.")
+    exploration_seed: int = Field(42, description="Seed of the Thompson-sampling draws (combined with the date).")
+    relaxations: list[dict[str, Any]] = Field(
+        default_factory=list,
+        description="Approved contact-rule relaxations per segment: relaxation_id, segment, approved_by, "
+        "approved_on, reason, overrides, optional country (ml.nba.compliance.Relaxation).",
+    )
 
 
 class ChannelsSettings(BaseModel):
-    """Where contact tasks go."""
+    """Where contact tasks go.
+
+    Each task channel picks a provider; ``dry_run`` (the default for all) renders messages to a file
+    and contacts nobody. Provider connection settings and secrets are read from the environment
+    (``COBRANZA_SMTP__*``, ``COBRANZA_WHATSAPP__*``, ``COBRANZA_TWILIO__*``/``TWILIO_*``,
+    ``COBRANZA_HUBSPOT__*``) or Prefect Secret blocks, never from this file.
+    """
 
     mode: Literal["dry_run"] = Field("dry_run", description="dry_run writes rendered messages to a file.")
     outbox_dir: Path = Field(Path("data/outbox"), description="Folder for the dry-run channel's message files.")
     payment_link_base: str = Field("", description="Base URL of the payment link put in messages (optional).")
+    email: Literal["dry_run", "smtp"] = Field("dry_run", description="Provider of email tasks.")
+    whatsapp: Literal["dry_run", "whatsapp_cloud"] = Field("dry_run", description="Provider of WhatsApp tasks.")
+    sms: Literal["dry_run", "twilio"] = Field("dry_run", description="Provider of SMS tasks.")
+    call: Literal["dry_run", "hubspot"] = Field("dry_run", description="Where call tasks for collectors go.")
+    internal: Literal["dry_run", "hubspot"] = Field("dry_run", description="Where internal review tasks go.")
+    inbound_dir: Path = Field(Path("data/inbound"), description="Spool of webhook events (delivery, read, replies).")
+    max_attempts: int = Field(5, ge=1, description="Sends of a task before it is dead-lettered.")
+    unknown_ttl_hours: float = Field(48, gt=0, description="Hours an unconfirmable send waits before dead-letter.")
+    webhook_public_url: str = Field("", description="Public base URL of the webhook receiver (signature checks).")
 
 
 class QualitySettings(BaseModel):

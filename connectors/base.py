@@ -218,4 +218,5 @@ def _land(con: duckdb.DuckDBPyConnection, source: str, stream: SourceStream, bat
         timestamp_format=batch.timestamp_format,
         lookback_days=stream.lookback_days,
         max_bad_fraction=stream.max_bad_fraction,
+        watermark_column=getattr(stream, "watermark_column", None),
     )

@@ -115,6 +115,7 @@ def land(
     timestamp_format: str | None = None,
     lookback_days: int = 3,
     max_bad_fraction: float = 0.05,
+    watermark_column: str | None = None,
 ) -> LandResult:
     """Type, quarantine and land one batch into the stream's raw table.
 
@@ -131,6 +132,8 @@ def land(
         timestamp_format: strptime format of TIMESTAMP values (ISO when None).
         lookback_days: Merge streams skip rows older than the watermark minus this window.
         max_bad_fraction: Above this share of bad rows the batch is refused as corrupted.
+        watermark_column: For an append stream (no contract cursor), a column whose maximum is kept
+            as the stream's watermark so its source can read only what is newer (e.g. ``recorded_at``).
 
     Returns:
         What was read, landed and quarantined.
@@ -265,6 +268,11 @@ def land(
         )
         if contract.cursor:
             new_mark = con.execute(f"select max({_q(contract.cursor)}) from {contract.table}").fetchall()[0][0]
+            state.set_watermark(con, source, contract.table, new_mark, batch_id)
+        elif watermark_column:  # append stream: only this source's rows say how far it was read
+            new_mark = con.execute(
+                f"select max({_q(watermark_column)}) from {contract.table} where _source = ?", [source]
+            ).fetchall()[0][0]
             state.set_watermark(con, source, contract.table, new_mark, batch_id)
     if rows_bad:
         log.warning("%s: %d record(s) quarantined from %s", contract.table, rows_bad, origin)

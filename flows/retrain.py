@@ -1,8 +1,21 @@
-"""Weekly retrain: rebuild the feature marts, train a challenger and promote it only if it wins."""
+"""Delinquency-model lifecycle flows: weekly retrain, promote, score, and evaluating an external AR history.
+
+Orchestration only: the steps are ``flows.stages`` tasks, the file connector, dbt and ``ml.train``.
+
+- ``weekly_retrain``: rebuild the feature marts, train a candidate and promote it only if it wins.
+- ``promote_version``: re-judge the challenger (or a named version) on today's test window.
+- ``score_today``: score the open invoices with ``@champion`` (scores, explanations, customer risk, drift).
+- ``evaluate_history``: ingest an external AR history (e.g. the IBM late-payment sample) through the
+  generic ERP-export connector and a column mapping into a private warehouse, build the features
+  with dbt, and train and evaluate with the same time-split protocol as production, against both
+  baselines. Nothing is registered: it answers "would the model work on our data?".
+"""
 
 from __future__ import annotations
 
-from datetime import date
+import tempfile
+from datetime import date, timedelta
+from pathlib import Path
 from typing import Any
 
 from prefect import flow
@@ -13,11 +26,178 @@ from flows import stages
 
 runtime.apply_defaults()
 
+FEATURE_MARTS = "+ml_invoice_features"
+HISTORY_LABELS = ("is_late", "is_paid_after_due")
+# Metrics reported for the model and each baseline by `evaluate_history`.
+REPORTED_METRICS = ("roc_auc", "pr_auc", "brier", "log_loss", "lift_top_decile")
+
 
 @flow(name="weekly_retrain")
 def weekly_retrain(as_of: date | None = None) -> dict[str, Any]:
     """Train, evaluate against baselines and the champion, and register the delinquency model."""
     ctx = stages.make_context(load_settings(), as_of)
-    built = stages.dbt_build(ctx, select="+ml_invoice_features")
+    built = stages.dbt_build(ctx, select=FEATURE_MARTS)
     trained = stages.train_model(ctx, force=True)
     return {"dbt": built, "train": trained}
+
+
+@flow(name="promote_delinquency_model")
+def promote_version(version: str | None = None, as_of: date | None = None) -> dict[str, Any]:
+    """Judge the challenger (or ``version``) against the champion on today's test window and promote if it wins."""
+    from connectors import warehouse
+    from ml.train import evaluate_and_promote
+
+    settings = load_settings()
+    ctx = stages.make_context(settings, as_of)
+    with warehouse.connect(ctx.warehouse) as con:
+        if not warehouse.table_exists(con, "marts.ml_invoice_features"):
+            raise FileNotFoundError(f"{ctx.warehouse} has no marts.ml_invoice_features; run `cobranza run` first")
+        features = warehouse.read_frame(con, "marts.ml_invoice_features", order_by="invoice_id")
+    return evaluate_and_promote(
+        features,
+        tracking_uri=settings.tracking_uri,
+        version=version,
+        test_days=settings.model.test_days,
+        seed=settings.simulator.seed,
+    )
+
+
+@flow(name="score_open_invoices")
+def score_today(as_of: date | None = None) -> dict[str, Any]:
+    """Score the open invoices already in the warehouse's marts with ``@champion``."""
+    ctx = stages.make_context(load_settings(), as_of)
+    return stages.score_open_invoices(ctx)
+
+
+def _single_file_mapping(mapping_path: Path, file: Path):
+    """Load the mapping with every stream reading ``file`` (a history export is one file)."""
+    from connectors.sources.files.config import load_mapping
+
+    mapping = load_mapping(mapping_path, base_dir=file.parent)
+    paths = {m.path for m in mapping.streams.values()}
+    if len(paths) == 1:
+        for m in mapping.streams.values():
+            m.path = file.name
+    elif not all((file.parent / p).exists() for p in paths):
+        raise FileNotFoundError(
+            f"{mapping_path} reads several files {sorted(paths)}; put them next to {file} or use a one-file mapping"
+        )
+    return mapping
+
+
+def _export_date(con) -> date:
+    """The day after the latest date the export records (its as-of date)."""
+    latest = con.execute(
+        "select greatest("
+        " (select max(issue_date) from raw_erp.invoices),"
+        " (select max(cast(updated_at as date)) from raw_erp.invoices),"
+        " (select max(payment_date) from raw_erp.payment_allocations))"
+    ).fetchall()[0][0]
+    if latest is None:
+        raise ValueError("the export landed no invoices: check the mapping's raw_erp.invoices stream")
+    return latest + timedelta(days=1)
+
+
+@flow(name="evaluate_history")
+def evaluate_history(
+    file: Path,
+    mapping: Path,
+    late_days: int | None = None,
+    as_of: date | None = None,
+    test_days: int | None = None,
+    work_dir: Path | None = None,
+    seed: int = 42,
+) -> dict[str, Any]:
+    """Ingest an AR history export, build features, and evaluate the model and both baselines on a time split.
+
+    Args:
+        file: The export (CSV/Parquet/JSON) the mapping reads.
+        mapping: Column-mapping YAML for the file connector (e.g.
+            ``connectors/sources/files/mappings/ibm_late_payment_histories.yml``).
+        late_days: N of the label "paid more than N days after due or still open then"
+            (default: ``model.late_days``).
+        as_of: The export's date (default: the day after the latest date in it).
+        test_days: Length of the test, calibration and validation windows (default ``model.test_days``).
+        work_dir: Folder for the private warehouse (default: a temporary folder, removed afterwards).
+        seed: Random seed.
+
+    Returns:
+        ``{"file", "as_of", "late_days", "invoices", "labels": {label: {"windows", "n", "late_rate",
+        "model", "baseline_logreg", "baseline_prior_rate", "beats_both_baselines"}}}``; a label
+        whose windows are too small or single-class carries ``"error"`` instead.
+    """
+    from connectors import warehouse
+    from connectors.contracts import ALL_STREAMS
+    from connectors.load import ensure_raw_table
+    from connectors.sources.files.reader import load_mapping_files
+    from flows.dbt import run_dbt
+    from ml.train import fit_and_evaluate
+
+    settings = load_settings()
+    late_days = settings.model.late_days if late_days is None else late_days
+    test_days = test_days or settings.model.test_days
+    file, mapping = Path(file).resolve(), Path(mapping).resolve()
+    if not file.is_file():
+        raise FileNotFoundError(f"{file}: no such history file")
+    log = stages._log()
+    with tempfile.TemporaryDirectory(prefix="cobranza-history-") as tmp:
+        root = Path(work_dir) if work_dir else Path(tmp)
+        db = root / "history.duckdb"
+        with warehouse.connect(db) as con:
+            load_mapping_files(con, _single_file_mapping(mapping, file))
+            # Streams the export does not have (bank lines, contacts...) exist empty, so dbt builds.
+            for contract in ALL_STREAMS:
+                ensure_raw_table(con, contract)
+            as_of = as_of or _export_date(con)
+        log.info("history %s landed; building features as of %s with late_days=%d", file.name, as_of, late_days)
+        run_dbt(
+            ["build", "--select", FEATURE_MARTS],
+            duckdb_path=db,
+            work_dir=root / "dbt",
+            as_of=as_of,
+            late_days=late_days,
+        )
+        with warehouse.connect(db) as con:
+            features = warehouse.read_frame(con, "marts.ml_invoice_features", order_by="invoice_id")
+    result: dict[str, Any] = {
+        "file": str(file),
+        "mapping": str(mapping),
+        "as_of": as_of.isoformat(),
+        "late_days": late_days,
+        "test_days": test_days,
+        "invoices": len(features),
+        "labels": {},
+    }
+    # With N = 0 the two labels are the same thing; evaluate it once.
+    labels = HISTORY_LABELS if late_days != 0 else HISTORY_LABELS[:1]
+    for label in labels:
+        try:
+            fit = fit_and_evaluate(features, seed=seed, test_days=test_days, label=label)
+        except ValueError as exc:
+            result["labels"][label] = {"error": str(exc)}
+            continue
+        m = fit.metrics
+        out: dict[str, Any] = {
+            "windows": {
+                "train": f"due before {fit.split.validation_window.start}",
+                "validation": str(fit.split.validation_window),
+                "calibration": str(fit.split.calibration_window),
+                "test": str(fit.split.test_window),
+            },
+            "n": {k: int(m[f"n_{k}"]) for k in ("train", "validation", "calibration", "test")},
+            "test_late_rate": round(m["test_late_rate"], 4),
+            "model": {k: round(m[k], 4) for k in REPORTED_METRICS},
+        }
+        for name in ("logreg", "prior_rate"):
+            if f"baseline_{name}_roc_auc" in m:
+                out[f"baseline_{name}"] = {k: round(m[f"baseline_{name}_{k}"], 4) for k in REPORTED_METRICS}
+        out["beats_both_baselines"] = all(
+            m["roc_auc"] > m[f"baseline_{name}_roc_auc"]
+            for name in ("logreg", "prior_rate")
+            if f"baseline_{name}_roc_auc" in m
+        )
+        if label != "is_late":
+            # The prior-rate heuristic is the customer's prior share late by more than late_days.
+            out["note"] = f"prior-rate baseline = customer's prior share paid more than {late_days} days late"
+        result["labels"][label] = out
+    return result

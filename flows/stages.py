@@ -12,6 +12,7 @@ import json
 import logging
 from dataclasses import dataclass
 from datetime import UTC, date, datetime, time, timedelta
+from decimal import Decimal
 from pathlib import Path
 from typing import Any
 
@@ -22,7 +23,22 @@ from cobranza.settings import Settings
 
 RAW_SCHEMAS = ["raw_erp", "raw_crm", "raw_bank"]
 SCORES_TABLE = "ml_scores.invoice_scores"
+EXPLANATIONS_TABLE = "ml_scores.invoice_explanations"
+CUSTOMER_RISK_TABLE = "ml_scores.customer_risk"
+DRIFT_TABLE = "ml_scores.score_drift"
 DECISIONS_TABLE = "decisions.nba_decisions"
+#: Columns the value-based policy added to the decision log (issue 6).
+DECISION_COLUMNS_V2 = {
+    "arm": "varchar",
+    "intent": "varchar",
+    "segment": "varchar",
+    "currency": "varchar",
+    "risk_score": "double",
+    "p_pay": "double",
+    "expected_value_usd": "double",
+    "value_over_wait_usd": "double",
+    "rule_profile": "varchar",
+}
 
 
 def _log() -> logging.Logger | logging.LoggerAdapter:
@@ -162,12 +178,19 @@ def train_model(ctx: RunContext, force: bool = False) -> dict[str, Any]:
 
     uri = ctx.settings.tracking_uri
     cfg = ctx.settings.model
+    why = "forced"
     if not force:
         snapshot = registry.champion_snapshot_date(uri)
-        if snapshot is not None and (ctx.as_of - snapshot).days < cfg.retrain_after_days:
-            version = registry.champion_version(uri)
+        version = registry.champion_version(uri)
+        drifted = _drift_flagged(ctx, version) if version else []
+        if drifted:
+            why = f"drift flagged for champion v{version}: {', '.join(drifted)}"
+        elif snapshot is not None and (ctx.as_of - snapshot).days < cfg.retrain_after_days:
             _log().info("champion v%s trained on %s data is recent: not retraining", version, snapshot)
             return {"trained": False, "champion_version": version, "reason": f"champion trained on {snapshot}"}
+        else:
+            why = f"champion trained on {snapshot}" if snapshot else "no champion yet"
+        _log().info("retraining: %s", why)
     with warehouse.connect(ctx.warehouse) as con:
         features = warehouse.read_frame(con, "marts.ml_invoice_features", order_by="invoice_id")
     result = train_and_register(
@@ -177,29 +200,92 @@ def train_model(ctx: RunContext, force: bool = False) -> dict[str, Any]:
         seed=ctx.settings.simulator.seed,
         test_days=cfg.test_days,
         data_snapshot_date=ctx.as_of,
-        tags={"simulator_seed": str(ctx.settings.simulator.seed)} if ctx.settings.simulator.enabled else None,
+        tags={"simulator_seed": str(ctx.settings.simulator.seed), "retrain_reason": why}
+        if ctx.settings.simulator.enabled
+        else {"retrain_reason": why},
+        late_days=cfg.late_days,
+        dask_scheduler=cfg.dask_scheduler,
     )
     _log().info("trained v%s: %s", result.model_version, result.reason)
     return {
         "trained": True,
+        "retrain_reason": why,
         "model_version": result.model_version,
         "champion_version": result.champion_version,
         "promoted": result.promoted,
         "reason": result.reason,
         "metrics": result.metrics,
+        "timings": result.timings,
     }
+
+
+def _drift_flagged(ctx: RunContext, version: str) -> list[str]:
+    """Features (or the score) a past scoring run flagged as drifted for this champion version."""
+    from connectors import warehouse
+
+    with warehouse.connect(ctx.warehouse) as con:
+        if not warehouse.table_exists(con, DRIFT_TABLE):
+            return []
+        flagged = warehouse.read_frame(
+            con, DRIFT_TABLE, f"model_version = '{version}' and is_drifted", order_by="as_of_date, feature"
+        )
+    return sorted(set(flagged["feature"]))
 
 
 @task(name="score-open-invoices", retries=1, retry_delay_seconds=2)
 def score_open_invoices(ctx: RunContext) -> dict[str, Any]:
-    """Score every open invoice with ``@champion`` and write the scores for the run date."""
-    from connectors import warehouse
-    from ml.score import score_invoices
+    """Score every open invoice with ``@champion``; write scores, explanations, customer risk and drift.
 
+    All four tables are partitioned by the run date and carry the model version. Drift compares the
+    invoices issued in the last ``model.drift_window_days`` (features as of issue, like training)
+    with the champion's training reference; past the PSI threshold it is logged, reported in the
+    summary and makes the next run retrain.
+    """
+    from connectors import warehouse
+    from ml.score import score_with_champion
+
+    cfg = ctx.settings.model
+    since = (ctx.as_of - timedelta(days=cfg.drift_window_days)).isoformat()
     with warehouse.connect(ctx.warehouse) as con:
         features = warehouse.read_frame(con, "marts.ml_open_invoice_features", order_by="invoice_id")
-        scores = score_invoices(features, tracking_uri=ctx.settings.tracking_uri)
-        scores = scores.assign(as_of_date=ctx.as_of, scored_at=ctx.now_utc.replace(tzinfo=None))
+        amounts = warehouse.read_frame(con, "marts.fct_invoices", "status = 'posted' and amount_open > 0")
+        recent = warehouse.read_frame(con, "marts.ml_invoice_features", f"snapshot_date > '{since}'", "invoice_id")
+        scored = score_with_champion(
+            features,
+            amounts,
+            recent,
+            tracking_uri=ctx.settings.tracking_uri,
+            drift_threshold=cfg.drift_psi_threshold,
+            top_k=cfg.explain_top_k,
+        )
+        stamp = {"as_of_date": ctx.as_of, "scored_at": ctx.now_utc.replace(tzinfo=None)}
+        partition = {"as_of_date": ctx.as_of}
+        warehouse.replace_partition(
+            con,
+            EXPLANATIONS_TABLE,
+            scored.explanations.assign(**stamp)[["as_of_date", *scored.explanations.columns, "scored_at"]],
+            "as_of_date date, invoice_id varchar, rank integer, feature varchar, contribution double, "
+            "feature_value double, model_version varchar, scored_at timestamp",
+            partition,
+        )
+        warehouse.replace_partition(
+            con,
+            CUSTOMER_RISK_TABLE,
+            scored.customer_risk.assign(**stamp)[["as_of_date", *scored.customer_risk.columns, "scored_at"]],
+            "as_of_date date, customer_id varchar, currency varchar, n_open_invoices integer, "
+            "amount_open decimal(18,2), max_risk double, amount_weighted_risk double, "
+            "expected_late_amount decimal(18,2), model_version varchar, scored_at timestamp",
+            partition,
+        )
+        warehouse.replace_partition(
+            con,
+            DRIFT_TABLE,
+            scored.drift.assign(**stamp)[["as_of_date", *scored.drift.columns, "scored_at"]],
+            "as_of_date date, feature varchar, psi double, n_reference_bins integer, n_current integer, "
+            "is_drifted boolean, is_exempt boolean, model_version varchar, scored_at timestamp",
+            partition,
+        )
+        scores = scored.invoice_scores.assign(**stamp)
         n = warehouse.replace_partition(
             con,
             SCORES_TABLE,
@@ -208,36 +294,84 @@ def score_open_invoices(ctx: RunContext) -> dict[str, Any]:
             "model_version varchar, scored_at timestamp",
             {"as_of_date": ctx.as_of},
         )
-    version = scores["model_version"].iloc[0] if n else None
-    return {"scored": n, "model_version": version}
+    drift = scored.drift_summary()
+    if drift.get("retrain_flag"):
+        _log().warning("drift past PSI %.2f for %s: the next run retrains", cfg.drift_psi_threshold, drift["drifted"])
+    return {
+        "scored": n,
+        "model_version": scored.model_version if n else None,
+        "customers": len(scored.customer_risk),
+        "explanations": len(scored.explanations),
+        "drift": drift,
+    }
 
 
 @task(name="decide-next-best-action")
 def decide_actions(ctx: RunContext) -> dict[str, Any]:
-    """Pick at most one lawful action per account with a dunnable overdue balance."""
+    """Pick the one lawful, most valuable action per account with a dunnable overdue balance."""
     from connectors import warehouse
     from connectors.channels import outbox
-    from ml.nba.inputs import accounts_for_decision, rules_from
-    from ml.nba.policy import decide, summary
+    from ml.nba.engine import decide
+    from ml.nba.inputs import accounts_for_decision, config_from, latest_usd_rates, relaxations_from
+    from ml.nba.policy import summary
 
     nba = ctx.settings.nba
-    rules = rules_from(
-        start_hour=nba.window_start_hour,
-        end_hour=nba.window_end_hour,
-        min_spacing_hours=nba.min_spacing_hours,
-        respect_holidays=nba.respect_holidays,
-    )
+    day = f"'{ctx.as_of.isoformat()}'"
     with warehouse.connect(ctx.warehouse) as con:
+        # A business day is decided once: a re-run (after a failed dispatch, or a second `make run`)
+        # keeps the day's decisions and their outbox tasks; news that arrives later in the day acts
+        # through dispatch-time suppression (payment seen, dispute opened), not through a new decision.
+        if warehouse.table_exists(con, DECISIONS_TABLE):
+            done = warehouse.read_frame(con, DECISIONS_TABLE, f"as_of_date = {day}", order_by="customer_id")
+            if not done.empty:
+                done["amount_at_stake"] = done["amount_at_stake"].map(lambda v: Decimal(str(v)))
+                out = summary(done)
+                out.update(new_outbox_tasks=0, arms=done["arm"].value_counts().to_dict(), already_decided=True)
+                _log().info("decisions for %s were already made; kept: %s", ctx.as_of, out)
+                return out
         mart = warehouse.read_frame(con, "marts.mart_dunning_accounts", order_by="customer_id")
-        scores = warehouse.read_frame(con, SCORES_TABLE, f"as_of_date = '{ctx.as_of.isoformat()}'")
+        scores = warehouse.read_frame(con, SCORES_TABLE, f"as_of_date = {day}")
         contacts = warehouse.read_frame(con, "marts.dim_contacts", order_by="contact_id")
+        interactions = warehouse.read_frame(
+            con,
+            "marts.fct_interactions",
+            # Point in time: a back-filled run must not see the contacts its own later dispatch made.
+            f"occurred_at >= cast({day} as date) - interval 365 day "
+            f"and occurred_at <= cast('{ctx.now_utc.astimezone(UTC).replace(tzinfo=None).isoformat()}' as timestamp)",
+        )
+        fx = warehouse.read_frame(con, "reference.fx_rates")
+        escalations = (
+            warehouse.read_frame(
+                con,
+                DECISIONS_TABLE,
+                f"action = 'escalate' and as_of_date < {day} and as_of_date >= cast({day} as date) - interval 60 day",
+            ).rename(columns={"scheduled_at": "escalated_at"})
+            if warehouse.table_exists(con, DECISIONS_TABLE)
+            else None
+        )
         recent = outbox.recent_contacts(con, ctx.now_utc - timedelta(days=14), exclude_decision_date=ctx.as_of)
-        accounts = accounts_for_decision(mart, scores)
-        decisions = decide(accounts, contacts, recent, as_of=ctx.as_of, now_utc=ctx.now_utc, rules=rules)
+        config = config_from(nba.model_dump(), latest_usd_rates(fx, ctx.as_of), relaxations_from(nba.relaxations))
+        explanations = (
+            warehouse.read_frame(con, EXPLANATIONS_TABLE, f"as_of_date = {day}")
+            if warehouse.table_exists(con, EXPLANATIONS_TABLE)
+            else None
+        )
+        accounts = accounts_for_decision(mart, scores, explanations)
+        decisions = decide(
+            accounts,
+            contacts,
+            recent,
+            as_of=ctx.as_of,
+            now_utc=ctx.now_utc,
+            config=config,
+            interactions=interactions,
+            escalations=escalations,
+        )
         new_tasks = outbox.enqueue(con, decisions, ctx.as_of)
         _store_decisions(con, decisions, ctx)
     out = summary(decisions)
     out["new_outbox_tasks"] = new_tasks
+    out["arms"] = decisions["arm"].value_counts().to_dict()
     _log().info("decisions: %s", out)
     return out
 
@@ -270,31 +404,94 @@ def _store_decisions(con, decisions, ctx: RunContext) -> None:
             "amount_at_stake",
             "invoice_ids",
             "reason_codes",
+            "arm",
+            "intent",
+            "segment",
+            "currency",
+            "risk_score",
+            "p_pay",
+            "expected_value_usd",
+            "value_over_wait_usd",
+            "rule_profile",
         ]
     ]
     frame["scheduled_at"] = frame["scheduled_at"].map(lambda t: None if t is None or t != t else t)
+    if warehouse.table_exists(con, DECISIONS_TABLE):  # decision logs written before issue 6 lack these columns
+        for col, typ in DECISION_COLUMNS_V2.items():
+            con.execute(f"alter table {DECISIONS_TABLE} add column if not exists {col} {typ}")
     warehouse.replace_partition(
         con,
         DECISIONS_TABLE,
         frame,
         "as_of_date date, customer_id varchar, contact_id varchar, action varchar, channel varchar, "
-        "scheduled_at timestamptz, amount_at_stake decimal(18,2), invoice_ids json, reason_codes json",
+        "scheduled_at timestamptz, amount_at_stake decimal(18,2), invoice_ids json, reason_codes json, "
+        "arm varchar, intent varchar, segment varchar, currency varchar, risk_score double, p_pay double, "
+        "expected_value_usd double, value_over_wait_usd double, rule_profile varchar",
         {"as_of_date": ctx.as_of},
     )
 
 
-@task(name="dispatch-dry-run")
-def dispatch_dry_run(ctx: RunContext) -> dict[str, int]:
-    """Render pending outbox tasks to the dry-run channel file; each task is written once."""
-    from connectors import warehouse
-    from connectors.channels.dry_run.sender import DryRunSender
-    from connectors.channels.outbox import dispatch
+def _land_channel_feedback(con, ctx: RunContext) -> dict[str, int]:
+    """Webhook spool -> raw_channels.webhook_events -> interactions (delivery, read, replies read by ml.inbound)."""
+    from connectors.contracts import INTERACTIONS
+    from connectors.load import land
+    from connectors.webhooks.store import land_events
+    from ml.inbound.interactions import build_interactions
 
-    sender = DryRunSender(ctx.settings.resolve(ctx.settings.channels.outbox_dir))
+    new_events = land_events(con, ctx.settings.resolve(ctx.settings.channels.inbound_dir))
+    rows, summary = build_interactions(con)
+    if rows.num_rows:
+        con.register("_inbound_interactions", rows)
+        try:
+            land(con, INTERACTIONS, "select * from _inbound_interactions", source="webhooks", origin="webhook events")
+        finally:
+            con.unregister("_inbound_interactions")
+    return {"webhook_events": new_events, "promises": summary.promises, "disputes": summary.disputes}
+
+
+@task(name="dispatch")
+def dispatch_outbox(ctx: RunContext, overrides: dict[str, dict[str, Any]] | None = None) -> dict[str, int]:
+    """Land channel feedback, then hand open outbox tasks to each channel's provider exactly once.
+
+    Channels left on ``dry_run`` (the default) get every open task rendered to the dry-run file;
+    real providers only get tasks whose lawful send window is open now.
+    """
+    from connectors import warehouse
+    from connectors.channels import outbox, registry
+    from connectors.webhooks import store
+
+    ch = ctx.settings.channels
+    choice = {c: getattr(ch, c) for c in registry.CHANNELS}
+    total: dict[str, int] = {}
     with warehouse.connect(ctx.warehouse) as con:
-        counts = dispatch(con, sender, ctx.now_utc, due_only=False)
-    _log().info("dispatch: %s", counts)
-    return counts
+        total.update(_land_channel_feedback(con, ctx))
+        senders = registry.build_senders(
+            choice,
+            dry_run_dir=ctx.settings.resolve(ch.outbox_dir),
+            whatsapp_status_lookup=lambda ids: store.whatsapp_confirmations(con, ids),
+            whatsapp_last_inbound=store.whatsapp_last_inbound(con),
+            overrides=overrides,
+        )
+        try:
+            for channels, sender in senders:
+                counts = outbox.dispatch(
+                    con,
+                    sender,
+                    ctx.now_utc,
+                    channels=channels,
+                    max_attempts=ch.max_attempts,
+                    unknown_ttl=timedelta(hours=ch.unknown_ttl_hours),
+                )
+                for key, value in counts.items():
+                    total[key] = total.get(key, 0) + value
+        finally:
+            registry.close_senders(senders)
+    _log().info("dispatch: %s", total)
+    return total
+
+
+#: The daily flow's name for the dispatch stage (dry run unless channels are configured).
+dispatch_dry_run = dispatch_outbox
 
 
 @task(name="summarise")
@@ -318,7 +515,9 @@ def summarise(ctx: RunContext, stages: dict[str, Any]) -> dict[str, Any]:
         "rows_per_layer": layers,
         "rows_per_table": counts,
         "model": champion,
+        "champion_why": (champion or {}).get("promotion_decision"),
         "training": stages.get("train"),
+        "drift": (stages.get("score") or {}).get("drift"),
         "actions_by_channel": stages.get("decide", {}).get("actions", {}),
         "decisions": stages.get("decide", {}),
         "dispatch": stages.get("dispatch", {}),
@@ -328,6 +527,7 @@ def summarise(ctx: RunContext, stages: dict[str, Any]) -> dict[str, Any]:
             "mlflow_ui": f"mlflow ui --backend-store-uri {ctx.settings.tracking_uri} --workers 1",
             "prefect_ui": "prefect server start  (then: prefect deploy --all)",
             "dbt_docs": "make docs  (dbt docs generate + serve on the warehouse)",
+            "kpi_report": "cobranza report  (self-contained HTML KPI report in <data_dir>/reports)",
             "dry_run_messages": str(s.resolve(s.channels.outbox_dir)),
             "gx_data_docs": (stages.get("gate_marts") or {}).get("data_docs") or "",
         },

@@ -1,9 +1,11 @@
 """Data preparation, time-based split and metrics for the delinquency model.
 
 Pure functions over the `ml_invoice_features` mart frame (one row per invoice, see DESIGN.md §6):
-which columns are features, how the labelled rows are split in time, and how a vector of scores is
-judged (ROC AUC, PR AUC, Brier, log loss, lift at the top decile, a reliability table). No MLflow and
-no XGBoost here, so the same code judges the candidate, the champion and the baselines.
+which columns are features, which label is predicted, how the labelled rows are split in time
+(train / validation / calibration / test by due date), how a vector of scores is judged (ROC AUC,
+PR AUC, Brier, log loss, lift at the top decile, a reliability table), Platt calibration, and the
+population stability index (PSI) used for drift. No MLflow and no XGBoost here, so the same code
+judges the candidate, the champion and the baselines.
 """
 
 from __future__ import annotations
@@ -26,7 +28,15 @@ MIN_LABELLED_ROWS = 200
 MIN_TRAIN_ROWS = 100
 MIN_WINDOW_ROWS = 30
 
-REQUIRED_COLUMNS = ("invoice_id", "customer_id", "due_date", "is_label_known", "is_late")
+REQUIRED_COLUMNS = ("invoice_id", "customer_id", "due_date")
+
+# Label column -> the column saying the label is observable (both built by the ml_invoice_features mart).
+# `is_late`: paid more than late_days after due, or unpaid then; `is_paid_after_due`: any delay.
+LABELS = {"is_late": "is_label_known", "is_paid_after_due": "is_after_due_known"}
+DEFAULT_LABEL = "is_late"
+
+PSI_BINS = 10
+_PSI_FLOOR = 1e-4  # empty bins would make PSI infinite; this is the usual floor
 
 
 @dataclass(frozen=True)
@@ -42,13 +52,20 @@ class Window:
 
 @dataclass(frozen=True)
 class TimeSplit:
-    """Labelled invoices split by due date into train / validation / test."""
+    """Labelled invoices split by due date into train / validation / calibration / test.
+
+    Validation drives early stopping, calibration fits the probability calibration, test judges
+    the model, the baselines and the champion; each window is later than the one before.
+    """
 
     train: pd.DataFrame
     validation: pd.DataFrame
+    calibration: pd.DataFrame
     test: pd.DataFrame
     validation_window: Window
+    calibration_window: Window
     test_window: Window
+    label: str = DEFAULT_LABEL
 
 
 def feature_columns(features: pd.DataFrame) -> list[str]:
@@ -100,22 +117,26 @@ def feature_matrix(features: pd.DataFrame, columns: list[str]) -> pd.DataFrame:
     return pd.DataFrame(out, index=features.index, columns=columns)
 
 
-def labels(frame: pd.DataFrame) -> np.ndarray:
-    """Return `is_late` of labelled rows as a 0/1 int array."""
-    return frame["is_late"].astype(bool).to_numpy(dtype=np.int64)
+def labels(frame: pd.DataFrame, label: str = DEFAULT_LABEL) -> np.ndarray:
+    """Return the label column (default `is_late`) of labelled rows as a 0/1 int array."""
+    return frame[label].astype(bool).to_numpy(dtype=np.int64)
 
 
-def _check_columns(features: pd.DataFrame) -> None:
-    missing = [c for c in REQUIRED_COLUMNS if c not in features.columns]
+def _check_columns(features: pd.DataFrame, label: str) -> None:
+    if label not in LABELS:
+        raise ValueError(f"unknown label {label!r}; use one of {sorted(LABELS)}")
+    missing = [c for c in (*REQUIRED_COLUMNS, label, LABELS[label]) if c not in features.columns]
     if missing:
         raise ValueError(f"features frame lacks required columns {missing}; got {list(features.columns)}")
 
 
-def _check_window(name: str, window: Window | None, frame: pd.DataFrame, minimum: int, hint: str) -> None:
+def _check_window(
+    name: str, window: Window | None, frame: pd.DataFrame, minimum: int, hint: str, label: str = DEFAULT_LABEL
+) -> None:
     where = f"{name} window {window}" if window else f"{name} window (due dates before the validation window)"
     if len(frame) < minimum:
         raise ValueError(f"{where} has only {len(frame)} labelled invoices; need at least {minimum}. {hint}")
-    positives = int(labels(frame).sum())
+    positives = int(labels(frame, label).sum())
     if positives in (0, len(frame)):
         only = "late" if positives else "on time"
         raise ValueError(
@@ -124,15 +145,18 @@ def _check_window(name: str, window: Window | None, frame: pd.DataFrame, minimum
         )
 
 
-def time_split(features: pd.DataFrame, *, test_days: int) -> TimeSplit:
+def time_split(features: pd.DataFrame, *, test_days: int, label: str = DEFAULT_LABEL) -> TimeSplit:
     """Split the labelled invoices by due date.
 
     The last `test_days` days of due dates (ending at the latest labelled due date) are the test
-    window, the `test_days` before that the validation window (early stopping), earlier the train set.
+    window, the `test_days` before that the calibration window, the `test_days` before that the
+    validation window (early stopping), earlier the train set. Features are as of each invoice's
+    snapshot date (the mart guarantees it), so no window sees data from after its invoices' issue.
 
     Args:
         features: A frame shaped like the `ml_invoice_features` mart.
-        test_days: Length in days of the test and the validation windows.
+        test_days: Length in days of the test, calibration and validation windows.
+        label: `is_late` (more than late_days after due, the default) or `is_paid_after_due`.
 
     Returns:
         The split, with the window bounds.
@@ -143,19 +167,20 @@ def time_split(features: pd.DataFrame, *, test_days: int) -> TimeSplit:
     """
     if test_days < 1:
         raise ValueError(f"test_days must be >= 1, got {test_days}")
-    _check_columns(features)
-    known = features["is_label_known"].fillna(False).astype(bool)
+    _check_columns(features, label)
+    known_column = LABELS[label]
+    known = features[known_column].fillna(False).astype(bool)
     labelled = features.loc[known.to_numpy()].copy()
-    unlabelled_late = labelled["is_late"].isna()
-    if unlabelled_late.any():
-        example = labelled.loc[unlabelled_late, "invoice_id"].iloc[0]
+    unlabelled = labelled[label].isna()
+    if unlabelled.any():
+        example = labelled.loc[unlabelled, "invoice_id"].iloc[0]
         raise ValueError(
-            f"{int(unlabelled_late.sum())} invoices have is_label_known true but is_late null "
+            f"{int(unlabelled.sum())} invoices have {known_column} true but {label} null "
             f"(e.g. invoice_id {example!r}); fix the ml_invoice_features mart"
         )
     if len(labelled) < MIN_LABELLED_ROWS:
         raise ValueError(
-            f"only {len(labelled)} labelled invoices (is_label_known true) of {len(features)}; "
+            f"only {len(labelled)} labelled invoices ({known_column} true) of {len(features)}; "
             f"need at least {MIN_LABELLED_ROWS} to train. Load more invoice history first."
         )
     due = pd.to_datetime(labelled["due_date"]).dt.normalize()
@@ -163,30 +188,41 @@ def time_split(features: pd.DataFrame, *, test_days: int) -> TimeSplit:
         example = labelled.loc[due.isna().to_numpy(), "invoice_id"].iloc[0]
         raise ValueError(f"labelled invoice {example!r} has no due_date; fix the ml_invoice_features mart")
     last = due.max()
+    day = pd.Timedelta(days=1)
     test_start = last - pd.Timedelta(days=test_days - 1)
-    validation_start = test_start - pd.Timedelta(days=test_days)
+    calibration_start = test_start - pd.Timedelta(days=test_days)
+    validation_start = calibration_start - pd.Timedelta(days=test_days)
     test_window = Window(test_start.date(), last.date())
-    validation_window = Window(validation_start.date(), (test_start - pd.Timedelta(days=1)).date())
+    calibration_window = Window(calibration_start.date(), (test_start - day).date())
+    validation_window = Window(validation_start.date(), (calibration_start - day).date())
 
     in_test = (due >= test_start).to_numpy()
-    in_validation = ((due >= validation_start) & (due < test_start)).to_numpy()
+    in_calibration = ((due >= calibration_start) & (due < test_start)).to_numpy()
+    in_validation = ((due >= validation_start) & (due < calibration_start)).to_numpy()
     split = TimeSplit(
-        train=labelled.loc[~in_test & ~in_validation],
+        train=labelled.loc[(due < validation_start).to_numpy()],
         validation=labelled.loc[in_validation],
+        calibration=labelled.loc[in_calibration],
         test=labelled.loc[in_test],
         validation_window=validation_window,
+        calibration_window=calibration_window,
         test_window=test_window,
+        label=label,
     )
     hint = f"Lower test_days (now {test_days}) or load more history."
-    _check_window("test", test_window, split.test, MIN_WINDOW_ROWS, hint)
-    _check_window("validation", validation_window, split.validation, MIN_WINDOW_ROWS, hint)
-    _check_window("train", None, split.train, MIN_TRAIN_ROWS, hint)
+    _check_window("test", test_window, split.test, MIN_WINDOW_ROWS, hint, label)
+    _check_window("calibration", calibration_window, split.calibration, MIN_WINDOW_ROWS, hint, label)
+    _check_window("validation", validation_window, split.validation, MIN_WINDOW_ROWS, hint, label)
+    _check_window("train", None, split.train, MIN_TRAIN_ROWS, hint, label)
     logger.info(
-        "time split: train=%d (due < %s), validation=%d (%s), test=%d (%s)",
+        "time split on %s: train=%d (due < %s), validation=%d (%s), calibration=%d (%s), test=%d (%s)",
+        label,
         len(split.train),
         validation_window.start,
         len(split.validation),
         validation_window,
+        len(split.calibration),
+        calibration_window,
         len(split.test),
         test_window,
     )
@@ -262,3 +298,85 @@ def calibration_table(y_true: np.ndarray, scores: np.ndarray, *, bins: int = 10)
                 }
             )
     return rows
+
+
+def _logit(scores: np.ndarray) -> np.ndarray:
+    p = np.clip(np.asarray(scores, dtype=np.float64), 1e-7, 1 - 1e-7)
+    return np.log(p / (1 - p))
+
+
+def fit_platt(y_true: np.ndarray, raw_scores: np.ndarray) -> tuple[float, float]:
+    """Fit Platt scaling on the logit of raw scores: p = sigmoid(slope * logit(raw) + intercept).
+
+    Platt (two parameters) rather than isotonic regression: a calibration window holds a few
+    thousand invoices at most, where isotonic steps overfit; and a strictly increasing map keeps
+    the ranking, so ROC AUC, PR AUC and lift are exactly those of the raw scores.
+
+    Args:
+        y_true: 0/1 labels of the calibration window (both classes present).
+        raw_scores: The model's uncalibrated probabilities on the same rows.
+
+    Returns:
+        `(slope, intercept)`.
+    """
+    from sklearn.linear_model import LogisticRegression
+
+    # Effectively unregularised (the two parameters are not the thing to shrink).
+    model = LogisticRegression(C=1e6, max_iter=1000)
+    model.fit(_logit(raw_scores).reshape(-1, 1), np.asarray(y_true))
+    return float(model.coef_[0, 0]), float(model.intercept_[0])
+
+
+def apply_platt(raw_scores: np.ndarray, slope: float, intercept: float) -> np.ndarray:
+    """Map raw probabilities through a fitted Platt scaling (see `fit_platt`)."""
+    return 1.0 / (1.0 + np.exp(-(slope * _logit(raw_scores) + intercept)))
+
+
+def psi_reference(values: np.ndarray, *, bins: int = PSI_BINS) -> dict[str, list[float]]:
+    """Describe a reference distribution for PSI: quantile bin edges and the share in each bin.
+
+    Missing values get their own bin (a feature that starts arriving empty is drift too).
+
+    Args:
+        values: The reference values (e.g. a feature over the training window).
+        bins: Number of quantile bins; fewer when the values have fewer distinct quantiles.
+
+    Returns:
+        `{"edges": inner edges, "fractions": share per bin, the last being the missing share}`.
+    """
+    values = np.asarray(values, dtype=np.float64)
+    finite = values[~np.isnan(values)]
+    if len(finite):
+        quantiles = np.quantile(finite, np.linspace(0, 1, bins + 1)[1:-1], method="lower")
+        edges = np.unique(quantiles)
+    else:
+        edges = np.array([], dtype=np.float64)
+    return {"edges": [float(e) for e in edges], "fractions": _bin_fractions(values, edges).tolist()}
+
+
+def _bin_fractions(values: np.ndarray, edges: np.ndarray) -> np.ndarray:
+    missing = np.isnan(values)
+    counts = np.bincount(np.searchsorted(edges, values[~missing], side="right"), minlength=len(edges) + 1)
+    counts = np.append(counts, missing.sum()).astype(np.float64)
+    return counts / max(len(values), 1)
+
+
+def psi(reference: dict[str, list[float]], values: np.ndarray) -> float:
+    """Population stability index of `values` against a `psi_reference`.
+
+    PSI = sum over bins of (current - reference) * ln(current / reference); the usual reading is
+    < 0.1 stable, 0.1-0.25 moderate shift, > 0.25 a major shift.
+
+    Args:
+        reference: The output of `psi_reference` on the reference sample.
+        values: The current sample.
+
+    Returns:
+        The PSI (NaN when `values` is empty).
+    """
+    values = np.asarray(values, dtype=np.float64)
+    if len(values) == 0:
+        return float("nan")
+    expected = np.clip(np.asarray(reference["fractions"], dtype=np.float64), _PSI_FLOOR, None)
+    actual = np.clip(_bin_fractions(values, np.asarray(reference["edges"], dtype=np.float64)), _PSI_FLOOR, None)
+    return float(np.sum((actual - expected) * np.log(actual / expected)))

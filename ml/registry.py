@@ -36,6 +36,16 @@ MIN_ROC_AUC = 0.60
 BASELINE_METRICS = ("baseline_logreg_roc_auc", "baseline_prior_rate_roc_auc")
 
 _URI_ENV_VARS = ("MLFLOW_TRACKING_URI", "MLFLOW_REGISTRY_URI")
+# Test-window metrics kept as version tags and shown in run summaries.
+SUMMARY_METRICS = (
+    "roc_auc",
+    "pr_auc",
+    "brier",
+    "log_loss",
+    "lift_top_decile",
+    "baseline_logreg_roc_auc",
+    "baseline_prior_rate_roc_auc",
+)
 
 
 class NoChampionError(LookupError):
@@ -117,6 +127,36 @@ def champion_version(tracking_uri: str) -> str | None:
     return _aliases(client(tracking_uri)).get(CHAMPION)
 
 
+def challenger_version(tracking_uri: str) -> str | None:
+    """Return the version carrying the `challenger` alias, or None.
+
+    Args:
+        tracking_uri: MLflow tracking (and registry) URI.
+    """
+    return _aliases(client(tracking_uri)).get(CHALLENGER)
+
+
+def load_version(tracking_uri: str, version: str) -> Any:
+    """Load one registered version (`models:/cobranza_delinquency/<version>`), e.g. to re-judge it.
+
+    Args:
+        tracking_uri: MLflow tracking (and registry) URI.
+        version: The registry version.
+
+    Raises:
+        LookupError: If the version does not exist.
+    """
+    import mlflow.xgboost
+    from mlflow.exceptions import MlflowException
+
+    try:
+        client(tracking_uri).get_model_version(MODEL_NAME, str(version))
+    except MlflowException as exc:
+        raise LookupError(f"{MODEL_NAME} has no version {version!r}; see the MLflow UI for the versions") from exc
+    with tracking(tracking_uri):
+        return mlflow.xgboost.load_model(f"models:/{MODEL_NAME}/{version}")
+
+
 def champion_info(tracking_uri: str) -> dict[str, Any] | None:
     """Describe the champion for run summaries: version, test metrics, window, data date, why.
 
@@ -124,8 +164,9 @@ def champion_info(tracking_uri: str) -> dict[str, Any] | None:
         tracking_uri: MLflow tracking (and registry) URI.
 
     Returns:
-        ``{"version", "roc_auc", "pr_auc", "brier", "lift_top_decile", "test_window",
-        "data_snapshot_date", "promotion_decision"}`` or None when there is no champion.
+        ``{"version", "roc_auc", "pr_auc", "brier", "lift_top_decile", "baseline_logreg_roc_auc",
+        "baseline_prior_rate_roc_auc", "test_window", "data_snapshot_date", "promotion_decision"
+        (why it is champion), "challenger_version"}`` or None when there is no champion.
     """
     mlflow_client = client(tracking_uri)
     version = _aliases(mlflow_client).get(CHAMPION)
@@ -133,10 +174,11 @@ def champion_info(tracking_uri: str) -> dict[str, Any] | None:
         return None
     tags = mlflow_client.get_model_version(MODEL_NAME, version).tags
     info: dict[str, Any] = {"version": version}
-    for key in ("roc_auc", "pr_auc", "brier", "lift_top_decile"):
+    for key in SUMMARY_METRICS:
         info[key] = float(tags[key]) if key in tags else math.nan
     for key in ("test_window", "data_snapshot_date", "promotion_decision"):
         info[key] = tags.get(key)
+    info["challenger_version"] = _aliases(mlflow_client).get(CHALLENGER)
     return info
 
 

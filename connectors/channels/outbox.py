@@ -10,8 +10,18 @@ also the contact log that DESIGN.md §10 asks to keep for at least two years.
 ``dispatch`` drives any sender that follows :class:`Sender`: it records ``sending`` *before* handing a
 batch to the provider, so after a crash a task is either still ``pending`` (never handed over) or
 ``sending`` (maybe delivered), and ``sending`` tasks are reconciled with the provider instead of being
-sent blindly again. Timestamps are stored as naive UTC ``TIMESTAMP`` (house convention ``*_at``)
-and returned timezone-aware.
+sent blindly again. A send whose outcome is ambiguous (timeout after the request left) becomes
+``unknown`` and is reconciled the same way on every later run; one still unconfirmed after
+``unknown_ttl`` is dead-lettered for a human to check in the provider's console, never resent.
+
+Timing: every task stores its lawful send window ``[not_before, not_after]`` in UTC, decided by the
+decision layer (``ml.nba``; this module applies no contact rule itself). ``dispatch`` hands a
+customer-facing task over only while ``now`` is inside that window, leaves it pending before, and
+dead-letters it (``window missed``) after, so a late run never contacts anyone outside lawful hours.
+Decisions that carry no ``not_after`` get ``scheduled_at + DEFAULT_SEND_WINDOW`` for written channels.
+
+Timestamps are stored as naive UTC ``TIMESTAMP`` (house convention ``*_at``) and returned
+timezone-aware.
 """
 
 from __future__ import annotations
@@ -20,17 +30,18 @@ import hashlib
 import json
 import logging
 from collections.abc import Iterable, Mapping, Sequence
-from dataclasses import dataclass
-from datetime import UTC, date, datetime
+from datetime import UTC, date, datetime, timedelta
 from decimal import Decimal
-from typing import Any, Protocol
+from typing import Any
 
 import duckdb
 import pandas as pd
 import pyarrow as pa
 
+from connectors.channels.base import Sender, SendResult
 from connectors.warehouse import transaction
-from ml.nba.rules import DEFAULT_RULES, ContactRules, is_lawful
+
+__all__ = ["Sender", "SendResult", "dispatch", "enqueue", "pending_tasks", "task_states"]
 
 logger = logging.getLogger(__name__)
 
@@ -38,8 +49,14 @@ SCHEMA = "outbox"
 TASKS_TABLE = f"{SCHEMA}.contact_tasks"
 EVENTS_TABLE = f"{SCHEMA}.task_events"
 STATES = ("pending", "sending", "sent", "failed", "dead", "unknown")
-#: States ``dispatch`` picks up; ``sending`` only to reconcile after a crash.
-OPEN_STATES = ("pending", "failed", "sending")
+#: States ``dispatch`` picks up; ``sending`` and ``unknown`` only to reconcile with the provider.
+OPEN_STATES = ("pending", "failed", "sending", "unknown")
+#: Channels whose tasks reach the customer directly and so must be sent inside the lawful window.
+WRITTEN_CHANNELS = ("email", "whatsapp", "sms")
+#: Send window of a written task when the decision gives no ``not_after``.
+DEFAULT_SEND_WINDOW = timedelta(minutes=30)
+#: How long a task to an agent or an internal queue may wait before it is stale.
+DEFAULT_TASK_WINDOW = timedelta(days=7)
 #: Actions that become tasks; ``wait`` is an audit-only decision.
 OUTBOX_ACTIONS = ("email", "whatsapp", "sms", "call_task", "dispute_review")
 #: Channels that are not a contact with the customer (excluded from spacing).
@@ -56,6 +73,8 @@ create table if not exists {TASKS_TABLE} (
     action varchar not null,
     channel varchar not null,
     scheduled_at timestamp not null,
+    not_before timestamp,
+    not_after timestamp,
     amount_at_stake decimal(18, 2) not null,
     currency varchar not null,
     invoice_ids varchar[] not null,
@@ -71,6 +90,8 @@ create table if not exists {EVENTS_TABLE} (
     detail varchar,
     provider_message_id varchar
 );
+alter table {TASKS_TABLE} add column if not exists not_before timestamp;
+alter table {TASKS_TABLE} add column if not exists not_after timestamp;
 """
 
 _TASK_COLUMNS = [
@@ -81,6 +102,8 @@ _TASK_COLUMNS = [
     "action",
     "channel",
     "scheduled_at",
+    "not_before",
+    "not_after",
     "amount_at_stake",
     "currency",
     "invoice_ids",
@@ -98,6 +121,8 @@ _STAGE_SCHEMA = pa.schema(
         ("action", pa.string()),
         ("channel", pa.string()),
         ("scheduled_at", pa.timestamp("us")),
+        ("not_before", pa.timestamp("us")),
+        ("not_after", pa.timestamp("us")),
         ("amount_at_stake", pa.string()),
         ("currency", pa.string()),
         ("invoice_ids", pa.list_(pa.string())),
@@ -134,41 +159,6 @@ PAYLOAD_FIELDS = (
     "risk_score",
     "invoices",
 )
-
-
-@dataclass(frozen=True)
-class SendResult:
-    """Outcome of handing one task to a channel provider.
-
-    Attributes:
-        task_id: The task.
-        ok: Whether the provider accepted the message.
-        provider_message_id: Provider's id when accepted.
-        detail: Error text or a note.
-        retryable: For failures, whether a later attempt may succeed (429/5xx) or not (4xx, bad
-            template): non-retryable failures go straight to ``dead``.
-    """
-
-    task_id: str
-    ok: bool
-    provider_message_id: str | None = None
-    detail: str | None = None
-    retryable: bool = True
-
-
-class Sender(Protocol):
-    """What ``dispatch`` needs from a channel provider."""
-
-    name: str
-
-    def send_batch(self, tasks: Sequence[Mapping[str, Any]]) -> list[SendResult]:
-        """Hand tasks to the provider; one result per task, in any order."""
-        ...
-
-    def reconcile(self, tasks: Sequence[Mapping[str, Any]]) -> dict[str, str | None]:
-        """For tasks left in ``sending`` by a crash: ``{task_id: provider_message_id}`` if the
-        provider has the message, ``{task_id: None}`` if it certainly does not; omit unknowns."""
-        ...
 
 
 def task_key(customer_id: str, decision_date: date, action: str) -> str:
@@ -209,6 +199,23 @@ def _payload(row: Mapping[str, Any]) -> str:
     return json.dumps(data, default=_json_default, ensure_ascii=False, sort_keys=True)
 
 
+def _window(row: Mapping[str, Any]) -> tuple[datetime, datetime]:
+    """The task's lawful send window in naive UTC: the decision's own, else a default after the slot."""
+    not_before = row.get("not_before")
+    not_before = _utc_naive(row["scheduled_at"] if not_before is None or pd.isna(not_before) else not_before)
+    not_after = row.get("not_after")
+    if not_after is None or pd.isna(not_after):
+        span = DEFAULT_SEND_WINDOW if row.get("channel") in WRITTEN_CHANNELS else DEFAULT_TASK_WINDOW
+        return not_before, not_before + span
+    end = _utc_naive(not_after)
+    if end < not_before:
+        raise ValueError(
+            f"decision for customer {row.get('customer_id')!r}: not_after {end} is before not_before {not_before}; "
+            "fix the decision's send window"
+        )
+    return not_before, end
+
+
 def enqueue(
     con: duckdb.DuckDBPyConnection,
     decisions: pd.DataFrame,
@@ -216,9 +223,10 @@ def enqueue(
     *,
     created_at: datetime | None = None,
 ) -> int:
-    """Append the day's decisions as contact tasks; existing idempotency keys are left untouched.
+    """Append the day's decisions as contact tasks: at most one per customer and decision date.
 
-    ``wait`` decisions are not enqueued. Each new task also gets its ``pending`` event.
+    ``wait`` decisions are not enqueued. Each new task also gets its ``pending`` event. The send
+    window is read from the decision's ``not_before``/``not_after`` columns when present.
 
     Args:
         con: DuckDB connection (the warehouse); the outbox schema is created if needed.
@@ -238,6 +246,7 @@ def enqueue(
         raise ValueError(f"decision for customer {bad!r} has no scheduled_at; cannot enqueue it")
     created = _utc_naive(created_at or datetime.now(UTC))
     records = todo.to_dict("records")
+    windows = [_window(r) for r in records]
     stage = {
         "task_id": [task_key(str(r["customer_id"]), decision_date, r["action"]) for r in records],
         "customer_id": [str(r["customer_id"]) for r in records],
@@ -246,6 +255,8 @@ def enqueue(
         "action": [r["action"] for r in records],
         "channel": [r["channel"] for r in records],
         "scheduled_at": [_utc_naive(r["scheduled_at"]) for r in records],
+        "not_before": [w[0] for w in windows],
+        "not_after": [w[1] for w in windows],
         "amount_at_stake": [str(r["amount_at_stake"]) for r in records],
         "currency": [r["currency"] for r in records],
         "invoice_ids": [list(r["invoice_ids"]) for r in records],
@@ -254,7 +265,9 @@ def enqueue(
         "created_at": [created] * len(records),
     }
     staged = pa.table(stage, schema=_STAGE_SCHEMA)
-    # Deduplicate inside the batch too (one decision per customer and action per day).
+    # One contact task per customer and decision date, inside the batch and against the outbox: a
+    # re-run later the same day may decide differently (new bank lines, today's sends now in the
+    # interactions), but the customer was already given today's contact, so the first decision stands.
     con.register("_outbox_stage", staged)
     try:
         with transaction(con):
@@ -262,21 +275,26 @@ def enqueue(
                 f"""
                 create or replace temp table _outbox_new as
                 select * from (
-                    select *, row_number() over (partition by task_id order by customer_id) as _rn
+                    select *, row_number() over (partition by customer_id, decision_date order by task_id) as _rn
                     from _outbox_stage
                 ) s
-                where _rn = 1 and not exists (select 1 from {TASKS_TABLE} t where t.task_id = s.task_id)
+                where _rn = 1
+                  and not exists (select 1 from {TASKS_TABLE} t where t.task_id = s.task_id)
+                  and not exists (
+                      select 1 from {TASKS_TABLE} t
+                      where t.customer_id = s.customer_id and t.decision_date = s.decision_date
+                  )
                 """
             )
             inserted = con.execute(
                 f"""
                 insert into {TASKS_TABLE} ({", ".join(_TASK_COLUMNS)})
                 select task_id, customer_id, contact_id, decision_date, action, channel, scheduled_at,
-                       cast(amount_at_stake as decimal(18, 2)), currency, invoice_ids, reason_codes,
-                       cast(payload as json), created_at
+                       not_before, not_after, cast(amount_at_stake as decimal(18, 2)), currency, invoice_ids,
+                       reason_codes, cast(payload as json), created_at
                 from _outbox_new
                 """
-            ).fetchone()
+            ).fetchall()
             con.execute(
                 f"""
                 insert into {EVENTS_TABLE} (task_id, state, event_at, detail)
@@ -286,7 +304,7 @@ def enqueue(
             con.execute("drop table _outbox_new")
     finally:
         con.unregister("_outbox_stage")
-    n_new = int(inserted[0]) if inserted else 0
+    n_new = int(inserted[0][0]) if inserted else 0
     logger.info("outbox enqueue %s: %d decisions, %d new tasks", decision_date, len(todo), n_new)
     return n_new
 
@@ -373,14 +391,23 @@ _CURRENT = f"""
         select task_id,
                arg_max(state, event_seq) as state,
                count(*) filter (where state = 'sending') as attempts,
-               max(event_at) filter (where state = 'sent') as sent_at
+               max(event_at) filter (where state = 'sent') as sent_at,
+               max(event_at) filter (where state = 'sending') as last_sending_at,
+               arg_max(detail, event_seq) filter (where state in ('failed', 'dead', 'unknown')) as last_error,
+               arg_max(provider_message_id, event_seq) filter (where state = 'sent') as provider_message_id
         from {EVENTS_TABLE}
         group by task_id
     )
-    select t.*, coalesce(cur.state, 'pending') as state, coalesce(cur.attempts, 0) as attempts,
-           cur.sent_at
+    select t.* replace (
+               coalesce(t.not_before, t.scheduled_at) as not_before,
+               coalesce(t.not_after, t.scheduled_at + interval 30 minute) as not_after
+           ),
+           coalesce(cur.state, 'pending') as state, coalesce(cur.attempts, 0) as attempts,
+           cur.sent_at, cur.last_sending_at, cur.last_error, cur.provider_message_id
     from {TASKS_TABLE} t left join cur using (task_id)
 """
+
+_TS_COLUMNS = ("scheduled_at", "not_before", "not_after", "created_at", "sent_at", "last_sending_at")
 
 
 def _aware(df: pd.DataFrame, *cols: str) -> pd.DataFrame:
@@ -390,9 +417,9 @@ def _aware(df: pd.DataFrame, *cols: str) -> pd.DataFrame:
 
 
 def task_states(con: duckdb.DuckDBPyConnection) -> pd.DataFrame:
-    """Every task with its current state (latest event), attempt count and sent time."""
+    """Every task with its current state (latest event), attempts, sent time, last error and message id."""
     ensure_schema(con)
-    return _aware(_fetch(con, _CURRENT + " order by task_id"), "scheduled_at", "created_at", "sent_at")
+    return _aware(_fetch(con, _CURRENT + " order by task_id"), *_TS_COLUMNS)
 
 
 def pending_tasks(
@@ -407,21 +434,22 @@ def pending_tasks(
     Args:
         con: DuckDB connection.
         now_utc: Timezone-aware current instant.
-        due_only: Only tasks with ``scheduled_at <= now_utc``.
-        states: Current states to return (default pending, failed and crash-orphaned sending).
+        due_only: Only tasks whose window has opened (``not_before <= now_utc``).
+        states: Current states to return (default pending, failed and the ones to reconcile).
 
     Returns:
-        Task columns plus ``state``, ``attempts`` and ``sent_at``; ``payload`` as a parsed dict.
+        Task columns plus ``state``, ``attempts``, ``sent_at``, ``last_sending_at``, ``last_error``
+        and ``provider_message_id``; ``payload`` as a parsed dict.
     """
     ensure_schema(con)
     sql = f"select * from ({_CURRENT}) where state in ({', '.join('?' for _ in states)})"
     params: list[Any] = list(states)
     if due_only:
-        sql += " and scheduled_at <= ?"
+        sql += " and (not_before <= ? or state in ('sending', 'unknown'))"
         params.append(_utc_naive(now_utc))
     df = _fetch(con, sql + " order by scheduled_at, task_id", params)
     df["payload"] = df["payload"].map(json.loads)
-    return _aware(df, "scheduled_at", "created_at", "sent_at")
+    return _aware(df, *_TS_COLUMNS)
 
 
 def recent_contacts(
@@ -464,14 +492,34 @@ def _task_dicts(df: pd.DataFrame) -> list[dict[str, Any]]:
     return df.to_dict("records")
 
 
-def _lawful_now(tasks: pd.DataFrame, now_utc: datetime, rules: ContactRules) -> pd.Series:
-    """Whether each task may reach the customer right now (computed once per zone and country)."""
-    written = tasks["channel"].isin(("email", "whatsapp", "sms"))
-    tz = tasks["payload"].map(lambda p: p.get("timezone") or "UTC")
-    country = tasks["payload"].map(lambda p: p.get("country") or "")
-    verdict = {(z, c): is_lawful(now_utc, z, c or None, rules) for z, c in set(zip(tz, country, strict=True))}
-    ok = pd.Series([verdict[k] for k in zip(tz, country, strict=True)], index=tasks.index, dtype=bool)
-    return ok | ~written
+def email_threads(con: duckdb.DuckDBPyConnection, customer_ids: Sequence[str]) -> dict[str, list[str]]:
+    """Message-IDs of the emails already sent to each customer, oldest first (for In-Reply-To/References)."""
+    if not customer_ids:
+        return {}
+    rows = con.execute(
+        f"""
+        select t.customer_id, list(e.provider_message_id order by e.event_at, e.event_seq)
+        from {TASKS_TABLE} t join {EVENTS_TABLE} e using (task_id)
+        where e.state = 'sent' and t.channel = 'email' and e.provider_message_id like '<%>'
+          and t.customer_id in (select unnest(?))
+        group by t.customer_id
+        """,
+        [list(customer_ids)],
+    ).fetchall()
+    return {cid: list(dict.fromkeys(ids)) for cid, ids in rows}
+
+
+def _with_threads(con: duckdb.DuckDBPyConnection, records: list[dict[str, Any]]) -> list[dict[str, Any]]:
+    emails = [r["customer_id"] for r in records if r["channel"] == "email"]
+    threads = email_threads(con, sorted(set(emails)))
+    for r in records:
+        if r["channel"] == "email":
+            r["thread_message_ids"] = threads.get(r["customer_id"], [])
+    return records
+
+
+def _event(tid: str, state: str, at: datetime, detail: str | None = None, pmid: str | None = None) -> dict[str, Any]:
+    return {"task_id": tid, "state": state, "at": at, "detail": detail, "provider_message_id": pmid}
 
 
 def dispatch(
@@ -482,111 +530,131 @@ def dispatch(
     due_only: bool | None = None,
     batch_size: int = 1000,
     max_attempts: int = 5,
-    rules: ContactRules | None = DEFAULT_RULES,
+    unknown_ttl: timedelta = timedelta(hours=48),
+    channels: Sequence[str] | None = None,
 ) -> dict[str, int]:
     """Hand open tasks to ``sender`` exactly once each, recording every step as an event.
 
-    Order of writes per batch: ``sending`` events, then the provider call, then ``sent``/``failed``
-    events. Tasks found in ``sending`` (a crash happened after the first write) are reconciled with
-    ``sender.reconcile``: confirmed ones become ``sent``, certainly-missing ones are sent again,
-    unconfirmable ones become ``unknown`` and are left for a human. Failed tasks are retried until
-    ``max_attempts`` sends, then marked ``dead``.
+    Order of writes per batch: ``sending`` events, then the provider call, then ``sent``/``failed``/
+    ``unknown``/``dead`` events. Tasks found in ``sending`` (a crash happened after the first write) or
+    ``unknown`` (an ambiguous send) are reconciled with ``sender.reconcile``: confirmed ones become
+    ``sent``, certainly-missing ones are sent again, unconfirmable ones stay ``unknown`` (and are
+    dead-lettered once ``unknown_ttl`` has passed since their last send, for a human to check). Failed
+    tasks are retried until ``max_attempts`` sends, then marked ``dead`` with their last error.
 
     Args:
         con: DuckDB connection holding the outbox.
-        sender: Channel provider (see :class:`Sender`).
-        now_utc: Timezone-aware current instant (event time; due cut-off).
-        due_only: Only tasks whose ``scheduled_at`` has come. ``None`` takes the sender's
-            ``due_only_default`` attribute (True when absent; the dry run writes everything).
-        batch_size: Tasks per provider call.
+        sender: Channel provider (see :class:`connectors.channels.base.Sender`).
+        now_utc: Timezone-aware current instant (event time; window check).
+        due_only: Only tasks whose send window is open now; tasks before their window stay pending,
+            customer-facing tasks past ``not_after`` are dead-lettered (``window missed``). ``None``
+            takes the sender's ``due_only_default`` attribute (True when absent; the dry run writes
+            everything at once, each line carrying its schedule).
+        batch_size: Tasks per provider call (and per pair of event writes).
         max_attempts: Sends before a failing task goes ``dead``.
-        rules: When sending due tasks, messages to the customer (email, WhatsApp, SMS) are only
-            handed over if ``now_utc`` is inside the lawful window of the task's timezone and
-            country; others stay pending for the next run. ``None`` disables the check.
+        unknown_ttl: How long an unconfirmable send waits for the provider's status before ``dead``.
+        channels: Only tasks of these channels (when several senders share one outbox).
 
     Returns:
-        Counts: considered, sent, failed, dead, reconciled, unknown, deferred.
+        Counts: considered, sent, failed, dead, reconciled, unknown, deferred, expired.
     """
     if due_only is None:
         due_only = bool(getattr(sender, "due_only_default", True))
-    counts = {"considered": 0, "sent": 0, "failed": 0, "dead": 0, "reconciled": 0, "unknown": 0, "deferred": 0}
-    tasks = pending_tasks(con, now_utc, due_only=due_only)
+    counts = dict.fromkeys(("considered", "sent", "failed", "dead", "reconciled", "unknown", "deferred", "expired"), 0)
+    tasks = pending_tasks(con, now_utc, due_only=False)
+    if channels is not None:
+        tasks = tasks[tasks["channel"].isin(list(channels))]
     counts["considered"] = len(tasks)
     if tasks.empty:
         return counts
-    if due_only and rules is not None:
-        lawful = _lawful_now(tasks, now_utc, rules)
-        counts["deferred"] = int((~lawful).sum())
-        tasks = tasks[lawful]
+    now = pd.Timestamp(now_utc).tz_convert("UTC")
+    if due_only:
+        settle = tasks["state"].isin(("sending", "unknown"))
+        early = ~settle & (tasks["not_before"] > now)
+        late = ~settle & (tasks["not_after"] < now)
+        counts["deferred"] = int(early.sum())
+        counts["expired"] = int(late.sum())
+        record_events(
+            con,
+            (
+                _event(r.task_id, "dead", now_utc, f"window missed: lawful send window ended {r.not_after.isoformat()}")
+                for r in tasks[late].itertuples()
+            ),
+        )
+        counts["dead"] += counts["expired"]
+        tasks = tasks[~early & ~late]
 
-    # 1. Crash leftovers: ask the provider before sending anything again.
-    orphans = tasks[tasks["state"] == "sending"]
-    to_send = tasks[tasks["state"] != "sending"]
+    # 1. Crash leftovers and ambiguous sends: ask the provider before sending anything again.
+    settle = tasks["state"].isin(("sending", "unknown"))
+    orphans, to_send = tasks[settle], tasks[~settle]
     if len(orphans):
         known = sender.reconcile(_task_dicts(orphans))
         events, resend = [], []
-        for tid in orphans["task_id"]:
-            if tid not in known:
-                events.append({"task_id": tid, "state": "unknown", "at": now_utc, "detail": "crash: unconfirmed"})
-                counts["unknown"] += 1
-            elif known[tid] is not None:
-                events.append(
-                    {
-                        "task_id": tid,
-                        "state": "sent",
-                        "at": now_utc,
-                        "detail": "reconciled after crash",
-                        "provider_message_id": known[tid],
-                    }
-                )
+        for r in orphans.itertuples():
+            tid = r.task_id
+            if tid in known and known[tid] is not None:
+                events.append(_event(tid, "sent", now_utc, "reconciled with the provider", known[tid]))
                 counts["reconciled"] += 1
                 counts["sent"] += 1
-            else:
+            elif tid in known:
                 resend.append(tid)
+            elif pd.notna(r.last_sending_at) and now - r.last_sending_at > unknown_ttl:
+                detail = (
+                    f"unconfirmed for {unknown_ttl}: the provider never confirmed the send "
+                    f"({r.last_error or 'crash during send'}); check its console before re-sending by hand"
+                )
+                events.append(_event(tid, "dead", now_utc, detail))
+                counts["dead"] += 1
+            else:
+                if r.state == "sending":
+                    events.append(_event(tid, "unknown", now_utc, "crash during send: awaiting provider status"))
+                counts["unknown"] += 1
         record_events(con, events)
         to_send = pd.concat([to_send, orphans[orphans["task_id"].isin(resend)]])
 
-    # 2. Failed too often: dead-letter with the last error kept in the events.
+    # 2. Failed too often: dead-letter with the last error kept in the detail.
     exhausted = to_send["attempts"] >= max_attempts
     record_events(
         con,
         (
-            {"task_id": tid, "state": "dead", "at": now_utc, "detail": f"gave up after {max_attempts} attempts"}
-            for tid in to_send.loc[exhausted, "task_id"]
+            _event(r.task_id, "dead", now_utc, f"gave up after {max_attempts} attempts; last error: {r.last_error}")
+            for r in to_send[exhausted].itertuples()
         ),
     )
     counts["dead"] += int(exhausted.sum())
     to_send = to_send[~exhausted]
 
-    # 3. Send in batches: sending -> provider -> sent/failed.
-    records = _task_dicts(to_send)
-    for start in range(0, len(records), batch_size):
-        batch = records[start : start + batch_size]
-        record_events(con, ({"task_id": t["task_id"], "state": "sending", "at": now_utc} for t in batch))
+    # 3. Send in batches: sending -> provider -> sent/failed/unknown/dead.
+    # A customer's second email in one run goes in a later batch, so it can thread on the first one.
+    to_send = to_send.assign(_round=to_send.groupby("customer_id").cumcount()).sort_values(
+        ["_round", "scheduled_at", "task_id"], kind="stable"
+    )
+    batches = [
+        part[start : start + batch_size]
+        for _, group in to_send.groupby("_round", sort=True)
+        for part in [_task_dicts(group.drop(columns="_round"))]
+        for start in range(0, len(part), batch_size)
+    ]
+    for raw_batch in batches:
+        batch = _with_threads(con, raw_batch)
+        record_events(con, (_event(t["task_id"], "sending", now_utc) for t in batch))
         results = {r.task_id: r for r in sender.send_batch(batch)}
         events = []
         for t in batch:
             tid = t["task_id"]
             res = results.get(tid)
             if res is None:
-                events.append({"task_id": tid, "state": "unknown", "at": now_utc, "detail": "no result"})
+                events.append(_event(tid, "unknown", now_utc, "the sender returned no result"))
                 counts["unknown"] += 1
             elif res.ok:
-                events.append(
-                    {
-                        "task_id": tid,
-                        "state": "sent",
-                        "at": now_utc,
-                        "detail": res.detail,
-                        "provider_message_id": res.provider_message_id,
-                    }
-                )
+                events.append(_event(tid, "sent", now_utc, res.detail, res.provider_message_id))
                 counts["sent"] += 1
+            elif res.ambiguous:
+                events.append(_event(tid, "unknown", now_utc, res.detail))
+                counts["unknown"] += 1
             else:
                 dead = not res.retryable or t["attempts"] + 1 >= max_attempts
-                events.append(
-                    {"task_id": tid, "state": "dead" if dead else "failed", "at": now_utc, "detail": res.detail}
-                )
+                events.append(_event(tid, "dead" if dead else "failed", now_utc, res.detail))
                 counts["dead" if dead else "failed"] += 1
         record_events(con, events)
     logger.info("dispatch via %s: %s", getattr(sender, "name", type(sender).__name__), counts)

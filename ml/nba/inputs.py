@@ -8,12 +8,16 @@ account's risk, which is the highest champion score among the invoices the conta
 from __future__ import annotations
 
 import json
+from collections.abc import Iterable, Mapping
 from datetime import date
 from decimal import Decimal
+from typing import Any
 
 import pandas as pd
 
+from ml.nba.compliance import Relaxation
 from ml.nba.rules import ContactRules
+from ml.nba.value import NbaConfig
 
 
 def _invoices(raw: str) -> list[dict]:
@@ -30,24 +34,46 @@ def _invoices(raw: str) -> list[dict]:
     ]
 
 
-def accounts_for_decision(mart: pd.DataFrame, scores: pd.DataFrame) -> pd.DataFrame:
-    """Accounts with their invoices parsed and ``risk_score`` = max invoice score (NaN if unscored).
+def accounts_for_decision(
+    mart: pd.DataFrame, scores: pd.DataFrame, explanations: pd.DataFrame | None = None
+) -> pd.DataFrame:
+    """Accounts with their invoices parsed and ``risk_score`` = max score of the covered invoices (NaN if unscored).
 
     Args:
         mart: Rows of ``marts.mart_dunning_accounts``.
         scores: Rows of ``ml_scores.invoice_scores`` for the run date (invoice_id, risk_score).
+        explanations: Rows of ``ml_scores.invoice_explanations`` for the run date (invoice_id, rank,
+            feature, contribution); the account's ``risk_drivers`` are the features pushing its
+            riskiest invoice towards late, strongest first (``feature:+0.42`` in log-odds).
 
     Returns:
         The policy's ``accounts`` frame.
     """
     accounts = mart.copy()
     accounts["invoices"] = accounts["invoices_json"].map(_invoices)
+    if "upcoming_invoices_json" in accounts:
+        accounts["upcoming_invoices"] = accounts["upcoming_invoices_json"].map(_invoices)
+        accounts = accounts.drop(columns=["upcoming_invoices_json"])
     if len(scores):
         by_invoice = scores.set_index("invoice_id")["risk_score"]
-        exploded = accounts[["customer_id", "invoices"]].explode("invoices").dropna(subset=["invoices"])
+        covered = accounts["invoices"]
+        if "upcoming_invoices" in accounts:  # a pre-due reminder's risk is that of its upcoming invoices
+            covered = covered + accounts["upcoming_invoices"]
+        exploded = pd.DataFrame({"customer_id": accounts["customer_id"], "invoices": covered})
+        exploded = exploded.explode("invoices").dropna(subset=["invoices"])
         exploded["risk_score"] = exploded["invoices"].map(lambda i: by_invoice.get(i["invoice_id"]))
         risk = exploded.groupby("customer_id")["risk_score"].max()
         accounts["risk_score"] = accounts["customer_id"].map(risk).astype(float)
+        if explanations is not None and len(explanations):
+            riskiest = exploded.assign(invoice_id=exploded["invoices"].map(lambda i: i["invoice_id"]))
+            riskiest = riskiest.sort_values("risk_score").drop_duplicates("customer_id", keep="last")
+            ex = explanations[explanations["contribution"].astype(float) > 0].sort_values(["invoice_id", "rank"])
+            text = ex.groupby("invoice_id").apply(
+                lambda g: [f"{f}:{float(c):+.2f}" for f, c in zip(g["feature"], g["contribution"], strict=True)][:3],
+                include_groups=False,
+            )
+            by_cust = riskiest.set_index("customer_id")["invoice_id"].map(text)
+            accounts["risk_drivers"] = accounts["customer_id"].map(by_cust)
     else:
         accounts["risk_score"] = float("nan")
     return accounts.drop(columns=["invoices_json"])
@@ -60,4 +86,53 @@ def rules_from(*, start_hour: int, end_hour: int, min_spacing_hours: int, respec
         end_hour=end_hour,
         min_spacing_hours=min_spacing_hours,
         respect_holidays=respect_holidays,
+    )
+
+
+def relaxations_from(items: Iterable[Mapping[str, Any]]) -> tuple[Relaxation, ...]:
+    """Parse configured relaxations (``nba.relaxations``); a malformed entry names its position."""
+    out = []
+    for n, item in enumerate(items):
+        try:
+            out.append(
+                Relaxation(
+                    relaxation_id=str(item["relaxation_id"]),
+                    segment=str(item["segment"]),
+                    approved_by=str(item["approved_by"]),
+                    approved_on=date.fromisoformat(str(item["approved_on"])[:10]),
+                    reason=str(item["reason"]),
+                    overrides=dict(item.get("overrides") or {}),
+                    country=item.get("country"),
+                )
+            )
+        except KeyError as exc:
+            raise ValueError(
+                f"nba.relaxations[{n}] lacks {exc.args[0]!r}; every relaxation needs an audit record"
+            ) from exc
+    return tuple(out)
+
+
+def latest_usd_rates(fx: pd.DataFrame, as_of: date) -> dict[str, float]:
+    """Currency -> USD per unit valid on ``as_of`` from rows of the ``fx_rates`` seed."""
+    valid = fx[pd.to_datetime(fx["valid_from"]).dt.date <= as_of].sort_values("valid_from")
+    latest = valid.drop_duplicates("currency", keep="last")
+    return {str(c): float(r) for c, r in zip(latest["currency"], latest["rate_to_usd"], strict=True)}
+
+
+def config_from(
+    nba: Mapping[str, Any], usd_rates: Mapping[str, float], relaxations: tuple[Relaxation, ...] = ()
+) -> NbaConfig:
+    """Build the policy configuration from the ``nba`` settings section (as a dict) and FX rates."""
+    return NbaConfig(
+        costs_usd=dict(nba["costs_usd"]),
+        agents=int(nba["agents"]),
+        calls_per_agent=int(nba["calls_per_agent"]),
+        control_share=float(nba["control_share"]),
+        control_salt=str(nba["control_salt"]),
+        pay_on_response=float(nba["pay_on_response"]),
+        min_gain_usd=float(nba["min_gain_usd"]),
+        promise_grace_days=int(nba["promise_grace_days"]),
+        seed=int(nba["exploration_seed"]),
+        relaxations=relaxations,
+        usd_rates=dict(usd_rates),
     )

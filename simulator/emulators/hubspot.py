@@ -20,10 +20,20 @@ Data: ``crm/contacts.jsonl`` -> ``contacts`` (id = digits of ``contact_id``; cus
 properties for the ERP customer id, role, time zone, consents and preferences; ``hs_language``),
 ``crm/interactions.csv`` -> the custom object ``collection_interactions`` (also addressable as
 ``2-1001``; id = digits of ``interaction_id``; the contact is its HubSpot id).
+
+Tasks (what the call-task channel creates): ``POST /crm/v3/objects/tasks`` with ``properties``
+(``hs_timestamp`` required, ``hs_task_type`` in CALL/EMAIL/TODO/LINKED_IN, ``hs_task_subject``,
+``hs_task_body``, ``hs_task_status``, ``hs_task_priority``) and ``associations``
+(``[{"to": {"id"}, "types": [{"associationCategory": "HUBSPOT_DEFINED", "associationTypeId": 204}]}]``,
+204 = task to contact; the contact must exist) -> 201 with the record; 400 ``VALIDATION_ERROR``
+otherwise. Tasks are searchable like the other objects, including ``CONTAINS_TOKEN``. Faults for
+task creation come from an optional :class:`~simulator.emulators.channel_common.FaultPlan`.
 """
 
 from __future__ import annotations
 
+import asyncio
+import itertools
 import json
 import re
 import threading
@@ -38,9 +48,20 @@ import duckdb
 from fastapi import FastAPI, Request
 from fastapi.responses import JSONResponse
 
+from simulator.emulators.channel_common import FaultPlan
+
 INTERACTIONS_OBJECT = "collection_interactions"
 INTERACTIONS_OBJECT_ID = "2-1001"
-DATETIME_PROPS = {"lastmodifieddate", "createdate", "hs_lastmodifieddate", "hs_createdate", "cobranza_occurred_at"}
+DATETIME_PROPS = {
+    "lastmodifieddate",
+    "createdate",
+    "hs_lastmodifieddate",
+    "hs_createdate",
+    "cobranza_occurred_at",
+    "hs_timestamp",
+}
+TASK_TYPES = ("CALL", "EMAIL", "TODO", "LINKED_IN")
+TASK_TO_CONTACT = 204
 DEFAULT_PROPS = {
     "contacts": ["createdate", "email", "firstname", "hs_object_id", "lastmodifieddate", "lastname"],
     INTERACTIONS_OBJECT: ["hs_createdate", "hs_lastmodifieddate", "hs_object_id"],
@@ -101,15 +122,19 @@ class HubSpotEmulator:
         rate_limit_every: int | None = None,
         retry_after: str = "1",
         search_cap: int = 10_000,
+        task_faults: FaultPlan | None = None,
     ) -> None:
         self.token = token
+        self.task_faults = task_faults or FaultPlan()
+        self._task_ids = itertools.count(90_000_000_001)
         self.rate_limit_every = rate_limit_every
         self.retry_after = retry_after
         self.search_cap = search_cap
         self.requests = 0
         self.rate_limited = 0
         self.lock = threading.Lock()
-        self.objects: dict[str, dict[str, dict[str, Any]]] = {"contacts": {}, INTERACTIONS_OBJECT: {}}
+        self.objects: dict[str, dict[str, dict[str, Any]]] = {"contacts": {}, INTERACTIONS_OBJECT: {}, "tasks": {}}
+        self.associations: dict[str, list[dict[str, Any]]] = {}
         self._load(Path(data_dir))
         self.app = self._build_app()
 
@@ -267,8 +292,85 @@ class HubSpotEmulator:
             out["paging"] = {"next": {"after": str(nxt), "link": f"?after={nxt}"}}
         return 200, out
 
+    # --- tasks -------------------------------------------------------------------------------
+
+    def create_task(self, body: Any) -> tuple[int, dict[str, Any]]:
+        """Validate and store a task; return ``(status, body)`` like ``POST /crm/v3/objects/tasks``."""
+        if not isinstance(body, dict) or not isinstance(body.get("properties"), dict):
+            return 400, {"message": "Invalid input: 'properties' is required", "category": "VALIDATION_ERROR"}
+        props = {k: None if v is None else str(v) for k, v in body["properties"].items()}
+        if not props.get("hs_timestamp") or _instant(props["hs_timestamp"]) is None:
+            return 400, {
+                "message": "Property values were not valid: hs_timestamp is required (epoch ms or ISO-8601)",
+                "category": "VALIDATION_ERROR",
+            }
+        if props.get("hs_task_type") and props["hs_task_type"] not in TASK_TYPES:
+            return 400, {
+                "message": f"Property values were not valid: {props['hs_task_type']!r} was not one of the allowed "
+                f"options for hs_task_type: {list(TASK_TYPES)}",
+                "category": "VALIDATION_ERROR",
+            }
+        assocs = body.get("associations") or []
+        contacts = self.objects["contacts"]
+        for a in assocs:
+            to = str((a.get("to") or {}).get("id", ""))
+            types = a.get("types") or []
+            if not types or any(t.get("associationTypeId") != TASK_TO_CONTACT for t in types):
+                return 400, {
+                    "message": f"Invalid association type for task -> contact (expected {TASK_TO_CONTACT})",
+                    "category": "VALIDATION_ERROR",
+                }
+            if to not in contacts:
+                return 400, {"message": f"No contact with ID {to!r} exists", "category": "VALIDATION_ERROR"}
+        now = datetime.now(UTC).strftime("%Y-%m-%dT%H:%M:%S.") + "000Z"
+        with self.lock:
+            tid = str(next(self._task_ids))
+            props = {
+                "hs_task_status": "NOT_STARTED",
+                "hs_task_priority": "NONE",
+                **props,
+                "hs_object_id": tid,
+                "hs_createdate": now,
+                "hs_lastmodifieddate": now,
+            }
+            rec = self._record(tid, props, "hs_createdate", "hs_lastmodifieddate")
+            self.objects["tasks"][tid] = rec
+            self.associations[tid] = [{"toObjectId": str(a["to"]["id"]), "types": a["types"]} for a in assocs]
+        return 201, {**rec, "properties": dict(rec["properties"])}
+
     def _build_app(self) -> FastAPI:
         app = FastAPI(title="HubSpot-style CRM emulator", openapi_url=None, docs_url=None, redoc_url=None)
+
+        @app.post("/crm/v3/objects/tasks")
+        async def create_task(request: Request) -> JSONResponse:
+            with self.lock:
+                self.requests += 1
+            if request.headers.get("authorization", "") != f"Bearer {self.token}":
+                return _error(401, "Authentication credentials not found.", "INVALID_AUTHENTICATION")
+            fault = self.task_faults.draw()
+            if fault == "429":
+                return _error(
+                    429,
+                    "You have reached your secondly limit.",
+                    "RATE_LIMITS",
+                    headers={"Retry-After": self.task_faults.retry_after},
+                    errorType="RATE_LIMIT",
+                    policyName="SECONDLY",
+                )
+            if fault in ("5xx", "timeout_before"):
+                if fault == "timeout_before":
+                    await asyncio.sleep(self.task_faults.hang_s)
+                return _error(502, "Bad Gateway", "INTERNAL_ERROR")
+            try:
+                body = json.loads(await request.body() or b"{}")
+            except ValueError:
+                return _error(400, "Invalid input JSON on line 1", "VALIDATION_ERROR")
+            status, payload = self.create_task(body)
+            if fault == "timeout_after":
+                await asyncio.sleep(self.task_faults.hang_s)
+            if status != 201:
+                return _error(status, payload["message"], payload["category"])
+            return JSONResponse(payload, status_code=201)
 
         async def handle(object_type: str, request: Request) -> JSONResponse:
             with self.lock:
@@ -359,6 +461,9 @@ def _filter(f: dict[str, Any]) -> Callable[[dict[str, Any]], bool]:
     if op in ("IN", "NOT_IN"):
         values = {_comparable(prop, v) for v in f.get("values") or []}
         return (lambda r: get(r) in values) if op == "IN" else (lambda r: get(r) not in values)
+    if op == "CONTAINS_TOKEN":
+        token = str(f.get("value") or "").lower()
+        return lambda r: token in re.split(r"[^\w-]+", str(r["properties"].get(prop) or "").lower())
     if op == "HAS_PROPERTY":
         return lambda r: r["properties"].get(prop) not in (None, "")
     if op == "NOT_HAS_PROPERTY":

@@ -148,9 +148,9 @@ def test_retry_then_dead_letter(con, decisions) -> None:
     sender = Flaky()
     later = NOW + timedelta(days=3)
     for _ in range(2):
-        counts = dispatch(con, sender, later, due_only=False, max_attempts=3, rules=None)
+        counts = dispatch(con, sender, later, due_only=False, max_attempts=3)
         assert counts["failed"] == 4
-    counts = dispatch(con, sender, later, due_only=False, max_attempts=3, rules=None)
+    counts = dispatch(con, sender, later, due_only=False, max_attempts=3)
     assert counts["dead"] == 4
     assert set(task_states(con)["state"]) == {"dead"}
     assert dispatch(con, sender, later, due_only=False)["considered"] == 0
@@ -174,15 +174,36 @@ def test_unconfirmable_sending_becomes_unknown(con, decisions) -> None:
     assert set(task_states(con)["state"]) == {"unknown"}
 
 
-def test_due_only_and_lawful_window_at_send_time(con, decisions, tmp_path) -> None:
+def at(text: str) -> datetime:
+    return pd.Timestamp(text, tz="UTC").to_pydatetime()
+
+
+def test_dispatch_sends_only_inside_the_stored_window(con, decisions, tmp_path) -> None:
+    # Slots (UTC): C5 internal review 11:00, C3 email 12:00, C1 call 14:00, C2 WhatsApp 15:00.
     enqueue(con, decisions, AS_OF)
+    tasks = task_states(con).set_index("customer_id")
+    assert tasks.loc["C3", "not_after"] - tasks.loc["C3", "not_before"] == timedelta(minutes=30)
     sender = DryRunSender(tmp_path)
-    assert dispatch(con, sender, NOW, due_only=True)["sent"] == 1  # the internal review only
-    # 22:00 UTC Monday: due for everyone; 17:00 Bogota and 16:00 Mexico are lawful, 19:00 Sao Paulo is not.
-    counts = dispatch(con, sender, pd.Timestamp("2026-03-02 22:00", tz="UTC").to_pydatetime(), due_only=True)
-    assert counts["deferred"] == 1
-    states = task_states(con).set_index("customer_id")["state"]
-    assert states["C3"] == "pending" and states["C2"] == "sent"
+    counts = dispatch(con, sender, NOW, due_only=True)
+    assert counts["sent"] == 1 and counts["deferred"] == 3  # only the internal review is due
+    counts = dispatch(con, sender, at("2026-03-02 12:10"), due_only=True)
+    assert counts["sent"] == 1 and counts["deferred"] == 2  # the email, inside 12:00-12:30
+    # 15:45: the call task (an agent's task, long window) goes; the WhatsApp window closed at 15:30.
+    counts = dispatch(con, sender, at("2026-03-02 15:45"), due_only=True)
+    assert counts["sent"] == 1 and counts["expired"] == 1
+    states = task_states(con).set_index("customer_id")
+    assert states.loc["C2", "state"] == "dead" and "window missed" in states.loc["C2", "last_error"]
+    assert states.loc["C1", "state"] == "sent"
+
+
+def test_decision_window_is_used_when_given(con, decisions, tmp_path) -> None:
+    decisions = decisions.assign(not_after=decisions["scheduled_at"] + pd.Timedelta(hours=5))
+    enqueue(con, decisions, AS_OF)
+    counts = dispatch(con, DryRunSender(tmp_path), at("2026-03-02 15:45"), due_only=True)
+    assert counts["expired"] == 0 and counts["sent"] == 4
+    bad = decisions.assign(not_after=decisions["scheduled_at"] - pd.Timedelta(hours=1))
+    with pytest.raises(ValueError, match="not_after"):
+        enqueue(con, bad, AS_OF + timedelta(days=1))
 
 
 def test_recent_contacts_feed_spacing_so_a_rerun_adds_nothing(con, decisions, tmp_path) -> None:

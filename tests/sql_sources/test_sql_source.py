@@ -15,6 +15,7 @@ import duckdb
 import pytest
 from sql_servers import Db
 
+from connectors import state
 from connectors.base import sync
 from connectors.contracts import CREDIT_NOTES, CUSTOMERS, INVOICES, PAYMENT_ALLOCATIONS, StreamContract
 from connectors.sources.sql import SqlSource, SqlSourceConfig, SqlSourceError, SqlStreamConfig, erp_tables_config
@@ -36,8 +37,17 @@ def _landed(con: duckdb.DuckDBPyConnection) -> dict[str, int]:
     return {c.table: con.execute(f"select count(*) from {c.table}").fetchall()[0][0] for c in ERP}
 
 
-def _source(db: Db, **options) -> SqlSource:
-    return SqlSource(erp_tables_config(db.url, db.schema, **options))
+def _source(db: Db, reader: str = "auto", **options) -> SqlSource:
+    return SqlSource(erp_tables_config(db.url, db.schema, reader=reader, **options))
+
+
+#: Each backend's read paths: connectorx (the default), PostgreSQL COPY, and the SQLAlchemy driver path.
+READERS = {"postgres": ("connectorx", "copy", "sqlalchemy"), "mariadb": ("connectorx", "sqlalchemy")}
+
+
+def _skip_unless_reader_applies(db: Db, reader: str) -> None:
+    if reader not in READERS[db.backend]:
+        pytest.skip(f"reader {reader} does not apply to {db.backend}")
 
 
 @pytest.fixture()
@@ -47,21 +57,24 @@ def warehouse(tmp_path: Path):
     con.close()
 
 
-def test_writer_replaces_content_and_sync_lands_exactly_the_files(db: Db, world, warehouse) -> None:
+@pytest.mark.parametrize("reader", ["auto", "copy", "sqlalchemy"])
+def test_writer_replaces_content_and_sync_lands_exactly_the_files(db: Db, world, warehouse, reader: str) -> None:
+    _skip_unless_reader_applies(db, "connectorx" if reader == "auto" else reader)
     first = write_erp_to_database(world, db.url, db.schema)
     counts = write_erp_to_database(world.out_dir, db.url, db.schema)  # idempotent: replaces, never appends
     assert counts == first == {c.name: world.row_counts[c.table] for c in ERP}
     assert db.execute(f"select count(*) from {db.table('invoices')}")[0][0] == world.row_counts["raw_erp.invoices"]
 
-    result = sync(warehouse, _source(db, chunk_rows=1_000))
+    result = sync(warehouse, _source(db, reader, chunk_rows=1_000))
     assert result.ok, result.refused
     assert _landed(warehouse) == {c.table: world.row_counts[c.table] for c in ERP}
     assert sum(r.rows_quarantined for r in result.landed) == 0
     invoice_batches = [r for r in result.landed if r.stream == INVOICES.table]
-    if db.backend == "postgres":  # one server-side COPY, landed as a file
-        assert len(invoice_batches) == 1 and invoice_batches[0].origin.endswith("(COPY)")
-    else:  # streamed in chunks of chunk_rows
+    if reader == "sqlalchemy":  # streamed in chunks of chunk_rows
         assert len(invoice_batches) > 1
+    else:  # fetched whole (connectorx in record batches of chunk_rows, or one COPY), landed as one file
+        suffix = "(COPY)" if reader == "copy" else "(connectorx)"
+        assert len(invoice_batches) == 1 and invoice_batches[0].origin.endswith(suffix)
 
     for c in ERP:
         cols = ", ".join(c.column_names)
@@ -93,6 +106,13 @@ def test_second_sync_lands_nothing_and_updated_invoices_merge(db: Db, world, war
     # The incremental read only fetched the look-back window of the merge streams.
     read_inv = sum(r.rows_read for r in second.landed if r.stream == INVOICES.table)
     assert read_inv < world.row_counts[INVOICES.table] / 10
+    # So did the append stream: its watermark is the last recorded_at landed, not a full re-read.
+    read_alloc = sum(r.rows_read for r in second.landed if r.stream == PAYMENT_ALLOCATIONS.table)
+    assert read_alloc < world.row_counts[PAYMENT_ALLOCATIONS.table] / 10
+    assert (
+        state.get_watermark(warehouse, "erp_db", PAYMENT_ALLOCATIONS.table)
+        == (db.execute(f"select max(recorded_at) from {db.table('payment_allocations')}")[0][0])
+    )
 
     top = db.execute(f"select max(updated_at) from {db.table('invoices')}")[0][0]
     keys = [
@@ -107,8 +127,19 @@ def test_second_sync_lands_nothing_and_updated_invoices_merge(db: Db, world, war
             f"update {db.table('invoices')} set amount_open = 0.01, updated_at = :t where invoice_id = :k",
             {"t": later, "k": k},
         )
+    top_alloc = db.execute(f"select max(recorded_at) from {db.table('payment_allocations')}")[0][0]
+    db.execute(
+        f"insert into {db.table('payment_allocations')} select 'ALLOC-NEW', invoice_id, customer_id, null, "
+        f"payment_date, :t, currency, amount from {db.table('payment_allocations')} where recorded_at = :top limit 1",
+        {"t": top_alloc + timedelta(hours=1), "top": top_alloc},
+    )
     third = sync(warehouse, _source(db))
     assert third.ok
+    new_alloc = [r.rows_new for r in third.landed if r.stream == PAYMENT_ALLOCATIONS.table]
+    assert sum(new_alloc) == 1
+    assert warehouse.execute(
+        "select count(*) from raw_erp.payment_allocations where allocation_id = 'ALLOC-NEW'"
+    ).fetchall() == [(1,)]
     rows = warehouse.execute(
         "select invoice_id, amount_open, updated_at from raw_erp.invoices where amount_open = 0.01 order by 1"
     ).fetchall()
@@ -117,7 +148,8 @@ def test_second_sync_lands_nothing_and_updated_invoices_merge(db: Db, world, war
     assert _landed(warehouse)[INVOICES.table] == world.row_counts[INVOICES.table]
 
 
-def test_bad_record_is_quarantined_and_the_rest_lands(db: Db, world, warehouse) -> None:
+@pytest.mark.parametrize("reader", ["connectorx", "sqlalchemy"])
+def test_bad_record_is_quarantined_and_the_rest_lands(db: Db, world, warehouse, reader: str) -> None:
     write_erp_to_database(world, db.url, db.schema)
     key = db.execute(f"select min(invoice_id) from {db.table('invoices')}")[0][0]
     ccy = "EUROS"  # five letters is a valid VARCHAR; it is the missing due date that must be refused
@@ -129,7 +161,7 @@ def test_bad_record_is_quarantined_and_the_rest_lands(db: Db, world, warehouse) 
         f"update {db.table('invoices')} set due_date = null, currency = :c where invoice_id = :k", {"c": ccy, "k": key}
     )
 
-    result = sync(warehouse, _source(db))
+    result = sync(warehouse, _source(db, reader))
     assert result.ok, result.refused
     n = world.row_counts[INVOICES.table]
     assert _landed(warehouse)[INVOICES.table] == n - 1

@@ -22,7 +22,7 @@ from typing import Any
 
 import pandas as pd
 
-from connectors.channels.outbox import SendResult
+from connectors.channels.base import SendResult
 from connectors.channels.templates.render import render_message
 
 logger = logging.getLogger(__name__)

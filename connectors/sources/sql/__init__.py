@@ -1,4 +1,4 @@
-"""SQL-database source connector: an ERP's own tables read through SQLAlchemy onto the raw contracts."""
+"""SQL-database source connector: an ERP's own tables read (connectorx, COPY or SQLAlchemy) onto the raw contracts."""
 
 from connectors.sources.sql.config import SqlSourceConfig, SqlStreamConfig, erp_tables_config, load_sql_config
 from connectors.sources.sql.source import SqlSource, SqlSourceError, SqlStream

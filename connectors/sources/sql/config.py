@@ -16,10 +16,16 @@ columns map onto the stream's contract (``connectors.contracts``)::
         cursor: write_date               # source column for incremental reads (default: the
                                          # contract cursor through 'columns')
         lookback_days: 3                 # re-read this window before the watermark
-        chunk_rows: 100000               # rows per landed batch
+        chunk_rows: 100000               # rows per landed batch (per fetched batch with connectorx)
       raw_erp.customers:
         query: >-                        # ... or a SELECT, read as a subquery
           select p.id as customer_id, p.name, ... from partner p where p.is_customer
+
+``reader`` picks how rows are fetched: ``auto`` (default) uses connectorx (Rust, binary protocol
+straight into Arrow) on PostgreSQL and MariaDB/MySQL, falling back to PostgreSQL ``COPY`` or to
+SQLAlchemy when connectorx cannot read a relation; ``connectorx``, ``copy`` (PostgreSQL only) and
+``sqlalchemy`` force one path (no fallback). URLs with query options or ``connect_args`` (TLS
+settings, say) always go through SQLAlchemy, which is the only path that honours them.
 
 The URL is a ``SecretStr``: it is never logged or put in an error; messages name the DSN with the
 password replaced by ``***`` (``redacted_url``).
@@ -29,6 +35,7 @@ from __future__ import annotations
 
 import os
 from pathlib import Path
+from typing import Literal
 
 import sqlalchemy as sa
 import yaml
@@ -82,6 +89,9 @@ class SqlSourceConfig(BaseModel):
     schema_name: str | None = Field(None, alias="schema")
     streams: dict[str, SqlStreamConfig]
     connect_args: dict[str, str | int | bool] = Field(default_factory=dict)
+    reader: Literal["auto", "connectorx", "copy", "sqlalchemy"] = Field(
+        "auto", description="How rows are fetched (see the module docstring)."
+    )
 
     @model_validator(mode="after")
     def _known_streams_and_columns(self) -> SqlSourceConfig:
@@ -102,6 +112,19 @@ class SqlSourceConfig(BaseModel):
         elif u.drivername in ("mysql", "mariadb"):
             u = u.set(drivername=f"{u.drivername}+pymysql")
         return u
+
+    def connectorx_url(self) -> str | None:
+        """The URL in connectorx's form (``postgresql://`` / ``mysql://``), or None when it cannot take it.
+
+        It carries the password: pass it to connectorx only, never to a log or a message. None for
+        other dialects, and for URLs with query options or ``connect_args`` that only the
+        SQLAlchemy drivers understand.
+        """
+        u = self.sa_url()
+        scheme = {"postgresql": "postgresql", "mysql": "mysql", "mariadb": "mysql"}.get(u.get_backend_name())
+        if scheme is None or u.query or self.connect_args:
+            return None
+        return u.set(drivername=scheme).render_as_string(hide_password=False)
 
     def redacted_url(self) -> str:
         """The DSN for messages: password replaced by ``***``."""
@@ -146,7 +169,9 @@ def load_sql_config(path: Path) -> SqlSourceConfig:
         raise ValueError(f"{path}: invalid SQL source config: {problems}") from None
 
 
-def erp_tables_config(url: str | SecretStr, schema: str, source: str = "erp_db", **stream_options) -> SqlSourceConfig:
+def erp_tables_config(
+    url: str | SecretStr, schema: str, source: str = "erp_db", reader: str = "auto", **stream_options
+) -> SqlSourceConfig:
     """The identity configuration for an ERP schema with the contract's table and column names.
 
     This is what ``simulator.sql_writer.write_erp_to_database`` writes. Payment allocations are
@@ -156,6 +181,7 @@ def erp_tables_config(url: str | SecretStr, schema: str, source: str = "erp_db",
         url: Database URL.
         schema: Schema (PostgreSQL) or database (MariaDB) holding the tables.
         source: Lineage name (``_source``).
+        reader: How rows are fetched (``auto``, ``connectorx``, ``copy``, ``sqlalchemy``).
         **stream_options: Extra ``SqlStreamConfig`` fields for every stream (e.g. ``chunk_rows``).
 
     Returns:
@@ -170,4 +196,4 @@ def erp_tables_config(url: str | SecretStr, schema: str, source: str = "erp_db",
         ),
     }
     secret = url if isinstance(url, SecretStr) else SecretStr(str(url))
-    return SqlSourceConfig(source=source, url=secret, schema=schema, streams=streams)
+    return SqlSourceConfig(source=source, url=secret, schema=schema, streams=streams, reader=reader)

@@ -1,19 +1,34 @@
-"""SQL-database source: an ERP's own tables read through SQLAlchemy, incrementally and in chunks.
+"""SQL-database source: an ERP's own tables read incrementally onto the raw contracts.
 
 Each configured stream is one table (or a SELECT) whose columns map onto a raw contract
 (``connectors.sources.sql.config``). A read selects the mapped columns under their contract names,
-``where <cursor> >= :since`` (the stream's watermark minus its look-back window, a bound parameter)
-``order by <cursor>, <key>``, through a server-side cursor (SQLAlchemy ``stream_results`` +
-``yield_per``: a named cursor on PostgreSQL/psycopg, ``SSCursor`` on MariaDB/pymysql), so memory
-stays flat whatever the table size. Each chunk of ``chunk_rows`` rows becomes one Arrow ``Batch``:
-rows are transposed to columns in C (``zip(*rows)``) and each column converted by ``pyarrow.array``
-in one call to its contract type, so there is no per-row Python. ``Decimal`` values stay exact
-(``decimal128``); a value that does not fit (three decimals, a ``NaN`` numeric, a mixed-type column)
-is passed on as text and typed, or quarantined, by ``connectors.load.land`` like any file value.
+``where <cursor> >= <since>`` (the stream's watermark minus its look-back window)
+``order by <cursor>, <key>`` (no order when it lands as one batch), through one of three paths
+(``SqlSourceConfig.reader``):
+
+- **connectorx** (default on PostgreSQL and MariaDB/MySQL): the Rust client reads the servers' binary
+  protocols straight into Arrow record batches of ``chunk_rows`` rows, spooled to an uncompressed
+  Parquet file (flat memory) that the loader lands in one batch, like an export. The session runs in
+  UTC, so zone-aware instants arrive in UTC and land naive. Decimals arrive as ``decimal128(38,10)``
+  and are cast to the contract's scale only when exact: a value with more decimals makes the typed
+  read fail and the raw read lets the loader quarantine that record. A relation connectorx cannot
+  map (a ``NaN`` numeric, an exotic type) falls back to the next path with a warning. Limit: a
+  source numeric with more than 10 decimals is rounded to 10 by connectorx before it is checked.
+- **COPY** (PostgreSQL): ``COPY (SELECT ...) TO STDOUT`` as CSV into a temporary file read by DuckDB.
+- **SQLAlchemy** (any dialect, and URLs with options or ``connect_args``): a server-side cursor
+  (``stream_results`` + ``yield_per``), each chunk transposed to columns in C (``zip(*rows)``) and
+  converted by ``pyarrow.array`` in one call per column to its contract type. ``Decimal`` values stay
+  exact; a value that does not fit is passed on as text and typed, or quarantined, by
+  ``connectors.load.land`` like any file value.
+
+The database URL carries the password: connectorx gets it, no log line or error does (``redact``).
 
 Streams without a contract cursor (append streams such as payment allocations) are re-read whole
-unless the config names a source cursor; the loader only inserts keys it has not seen.
+unless the config names a source cursor that feeds a contract column (``recorded_at``): the loader
+then keeps that column's maximum as the stream's watermark (``SqlStream.watermark_column``), the
+next read starts there minus the look-back window, and only keys not seen before are inserted.
 
+connectorx: https://sfu-db.github.io/connector-x/
 SQLAlchemy: https://docs.sqlalchemy.org/en/20/core/connections.html#streaming-with-a-fixed-buffer-via-yield-per
 """
 
@@ -146,8 +161,47 @@ def _driver_args(url: sa.URL) -> dict[str, Any]:
         from pymysql.converters import conversions
 
         text_types = (FIELD_TYPE.DECIMAL, FIELD_TYPE.NEWDECIMAL, FIELD_TYPE.DATE, FIELD_TYPE.DATETIME)
-        return {"conv": {k: v for k, v in conversions.items() if k not in (*text_types, FIELD_TYPE.TIMESTAMP)}}
+        return {
+            "conv": {k: v for k, v in conversions.items() if k not in (*text_types, FIELD_TYPE.TIMESTAMP)},
+            # TIMESTAMP columns are shown in the session's zone: UTC, as the contracts store instants.
+            "init_command": "SET time_zone = '+00:00'",
+        }
     return {}
+
+
+def _sa_dialect(name: str) -> sa.engine.Dialect:
+    """A SQLAlchemy dialect (no driver import) to render a statement for connectorx."""
+    from sqlalchemy.dialects import mysql, postgresql
+
+    return mysql.dialect() if name == "mysql" else postgresql.dialect()
+
+
+def _naive_utc_schema(schema: pa.Schema) -> pa.Schema:
+    """The schema with zone-aware timestamps as naive (UTC) ones, as the contracts store instants."""
+    return pa.schema(
+        [f.with_type(pa.timestamp(f.type.unit)) if pa.types.is_timestamp(f.type) and f.type.tz else f for f in schema]
+    )
+
+
+def _naive_utc(columns: Sequence[pa.Array]) -> list[pa.Array]:
+    return [c.cast(pa.timestamp(c.type.unit)) if pa.types.is_timestamp(c.type) and c.type.tz else c for c in columns]
+
+
+def _q(name: str) -> str:
+    return '"' + name.replace('"', '""') + '"'
+
+
+def _exact_cast(name: str, type_: pa.DataType, contract_type: str | None) -> str:
+    """DuckDB select item: a decimal cast to the contract's DECIMAL(p,s) that fails rather than round."""
+    target = arrow_type(contract_type) if contract_type else None
+    if target is None or not pa.types.is_decimal(target) or not pa.types.is_decimal(type_) or type_ == target:
+        return _q(name)
+    col = _q(name)
+    message = f"{name}: value with more than {target.scale} decimals".replace("'", "''")
+    return (
+        f"case when {col} <> round({col}, {target.scale}) then error('{message}') "
+        f"else {col}::DECIMAL({target.precision},{target.scale}) end as {col}"
+    )
 
 
 @dataclass
@@ -167,6 +221,20 @@ class SqlStream:
     def max_bad_fraction(self) -> float:
         """Share of bad rows above which a chunk is refused whole."""
         return self.config.max_bad_fraction
+
+    @property
+    def watermark_column(self) -> str | None:
+        """For an append stream read on a source cursor, the contract column the loader keeps the watermark of.
+
+        Append streams have no contract cursor, so without this every sync would re-read them whole;
+        with it (payment allocations on ``recorded_at``) a sync reads from the last ``recorded_at``
+        landed minus the look-back window, and the loader still inserts only keys it has not seen.
+        """
+        if self.contract.cursor or not self.config.cursor:
+            return None
+        return next(
+            (c.name for c in self.contract.columns if self.config.source_column(c.name) == self.config.cursor), None
+        )
 
     @property
     def relation_name(self) -> str:
@@ -224,18 +292,43 @@ class SqlStream:
         return stmt.order_by(*order)
 
     def read(self, watermark: datetime | None) -> Iterator[Batch]:
-        """Chunks of rows changed since ``watermark`` minus the look-back window, oldest first."""
+        """Rows changed since ``watermark`` minus the look-back window.
+
+        One spooled batch with connectorx or COPY; chunks of ``chunk_rows`` rows, oldest first, with
+        SQLAlchemy.
+        """
         since = watermark - timedelta(days=self.lookback_days) if watermark is not None else None
         if since is not None and not self.config.cursor_column(self.contract):
             since = None
         stmt = self.statement(since)
         where = f" where {self.config.cursor_column(self.contract)} >= {since.isoformat(sep=' ')}" if since else ""
-        chunk = self.config.chunk_rows
         base = f"{self.source.config.redacted_url()} {self.relation_name}{where}"
+        reader = self.source.config.reader
+        cx_url = self.source.config.connectorx_url() if reader in ("auto", "connectorx") else None
+        if reader == "connectorx" and cx_url is None:
+            raise SqlSourceError(
+                f"{base}: reader 'connectorx' needs a PostgreSQL or MariaDB/MySQL URL without query options or "
+                "connect_args; set reader to 'auto' or 'sqlalchemy' in the SQL source config"
+            )
+        if cx_url is not None:
+            spool = self._fetch_connectorx(cx_url, stmt, base, strict=reader == "connectorx")
+            if spool is not None:
+                yield from self._land_spool(spool, base)
+                return
         engine = self.source.engine()
-        if engine.dialect.name == "postgresql" and engine.dialect.driver == "psycopg":
+        is_pg = engine.dialect.name == "postgresql" and engine.dialect.driver == "psycopg"
+        if reader == "copy" and not is_pg:
+            raise SqlSourceError(
+                f"{base}: reader 'copy' needs a postgresql+psycopg URL; set reader to 'auto' in the SQL source config"
+            )
+        if is_pg and reader in ("auto", "copy"):
             yield from self._read_postgres_copy(engine, stmt, since, base)
             return
+        yield from self._read_sqlalchemy(engine, stmt, base)
+
+    def _read_sqlalchemy(self, engine: sa.Engine, stmt: sa.Select, base: str) -> Iterator[Batch]:
+        """General path: a server-side cursor, ``chunk_rows`` rows per Arrow batch."""
+        chunk = self.config.chunk_rows
         with engine.connect() as conn:
             try:
                 result = conn.execution_options(stream_results=True, yield_per=chunk).execute(stmt)
@@ -253,6 +346,86 @@ class SqlStream:
                 first += table.num_rows
                 yield Batch(origin=origin, table=table)
         log.info("%s: read %d row(s) from %s", self.contract.table, first - 1, base)
+
+    def _fetch_connectorx(
+        self, cx_url: str, stmt: sa.Select, base: str, *, strict: bool
+    ) -> tuple[Path, pa.Schema, int] | None:
+        """Fetch the whole read with connectorx into a temporary Parquet file (flat memory).
+
+        connectorx speaks the servers' binary protocols in Rust and hands over Arrow record batches
+        of ``chunk_rows`` rows, which are appended to an uncompressed Parquet file; the loader then
+        reads it in one batch, as it does an export. The session runs in UTC so zone-aware values
+        (MySQL ``TIMESTAMP``, PostgreSQL ``timestamptz``) arrive as UTC instants.
+
+        Returns:
+            ``(file, schema, rows)``, or None when connectorx cannot read this relation (a type it
+            does not map, such as a ``NaN`` numeric) and ``strict`` is off: the caller falls back.
+
+        Raises:
+            SqlSourceError: connectorx failed and ``strict`` is on (message without credentials).
+        """
+        try:
+            import connectorx as cx
+            import pyarrow.parquet as pq
+        except ImportError:
+            if strict:
+                raise SqlSourceError(f"{base}: reader 'connectorx' needs the connectorx package installed") from None
+            return None
+        is_mysql = cx_url.startswith("mysql://")
+        dialect = _sa_dialect("mysql" if is_mysql else "postgresql")
+        # The read lands as one batch, so row order does not matter: no ORDER BY (a server-side sort of
+        # the whole table costs more than the transfer itself on MariaDB).
+        sql = str(stmt.order_by(None).compile(dialect=dialect, compile_kwargs={"literal_binds": True}))
+        pre = "SET time_zone = '+00:00'" if is_mysql else "SET TIME ZONE 'UTC'"
+        fd, tmp_name = tempfile.mkstemp(prefix="cobranza-cx-", suffix=".parquet")
+        os.close(fd)
+        tmp = Path(tmp_name)
+        rows = 0
+        try:
+            reader = cx.read_sql(
+                cx_url, sql, return_type="arrow_stream", batch_size=self.config.chunk_rows, pre_execution_query=pre
+            )
+            schema = _naive_utc_schema(reader.schema)
+            with pq.ParquetWriter(tmp, schema, compression="none", use_dictionary=False) as writer:
+                for batch in reader:
+                    if batch.num_rows:
+                        writer.write_batch(pa.RecordBatch.from_arrays(_naive_utc(batch.columns), schema=schema))
+                        rows += batch.num_rows
+        except (KeyboardInterrupt, SystemExit, GeneratorExit):
+            tmp.unlink(missing_ok=True)
+            raise
+        except BaseException as exc:  # noqa: BLE001 - connectorx raises RuntimeError, or a PanicException (a BaseException) mid-stream
+            tmp.unlink(missing_ok=True)
+            reason = self.source.redact(_first_line(exc))
+            if strict:
+                raise SqlSourceError(
+                    f"{base}: connectorx read failed ({reason}); check the table, columns and cursor in the config, "
+                    "or set reader to 'auto'"
+                ) from None
+            log.warning("%s: connectorx cannot read it (%s); falling back to the driver path", base, reason)
+            return None
+        return tmp, schema, rows
+
+    def _land_spool(self, spool: tuple[Path, pa.Schema, int], base: str) -> Iterator[Batch]:
+        """One batch over the connectorx Parquet file: typed read first, raw read as fallback."""
+        tmp, schema, rows = spool
+        try:
+            log.info("%s: read %d row(s) from %s (connectorx)", self.contract.table, rows, base)
+            if not rows:
+                return
+            path = str(tmp).replace("'", "''")
+            declared = {c.name: c.type for c in self.contract.columns}
+            typed = ", ".join(_exact_cast(f.name, f.type, declared.get(f.name)) for f in schema)
+            yield Batch(
+                origin=f"{base} (connectorx)",
+                # Decimals arrive as decimal128(38,10): cast to the contract's scale only when exact.
+                # A value with more decimals stops the typed read; the raw read then lets the loader
+                # quarantine that record with its reason and land the rest.
+                sql=f"select {typed} from read_parquet('{path}')",
+                fallback_sql=f"select * from read_parquet('{path}')",
+            )
+        finally:
+            tmp.unlink(missing_ok=True)
 
     def _read_postgres_copy(
         self, engine: sa.Engine, stmt: sa.Select, since: datetime | None, base: str
@@ -329,6 +502,16 @@ class SqlSource:
             self._engine.dispose()
             self._engine = None
 
+    def redact(self, text: str) -> str:
+        """``text`` with the URL's password (raw and URL-encoded) replaced by ``***``."""
+        password = self.config.sa_url().password
+        if password:
+            from urllib.parse import quote
+
+            for form in {str(password), quote(str(password), safe="")}:
+                text = text.replace(form, "***")
+        return text
+
     def relation_columns(self, stream: SqlStream) -> list[str]:
         """Column names of a stream's table or query (cached per source)."""
         key = stream.config.table or stream.config.query or ""
@@ -372,10 +555,7 @@ class SqlSource:
             with self.engine().connect() as conn:
                 conn.execute(sa.text("select 1")).fetchall()
         except sa.exc.SQLAlchemyError as exc:
-            message = _first_line(exc)
-            password = self.config.sa_url().password
-            if password:
-                message = message.replace(str(password), "***")
+            message = self.redact(_first_line(exc))
             raise SqlSourceError(
                 f"cannot connect to {dsn} ({message}); check host, port, credentials and that the server is up"
             ) from None

@@ -11,8 +11,10 @@
 {%- set recovery_days = var('recovery_window_days', 14) %}
 {%- set grace_days = var('promise_grace_days', 3) %}
 {%- set decisions_relation = adapter.get_relation(database=target.database, schema='decisions', identifier='nba_decisions') if execute else none %}
-{%- set has_groups = decisions_relation is not none
-    and 'group' in (adapter.get_columns_in_relation(decisions_relation) | map(attribute='name') | map('lower') | list) %}
+{%- set decision_columns = (adapter.get_columns_in_relation(decisions_relation) | map(attribute='name') | map('lower') | list) if decisions_relation is not none else [] %}
+{#- the decision log names the experiment arm `arm` (ml.nba.engine); `group` is the older name -#}
+{%- set arm_column = 'arm' if 'arm' in decision_columns else ('"group"' if 'group' in decision_columns else none) %}
+{%- set has_groups = arm_column is not none %}
 
 with invoices as (
     select * from {{ ref('fct_invoices') }}
@@ -390,9 +392,10 @@ experiment as (
                   and payments.payment_date <= {{ add_days('decided.decision_date', recovery_days) }}
             ) as has_paid
         from (
-            select distinct customer_id, cast(as_of_date as date) as decision_date, lower("group") as arm
+            select distinct customer_id, cast(as_of_date as date) as decision_date, lower({{ arm_column }}) as arm
             from {{ decisions_relation }}
-            where cast(as_of_date as date) <= {{ add_days(as_of_date(), -recovery_days) }}
+            where {{ arm_column }} is not null
+              and cast(as_of_date as date) <= {{ add_days(as_of_date(), -recovery_days) }}
               and cast(as_of_date as date) > {{ add_days(as_of_date(), -(recovery_days + window_days)) }}
         ) as decided
         inner join customers using (customer_id)

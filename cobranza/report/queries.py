@@ -1,0 +1,249 @@
+"""Read what the KPI report needs from the warehouse (DuckDB) and from the MLflow registry.
+
+The queries are SQL files beside this module (``sql/*.sql``), run with DuckDB named parameters
+(``$as_of``, ``$segment``, ...). Results go through Arrow so that DECIMAL money stays ``Decimal``
+(``connectors.warehouse.read_frame`` does the same). Every section reads what exists: a table or
+column that another part of the pipeline has not produced yet (drift, treatment vs control) yields
+an empty result and a plain sentence saying what is missing, never an exception.
+"""
+
+from __future__ import annotations
+
+import re
+from dataclasses import dataclass, field
+from datetime import date, timedelta
+from pathlib import Path
+from typing import Any
+
+import duckdb
+import pandas as pd
+
+SQL_DIR = Path(__file__).with_name("sql")
+KPI_MART = "marts.mart_collections_kpis"
+KPI_WINDOW_DAYS = 30
+TREND_MONTHS = 12
+PREVIOUS_PERIOD_DAYS = 30
+# A feature whose population stability index passes this is drifting (the usual rule of thumb:
+# < 0.1 stable, 0.1-0.25 moderate, > 0.25 significant); a drift table may carry its own threshold.
+PSI_ALERT = 0.25
+
+
+class ReportDataError(ValueError):
+    """The warehouse cannot support the requested report (no KPI mart, wrong date, unknown scope)."""
+
+
+@dataclass
+class ReportData:
+    """Everything the report shows, read once from the warehouse and the registry."""
+
+    as_of: date
+    segment: str | None
+    country: str | None
+    kpis: dict[str, Any]
+    kpis_by_segment: pd.DataFrame
+    kpis_by_currency: pd.DataFrame
+    trend: pd.DataFrame
+    previous_date: date
+    channels: pd.DataFrame
+    risk_accounts: pd.DataFrame
+    risk_bands: pd.DataFrame
+    unmatched: pd.DataFrame
+    model: dict[str, Any] | None
+    drift: pd.DataFrame | None
+    missing: dict[str, str] = field(default_factory=dict)
+
+    @property
+    def scope(self) -> str:
+        """Human description of the scope, e.g. 'all segments, all countries'."""
+        seg = f"segment {self.segment}" if self.segment else "all segments"
+        cty = f"country {self.country}" if self.country else "all countries"
+        return f"{seg}, {cty}"
+
+
+def run_sql(con: duckdb.DuckDBPyConnection, name: str, **params: Any) -> pd.DataFrame:
+    """Run ``sql/<name>.sql`` with the named parameters it uses and return a pandas frame.
+
+    Args:
+        con: Warehouse connection.
+        name: File stem under ``cobranza/report/sql``.
+        **params: Values for the ``$name`` placeholders (extra ones are ignored).
+    """
+    sql = (SQL_DIR / f"{name}.sql").read_text(encoding="utf-8")
+    used = set(re.findall(r"\$(\w+)", sql))
+    missing = used - params.keys()
+    if missing:
+        raise ValueError(f"{SQL_DIR / name}.sql needs parameters {sorted(missing)}")
+    return con.sql(sql, params={k: v for k, v in params.items() if k in used}).to_arrow_table().to_pandas()
+
+
+def _table_exists(con: duckdb.DuckDBPyConnection, schema: str, table: str) -> bool:
+    rows = con.execute(
+        "select 1 from information_schema.tables where table_schema = ? and table_name = ?", [schema, table]
+    ).fetchall()
+    return bool(rows)
+
+
+def month_ends(as_of: date, months: int = TREND_MONTHS) -> list[date]:
+    """The last ``months`` month-end dates strictly before ``as_of``'s month, oldest first."""
+    out: list[date] = []
+    d = as_of.replace(day=1) - timedelta(days=1)
+    for _ in range(months):
+        out.append(d)
+        d = d.replace(day=1) - timedelta(days=1)
+    return sorted(out)
+
+
+def mart_as_of(con: duckdb.DuckDBPyConnection) -> date:
+    """The run date the KPI mart was built for; raises if the warehouse has no KPI mart."""
+    if not _table_exists(con, "marts", "mart_collections_kpis"):
+        raise ReportDataError(
+            f"the warehouse has no {KPI_MART}: run `cobranza run` first (it builds the dbt marts the report reads)"
+        )
+    rows = con.execute(f"select distinct as_of_date from {KPI_MART} order by 1").fetchall()
+    if not rows:
+        raise ReportDataError(f"{KPI_MART} is empty: run `cobranza run` to rebuild the marts")
+    return rows[-1][0]
+
+
+def load_report_data(
+    con: duckdb.DuckDBPyConnection,
+    *,
+    as_of: date | None = None,
+    segment: str | None = None,
+    country: str | None = None,
+    tracking_uri: str | None = None,
+) -> ReportData:
+    """Read every section's data for one date and scope.
+
+    Args:
+        con: Warehouse connection (DuckDB).
+        as_of: Report date; must be the date the KPI mart was built for (default: that date).
+        segment: Optional customer segment (e.g. ``enterprise``).
+        country: Optional ISO country code of the customers (e.g. ``MX``).
+        tracking_uri: MLflow tracking URI for the model-health section (None: section unavailable).
+
+    Raises:
+        ReportDataError: no KPI mart, a date the mart was not built for, or an unknown segment/country.
+    """
+    built = mart_as_of(con)
+    as_of = as_of or built
+    if as_of != built:
+        raise ReportDataError(
+            f"{KPI_MART} holds the run of {built}, not {as_of}: run `cobranza run --as-of {as_of}` first, "
+            f"or report on {built}"
+        )
+    country = country.upper() if country else None
+    params = {
+        "as_of": as_of,
+        "segment": segment,
+        "country": country,
+        "window_days": KPI_WINDOW_DAYS,
+    }
+    kpi_rows = run_sql(con, "kpi_row", **params)
+    if kpi_rows.empty:
+        known = con.execute(
+            f"select distinct segment, country from {KPI_MART} where currency <> 'all' order by 1, 2"
+        ).fetchall()
+        segments = sorted({s for s, _ in known if s != "all"})
+        countries = sorted({c for _, c in known if c != "all"})
+        raise ReportDataError(
+            f"no KPI row for segment={segment or 'all'} country={country or 'all'} on {as_of}: "
+            f"segments are {', '.join(segments)}; countries are {', '.join(countries)}"
+        )
+    if len(kpi_rows) > 1:
+        raise ReportDataError(
+            f"country {country} invoices in {len(kpi_rows)} currencies ({', '.join(kpi_rows['currency'])}): "
+            "the KPI mart has no single row for it; report on the whole portfolio or one segment instead"
+        )
+    previous = as_of - timedelta(days=PREVIOUS_PERIOD_DAYS)
+    points = sorted({*month_ends(as_of), previous, as_of})
+    missing: dict[str, str] = {}
+    trend = run_sql(con, "dso_trend", points=points, **params)
+    trend["point_date"] = pd.to_datetime(trend["point_date"])
+    data = ReportData(
+        as_of=as_of,
+        segment=segment,
+        country=country,
+        kpis=kpi_rows.iloc[0].to_dict(),
+        kpis_by_segment=run_sql(con, "kpi_by_segment", **params),
+        kpis_by_currency=run_sql(con, "kpi_by_currency", **params),
+        trend=trend,
+        previous_date=previous,
+        channels=run_sql(con, "channel_performance", **params),
+        risk_accounts=pd.DataFrame(),
+        risk_bands=pd.DataFrame(),
+        unmatched=run_sql(con, "unmatched_payments", **params),
+        model=None,
+        drift=None,
+        missing=missing,
+    )
+    if _table_exists(con, "ml_scores", "invoice_scores"):
+        accounts = run_sql(con, "risk_accounts", **params)
+        if _table_exists(con, "decisions", "nba_decisions"):
+            accounts = accounts.merge(run_sql(con, "decisions_today", **params), on="customer_id", how="left")
+        else:
+            missing["decisions"] = "decisions.nba_decisions does not exist yet: the daily run's decide stage writes it"
+        data.risk_accounts = accounts
+        data.risk_bands = run_sql(con, "risk_distribution", **params)
+    else:
+        missing["risk"] = "ml_scores.invoice_scores does not exist yet: the daily run's score stage writes it"
+    arms = [data.kpis.get("n_customers_treatment"), data.kpis.get("n_customers_control")]
+    if any(n is None or pd.isna(n) or int(n) == 0 for n in arms):
+        missing["uplift"] = (
+            f"{KPI_MART}.n_customers_treatment / n_customers_control are empty or zero: the KPI mart found "
+            "no decisions (decisions.nba_decisions) with a treatment/control arm whose 14-day outcome window "
+            "has closed"
+        )
+    if tracking_uri:
+        data.model = _champion(tracking_uri, missing)
+    else:
+        missing["model"] = "no MLflow tracking URI was given"
+    data.drift = _drift(con, as_of, missing)
+    return data
+
+
+def _champion(tracking_uri: str, missing: dict[str, str]) -> dict[str, Any] | None:
+    from ml import registry
+
+    try:
+        info = registry.champion_info(tracking_uri)
+    except Exception as exc:  # an unreachable or foreign tracking store must not sink the whole report
+        missing["model"] = f"MLflow at {tracking_uri} could not be read ({type(exc).__name__}: {exc})"
+        return None
+    if info is None:
+        missing["model"] = f"no {registry.MODEL_NAME}@champion in {tracking_uri}: run `cobranza train`"
+    return info
+
+
+def _drift(con: duckdb.DuckDBPyConnection, as_of: date, missing: dict[str, str]) -> pd.DataFrame | None:
+    """Feature drift from any warehouse table with ``feature`` and ``psi`` columns (latest date <= as_of)."""
+    candidates = con.execute(
+        "select table_schema, table_name, list(lower(column_name)) from information_schema.columns "
+        "group by all having list_contains(list(lower(column_name)), 'psi') "
+        "and list_contains(list(lower(column_name)), 'feature') order by 1, 2"
+    ).fetchall()
+    if not candidates:
+        missing["drift"] = (
+            "no drift table yet: the model-health section reads a table with columns feature and psi "
+            "(and as_of_date), e.g. ml_monitoring.feature_drift, written by the scoring stage"
+        )
+        return None
+    schema, table, columns = candidates[0]
+    where = ""
+    if "as_of_date" in columns:
+        where = (
+            f" where as_of_date = (select max(as_of_date) from {schema}.{table} "
+            f"where as_of_date <= '{as_of.isoformat()}')"
+        )
+    frame = con.sql(f"select * from {schema}.{table}{where}").to_arrow_table().to_pandas()
+    frame.columns = [c.lower() for c in frame.columns]
+    frame["feature"] = frame["feature"].astype(str).replace({"__score__": "model score"})
+    if "is_drifted" not in frame.columns:
+        exempt = frame["is_exempt"].fillna(False) if "is_exempt" in frame.columns else False
+        limit = frame["threshold"].astype(float) if "threshold" in frame.columns else PSI_ALERT
+        frame["is_drifted"] = (frame["psi"].astype(float) > limit) & ~exempt
+    frame.attrs["source"] = f"{schema}.{table}"
+    if frame.empty:
+        missing["drift"] = f"{schema}.{table} has no rows up to {as_of}"
+        return None
+    return frame.sort_values("psi", ascending=False).reset_index(drop=True)

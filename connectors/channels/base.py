@@ -1,0 +1,358 @@
+"""What every channel provider shares: the ``Sender`` protocol, send results, secrets and a pooled HTTP sender.
+
+``connectors.channels.outbox.dispatch`` drives any object that follows :class:`Sender`. Providers that
+speak HTTP (WhatsApp Cloud API, Twilio, HubSpot) derive from :class:`HTTPChannelSender`, which gives
+them, in one place:
+
+- a pooled ``requests.Session`` (keep-alive, one connection per worker thread) and a thread pool, so
+  a batch is sent concurrently (CONNECTORS.md §4; the bar in DESIGN.md §9 is >= 1,000 msg/s);
+- a per-provider rate limit (``connectors.http.RateLimiter``), since providers meter per number/account;
+- retries with exponential back-off and jitter **only** on 429 and 5xx, honouring ``Retry-After``
+  (capped). A request that certainly did not leave (connection refused, connect timeout) is retried
+  too; a request that may have reached the provider (read timeout, connection dropped after the
+  request was written) is **never** retried: it is reported as *ambiguous* and the outbox marks the
+  task ``unknown`` until ``reconcile`` settles it with a status lookup;
+- redaction of credentials in every error text (``connectors.http.Redactor``).
+
+Secrets come from the environment or from a Prefect ``Secret`` block (:func:`secret`), never from
+settings files, and are never logged.
+"""
+
+from __future__ import annotations
+
+import logging
+import os
+import random
+import threading
+import time
+from collections.abc import Callable, Mapping, Sequence
+from concurrent.futures import ThreadPoolExecutor
+from dataclasses import dataclass
+from typing import Any, Protocol, runtime_checkable
+
+import requests
+from pydantic import BaseModel, ValidationError
+from requests.adapters import HTTPAdapter
+
+from connectors.http import RETRYABLE_STATUS, RateLimiter, Redactor, parse_retry_after
+
+logger = logging.getLogger(__name__)
+
+
+@dataclass(frozen=True)
+class SendResult:
+    """Outcome of handing one task to a channel provider.
+
+    Attributes:
+        task_id: The task.
+        ok: Whether the provider accepted the message.
+        provider_message_id: Provider's id when accepted.
+        detail: Error text or a note.
+        retryable: For failures, whether a later attempt may succeed (429/5xx after the in-call
+            retries, connection refused) or not (validation error, bad template, auth): non-retryable
+            failures go straight to ``dead``.
+        ambiguous: The request may have reached the provider (timeout after it left): the task becomes
+            ``unknown`` and is never resent blindly.
+    """
+
+    task_id: str
+    ok: bool
+    provider_message_id: str | None = None
+    detail: str | None = None
+    retryable: bool = True
+    ambiguous: bool = False
+
+
+@runtime_checkable
+class Sender(Protocol):
+    """What ``dispatch`` needs from a channel provider."""
+
+    name: str
+
+    def send_batch(self, tasks: Sequence[Mapping[str, Any]]) -> list[SendResult]:
+        """Hand tasks to the provider; one result per task, in any order."""
+        ...
+
+    def reconcile(self, tasks: Sequence[Mapping[str, Any]]) -> dict[str, str | None]:
+        """For tasks left in ``sending``/``unknown``: ``{task_id: provider_message_id}`` if the provider
+        has the message, ``{task_id: None}`` if it certainly does not; omit the ones it cannot tell."""
+        ...
+
+
+class ChannelConfigError(RuntimeError):
+    """A channel is selected but not configured (missing secret, URL or sender id)."""
+
+
+def config_from_env(
+    model: type[BaseModel],
+    prefix: str,
+    overrides: Mapping[str, Any] | None = None,
+    *,
+    secret_fields: Mapping[str, tuple[str, ...]] | None = None,
+) -> Any:
+    """Build a channel config from ``<prefix><FIELD>`` environment variables plus explicit overrides.
+
+    Secret fields are also looked up under extra variable names (e.g. Twilio's own
+    ``TWILIO_AUTH_TOKEN``) and in a Prefect Secret block named ``cobranza-<prefix>-<field>``.
+
+    Raises:
+        ChannelConfigError: A required field is missing; the message names the variables to set.
+    """
+    values: dict[str, Any] = {}
+    for name in model.model_fields:
+        env = os.environ.get(prefix + name.upper())
+        if env is not None:
+            values[name] = env
+    given = dict(overrides or {})  # an explicit None (e.g. no rate limit) wins over the environment
+    for name, aliases in (secret_fields or {}).items():
+        if name not in values and name not in given:
+            block = f"cobranza-{prefix.lower().removeprefix('cobranza_').strip('_')}-{name.replace('_', '-')}"
+            found = None
+            for env_name in aliases:
+                found = found or os.environ.get(env_name)
+            found = found or secret(prefix + name.upper(), block, required=False)
+            if found:
+                values[name] = found
+    values.update(given)
+    try:
+        return model.model_validate(values)
+    except ValidationError as exc:
+        missing = [".".join(str(p) for p in e["loc"]) for e in exc.errors() if e["type"] == "missing"]
+        if missing:
+            names = ", ".join(prefix + m.upper() for m in missing)
+            raise ChannelConfigError(f"{model.__name__} is not configured: set {names}") from None
+        raise ChannelConfigError(f"{model.__name__}: invalid configuration: {exc}") from None
+
+
+def secret(env_var: str, block: str | None = None, *, required: bool = True) -> str | None:
+    """Read a credential from the environment, else from a Prefect ``Secret`` block.
+
+    Args:
+        env_var: Environment variable name (e.g. ``COBRANZA_WHATSAPP_TOKEN``).
+        block: Prefect Secret block name tried when the variable is unset and a Prefect server is configured
+            (``PREFECT_API_URL``), e.g. ``cobranza-whatsapp-token``.
+        required: Raise when neither is set.
+
+    Returns:
+        The secret, or None when not required and absent.
+
+    Raises:
+        ChannelConfigError: Required and not found (the message names both places; never the value).
+    """
+    value = os.environ.get(env_var)
+    if value:
+        return value
+    # Blocks live on a Prefect server: only ask when one is configured (never start an ephemeral one).
+    if block and os.environ.get("PREFECT_API_URL"):
+        try:
+            from prefect.blocks.system import Secret
+
+            return Secret.load(block).get()
+        except Exception as exc:  # no Prefect API, or no such block
+            logger.debug("Prefect Secret block %r not readable: %s", block, type(exc).__name__)
+    if required:
+        where = f"environment variable {env_var}" + (f" or Prefect Secret block {block!r}" if block else "")
+        raise ChannelConfigError(f"missing credential: set {where}")
+    return None
+
+
+class Ambiguous(Exception):
+    """The request may have reached the provider; do not resend without a status lookup."""
+
+
+class NotSent(Exception):
+    """The request certainly did not reach the provider (or it refused it with 429/5xx after retries)."""
+
+    def __init__(self, message: str, status: int | None = None) -> None:
+        super().__init__(message)
+        self.status = status
+
+
+@dataclass
+class SenderStats:
+    """Counters of one sender (thread-safe updates through ``add``)."""
+
+    requests: int = 0
+    retries: int = 0
+    throttled: int = 0
+    server_errors: int = 0
+    ambiguous: int = 0
+    waited_s: float = 0.0
+
+    def __post_init__(self) -> None:
+        self._lock = threading.Lock()
+
+    def add(self, **deltas: float) -> None:
+        """Add to counters atomically."""
+        with self._lock:
+            for key, value in deltas.items():
+                setattr(self, key, getattr(self, key) + value)
+
+    def as_dict(self) -> dict[str, float]:
+        """Counters as a plain dict."""
+        return {k: getattr(self, k) for k in ("requests", "retries", "throttled", "server_errors", "ambiguous")}
+
+
+class HTTPChannelSender:
+    """Base of HTTP channel providers: pooled session, worker threads, rate limit, safe retries.
+
+    Subclasses implement :meth:`send_one` (build the request, classify the answer) and
+    :meth:`reconcile`.
+
+    Args:
+        base_url: Provider root URL (an emulator on 127.0.0.1 in tests and the demo).
+        name: Provider name used in logs and results.
+        secrets: Values to redact from any error text.
+        concurrency: Worker threads (and pooled connections) per batch.
+        rate_limit_per_s: Requests per second to this provider (None = unlimited).
+        max_attempts: Attempts per message inside one dispatch run (429/5xx/not-connected only).
+        backoff_base: Exponential back-off multiplier, seconds.
+        backoff_max: Cap of one back-off wait, seconds.
+        retry_after_cap: Cap applied to the provider's ``Retry-After``, seconds.
+        connect_timeout: Seconds to connect.
+        read_timeout: Seconds to wait for the answer; past it the outcome is ambiguous.
+        sleep: Sleep function (tests may inject one).
+    """
+
+    name = "http"
+
+    def __init__(
+        self,
+        base_url: str,
+        *,
+        name: str | None = None,
+        secrets: Sequence[str] = (),
+        concurrency: int = 16,
+        rate_limit_per_s: float | None = None,
+        max_attempts: int = 4,
+        backoff_base: float = 0.2,
+        backoff_max: float = 5.0,
+        retry_after_cap: float = 30.0,
+        connect_timeout: float = 3.0,
+        read_timeout: float = 10.0,
+        sleep: Callable[[float], None] = time.sleep,
+    ) -> None:
+        self.base_url = base_url.rstrip("/")
+        if name:
+            self.name = name
+        self.redact = Redactor(secrets)
+        self.concurrency = max(1, concurrency)
+        self.max_attempts = max(1, max_attempts)
+        self.backoff_base, self.backoff_max, self.retry_after_cap = backoff_base, backoff_max, retry_after_cap
+        self.timeout = (connect_timeout, read_timeout)
+        self._sleep = sleep
+        self._limiter = RateLimiter(rate_limit_per_s, sleep=sleep)
+        self.stats = SenderStats()
+        self.session = requests.Session()
+        # Resolve proxy/CA settings from the environment once: requests would re-scan os.environ on every
+        # request (about a third of the client's CPU per message at 1,000 msg/s).
+        self.session.proxies.update(requests.utils.get_environ_proxies(self.base_url))
+        ca_bundle = os.environ.get("REQUESTS_CA_BUNDLE") or os.environ.get("CURL_CA_BUNDLE")
+        if ca_bundle:
+            self.session.verify = ca_bundle
+        self.session.trust_env = False
+        adapter = HTTPAdapter(pool_connections=1, pool_maxsize=self.concurrency, max_retries=0)
+        self.session.mount("http://", adapter)
+        self.session.mount("https://", adapter)
+        self._pool = ThreadPoolExecutor(max_workers=self.concurrency, thread_name_prefix=f"send-{self.name}")
+
+    def close(self) -> None:
+        """Stop the worker threads and close pooled connections."""
+        self._pool.shutdown(wait=True)
+        self.session.close()
+
+    def __enter__(self) -> HTTPChannelSender:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.close()
+
+    # --- one HTTP call with the retry rules ------------------------------------------------------
+
+    def _backoff(self, attempt: int, retry_after: float | None) -> float:
+        if retry_after is not None:
+            return min(retry_after, self.retry_after_cap)
+        return random.uniform(0, min(self.backoff_max, self.backoff_base * 2 ** (attempt - 1)))  # noqa: S311
+
+    def call(self, method: str, path: str, **kwargs: Any) -> requests.Response:
+        """Send one request; retry only what certainly was not processed.
+
+        Returns:
+            The first response that is neither 429 nor 5xx (a 4xx is the caller's to classify).
+
+        Raises:
+            Ambiguous: Read timeout or connection lost after the request was written.
+            NotSent: Still 429/5xx or unreachable after ``max_attempts``.
+        """
+        url = path if "://" in path else f"{self.base_url}/{path.lstrip('/')}"
+        last = ""
+        status: int | None = None
+        for attempt in range(1, self.max_attempts + 1):
+            self.stats.add(waited_s=self._limiter.acquire(), requests=1)
+            retry_after = None
+            try:
+                resp = self.session.request(method, url, timeout=self.timeout, **kwargs)
+            except requests.ConnectTimeout as exc:
+                last, status = f"not connected ({type(exc).__name__})", None
+            except requests.ConnectionError as exc:
+                if _never_left(exc):
+                    last, status = f"not connected ({_reason(exc)})", None
+                else:
+                    self.stats.add(ambiguous=1)
+                    lost = f"{method} {self.redact(url)}: connection lost after sending ({_reason(exc)})"
+                    raise Ambiguous(lost) from None
+            except requests.Timeout:
+                self.stats.add(ambiguous=1)
+                raise Ambiguous(f"{method} {self.redact(url)}: no answer within {self.timeout[1]}s") from None
+            else:
+                if resp.status_code not in RETRYABLE_STATUS:
+                    return resp
+                status = resp.status_code
+                self.stats.add(throttled=int(status == 429), server_errors=int(status >= 500))
+                retry_after = parse_retry_after(resp.headers.get("Retry-After"))
+                last = f"HTTP {status}: {self.redact(resp.text[:200])}"
+            if attempt < self.max_attempts:
+                wait = self._backoff(attempt, retry_after)
+                self.stats.add(retries=1, waited_s=wait)
+                self._sleep(wait)
+        raise NotSent(f"{method} {self.redact(url)}: {last} after {self.max_attempts} attempts", status)
+
+    # --- batches ---------------------------------------------------------------------------------
+
+    def send_one(self, task: Mapping[str, Any]) -> SendResult:
+        """Send one task (subclasses)."""
+        raise NotImplementedError
+
+    def _safe_send(self, task: Mapping[str, Any]) -> SendResult:
+        tid = task["task_id"]
+        try:
+            return self.send_one(task)
+        except Ambiguous as exc:
+            return SendResult(tid, False, detail=str(exc), ambiguous=True)
+        except NotSent as exc:
+            return SendResult(tid, False, detail=str(exc), retryable=True)
+        except Exception as exc:  # a bad payload or template must not stop the batch
+            logger.exception("%s: task %s could not be prepared", self.name, tid)
+            return SendResult(tid, False, detail=self.redact(f"{type(exc).__name__}: {exc}"), retryable=False)
+
+    def send_batch(self, tasks: Sequence[Mapping[str, Any]]) -> list[SendResult]:
+        """Send the tasks concurrently on the worker threads; one result per task."""
+        return list(self._pool.map(self._safe_send, tasks))
+
+    def reconcile(self, tasks: Sequence[Mapping[str, Any]]) -> dict[str, str | None]:
+        """Default: nothing can be confirmed (subclasses with a status lookup override)."""
+        return {}
+
+
+_NEVER_LEFT_MARKERS = ("NewConnectionError", "ConnectTimeoutError", "Connection refused", "Name or service not known")
+
+
+def _reason(exc: BaseException) -> str:
+    text = str(exc)
+    return text if len(text) < 160 else text[:157] + "..."
+
+
+def _never_left(exc: requests.ConnectionError) -> bool:
+    """Whether a connection error happened before the request could be written (safe to retry)."""
+    text = repr(exc)
+    return any(marker in text for marker in _NEVER_LEFT_MARKERS)

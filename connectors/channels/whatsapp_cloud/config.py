@@ -1,0 +1,65 @@
+"""Configuration of the WhatsApp Cloud API channel (CONNECTORS.md §4.1).
+
+The access token (system-user or app token) and the app secret (webhook signatures) are
+``SecretStr`` values from ``COBRANZA_WHATSAPP__TOKEN`` / ``COBRANZA_WHATSAPP__APP_SECRET`` (also
+``COBRANZA_WHATSAPP_TOKEN``) or a Prefect Secret block (``cobranza-whatsapp-token``); never from YAML.
+The Graph API version, the template and its languages are configuration because Meta changes them.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from pydantic import BaseModel, Field, SecretStr
+
+from connectors.channels.base import config_from_env
+
+ENV_PREFIX = "COBRANZA_WHATSAPP__"
+
+
+class WhatsAppConfig(BaseModel):
+    """How to reach one WhatsApp business phone number.
+
+    Attributes:
+        base_url: Graph API root (``https://graph.facebook.com``; an emulator in tests).
+        api_version: Graph version in the path (``v21.0``).
+        phone_number_id: The business phone number id (not the number itself).
+        token: Bearer token.
+        app_secret: App secret that signs webhooks (``X-Hub-Signature-256``).
+        verify_token: Token answered in the webhook subscription handshake.
+        template_name: Approved utility template used outside the 24-hour window.
+        template_languages: Our language -> template language code.
+        rate_limit_per_s: Meta's default throughput is 80 msg/s per number (up to 1,000 after upgrade).
+        concurrency: Parallel requests.
+        read_timeout: Seconds to wait for an answer before the send counts as ambiguous.
+        max_attempts: Attempts per message on 429/5xx within one run.
+        window_margin_s: Free-form text only if the user wrote more recently than 24 h minus this.
+    """
+
+    base_url: str = "https://graph.facebook.com"
+    api_version: str = "v21.0"
+    phone_number_id: str
+    token: SecretStr
+    app_secret: SecretStr | None = None
+    verify_token: SecretStr | None = None
+    template_name: str = "cobranza_payment_reminder"
+    template_languages: dict[str, str] = Field(default_factory=lambda: {"es": "es", "en": "en_US", "pt": "pt_BR"})
+    rate_limit_per_s: float | None = Field(80.0, gt=0)
+    concurrency: int = Field(16, ge=1)
+    read_timeout: float = Field(10.0, gt=0)
+    max_attempts: int = Field(4, ge=1)
+    window_margin_s: int = Field(600, ge=0)
+
+    @classmethod
+    def from_env(cls, **overrides: Any) -> WhatsAppConfig:
+        """Build from ``COBRANZA_WHATSAPP__*`` variables (and Prefect Secret blocks) plus overrides."""
+        return config_from_env(
+            cls,
+            ENV_PREFIX,
+            overrides,
+            secret_fields={
+                "token": ("COBRANZA_WHATSAPP_TOKEN",),
+                "app_secret": ("COBRANZA_WHATSAPP_APP_SECRET",),
+                "verify_token": ("COBRANZA_WHATSAPP_VERIFY_TOKEN",),
+            },
+        )

@@ -1,0 +1,1 @@
+"""Inbound webhooks from channel providers: signature checks, a durable spool, landing in the warehouse."""

@@ -1,0 +1,89 @@
+"""Durable, append-only spool of normalised webhook events (JSON lines, one file per UTC day).
+
+The webhook receiver runs as its own process while DuckDB allows one writer per database file, so
+the receiver never touches the warehouse: it appends each accepted event to
+``<dir>/events-YYYYMMDD.jsonl`` (flushed and ``fsync``-ed before the provider gets its 200) and the
+dispatch stage lands the spool into ``raw_channels.webhook_events`` (``connectors.webhooks.store``).
+Providers deliver at least once, so every event carries a deterministic ``event_id`` and duplicates
+are dropped when landing.
+
+Normalised event fields: ``event_id``, ``provider`` (whatsapp | twilio | email), ``kind`` (status |
+message | unsubscribe | preference), ``provider_message_id``, ``status``, ``correlation_id`` (our task
+id when the provider echoes it), ``from_addr``, ``to_addr``, ``text``, ``context_message_id``,
+``error_code``, ``error_title``, ``occurred_at`` and ``received_at`` (ISO-8601 UTC).
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import threading
+from collections.abc import Iterable, Iterator, Mapping
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import Any
+
+EVENT_FIELDS = (
+    "event_id",
+    "provider",
+    "kind",
+    "provider_message_id",
+    "status",
+    "correlation_id",
+    "from_addr",
+    "to_addr",
+    "text",
+    "context_message_id",
+    "error_code",
+    "error_title",
+    "occurred_at",
+    "received_at",
+)
+
+
+class Spool:
+    """Thread-safe appender and reader of the event files.
+
+    Args:
+        directory: Spool folder (created if missing).
+    """
+
+    def __init__(self, directory: str | os.PathLike[str]) -> None:
+        self.dir = Path(directory)
+        self.dir.mkdir(parents=True, exist_ok=True)
+        self._lock = threading.Lock()
+
+    def append(self, events: Iterable[Mapping[str, Any]]) -> int:
+        """Append events durably; return how many were written."""
+        now = datetime.now(UTC)
+        lines = []
+        for e in events:
+            record = {k: e.get(k) for k in EVENT_FIELDS}
+            record["received_at"] = record["received_at"] or now.isoformat()
+            if not record["event_id"] or not record["provider"] or not record["kind"]:
+                raise ValueError(f"webhook event without event_id/provider/kind: {record}")
+            lines.append(json.dumps(record, ensure_ascii=False) + "\n")
+        if not lines:
+            return 0
+        path = self.dir / f"events-{now:%Y%m%d}.jsonl"
+        with self._lock, path.open("a", encoding="utf-8") as fh:
+            fh.write("".join(lines))
+            fh.flush()
+            os.fsync(fh.fileno())
+        return len(lines)
+
+    def files(self) -> list[Path]:
+        """The spool files, oldest first."""
+        return sorted(self.dir.glob("events-*.jsonl"))
+
+    def read(self) -> Iterator[dict[str, Any]]:
+        """Every readable event (a torn last line from a crash is skipped)."""
+        for path in self.files():
+            with path.open(encoding="utf-8") as fh:
+                for line in fh:
+                    if not line.strip():
+                        continue
+                    try:
+                        yield json.loads(line)
+                    except json.JSONDecodeError:
+                        continue

@@ -1,0 +1,1 @@
+"""Reading what customers answer: reply classification and inbound events as interactions."""

@@ -1,0 +1,252 @@
+"""A local channel lab: WhatsApp, Twilio and HubSpot emulators, an aiosmtpd SMTP server and the webhook
+receiver, all on 127.0.0.1, wired to each other like the real services.
+
+The emulators post their delivery/read/inbound webhooks to the receiver, which verifies the
+signatures and spools the events for the dispatch stage. Used by the channel tests, the dispatch
+benchmark and ``cobranza emulators`` (the demo). :meth:`ChannelLab.env` gives the environment that
+points the senders at the lab, :meth:`ChannelLab.overrides` the same as explicit config values.
+"""
+
+from __future__ import annotations
+
+import socket
+import threading
+from dataclasses import dataclass, field
+from email import message_from_bytes
+from email.message import Message
+from pathlib import Path
+from typing import Any
+
+from aiosmtpd.controller import Controller
+
+from connectors.webhooks.app import create_app
+from connectors.webhooks.spool import Spool
+from simulator.emulators.channel_common import FaultPlan
+from simulator.emulators.server import RunningServer, serve
+from simulator.emulators.twilio import TwilioEmulator
+from simulator.emulators.whatsapp import WhatsAppEmulator
+
+FROM_NUMBER = "+15550001234"
+
+
+def _free_port() -> int:
+    """A free loopback port (aiosmtpd's controller cannot bind port 0 itself)."""
+    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as sock:
+        sock.bind(("127.0.0.1", 0))
+        return sock.getsockname()[1]
+
+
+class SmtpSink:
+    """aiosmtpd handler keeping every accepted message (``email.message.Message``) in memory."""
+
+    def __init__(self) -> None:
+        self.messages: list[Message] = []
+        self.envelopes: list[tuple[str, list[str]]] = []
+        self._lock = threading.Lock()
+
+    async def handle_DATA(self, server: Any, session: Any, envelope: Any) -> str:  # noqa: N802 - aiosmtpd API
+        """Keep the message; answer 250."""
+        msg = message_from_bytes(envelope.original_content or envelope.content)
+        with self._lock:
+            self.messages.append(msg)
+            self.envelopes.append((envelope.mail_from, list(envelope.rcpt_tos)))
+        return "250 Message accepted for delivery"
+
+
+@dataclass
+class ChannelLab:
+    """The running lab (stop it when done)."""
+
+    spool: Spool
+    receiver_url: str
+    whatsapp: WhatsAppEmulator
+    whatsapp_url: str
+    twilio: TwilioEmulator
+    twilio_url: str
+    smtp: SmtpSink
+    smtp_port: int
+    hubspot: Any = None
+    hubspot_url: str | None = None
+    servers: list[RunningServer] = field(default_factory=list)
+    controller: Controller | None = None
+
+    def overrides(self, **rates: Any) -> dict[str, dict[str, Any]]:
+        """Provider config values pointing at the lab (for ``registry.build_senders``)."""
+        out: dict[str, dict[str, Any]] = {
+            "whatsapp_cloud": {
+                "base_url": self.whatsapp_url,
+                "phone_number_id": self.whatsapp.phone_number_id,
+                "token": self.whatsapp.token,
+                "app_secret": self.whatsapp.app_secret,
+                **rates.get("whatsapp_cloud", {}),
+            },
+            "twilio": {
+                "base_url": self.twilio_url,
+                "account_sid": self.twilio.account_sid,
+                "auth_token": self.twilio.auth_token,
+                "from_number": FROM_NUMBER,
+                "status_callback_url": f"{self.receiver_url}/webhooks/twilio/status",
+                **rates.get("twilio", {}),
+            },
+            "smtp": {
+                "host": "127.0.0.1",
+                "port": self.smtp_port,
+                "starttls": False,
+                "from_address": "cobranza@ar.example.com",
+                "reply_to": "ar@ar.example.com",
+                "unsubscribe_mailto": "unsubscribe@ar.example.com",
+                "unsubscribe_url": f"{self.receiver_url}/unsubscribe",
+                **rates.get("smtp", {}),
+            },
+        }
+        if self.hubspot is not None:
+            out["hubspot"] = {
+                "base_url": self.hubspot_url,
+                "access_token": self.hubspot.token,
+                "index_lag_s": 0,
+                **rates.get("hubspot", {}),
+            }
+        return out
+
+    def env(self) -> dict[str, str]:
+        """Environment variables that select the real senders and point them at the lab."""
+        env = {
+            "COBRANZA_CHANNELS__EMAIL": "smtp",
+            "COBRANZA_CHANNELS__WHATSAPP": "whatsapp_cloud",
+            "COBRANZA_CHANNELS__SMS": "twilio",
+        }
+        prefixes = {"whatsapp_cloud": "WHATSAPP", "twilio": "TWILIO", "smtp": "SMTP", "hubspot": "HUBSPOT"}
+        for provider, values in self.overrides().items():
+            for key, value in values.items():
+                env[f"COBRANZA_{prefixes[provider]}__{key.upper()}"] = str(value)
+        if self.hubspot is not None:
+            env["COBRANZA_CHANNELS__CALL"] = "hubspot"
+            env["COBRANZA_CHANNELS__INTERNAL"] = "hubspot"
+        return env
+
+    def drain(self, timeout: float = 10.0) -> bool:
+        """Wait until the emulators have posted every queued webhook."""
+        return self.whatsapp.pusher.drain(timeout) and self.twilio.pusher.drain(timeout)
+
+    def stop(self) -> None:
+        """Stop every server."""
+        for srv in self.servers:
+            srv.stop()
+        if self.controller is not None:
+            self.controller.stop()
+
+    def __enter__(self) -> ChannelLab:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.stop()
+
+
+def start_lab(
+    inbound_dir: str | Path,
+    *,
+    crm_dir: str | Path | None = None,
+    faults: FaultPlan | None = None,
+    read_rate: float = 0.5,
+) -> ChannelLab:
+    """Start the receiver, the emulators and the SMTP server on free loopback ports.
+
+    Args:
+        inbound_dir: The receiver's spool folder.
+        crm_dir: A simulator output folder (with ``crm/``) for the HubSpot emulator's contacts; no
+            HubSpot emulator without it.
+        faults: Fault plan shared by the WhatsApp, Twilio and HubSpot task endpoints.
+        read_rate: Share of delivered WhatsApp messages that get a ``read`` status.
+    """
+    spool = Spool(inbound_dir)
+    wa = WhatsAppEmulator(faults=faults or FaultPlan(), read_rate=read_rate)
+    tw = TwilioEmulator(faults=faults or FaultPlan())
+    servers: list[RunningServer] = []
+    try:
+        receiver = serve(
+            create_app(
+                spool,
+                whatsapp_app_secret=wa.app_secret,
+                whatsapp_verify_token="lab-verify-token",
+                twilio_auth_token=tw.auth_token,
+            )
+        )
+        servers.append(receiver)
+        wa.webhook_url = f"{receiver.base_url}/webhooks/whatsapp"
+        tw.inbound_url = f"{receiver.base_url}/webhooks/twilio/inbound"
+        wa_srv, tw_srv = serve(wa.app), serve(tw.app)
+        servers += [wa_srv, tw_srv]
+        hubspot = hubspot_url = None
+        if crm_dir is not None:
+            from simulator.emulators.hubspot import HubSpotEmulator
+
+            hubspot = HubSpotEmulator(Path(crm_dir), task_faults=faults)
+            hs_srv = serve(hubspot.app)
+            servers.append(hs_srv)
+            hubspot_url = hs_srv.base_url
+        sink = SmtpSink()
+        controller = Controller(sink, hostname="127.0.0.1", port=_free_port())
+        controller.start()
+    except BaseException:
+        for srv in servers:
+            srv.stop()
+        raise
+    smtp_port = controller.port
+    return ChannelLab(
+        spool=spool,
+        receiver_url=receiver.base_url,
+        whatsapp=wa,
+        whatsapp_url=wa_srv.base_url,
+        twilio=tw,
+        twilio_url=tw_srv.base_url,
+        smtp=sink,
+        smtp_port=smtp_port,
+        hubspot=hubspot,
+        hubspot_url=hubspot_url,
+        servers=servers,
+        controller=controller,
+    )
+
+
+def run_until_stopped(
+    inbound_dir: str | Path, *, crm_dir: str | Path | None = None, announce: Any = None, read_rate: float = 0.5
+) -> None:
+    """Start the lab, hand its description to ``announce`` and serve until SIGINT/SIGTERM.
+
+    Args:
+        inbound_dir: The receiver's spool folder.
+        crm_dir: Simulator output folder for the HubSpot emulator (optional).
+        announce: Called once with ``{"urls", "env", "overrides"}`` (default: one JSON line on stdout).
+        read_rate: Share of delivered WhatsApp messages that are read.
+    """
+    import json
+    import signal
+    import sys
+
+    stop = threading.Event()
+    for sig in (signal.SIGINT, signal.SIGTERM):
+        signal.signal(sig, lambda *_: stop.set())
+    with start_lab(inbound_dir, crm_dir=crm_dir, read_rate=read_rate) as lab:
+        info = {
+            "urls": {
+                "receiver": lab.receiver_url,
+                "whatsapp": lab.whatsapp_url,
+                "twilio": lab.twilio_url,
+                "hubspot": lab.hubspot_url,
+                "smtp": f"smtp://127.0.0.1:{lab.smtp_port}",
+            },
+            "env": lab.env(),
+            "overrides": lab.overrides(),
+        }
+        if announce is None:
+            sys.stdout.write(json.dumps(info) + "\n")
+            sys.stdout.flush()
+        else:
+            announce(info)
+        stop.wait()
+
+
+if __name__ == "__main__":  # pragma: no cover - used by bench/dispatch.py as a separate process
+    import sys
+
+    run_until_stopped(sys.argv[1], crm_dir=sys.argv[2] if len(sys.argv) > 2 else None, read_rate=0.0)

@@ -1,0 +1,44 @@
+"""Closed-loop evaluation: the real decision code against the stepping simulator, both arms on one seed."""
+
+from __future__ import annotations
+
+import json
+from decimal import Decimal
+
+import pytest
+from typer.testing import CliRunner
+
+from ml.nba.closed_loop import simulate_policy, usd_rates
+
+
+@pytest.mark.slow
+def test_small_world_runs_both_arms_lawfully_at_no_more_contacts() -> None:
+    r = simulate_policy(days=5, profile="S", seed=7, n_customers=150)
+    pol, lad = r["policy"], r["ladder"]
+    assert r["customers"] == 150 and r["days"] == 5
+    assert lad["contacts"] > 0 and pol["contacts"] > 0
+    assert pol["violations"] == 0 and lad["violations"] == 0, (pol["violations_by_rule"], lad["violations_by_rule"])
+    assert pol["contacts"] <= lad["contacts"]  # the policy's budget is the ladder's volume
+    assert pol["dso_start"] == lad["dso_start"]  # same world on the same seed
+    assert sum(pol["contacts_by_channel"].values()) == pol["contacts"]
+    assert pol["collected_usd"] > 0 and lad["dso_end"] > 0
+    json.dumps(r)  # the CLI prints it as one JSON object
+
+
+def test_fx_rates_come_from_the_dbt_seed() -> None:
+    rates = usd_rates()
+    assert rates["USD"] == 1.0 and 0 < rates["COP"] < 0.01 and rates["EUR"] > 1
+    assert Decimal(str(rates["MXN"])) > 0
+
+
+@pytest.mark.slow
+def test_cli_simulate_policy_prints_one_json_object(tmp_path, monkeypatch) -> None:
+    from cobranza.cli import app
+
+    monkeypatch.setenv("COBRANZA_DATA_DIR", str(tmp_path))
+    res = CliRunner().invoke(app, ["simulate-policy", "--days", "2", "--seed", "3", "--json"])
+    assert res.exit_code == 0, res.output
+    out = json.loads(res.stdout.strip().splitlines()[-1])
+    assert out["seed"] == 3 and out["policy"]["violations"] == 0 and "target_met" in out
+    bad = CliRunner().invoke(app, ["simulate-policy", "--days", "0"])
+    assert bad.exit_code == 1 and "--days must be positive" in bad.output
