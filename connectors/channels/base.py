@@ -4,8 +4,11 @@
 speak HTTP (WhatsApp Cloud API, Twilio, HubSpot) derive from :class:`HTTPChannelSender`, which gives
 them, in one place:
 
-- a pooled ``requests.Session`` (keep-alive, one connection per worker thread) and a thread pool, so
-  a batch is sent concurrently (CONNECTORS.md §4; the bar in DESIGN.md §9 is >= 1,000 msg/s);
+- a ``urllib3`` connection pool used directly (keep-alive, one connection per worker thread) and a
+  thread pool, so a batch is sent concurrently (CONNECTORS.md §4; the bar in DESIGN.md §9 is
+  >= 1,000 msg/s). Not ``requests``: its per-request machinery (environment and CA-path checks,
+  hooks, cookie jar, adapter lookup) cost about half of the client's CPU per message, and the send
+  path needs none of it. Proxy and CA-bundle settings are still read from the environment, once;
 - a per-provider rate limit (``connectors.http.RateLimiter``), since providers meter per number/account;
 - retries with exponential back-off and jitter **only** on 429 and 5xx, honouring ``Retry-After``
   (capped). A request that certainly did not leave (connection refused, connect timeout) is retried
@@ -20,6 +23,7 @@ settings files, and are never logged.
 
 from __future__ import annotations
 
+import json as jsonlib
 import logging
 import os
 import random
@@ -29,12 +33,15 @@ from collections.abc import Callable, Mapping, Sequence
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from typing import Any, Protocol, runtime_checkable
+from urllib.parse import urlencode, urlsplit
 
-import requests
+import certifi
+import requests.utils
+import urllib3
 from pydantic import BaseModel, ValidationError
-from requests.adapters import HTTPAdapter
+from urllib3.exceptions import ConnectTimeoutError, HTTPError, ReadTimeoutError
 
-from connectors.http import RETRYABLE_STATUS, RateLimiter, Redactor, parse_retry_after
+from connectors.http import RETRYABLE_STATUS, RateLimiter, Redactor, _install_urllib3_filter, parse_retry_after
 
 logger = logging.getLogger(__name__)
 
@@ -194,7 +201,7 @@ class SenderStats:
 
 
 class HTTPChannelSender:
-    """Base of HTTP channel providers: pooled session, worker threads, rate limit, safe retries.
+    """Base of HTTP channel providers: pooled connections, worker threads, rate limit, safe retries.
 
     Subclasses implement :meth:`send_one` (build the request, classify the answer) and
     :meth:`reconcile`.
@@ -243,23 +250,25 @@ class HTTPChannelSender:
         self._sleep = sleep
         self._limiter = RateLimiter(rate_limit_per_s, sleep=sleep)
         self.stats = SenderStats()
-        self.session = requests.Session()
-        # Resolve proxy/CA settings from the environment once: requests would re-scan os.environ on every
-        # request (about a third of the client's CPU per message at 1,000 msg/s).
-        self.session.proxies.update(requests.utils.get_environ_proxies(self.base_url))
-        ca_bundle = os.environ.get("REQUESTS_CA_BUNDLE") or os.environ.get("CURL_CA_BUNDLE")
-        if ca_bundle:
-            self.session.verify = ca_bundle
-        self.session.trust_env = False
-        adapter = HTTPAdapter(pool_connections=1, pool_maxsize=self.concurrency, max_retries=0)
-        self.session.mount("http://", adapter)
-        self.session.mount("https://", adapter)
+        #: Headers sent with every request (subclasses add ``Authorization`` and the like).
+        self.headers: dict[str, str] = {
+            "User-Agent": f"cobranza-{self.name}",
+            "Accept": "application/json",
+            "Accept-Encoding": "gzip, deflate",
+        }
+        self._http, self._base_pool = _pool_manager(self.base_url, self.concurrency, (connect_timeout, read_timeout))
+        self._base_path = urlsplit(self.base_url).path.rstrip("/")
+        _install_urllib3_filter(self.redact)
         self._pool = ThreadPoolExecutor(max_workers=self.concurrency, thread_name_prefix=f"send-{self.name}")
+
+    def set_basic_auth(self, user: str, password: str) -> None:
+        """Send HTTP Basic credentials with every request (Twilio's ``AccountSid:AuthToken``)."""
+        self.headers.update(urllib3.util.make_headers(basic_auth=f"{user}:{password}"))
 
     def close(self) -> None:
         """Stop the worker threads and close pooled connections."""
         self._pool.shutdown(wait=True)
-        self.session.close()
+        self._http.clear()
 
     def __enter__(self) -> HTTPChannelSender:
         return self
@@ -274,8 +283,52 @@ class HTTPChannelSender:
             return min(retry_after, self.retry_after_cap)
         return random.uniform(0, min(self.backoff_max, self.backoff_base * 2 ** (attempt - 1)))  # noqa: S311
 
-    def call(self, method: str, path: str, **kwargs: Any) -> requests.Response:
+    def _encode(
+        self, params: Mapping[str, Any] | None, data: Mapping[str, Any] | bytes | str | None, json: Any
+    ) -> tuple[str, bytes | None, dict[str, str]]:
+        """Query string, body and headers of one request (``requests``' ``params``/``data``/``json``)."""
+        query = urlencode({k: v for k, v in params.items() if v is not None}, doseq=True) if params else ""
+        headers = self.headers
+        body: bytes | None = None
+        if json is not None:
+            body = jsonlib.dumps(json, ensure_ascii=False).encode()
+            headers = {**headers, "Content-Type": "application/json"}
+        elif isinstance(data, Mapping):
+            body = urlencode(data, doseq=True).encode()
+            headers = {**headers, "Content-Type": "application/x-www-form-urlencoded"}
+        elif data is not None:
+            body = data.encode() if isinstance(data, str) else data
+        return query, body, headers
+
+    def _request(self, method: str, path: str, query: str, body: bytes | None, headers: dict[str, str]) -> HTTPReply:
+        if "://" in path or self._base_pool is None:
+            url = path if "://" in path else f"{self.base_url}/{path.lstrip('/')}"
+            if query:
+                url += ("&" if "?" in url else "?") + query
+            resp = self._http.urlopen(method, url, body=body, headers=headers, redirect=False)
+        else:
+            target = f"{self._base_path}/{path.lstrip('/')}" + (f"?{query}" if query else "")
+            resp = self._base_pool.urlopen(method, target, body=body, headers=headers, redirect=False)
+        return HTTPReply(resp.status, resp.headers, resp.data)
+
+    def call(
+        self,
+        method: str,
+        path: str,
+        *,
+        params: Mapping[str, Any] | None = None,
+        data: Mapping[str, Any] | bytes | str | None = None,
+        json: Any = None,
+    ) -> HTTPReply:
         """Send one request; retry only what certainly was not processed.
+
+        Args:
+            method: HTTP method.
+            path: Path under ``base_url``, or an absolute URL (a provider's next-page link).
+            params: Query parameters (None values left out).
+            data: Form fields (form-encoded) or a raw body (sent as given; set ``Content-Type`` in
+                :attr:`headers`).
+            json: A body to send as JSON.
 
         Returns:
             The first response that is neither 429 nor 5xx (a 4xx is the caller's to classify).
@@ -284,26 +337,26 @@ class HTTPChannelSender:
             Ambiguous: Read timeout or connection lost after the request was written.
             NotSent: Still 429/5xx or unreachable after ``max_attempts``.
         """
-        url = path if "://" in path else f"{self.base_url}/{path.lstrip('/')}"
+        query, body, headers = self._encode(params, data, json)
         last = ""
         status: int | None = None
         for attempt in range(1, self.max_attempts + 1):
             self.stats.add(waited_s=self._limiter.acquire(), requests=1)
             retry_after = None
             try:
-                resp = self.session.request(method, url, timeout=self.timeout, **kwargs)
-            except requests.ConnectTimeout as exc:
-                last, status = f"not connected ({type(exc).__name__})", None
-            except requests.ConnectionError as exc:
+                resp = self._request(method, path, query, body, headers)
+            except ConnectTimeoutError as exc:  # includes NewConnectionError (refused, DNS): nothing left
+                last, status = f"not connected ({_reason(exc)})", None
+            except ReadTimeoutError:
+                self.stats.add(ambiguous=1)
+                raise Ambiguous(f"{method} {self._safe_url(path)}: no answer within {self.timeout[1]}s") from None
+            except (HTTPError, OSError) as exc:
                 if _never_left(exc):
                     last, status = f"not connected ({_reason(exc)})", None
                 else:
                     self.stats.add(ambiguous=1)
-                    lost = f"{method} {self.redact(url)}: connection lost after sending ({_reason(exc)})"
+                    lost = f"{method} {self._safe_url(path)}: connection lost after sending ({_reason(exc)})"
                     raise Ambiguous(lost) from None
-            except requests.Timeout:
-                self.stats.add(ambiguous=1)
-                raise Ambiguous(f"{method} {self.redact(url)}: no answer within {self.timeout[1]}s") from None
             else:
                 if resp.status_code not in RETRYABLE_STATUS:
                     return resp
@@ -315,7 +368,10 @@ class HTTPChannelSender:
                 wait = self._backoff(attempt, retry_after)
                 self.stats.add(retries=1, waited_s=wait)
                 self._sleep(wait)
-        raise NotSent(f"{method} {self.redact(url)}: {last} after {self.max_attempts} attempts", status)
+        raise NotSent(f"{method} {self._safe_url(path)}: {last} after {self.max_attempts} attempts", status)
+
+    def _safe_url(self, path: str) -> str:
+        return self.redact(path if "://" in path else f"{self.base_url}/{path.lstrip('/')}")
 
     # --- batches ---------------------------------------------------------------------------------
 
@@ -347,12 +403,65 @@ class HTTPChannelSender:
 _NEVER_LEFT_MARKERS = ("NewConnectionError", "ConnectTimeoutError", "Connection refused", "Name or service not known")
 
 
+class HTTPReply:
+    """A provider's answer, read whole before its connection went back to the pool.
+
+    The subset of ``requests.Response`` the senders use: ``status_code``, ``headers`` (case-insensitive),
+    ``content``, ``text`` and ``json()`` (raises ``ValueError`` on a body that is not JSON).
+    """
+
+    __slots__ = ("content", "headers", "status_code")
+
+    def __init__(self, status_code: int, headers: Mapping[str, str], content: bytes) -> None:
+        self.status_code = status_code
+        self.headers = headers
+        self.content = content
+
+    @property
+    def text(self) -> str:
+        """The body as text (providers answer UTF-8 JSON)."""
+        return self.content.decode("utf-8", errors="replace")
+
+    def json(self) -> Any:
+        """The body parsed as JSON."""
+        return jsonlib.loads(self.content)
+
+
+def _pool_manager(
+    base_url: str, maxsize: int, timeout: tuple[float, float]
+) -> tuple[urllib3.PoolManager, urllib3.HTTPConnectionPool | None]:
+    """A pool manager honouring the environment's proxy and CA settings, read once (as ``requests`` would).
+
+    Returns the manager and, when no proxy is in the way, the pool of ``base_url``'s host, which
+    relative paths use directly.
+    """
+    ca_bundle = os.environ.get("REQUESTS_CA_BUNDLE") or os.environ.get("CURL_CA_BUNDLE") or certifi.where()
+    tls: dict[str, Any] = {"cert_reqs": "CERT_REQUIRED"}
+    tls["ca_cert_dir" if os.path.isdir(ca_bundle) else "ca_certs"] = ca_bundle
+    common: dict[str, Any] = {
+        "num_pools": 4,
+        "maxsize": maxsize,
+        "retries": False,  # the retry rules are ours (call), never urllib3's
+        "timeout": urllib3.Timeout(connect=timeout[0], read=timeout[1]),
+        **tls,
+    }
+    proxy = requests.utils.select_proxy(base_url, requests.utils.get_environ_proxies(base_url))
+    if proxy:
+        if not proxy.lower().startswith(("http://", "https://")):
+            raise ChannelConfigError(f"proxy {proxy!r} for {base_url}: only http(s) proxies are supported; unset it")
+        user, password = requests.utils.get_auth_from_url(proxy)
+        headers = urllib3.util.make_headers(proxy_basic_auth=f"{user}:{password}") if user else None
+        return urllib3.ProxyManager(proxy, proxy_headers=headers, **common), None
+    manager = urllib3.PoolManager(**common)
+    return manager, manager.connection_from_url(base_url)
+
+
 def _reason(exc: BaseException) -> str:
     text = str(exc)
     return text if len(text) < 160 else text[:157] + "..."
 
 
-def _never_left(exc: requests.ConnectionError) -> bool:
+def _never_left(exc: BaseException) -> bool:
     """Whether a connection error happened before the request could be written (safe to retry)."""
     text = repr(exc)
     return any(marker in text for marker in _NEVER_LEFT_MARKERS)

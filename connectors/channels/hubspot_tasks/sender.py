@@ -17,7 +17,6 @@ from datetime import UTC, datetime
 from typing import Any
 
 import pandas as pd
-import requests
 
 from connectors.channels.base import Ambiguous, HTTPChannelSender, NotSent, SendResult
 from connectors.channels.hubspot_tasks.config import HubSpotTasksConfig
@@ -58,7 +57,7 @@ class HubSpotTaskSender(HTTPChannelSender):
             read_timeout=config.read_timeout,
         )
         self.config = config
-        self.session.headers["Authorization"] = f"Bearer {token}"
+        self.headers["Authorization"] = f"Bearer {token}"
         self._now = now
 
     def task_body(self, task: Mapping[str, Any]) -> dict[str, Any]:
@@ -122,7 +121,7 @@ class HubSpotTaskSender(HTTPChannelSender):
             }
             try:
                 resp = self.call("POST", "crm/v3/objects/tasks/search", json=search)
-            except (Ambiguous, NotSent, requests.RequestException) as exc:
+            except (Ambiguous, NotSent, ValueError) as exc:
                 logger.warning("hubspot: cannot look up task %s now: %s", task["task_id"], exc)
                 continue
             if resp.status_code >= 300:

@@ -104,9 +104,14 @@ def resolve_locale(language: str, country: str | None) -> str:
 
 @lru_cache(maxsize=1)
 def environment() -> SandboxedEnvironment:
-    """The shared sandboxed Jinja2 environment (autoescape for HTML templates only)."""
+    """The shared sandboxed Jinja2 environment (autoescape for HTML templates only).
+
+    Templates ship with the package, so compiled ones are not re-checked against the files
+    (``auto_reload=False``): Jinja would otherwise stat the template file on every render.
+    """
     return SandboxedEnvironment(
         loader=FileSystemLoader(str(TEMPLATE_DIR)),
+        auto_reload=False,
         autoescape=select_autoescape(enabled_extensions=("html", "html.j2"), default_for_string=False),
         undefined=StrictUndefined,
         trim_blocks=True,

@@ -21,7 +21,6 @@ from email.utils import parsedate_to_datetime
 from typing import Any
 
 import pandas as pd
-import requests
 
 from connectors.channels.base import Ambiguous, HTTPChannelSender, NotSent, SendResult
 from connectors.channels.templates.render import render_message
@@ -62,7 +61,7 @@ class TwilioSender(HTTPChannelSender):
             read_timeout=config.read_timeout,
         )
         self.config = config
-        self.session.auth = (config.account_sid, token)
+        self.set_basic_auth(config.account_sid, token)
         self._messages = f"2010-04-01/Accounts/{config.account_sid}/Messages.json"
         self._now = now
         self._lookup_pages = lookup_pages
@@ -135,7 +134,7 @@ class TwilioSender(HTTPChannelSender):
         for task in tasks:
             try:
                 complete, sid = self._lookup(task)
-            except (Ambiguous, NotSent, requests.RequestException, ValueError, KeyError) as exc:
+            except (Ambiguous, NotSent, ValueError, KeyError) as exc:
                 logger.warning("twilio: cannot look up task %s now: %s", task["task_id"], exc)
                 continue
             if sid:

@@ -72,8 +72,8 @@ class WhatsAppSender(HTTPChannelSender):
             read_timeout=config.read_timeout,
         )
         self.config = config
-        self.session.headers["Authorization"] = f"Bearer {token}"
-        self.session.headers["Content-Type"] = "application/json"
+        self.headers["Authorization"] = f"Bearer {token}"
+        self.headers["Content-Type"] = "application/json"
         self._path = f"{config.api_version}/{config.phone_number_id}/messages"
         self._status_lookup = status_lookup
         self._window_lookup = window_lookup
