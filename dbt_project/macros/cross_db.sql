@@ -242,3 +242,28 @@
 {% macro postgres__jaro_winkler_similarity(left, right) -%}
     {{ target.schema }}.cobranza_jaro_winkler_similarity({{ left }}, {{ right }})
 {%- endmacro %}
+
+{#- Jaro-Winkler similarity of `left` and `right` where it is at least `threshold`; below it, any
+    value under `threshold` (callers keep only the pairs that reach it). Postgres: a function
+    created by `create_string_functions` that stops as soon as the threshold is out of reach. -#}
+{% macro jaro_winkler_similarity_at_least(left, right, threshold) -%}
+    {{ return(adapter.dispatch('jaro_winkler_similarity_at_least', 'cobranza')(left, right, threshold)) }}
+{%- endmacro %}
+{% macro default__jaro_winkler_similarity_at_least(left, right, threshold) -%}
+    jaro_winkler_similarity({{ left }}, {{ right }})
+{%- endmacro %}
+{% macro postgres__jaro_winkler_similarity_at_least(left, right, threshold) -%}
+    {{ target.schema }}.cobranza_jaro_winkler_at_least({{ left }}, {{ right }}, {{ threshold }})
+{%- endmacro %}
+
+{#- Whether `left` and `right` are exactly one Damerau-Levenshtein edit apart. Postgres: a linear
+    check (created by `create_string_functions`) instead of the full distance. -#}
+{% macro is_one_edit_apart(left, right) -%}
+    {{ return(adapter.dispatch('is_one_edit_apart', 'cobranza')(left, right)) }}
+{%- endmacro %}
+{% macro default__is_one_edit_apart(left, right) -%}
+    {{ damerau_levenshtein(left, right) }} = 1
+{%- endmacro %}
+{% macro postgres__is_one_edit_apart(left, right) -%}
+    {{ target.schema }}.cobranza_is_one_edit_apart({{ left }}, {{ right }})
+{%- endmacro %}

@@ -9,6 +9,15 @@
       common leading character (at most 4) only when the Jaro similarity is above 0.7. DuckDB's build
       computes the bonus step with a fused multiply-add (one rounding); cobranza_float8_exact lets
       Postgres do the same in exact NUMERIC arithmetic, so the similarities agree to the last bit.
+    - Jaro-Winkler "at least": the same similarity when it reaches a threshold, else 0, for joins
+      that keep only similar pairs. PL/pgSQL costs ~0.5 us per statement, so this one gives up as
+      soon as the similarity can no longer reach the threshold (too many characters of the first
+      string without a match, or too few matches even with no transpositions and the full prefix
+      bonus), and finds each match with one strpos over the window of not-yet-matched characters
+      (matched ones are overwritten with chr(1)) instead of a loop: ~3x faster on bank payer names.
+    - One edit apart (Damerau-Levenshtein distance exactly 1): one substitution, insertion,
+      deletion or adjacent transposition at the first position where the strings differ, the rest
+      equal. O(length), where the full distance matrix in PL/pgSQL costs ~300 us per invoice number.
 -#}
 
 {% macro create_string_functions() -%}
@@ -177,6 +186,123 @@ begin
         );
     end if;
     return similarity;
+end
+$fn$;
+
+create or replace function {{ target.schema }}.cobranza_jaro_winkler_at_least(a text, b text, at_least double precision)
+returns double precision
+language plpgsql immutable strict parallel safe
+as $fn$
+declare
+    len_a integer := length(a);
+    len_b integer := length(b);
+    bound integer := greatest(greatest(length(a), length(b)) / 2 - 1, 0);
+    jaro_at_least double precision := (at_least - 0.4) / 0.6;
+    max_misses integer;
+    free_b text := b;
+    common_a text := '';
+    common_b text := '';
+    n_matches integer;
+    n_transpositions integer := 0;
+    prefix integer := 0;
+    similarity double precision;
+    lo integer;
+    i integer;
+    j integer;
+begin
+    -- chr(1) marks matched characters: strings holding it take the general function
+    if strpos(a || b, chr(1)) > 0 then
+        similarity := {{ target.schema }}.cobranza_jaro_winkler_similarity(a, b);
+        return case when similarity >= at_least then similarity else 0 end;
+    end if;
+    if len_a = 0 or len_b = 0 then
+        return 0;
+    end if;
+    if a = b then
+        return 1;
+    end if;
+    -- a character of a without a match is lost for good; jaro <= (m / len_a + m / len_b + 1) / 3
+    -- and jw <= 0.4 + 0.6 * jaro, so this many misses at most (one match of slack for rounding)
+    max_misses := len_a - (floor((jaro_at_least * 3 - 1) / (1.0 / len_a + 1.0 / len_b)) - 1);
+    if max_misses < 0 then
+        return 0;
+    end if;
+    for i in 1..len_a loop
+        lo := greatest(1, i - bound);
+        j := strpos(substr(free_b, lo, least(len_b, i + bound) - lo + 1), substr(a, i, 1));
+        if j > 0 then
+            free_b := overlay(free_b placing chr(1) from j + lo - 1 for 1);
+            common_a := common_a || substr(a, i, 1);
+        elsif i - length(common_a) > max_misses then
+            return 0;
+        end if;
+    end loop;
+    n_matches := length(common_a);
+    -- the same bound with the matches found (no transpositions yet), before counting them
+    if n_matches = 0
+        or (cast(n_matches as double precision) / len_a + cast(n_matches as double precision) / len_b + 1) / 3
+            < jaro_at_least - 1e-9 then
+        return 0;
+    end if;
+    for j in 1..len_b loop
+        if substr(free_b, j, 1) = chr(1) then
+            common_b := common_b || substr(b, j, 1);
+        end if;
+    end loop;
+    for i in 1..n_matches loop
+        if substr(common_a, i, 1) <> substr(common_b, i, 1) then
+            n_transpositions := n_transpositions + 1;
+        end if;
+    end loop;
+    n_transpositions := n_transpositions / 2;
+    similarity := cast(n_matches as double precision) / cast(len_a as double precision)
+        + cast(n_matches as double precision) / cast(len_b as double precision);
+    similarity := similarity
+        + cast(n_matches - n_transpositions as double precision) / cast(n_matches as double precision);
+    similarity := similarity / cast(3 as double precision);
+    if similarity > cast(0.7 as double precision) then
+        while prefix < least(4, len_a, len_b) and substr(a, prefix + 1, 1) = substr(b, prefix + 1, 1) loop
+            prefix := prefix + 1;
+        end loop;
+        similarity := cast(
+            {{ target.schema }}.cobranza_float8_exact(cast(prefix as double precision) * cast(0.1 as double precision))
+            * {{ target.schema }}.cobranza_float8_exact(cast(1 as double precision) - similarity)
+            + {{ target.schema }}.cobranza_float8_exact(similarity)
+            as double precision
+        );
+    end if;
+    return similarity;
+end
+$fn$;
+
+create or replace function {{ target.schema }}.cobranza_is_one_edit_apart(a text, b text)
+returns boolean
+language plpgsql immutable strict parallel safe
+as $fn$
+declare
+    len_a integer := length(a);
+    len_b integer := length(b);
+    p integer := 0;
+begin
+    if abs(len_a - len_b) > 1 or a = b then
+        return false;
+    end if;
+    while p < least(len_a, len_b) and substr(a, p + 1, 1) = substr(b, p + 1, 1) loop
+        p := p + 1;
+    end loop;
+    -- p: length of the common prefix; the edit is at position p + 1
+    if len_a = len_b then
+        return substr(a, p + 2) = substr(b, p + 2)
+            or (
+                substr(a, p + 1, 1) = substr(b, p + 2, 1)
+                and substr(a, p + 2, 1) = substr(b, p + 1, 1)
+                and substr(a, p + 3) = substr(b, p + 3)
+            );
+    elsif len_a = len_b + 1 then
+        return substr(a, p + 2) = substr(b, p + 1);
+    else
+        return substr(a, p + 1) = substr(b, p + 2);
+    end if;
 end
 $fn$;
 {%- endmacro %}

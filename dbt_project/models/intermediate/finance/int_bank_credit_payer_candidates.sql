@@ -3,7 +3,10 @@
 -- is similar to the customer's (Jaro-Winkler on normalised names, or the bank's cut-off name being a
 -- prefix of it). Names are only compared within a block sharing their first ten letters and digits
 -- and the line's currency, never all lines against all customers.
-with bank_credits as (
+-- The CTEs of normalised names are `materialized` so each name is normalised once per row: inlined
+-- (Postgres' default for a CTE used once), the normalisation ran once per compared pair.
+{%- set min_name_similarity = 0.92 %}
+with bank_credits as materialized (
     select
         bank_txn_id,
         booking_date,
@@ -34,13 +37,13 @@ by_account as (
         and accounts.first_learned_date < bank_credits.booking_date
 ),
 
-payer_names as (
+payer_names as materialized (
     select distinct currency, payer_name, left(replace(payer_name, ' ', ''), 10) as block_key
     from bank_credits
     where length(payer_name) >= 6
 ),
 
-customer_blocks as (
+customer_blocks as materialized (
     select customer_id, currency, customer_name, left(replace(customer_name, ' ', ''), 10) as block_key
     from customers
 ),
@@ -51,7 +54,9 @@ name_similarity as (
         payer_names.payer_name,
         customer_blocks.customer_id,
         greatest(
-            {{ jaro_winkler_similarity('payer_names.payer_name', 'customer_blocks.customer_name') }},
+            {{ jaro_winkler_similarity_at_least(
+                'payer_names.payer_name', 'customer_blocks.customer_name', min_name_similarity
+            ) }},
             case when length(payer_names.payer_name) >= 12 and starts_with(customer_blocks.customer_name, payer_names.payer_name)
                  then 0.97 else 0 end
         ) as name_similarity
@@ -63,7 +68,7 @@ by_name as (
     select bank_credits.bank_txn_id, name_similarity.customer_id, name_similarity.name_similarity
     from bank_credits
     inner join name_similarity using (currency, payer_name)
-    where name_similarity.name_similarity >= 0.92
+    where name_similarity.name_similarity >= {{ min_name_similarity }}
 ),
 
 final as (

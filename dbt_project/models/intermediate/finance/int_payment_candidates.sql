@@ -177,7 +177,7 @@ by_fuzzy_number as (
         'invoice_number_fuzzy' as evidence,
         1 as edit_distance
     from near_numbers
-    where {{ damerau_levenshtein('token_key', 'number_key') }} = 1
+    where {{ is_one_edit_apart('token_key', 'number_key') }}
 ),
 
 by_truncated_number as (
@@ -215,22 +215,31 @@ evidence as (
     select * from by_payer
 ),
 
-plausible as (
+-- The line's facts first, in a step of its own: in one three-way join Postgres, overestimating the
+-- evidence CTEs, joined every bank credit with every invoice on the date conditions alone
+-- (335M pairs at profile S) before meeting the evidence.
+evidence_on_lines as materialized (
     select
         evidence.*,
         bank_credits.amount,
         bank_credits.currency,
         bank_credits.booking_date,
-        bank_credits.value_date,
+        bank_credits.value_date
+    from evidence
+    inner join bank_credits using (bank_txn_id)
+),
+
+plausible as (
+    select
+        evidence_on_lines.*,
         invoices.customer_id,
         invoices.due_date,
         invoices.amount_due
-    from evidence
-    inner join bank_credits using (bank_txn_id)
+    from evidence_on_lines
     inner join invoices using (invoice_id)
-    where invoices.issue_date <= bank_credits.booking_date
-        and invoices.issue_date >= bank_credits.booking_date - {{ interval_days(730) }}
-        and (invoices.settled_known_date is null or invoices.settled_known_date >= bank_credits.booking_date)
+    where invoices.issue_date <= evidence_on_lines.booking_date
+        and invoices.issue_date >= evidence_on_lines.booking_date - {{ interval_days(730) }}
+        and (invoices.settled_known_date is null or invoices.settled_known_date >= evidence_on_lines.booking_date)
 ),
 
 paid_before_booking as (

@@ -11,7 +11,12 @@
 -- The cash is spread oldest due first, never above what was open on each invoice at booking; the
 -- rest stays unallocated (over-payments). Lines the ERP has already reconciled are flagged, so
 -- balances only subtract what the ERP has not recorded yet.
-with candidates as (
+-- Exclusions are `not in` / `in` over a pre-aggregated set, not `not exists`: Postgres cannot
+-- estimate the rows of the CTEs filtered on window results (it guesses 1 for by_text's 10-15k at
+-- profile S), so it ran each correlated `not exists` as a nested-loop anti join, quadratic in the
+-- bank lines; a `not in` over a set is a hashed subplan whatever the estimate (DuckDB: a hash mark
+-- join either way). `candidates` is `not materialized` so Postgres plans with the table's statistics.
+with candidates as not materialized (
     select * from {{ ref('int_payment_candidates') }}
 ),
 
@@ -59,19 +64,27 @@ by_text as (
 
 -- an invoice a text-matched line pays in full is not open for any other line
 invoices_claimed as (
-    select bank_txn_id as claimed_by, invoice_id
+    select invoice_id, min(bank_txn_id) as first_claimed_by, max(bank_txn_id) as last_claimed_by
     from by_text
     where amount >= amount_open_at_booking
+    group by invoice_id
+),
+
+invoices_claimed_by_one_line as (
+    select invoice_id, first_claimed_by as claimed_by
+    from invoices_claimed
+    where first_claimed_by = last_claimed_by
 ),
 
 payer_pool as (
     select candidates.*
     from candidates
     where candidates.evidence = 'payer'
-        and not exists (
-            select 1 from invoices_claimed
-            where invoices_claimed.invoice_id = candidates.invoice_id
-                and invoices_claimed.claimed_by <> candidates.bank_txn_id
+        and (
+            candidates.invoice_id not in (select invoice_id from invoices_claimed)
+            or (candidates.invoice_id, candidates.bank_txn_id) in (
+                select invoice_id, claimed_by from invoices_claimed_by_one_line
+            )
         )
 ),
 
@@ -104,28 +117,23 @@ completion_running as (
         and payer_pool.customer_id = text_totals.customer_id
     where text_totals.n_customers = 1
         and text_totals.amount > text_totals.amount_named
-        and not exists (
-            select 1 from by_text
-            where by_text.bank_txn_id = payer_pool.bank_txn_id and by_text.invoice_id = payer_pool.invoice_id
-        )
+        and (payer_pool.bank_txn_id, payer_pool.invoice_id) not in (select bank_txn_id, invoice_id from by_text)
 ),
 
-completion_lines as (
-    select bank_txn_id, min(running_total) as completed_at
+-- where the running total first makes up the remainder (null: never), as a window rather than a
+-- join back to a per-line aggregate, which Postgres (estimating 1 row each side) nests
+completion_reached as (
+    select
+        *,
+        min(case when running_total = remainder then running_total end) over (partition by bank_txn_id)
+            as completed_at
     from completion_running
-    where running_total = remainder
-    group by bank_txn_id
 ),
 
 by_completion as (
-    select
-        completion_running.bank_txn_id,
-        completion_running.invoice_id,
-        'amount_completion' as match_method,
-        0.85 as confidence
-    from completion_running
-    inner join completion_lines using (bank_txn_id)
-    where completion_running.running_total <= completion_lines.completed_at
+    select bank_txn_id, invoice_id, 'amount_completion' as match_method, 0.85 as confidence
+    from completion_reached
+    where running_total <= completed_at
 ),
 
 -- 3. amount + payer identity for lines the text did not settle
