@@ -207,6 +207,8 @@ declare
     prefix integer := 0;
     similarity double precision;
     lo integer;
+    hi integer;
+    mid integer;
     i integer;
     j integer;
 begin
@@ -227,9 +229,25 @@ begin
     if max_misses < 0 then
         return 0;
     end if;
-    for i in 1..len_a loop
+    -- the common prefix matches position by position (every earlier position is taken), so it is
+    -- skipped; its length is found by bisection, in a few comparisons (names in a block share 10+)
+    lo := 0;
+    hi := least(len_a, len_b);
+    while lo < hi loop
+        mid := (lo + hi + 1) / 2;
+        if left(a, mid) = left(b, mid) then
+            lo := mid;
+        else
+            hi := mid - 1;
+        end if;
+    end loop;
+    prefix := lo;
+    free_b := repeat(chr(1), prefix) || substr(b, prefix + 1);
+    common_a := left(a, prefix);
+    for i in prefix + 1..len_a loop
         lo := greatest(1, i - bound);
-        j := strpos(substr(free_b, lo, least(len_b, i + bound) - lo + 1), substr(a, i, 1));
+        -- past the end of b's window (a much longer than b): nothing left to match
+        j := strpos(substr(free_b, lo, greatest(least(len_b, i + bound) - lo + 1, 0)), substr(a, i, 1));
         if j > 0 then
             free_b := overlay(free_b placing chr(1) from j + lo - 1 for 1);
             common_a := common_a || substr(a, i, 1);
@@ -244,12 +262,13 @@ begin
             < jaro_at_least - 1e-9 then
         return 0;
     end if;
-    for j in 1..len_b loop
+    common_b := left(b, prefix);
+    for j in prefix + 1..len_b loop
         if substr(free_b, j, 1) = chr(1) then
             common_b := common_b || substr(b, j, 1);
         end if;
     end loop;
-    for i in 1..n_matches loop
+    for i in prefix + 1..n_matches loop
         if substr(common_a, i, 1) <> substr(common_b, i, 1) then
             n_transpositions := n_transpositions + 1;
         end if;
@@ -261,9 +280,7 @@ begin
         + cast(n_matches - n_transpositions as double precision) / cast(n_matches as double precision);
     similarity := similarity / cast(3 as double precision);
     if similarity > cast(0.7 as double precision) then
-        while prefix < least(4, len_a, len_b) and substr(a, prefix + 1, 1) = substr(b, prefix + 1, 1) loop
-            prefix := prefix + 1;
-        end loop;
+        prefix := least(prefix, 4);
         similarity := cast(
             {{ target.schema }}.cobranza_float8_exact(cast(prefix as double precision) * cast(0.1 as double precision))
             * {{ target.schema }}.cobranza_float8_exact(cast(1 as double precision) - similarity)
