@@ -25,9 +25,9 @@ from pathlib import Path
 from typing import Any
 from urllib.parse import urlsplit
 
-from babel import localedata
+from babel import Locale, localedata
 from babel.dates import format_date
-from babel.numbers import format_currency
+from babel.numbers import NumberPattern
 from jinja2 import FileSystemLoader, StrictUndefined, select_autoescape
 from jinja2.sandbox import SandboxedEnvironment
 
@@ -94,8 +94,12 @@ def resolve_language(language: str | None, country: str | None) -> tuple[str, bo
     return fallback, True
 
 
+@lru_cache(maxsize=1024)
 def resolve_locale(language: str, country: str | None) -> str:
-    """Babel locale for a supported language and a country, e.g. ``("es", "CO") -> "es_CO"``."""
+    """Babel locale for a supported language and a country, e.g. ``("es", "CO") -> "es_CO"``.
+
+    Cached: Babel answers an unknown locale (``en_MX``) by normalising against its whole locale list.
+    """
     candidate = f"{language}_{(country or '').upper()}"
     if country and localedata.exists(candidate):
         return candidate
@@ -144,9 +148,28 @@ def safe_link(link: Any) -> str:
     return ""
 
 
+@lru_cache(maxsize=256)
+def _currency_format(locale: str) -> tuple[Locale, NumberPattern]:
+    parsed = Locale.parse(locale)
+    return parsed, parsed.currency_formats["standard"]
+
+
 def money(amount: Any, currency: str, locale: str) -> str:
-    """Format a Decimal amount in ``currency`` for ``locale`` (Babel's CLDR rules)."""
-    return format_currency(_decimal(amount), currency, locale=locale)
+    """Format a Decimal amount in ``currency`` for ``locale`` (Babel's CLDR rules).
+
+    What ``babel.numbers.format_currency`` does for the standard format, with the parsed locale and
+    its pattern kept per locale instead of looked up again for every amount.
+    """
+    parsed, pattern = _currency_format(locale)
+    return pattern.apply(
+        _decimal(amount),
+        parsed,
+        currency=currency,
+        currency_digits=True,
+        decimal_quantization=True,
+        group_separator=True,
+        numbering_system="latn",
+    )
 
 
 def build_context(data: Mapping[str, Any], language: str, locale: str) -> dict[str, Any]:
