@@ -15,6 +15,12 @@
       string without a match, or too few matches even with no transpositions and the full prefix
       bonus), and finds each match with one strpos over the window of not-yet-matched characters
       (matched ones are overwritten with chr(1)) instead of a loop: ~3x faster on bank payer names.
+    - Bag of characters: a name's multiset of characters (A-Z, 0-9, space; up to 16 of each) as a
+      bit string, bit (c * 16 + k) set for the k-th occurrence of c, so the size of the multiset
+      intersection of two names is bit_count(a & b), computed in C. Jaro matches are pairs of equal
+      characters, so their number is at most that size: an upper bound on the similarity that
+      rules out ~80% of the block pairs of bank payer names before the PL/pgSQL function runs.
+      Null for a name outside that alphabet or with more than 16 of a character (no bound).
     - One edit apart (Damerau-Levenshtein distance exactly 1): one substitution, insertion,
       deletion or adjacent transposition at the first position where the strings differ, the rest
       equal. O(length), where the full distance matrix in PL/pgSQL costs ~300 us per invoice number.
@@ -320,6 +326,29 @@ begin
     else
         return substr(a, p + 1) = substr(b, p + 2);
     end if;
+end
+$fn$;
+
+create or replace function {{ target.schema }}.cobranza_character_bag(name text)
+returns bit(592)
+language plpgsql immutable strict parallel safe
+as $fn$
+declare
+    alphabet constant text := 'ABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789 ';
+    counts integer[] := array_fill(0, array[37]);
+    bag bit(592) := cast(repeat('0', 592) as bit(592));
+    c integer;
+    i integer;
+begin
+    for i in 1..length(name) loop
+        c := strpos(alphabet, substr(name, i, 1));
+        if c = 0 or counts[c] = 16 then
+            return null;
+        end if;
+        counts[c] := counts[c] + 1;
+        bag := set_bit(bag, (c - 1) * 16 + counts[c] - 1, 1);
+    end loop;
+    return bag;
 end
 $fn$;
 {%- endmacro %}

@@ -3,8 +3,9 @@
 -- is similar to the customer's (Jaro-Winkler on normalised names, or the bank's cut-off name being a
 -- prefix of it). Names are only compared within a block sharing their first ten letters and digits
 -- and the line's currency, never all lines against all customers.
--- The CTEs of normalised names are `materialized` so each name is normalised once per row: inlined
--- (Postgres' default for a CTE used once), the normalisation ran once per compared pair.
+-- The CTEs of normalised names are `materialized` so each name is normalised (and, on Postgres,
+-- bagged: see jaro_winkler_similarity_at_least) once per row: inlined (Postgres' default for a CTE
+-- used once), the normalisation ran once per compared pair.
 {%- set min_name_similarity = 0.92 %}
 with bank_credits as materialized (
     select
@@ -38,13 +39,23 @@ by_account as (
 ),
 
 payer_names as materialized (
-    select distinct currency, payer_name, left(replace(payer_name, ' ', ''), 10) as block_key
+    select
+        currency,
+        payer_name,
+        left(replace(payer_name, ' ', ''), 10) as block_key,
+        {{ character_bag('payer_name') }} as payer_name_bag
     from bank_credits
     where length(payer_name) >= 6
+    group by currency, payer_name
 ),
 
 customer_blocks as materialized (
-    select customer_id, currency, customer_name, left(replace(customer_name, ' ', ''), 10) as block_key
+    select
+        customer_id,
+        currency,
+        customer_name,
+        left(replace(customer_name, ' ', ''), 10) as block_key,
+        {{ character_bag('customer_name') }} as customer_name_bag
     from customers
 ),
 
@@ -55,7 +66,11 @@ name_similarity as (
         customer_blocks.customer_id,
         greatest(
             {{ jaro_winkler_similarity_at_least(
-                'payer_names.payer_name', 'customer_blocks.customer_name', min_name_similarity
+                'payer_names.payer_name',
+                'customer_blocks.customer_name',
+                min_name_similarity,
+                'payer_names.payer_name_bag',
+                'customer_blocks.customer_name_bag'
             ) }},
             case when length(payer_names.payer_name) >= 12 and starts_with(customer_blocks.customer_name, payer_names.payer_name)
                  then 0.97 else 0 end
