@@ -29,6 +29,7 @@ import os
 import random
 import threading
 import time
+from collections import deque
 from collections.abc import Callable, Mapping, Sequence
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
@@ -392,8 +393,24 @@ class HTTPChannelSender:
             return SendResult(tid, False, detail=self.redact(f"{type(exc).__name__}: {exc}"), retryable=False)
 
     def send_batch(self, tasks: Sequence[Mapping[str, Any]]) -> list[SendResult]:
-        """Send the tasks concurrently on the worker threads; one result per task."""
-        return list(self._pool.map(self._safe_send, tasks))
+        """Send the tasks concurrently on the worker threads; one result per task.
+
+        Each worker takes the next task from a shared queue until none is left (one future per
+        worker, not per task: a future per message cost as much CPU as parsing its HTTP answer).
+        """
+        todo = deque(tasks)
+
+        def drain() -> list[SendResult]:
+            done = []
+            while True:
+                try:
+                    task = todo.popleft()  # atomic: each task goes to exactly one worker
+                except IndexError:
+                    return done
+                done.append(self._safe_send(task))
+
+        workers = [self._pool.submit(drain) for _ in range(min(self.concurrency, len(todo)))]
+        return [result for worker in workers for result in worker.result()]
 
     def reconcile(self, tasks: Sequence[Mapping[str, Any]]) -> dict[str, str | None]:
         """Default: nothing can be confirmed (subclasses with a status lookup override)."""

@@ -229,18 +229,20 @@ class TwilioEmulator:
         )
 
     def _build_app(self) -> FastAPI:
+        # Plain Starlette routes (``add_route``): the endpoints read the request themselves, so FastAPI's
+        # per-request parameter solving (40% of the emulator's application time) is not needed.
         app = FastAPI(title="Twilio Messages emulator", openapi_url=None, docs_url=None, redoc_url=None)
 
-        def authorised(request: Request, account_sid: str) -> JSONResponse | None:
+        def authorised(request: Request) -> JSONResponse | None:
+            account_sid = request.path_params["account_sid"]
             if request.headers.get("authorization") != self._basic or account_sid != self.account_sid:
                 return _error(401, 20003, "Authentication Error - invalid username")
             return None
 
-        @app.post(API + "/Messages.json")
-        async def create(account_sid: str, request: Request):
+        async def create(request: Request) -> JSONResponse:
             with self.lock:
                 self.requests += 1
-            if (denied := authorised(request, account_sid)) is not None:
+            if (denied := authorised(request)) is not None:
                 return denied
             fault = self.faults.draw()
             if fault == "429":
@@ -256,25 +258,26 @@ class TwilioEmulator:
                 await asyncio.sleep(self.faults.hang_s)
             return resp
 
-        @app.get(API + "/Messages.json")
-        async def listing(account_sid: str, request: Request):
-            if (denied := authorised(request, account_sid)) is not None:
+        async def listing(request: Request) -> JSONResponse:
+            if (denied := authorised(request)) is not None:
                 return denied
             return self._list(dict(request.query_params), request.url.path)
 
-        @app.get(API + "/Messages/{sid}.json")
-        async def fetch(account_sid: str, sid: str, request: Request):
-            if (denied := authorised(request, account_sid)) is not None:
+        async def fetch(request: Request) -> JSONResponse:
+            if (denied := authorised(request)) is not None:
                 return denied
             with self.lock:
-                msg = self.messages.get(sid)
+                msg = self.messages.get(request.path_params["sid"])
             if msg is None:
                 return _error(404, 20404, f"The requested resource {request.url.path} was not found")
             return JSONResponse(self._public(msg))
 
-        @app.post("/_emulator/inbound")
-        async def inbound(request: Request):
+        async def inbound(request: Request) -> JSONResponse:
             body = await request.json()
             return JSONResponse({"sid": self.inbound(body["From"], body["To"], body["Body"])})
 
+        app.add_route(API + "/Messages.json", create, methods=["POST"])
+        app.add_route(API + "/Messages.json", listing, methods=["GET"])
+        app.add_route(API + "/Messages/{sid}.json", fetch, methods=["GET"])
+        app.add_route("/_emulator/inbound", inbound, methods=["POST"])
         return app
