@@ -16,6 +16,7 @@ and non-Spanish-speaking countries, Portuguese for Brazil and Portugal) and says
 from __future__ import annotations
 
 import logging
+import re
 from collections.abc import Mapping
 from dataclasses import dataclass
 from datetime import date
@@ -39,6 +40,8 @@ SUPPORTED_LANGUAGES = ("es", "en", "pt")
 DEFAULT_LOCALE = {"es": "es_MX", "en": "en_US", "pt": "pt_BR"}
 _SPANISH_COUNTRIES = frozenset("AR BO CL CO CR CU DO EC ES GQ GT HN MX NI PA PE PR PY SV UY VE".split())
 _PORTUGUESE_COUNTRIES = frozenset({"BR", "PT", "AO", "MZ"})
+#: Any whitespace character (``re``'s ``\s`` on str is exactly ``str.isspace``).
+_WHITESPACE = re.compile(r"\s")
 #: Template used per action; written channels take the action name.
 _BODY_TEMPLATE = {
     "email": "email.html.j2",
@@ -141,7 +144,7 @@ def _date(value: Any) -> date:
 def safe_link(link: Any) -> str:
     """The payment link if it is an http(s) URL, else ``""`` (no ``javascript:`` or ``data:`` links)."""
     text = str(link or "").strip()
-    if text and urlsplit(text).scheme.lower() in ("https", "http") and not any(c.isspace() for c in text):
+    if text and urlsplit(text).scheme.lower() in ("https", "http") and not _WHITESPACE.search(text):
         return text
     if text:
         logger.warning("dropping payment link with unsupported scheme: %r", text[:40])
