@@ -85,12 +85,27 @@ def run(
     as_json: JsonOpt = False,
 ) -> None:
     """Run the daily collections pipeline (what `make run` calls)."""
+    from rich.progress import BarColumn, MofNCompleteColumn, Progress, SpinnerColumn, TextColumn, TimeElapsedColumn
+
+    from flows import progress
     from flows.daily import daily_collections
 
+    columns = (
+        SpinnerColumn(),
+        TextColumn("{task.description}"),
+        BarColumn(),
+        MofNCompleteColumn(),
+        TimeElapsedColumn(),
+    )
     try:
-        stages = "simulate, ingest, dbt build, quality gates, train/score, decide, dispatch"
-        with console.status(f"daily collections run ({stages})...", spinner="dots"):
-            summary = daily_collections(as_of=_date(as_of), profile=_profile(profile), retrain=retrain)
+        with Progress(*columns, console=console, transient=True, disable=as_json) as bar:
+            job = bar.add_task("daily run: starting Prefect", total=None)
+
+            def on_stage(stage: str, done: int, total: int) -> None:
+                bar.update(job, completed=done, total=total, description=f"daily run: {stage}")
+
+            with progress.watching(on_stage):
+                summary = daily_collections(as_of=_date(as_of), profile=_profile(profile), retrain=retrain)
     except _known_errors() as exc:
         _fail(f"daily run stopped before any contact: {exc}")
     _emit(summary, as_json, _render_summary)
@@ -286,6 +301,12 @@ def _render_history(r: dict[str, Any]) -> None:
         out.print(t)
         verdict = "beats" if res["beats_both_baselines"] else "does NOT beat"
         out.print(f"XGBoost {verdict} both baselines on ROC AUC")
+        for name, d in res.get("auc_vs_baselines", {}).items():
+            real = "a real difference" if d["ci_low"] > 0 or d["ci_high"] < 0 else "within noise"
+            out.print(
+                f"  vs {name}: AUC {d['delta']:+.3f} "
+                f"(95% paired bootstrap {d['ci_low']:+.3f}..{d['ci_high']:+.3f}: {real})"
+            )
 
 
 @app.command("simulate-policy")

@@ -7,6 +7,7 @@ nothing downstream of it, in particular no customer contact, happens on bad data
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from datetime import date, datetime
 from typing import Any
 
@@ -14,7 +15,7 @@ from prefect import flow
 
 from cobranza import runtime
 from cobranza.settings import load_settings
-from flows import stages
+from flows import progress, stages
 
 runtime.apply_defaults()
 
@@ -38,15 +39,22 @@ def daily_collections(
     if profile:
         settings.simulator.profile = profile
     ctx = stages.make_context(settings, as_of, now_utc)
+    plan: list[tuple[str, str, Callable[[], Any]]] = [
+        ("simulate", "simulate sources", lambda: stages.simulate_sources(ctx)),
+        ("ingest", "ingest sources", lambda: stages.ingest_sources(ctx)),
+        ("gate_raw", "quality gate: raw", lambda: stages.quality_gate(ctx, "raw")),
+        ("dbt", "dbt build", lambda: stages.dbt_build(ctx)),
+        ("gate_marts", "quality gate: pre_dispatch", lambda: stages.quality_gate(ctx, "pre_dispatch")),
+        ("train", "train / keep champion", lambda: stages.train_model(ctx, force=retrain)),
+        ("score", "score open invoices", lambda: stages.score_open_invoices(ctx)),
+        ("decide", "decide next-best actions", lambda: stages.decide_actions(ctx)),
+        ("dispatch", "dispatch", lambda: stages.dispatch_dry_run(ctx)),
+    ]
+    if not settings.simulator.enabled:
+        plan = plan[1:]
     out: dict[str, Any] = {}
-    if settings.simulator.enabled:
-        out["simulate"] = stages.simulate_sources(ctx)
-    out["ingest"] = stages.ingest_sources(ctx)
-    out["gate_raw"] = stages.quality_gate(ctx, "raw")
-    out["dbt"] = stages.dbt_build(ctx)
-    out["gate_marts"] = stages.quality_gate(ctx, "pre_dispatch")
-    out["train"] = stages.train_model(ctx, force=retrain)
-    out["score"] = stages.score_open_invoices(ctx)
-    out["decide"] = stages.decide_actions(ctx)
-    out["dispatch"] = stages.dispatch_dry_run(ctx)
+    for done, (key, label, run_stage) in enumerate(plan):
+        progress.announce(label, done, len(plan))
+        out[key] = run_stage()
+    progress.announce("summary", len(plan), len(plan))
     return stages.summarise(ctx, out)

@@ -131,6 +131,7 @@ def evaluate_history(
     from connectors.load import ensure_raw_table
     from connectors.sources.files.reader import load_mapping_files
     from flows.dbt import run_dbt
+    from ml import evaluate
     from ml.train import fit_and_evaluate
 
     settings = load_settings()
@@ -191,6 +192,11 @@ def evaluate_history(
         for name in ("logreg", "prior_rate"):
             if f"baseline_{name}_roc_auc" in m:
                 out[f"baseline_{name}"] = {k: round(m[f"baseline_{name}_{k}"], 4) for k in REPORTED_METRICS}
+        y_test = evaluate.labels(fit.split.test, label)
+        out["auc_vs_baselines"] = {
+            name: {k: round(v, 4) for k, v in evaluate.paired_auc_difference(y_test, fit.test_scores, scores).items()}
+            for name, scores in fit.baseline_scores.items()
+        }
         out["beats_both_baselines"] = all(
             m["roc_auc"] > m[f"baseline_{name}_roc_auc"]
             for name in ("logreg", "prior_rate")

@@ -27,7 +27,7 @@ def prefect_harness():
     """One ephemeral Prefect API for the whole session."""
     from prefect.testing.utilities import prefect_test_harness
 
-    with prefect_test_harness(server_startup_timeout=120):
+    with prefect_test_harness(server_startup_timeout=300):  # generous: 2 cores may be busy
         yield
 
 

@@ -38,13 +38,16 @@ def _counts(db: Path, tables: list[str]) -> dict[str, int]:
 
 @pytest.fixture(scope="module")
 def first_and_second_run(tmp_path_factory, prefect_harness):
+    from flows import progress
     from flows.daily import daily_collections
 
     data = tmp_path_factory.mktemp("daily")
     mp = pytest.MonkeyPatch()
     mp.setenv("COBRANZA_DATA_DIR", str(data))
+    announced: list[tuple[str, int, int]] = []
     try:
-        first = daily_collections(as_of=AS_OF)
+        with progress.watching(lambda stage, done, total: announced.append((stage, done, total))):
+            first = daily_collections(as_of=AS_OF)
         raw_after_first = _counts(data / "warehouse.duckdb", RAW_TABLES)
         outbox_after_first = _counts(data / "warehouse.duckdb", ["outbox.contact_tasks", "outbox.task_events"])
         files_after_first = sorted((data / "outbox").glob("*.jsonl"))
@@ -59,6 +62,7 @@ def first_and_second_run(tmp_path_factory, prefect_harness):
         "raw_after_first": raw_after_first,
         "outbox_after_first": outbox_after_first,
         "lines_after_first": lines_after_first,
+        "announced": announced,
     }
 
 
@@ -77,6 +81,28 @@ def test_marts_are_built_and_summary_reports_layers(first_and_second_run) -> Non
     assert set(per_currency["currency"]) >= {"MXN", "COP", "EUR", "USD", "all"}
     assert (per_currency["dso_standard"].astype(float) > 0).all()
     assert set(s["where_next"]) >= {"warehouse", "mlflow_ui", "prefect_ui", "dbt_docs"}
+
+
+def test_every_stage_is_announced_to_the_progress_bar(first_and_second_run) -> None:
+    announced = first_and_second_run["announced"]
+    stages = [stage for stage, _, _ in announced]
+    assert stages[0] == "simulate sources" and stages[-1] == "summary"
+    assert stages.index("dbt build") < stages.index("quality gate: pre_dispatch") < stages.index("dispatch")
+    assert [done for _, done, _ in announced] == list(range(len(announced)))
+    assert {total for _, _, total in announced} == {len(announced) - 1}
+
+
+def test_a_broken_progress_listener_never_breaks_a_run() -> None:
+    from flows import progress
+
+    def broken(stage: str, done: int, total: int) -> None:
+        raise RuntimeError("terminal went away")
+
+    heard: list[str] = []
+    with progress.watching(broken), progress.watching(lambda stage, done, total: heard.append(stage)):
+        progress.announce("dbt build", 3, 9)
+    progress.announce("not heard", 4, 9)
+    assert heard == ["dbt build"]
 
 
 def test_champion_is_registered_and_loads_by_alias(first_and_second_run) -> None:
@@ -104,9 +130,9 @@ def test_outbox_only_contacts_lawful_eligible_customers(first_and_second_run) ->
     with duckdb.connect(str(db)) as con:
         tasks = con.execute("select * from outbox.contact_tasks").df()
         dunnable = con.execute(
-            # Overdue, or coming due within the pre-due reminder horizon (NbaConfig.predue_days = 7).
+            # Overdue, or coming due within the pre-due reminder horizon (NbaConfig.predue_days = 60).
             "select customer_id from marts.fct_invoices "
-            "where status = 'posted' and amount_open > 0 and due_date <= cast(? as date) + 7 "
+            "where status = 'posted' and amount_open > 0 and due_date <= cast(? as date) + 60 "
             "and not is_disputed and not is_paid "
             "group by customer_id",
             [AS_OF],

@@ -122,3 +122,20 @@ def test_evaluate_history_on_the_ibm_sample(ibm_file: Path, tmp_path: Path, monk
     assert min(aucs.values()) > 0.75 and max(aucs.values()) - min(aucs.values()) < 0.05
     assert late["beats_both_baselines"] == (aucs["model"] > max(aucs["baseline_logreg"], aucs["baseline_prior_rate"]))
     assert 0 < late["model"]["brier"] < late["baseline_prior_rate"]["brier"]
+    for name in ("logreg", "prior_rate"):
+        d = late["auc_vs_baselines"][name]
+        assert d["delta"] == pytest.approx(aucs["model"] - aucs[f"baseline_{name}"], abs=2e-4)
+        assert d["ci_low"] < d["delta"] < d["ci_high"] and 0 <= d["p_better"] <= 1
+
+
+def test_paired_auc_difference_sees_a_real_edge_and_a_tie() -> None:
+    from ml.evaluate import paired_auc_difference
+
+    rng = np.random.default_rng(0)
+    y = rng.integers(0, 2, 400)
+    noise = rng.normal(size=400)
+    good, weak = y + 0.5 * noise, y + 3.0 * noise
+    edge = paired_auc_difference(y, good, weak, resamples=500)
+    assert edge["ci_low"] > 0 and edge["p_better"] > 0.99
+    tie = paired_auc_difference(y, weak, weak + 1e-9 * noise, resamples=500)
+    assert tie["ci_low"] <= 0 <= tie["ci_high"]
