@@ -326,11 +326,12 @@ def record_events(con: duckdb.DuckDBPyConnection, events: Iterable[Mapping[str, 
     for r in rows:
         if r["state"] not in STATES:
             raise ValueError(f"unknown task state {r['state']!r} for task {r['task_id']}; one of {STATES}")
+    instants: dict[Any, datetime] = {}  # a batch's events share one instant: convert it once
     table = pa.table(
         {
             "task_id": [r["task_id"] for r in rows],
             "state": [r["state"] for r in rows],
-            "event_at": [_utc_naive(r["at"]) for r in rows],
+            "event_at": [instants.get(r["at"]) or instants.setdefault(r["at"], _utc_naive(r["at"])) for r in rows],
             "detail": [r.get("detail") for r in rows],
             "provider_message_id": [r.get("provider_message_id") for r in rows],
         },
@@ -428,6 +429,7 @@ def pending_tasks(
     *,
     due_only: bool = False,
     states: Sequence[str] = OPEN_STATES,
+    channels: Sequence[str] | None = None,
 ) -> pd.DataFrame:
     """Tasks still to be handled, ordered by schedule.
 
@@ -436,6 +438,7 @@ def pending_tasks(
         now_utc: Timezone-aware current instant.
         due_only: Only tasks whose window has opened (``not_before <= now_utc``).
         states: Current states to return (default pending, failed and the ones to reconcile).
+        channels: Only tasks of these channels (None = all).
 
     Returns:
         Task columns plus ``state``, ``attempts``, ``sent_at``, ``last_sending_at``, ``last_error``
@@ -447,6 +450,9 @@ def pending_tasks(
     if due_only:
         sql += " and (not_before <= ? or state in ('sending', 'unknown'))"
         params.append(_utc_naive(now_utc))
+    if channels is not None:
+        sql += " and channel in (select unnest(?))"
+        params.append(list(channels))
     df = _fetch(con, sql + " order by scheduled_at, task_id", params)
     df["payload"] = df["payload"].map(json.loads)
     return _aware(df, *_TS_COLUMNS)
@@ -561,9 +567,8 @@ def dispatch(
     if due_only is None:
         due_only = bool(getattr(sender, "due_only_default", True))
     counts = dict.fromkeys(("considered", "sent", "failed", "dead", "reconciled", "unknown", "deferred", "expired"), 0)
-    tasks = pending_tasks(con, now_utc, due_only=False)
-    if channels is not None:
-        tasks = tasks[tasks["channel"].isin(list(channels))]
+    # Filtered in SQL: each provider's dispatcher parses only its own tasks' payloads.
+    tasks = pending_tasks(con, now_utc, due_only=False, channels=channels)
     counts["considered"] = len(tasks)
     if tasks.empty:
         return counts
