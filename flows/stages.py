@@ -356,7 +356,12 @@ def decide_actions(ctx: RunContext) -> dict[str, Any]:
             if warehouse.table_exists(con, EXPLANATIONS_TABLE)
             else None
         )
-        accounts = accounts_for_decision(mart, scores, explanations)
+        features = (
+            warehouse.read_frame(con, "marts.ml_open_invoice_features", order_by="invoice_id")
+            if warehouse.table_exists(con, "marts.ml_open_invoice_features")
+            else None
+        )
+        accounts = accounts_for_decision(mart, scores, explanations, features)
         decisions = decide(
             accounts,
             contacts,

@@ -17,7 +17,9 @@ do). Each simulated day, for each arm:
 
 Risk scores: the daily run scores with the MLflow champion; training one per simulated day is out of
 reach, so the loop uses the customer's prior late-payment rate (share of invoices paid more than 30
-days late, smoothed), the heuristic baseline of DESIGN §6, identical for both arms.
+days late, smoothed), the heuristic baseline of DESIGN §6, identical for both arms; the value's
+expected days late is the customer's mean days late of his settled invoices, as the daily flow reads
+it from ``f_cust_mean_days_late``.
 
 Reported per arm: DSO at the end and averaged over the period (ground truth, money in the bank),
 amount collected in USD, contacts made, rule violations, opt-outs and complaints.
@@ -84,7 +86,7 @@ class ObservedState:
     allocations: pd.DataFrame = field(default_factory=pd.DataFrame)
     bank: pd.DataFrame = field(default_factory=pd.DataFrame)
     new_disputes: set[str] = field(default_factory=set)
-    predue_days: int = 7
+    predue_days: int = NbaConfig.predue_days
 
     def apply(self, tables: dict[str, pd.DataFrame], day: date) -> None:
         """Merge one day's (or the history's) raw rows."""
@@ -130,6 +132,15 @@ class ObservedState:
         late = ((paid - due).dt.days > LATE_DAYS)[recent]
         g = pd.DataFrame({"c": x["customer_id"].astype(str), "late": late}).groupby("c")["late"].agg(["sum", "size"])
         return (g["sum"] + 1.0) / (g["size"] + 3.0)
+
+    def days_late(self) -> pd.Series:
+        """Customer mean days late of his settled invoices (``f_cust_mean_days_late`` of the open invoices)."""
+        inv = self.invoices[["invoice_id", "customer_id", "due_date", "status", "amount_open"]]
+        settled = inv[(inv["status"] == "posted") & (inv["amount_open"].map(Decimal) <= 0)]
+        paid = pd.to_datetime(self.allocations["payment_date"]).groupby(self.allocations["invoice_id"]).max()
+        x = settled.merge(paid.rename("paid"), left_on="invoice_id", right_index=True, how="inner")
+        late = (x["paid"] - pd.to_datetime(x["due_date"])).dt.days
+        return late.groupby(x["customer_id"].astype(str)).mean()
 
     def accounts(self, as_of: date) -> pd.DataFrame:
         """Dunnable accounts as ``marts.mart_dunning_accounts`` + ``accounts_for_decision`` shape them."""
@@ -182,6 +193,7 @@ class ObservedState:
         acc = acc.merge(cust, on="customer_id", how="inner")
         acc["risk_score"] = acc["customer_id"].map(self.risk(as_of)).fillna(0.25).astype(float)
         acc.loc[acc["max_days_past_due"] > 60, "risk_score"] = acc["risk_score"].clip(lower=0.8)
+        acc["expected_days_late"] = acc["customer_id"].map(self.days_late()).astype(float)
         acc["needs_dispute_review"] = acc["customer_id"].isin(self.new_disputes)
         return acc
 

@@ -350,6 +350,10 @@ def decide(
     acc["stake_all"] = [o + u for o, u in zip(acc["overdue_amount"], acc["upcoming_amount"], strict=True)]
     acc["amount_usd"] = value.to_usd(acc["stake_all"], acc["currency"], cfg.usd_rates)
     acc["p0"] = value.p_wait(acc["risk_score"])
+    # DSO-aware value: USD-days of balance a paying customer would pull forward over what a contact covers
+    lateness = acc["expected_days_late"] if "expected_days_late" in acc else pd.Series(np.nan, index=acc.index)
+    acc["days_late"] = value.expected_days_late(lateness, acc["risk_score"], cfg)
+    acc["amount_days_usd"] = _amount_days_usd(acc, cfg)
 
     # rule profile per (country, segment)
     profiles: dict = {}
@@ -417,8 +421,10 @@ def decide(
         amount = pd.Series(a["amount_usd"].to_numpy(), index=lawful.index)
         lawful["p_pay"] = value.p_pay(p0, lawful["draw"], fat, cfg.pay_on_response)
         cost = lawful["channel"].map(cfg.cost).astype(float)
-        lawful["ev"] = value.expected_value(lawful["p_pay"], amount, cost)
-        lawful["gain"] = lawful["ev"] - p0 * amount
+        amount_days = pd.Series(a["amount_days_usd"].to_numpy(), index=lawful.index)
+        pull = value.p_pull(lawful["draw"], fat, cfg.pay_on_response)
+        lawful["gain"] = value.dso_gain(pull, amount_days, cost, cfg.value_horizon_days)
+        lawful["ev"] = p0 * amount + lawful["gain"]
         lawful = lawful.sort_values(
             ["customer_id", "gain", "role_rank", "pref_honoured", "contact_id"],
             ascending=[True, False, True, False, True],
@@ -616,6 +622,21 @@ def decide(
         int(control.sum()),
     )
     return result
+
+
+def _amount_days_usd(acc: pd.DataFrame, cfg: value.NbaConfig) -> pd.Series:
+    """Per account: sum over the invoices a treatment contact covers of USD amount x days pulled forward."""
+    covered = [list(i) + list(u) for i, u in zip(acc["invoices"], acc["upcoming"], strict=True)]
+    x = pd.DataFrame({"customer_id": acc["customer_id"].to_numpy(), "inv": covered}).explode("inv")
+    x = x.dropna(subset=["inv"])
+    if x.empty:
+        return pd.Series(0.0, index=acc.index)
+    amount = pd.Series([i["amount_open"] for i in x["inv"]], index=x.index)
+    dpd = pd.Series([i["days_past_due"] for i in x["inv"]], index=x.index)
+    cur = x["customer_id"].map(acc["currency"])
+    fwd = value.days_forward(x["customer_id"].map(acc["days_late"]), dpd, cfg)
+    usd_days = value.to_usd(amount, cur, cfg.usd_rates) * fwd
+    return acc["customer_id"].map(usd_days.groupby(x["customer_id"]).sum()).fillna(0.0).astype(float)
 
 
 def _none_unless(values: pd.Series, keep: pd.Series) -> pd.Series:

@@ -2,7 +2,8 @@
 
 ``marts.mart_dunning_accounts`` carries each account's dunnable invoices as JSON (dbt contracts
 keep to flat types); the policy wants them as Python objects with Decimal amounts, and wants the
-account's risk, which is the highest champion score among the invoices the contact would cover.
+account's risk, which is the highest champion score among the invoices the contact would cover, and
+the customer's expected days late (``f_cust_mean_days_late``) for the DSO-aware value.
 """
 
 from __future__ import annotations
@@ -35,7 +36,10 @@ def _invoices(raw: str) -> list[dict]:
 
 
 def accounts_for_decision(
-    mart: pd.DataFrame, scores: pd.DataFrame, explanations: pd.DataFrame | None = None
+    mart: pd.DataFrame,
+    scores: pd.DataFrame,
+    explanations: pd.DataFrame | None = None,
+    features: pd.DataFrame | None = None,
 ) -> pd.DataFrame:
     """Accounts with their invoices parsed and ``risk_score`` = max score of the covered invoices (NaN if unscored).
 
@@ -45,6 +49,9 @@ def accounts_for_decision(
         explanations: Rows of ``ml_scores.invoice_explanations`` for the run date (invoice_id, rank,
             feature, contribution); the account's ``risk_drivers`` are the features pushing its
             riskiest invoice towards late, strongest first (``feature:+0.42`` in log-odds).
+        features: Rows of ``marts.ml_open_invoice_features`` (customer_id, f_cust_mean_days_late):
+            the account's ``expected_days_late`` for the DSO-aware value (NaN without them: the
+            policy then derives it from the risk score).
 
     Returns:
         The policy's ``accounts`` frame.
@@ -76,6 +83,13 @@ def accounts_for_decision(
             accounts["risk_drivers"] = accounts["customer_id"].map(by_cust)
     else:
         accounts["risk_score"] = float("nan")
+    if features is not None and len(features) and "f_cust_mean_days_late" in features:
+        # a customer feature: every open invoice of the customer carries the same value
+        late = pd.to_numeric(features["f_cust_mean_days_late"], errors="coerce")
+        by_cust = late.groupby(features["customer_id"].astype(str)).mean()
+        accounts["expected_days_late"] = accounts["customer_id"].astype(str).map(by_cust).astype(float)
+    else:
+        accounts["expected_days_late"] = float("nan")
     return accounts.drop(columns=["invoices_json"])
 
 

@@ -1,6 +1,19 @@
-"""Expected value of an action (DESIGN.md §7): P(payment within the horizon | action, state) x amount - cost.
+"""Expected value of an action (DESIGN.md §7): the days of outstanding balance a contact pulls forward, in USD.
 
-The state enters through three numbers per account:
+A contact is worth what it takes off DSO: P(the customer pays because of it) x the days each covered
+invoice would otherwise have stayed open (less the days a contacted customer takes to pay) x its
+amount, counted in dollars collected ``value_horizon_days`` sooner, less the action's cost. A customer
+who pays on time anyway gains little from a reminder, a chronic late payer a lot, one far past his
+usual lateness (likely defaulted) only the tail. The days an invoice would stay open come from the
+customer's expected days late (mean days late of his settled invoices, ``f_cust_mean_days_late``):
+
+* ``remaining`` = max(L - days past due, 0) + ``tail_share`` x max(L, 0): the usual lateness not yet
+  run, plus a tail (an invoice already later than usual is still expected to take a while);
+* ``days_forward`` = max(remaining - ``contact_pay_days``, 0).
+
+An account without a lateness estimate falls back to ``risk x days_late_at_full_risk``.
+
+The other numbers per account:
 
 * ``p_wait`` = P(payment within the horizon | no action) = 1 - risk score (the champion's probability
   that the invoices end up more than N days late); an unscored account counts as 0.5;
@@ -8,9 +21,9 @@ The state enters through three numbers per account:
   posterior (:mod:`ml.nba.bandit`);
 * ``fatigue`` = 1 / (1 + k x contacts in the last 14 days): diminishing returns of repeated contacts.
 
-P(payment | action) = p_wait + (1 - p_wait) x response x fatigue x pay_on_response, i.e. a contact can
-only win the money that would not have come anyway, and only when the customer engages and then pays.
-Amounts are compared in USD (the FX seed's ``rate_to_usd``), costs are configured in USD.
+P(payment | action) = p_wait + (1 - p_wait) x response x fatigue x pay_on_response is reported per
+decision (``p_pay``); the value uses P(pull) = response x fatigue x pay_on_response. Amounts are
+compared in USD (the FX seed's ``rate_to_usd``), costs are configured in USD.
 """
 
 from __future__ import annotations
@@ -58,7 +71,18 @@ class NbaConfig:
         legal_recovery: P(recovery | legal) of the money that would not come anyway.
         escalation_cooldown_days: An escalated account is not escalated again within this period.
         unresponsive_contacts: Contacts without engagement that make an account unresponsive.
-        predue_days: Invoices due within this many days count as upcoming (pre-due reminders).
+        predue_days: Invoices due within this many days count as upcoming: a treatment contact covers
+            them too (a statement of the open items), and an account with only upcoming invoices gets
+            a pre-due reminder. 60 days: the invoices of a late payer coming due in the next two months
+            are the ones a contact pulls forward the most days; the value keeps on-time payers out
+            (bench/RESULTS.md, issue 6). Must equal the dbt var ``predue_days`` of
+            ``marts.mart_dunning_accounts``.
+        value_horizon_days: A dollar collected this many days sooner is worth a dollar (scale of the
+            DSO-aware value, comparable with the costs and ``min_gain_usd``).
+        contact_pay_days: Days a customer who engages takes to pay after the contact.
+        tail_share: Share of the expected days late still ahead of an invoice already past them.
+        days_late_at_full_risk: Expected days late of an account without a lateness estimate, per unit
+            of risk score.
         daily_contact_budget: At most this many treatment contacts a day, the most valuable first
             (None: only ``min_gain_usd`` limits them).
         seed: Seed of the Thompson draws (combined with the decision date).
@@ -85,7 +109,11 @@ class NbaConfig:
     legal_recovery: float = 0.25
     escalation_cooldown_days: int = 30
     unresponsive_contacts: int = 3
-    predue_days: int = 7
+    predue_days: int = 60
+    value_horizon_days: float = 30.0
+    contact_pay_days: float = 5.0
+    tail_share: float = 0.5
+    days_late_at_full_risk: float = 45.0
     daily_contact_budget: int | None = None
     seed: int = 42
     relaxations: tuple[Relaxation, ...] = ()
@@ -118,6 +146,30 @@ def fatigue(recent_contacts: pd.Series, k: float) -> pd.Series:
 def p_pay(p0: pd.Series, response: pd.Series, fat: pd.Series, pay_on_response: float) -> pd.Series:
     """P(payment within the horizon | contact): the contact converts only what would not come anyway."""
     return p0 + (1.0 - p0) * response.clip(0, 1) * fat * pay_on_response
+
+
+def expected_days_late(days_late: pd.Series, risk: pd.Series, cfg: NbaConfig) -> pd.Series:
+    """Customer's expected days late; without history, ``risk x days_late_at_full_risk`` (risk NaN -> 0.5)."""
+    fallback = risk.astype(float).fillna(0.5).clip(0, 1) * cfg.days_late_at_full_risk
+    return pd.to_numeric(days_late, errors="coerce").astype(float).fillna(fallback)
+
+
+def days_forward(days_late: pd.Series, days_past_due: pd.Series, cfg: NbaConfig) -> pd.Series:
+    """Days a contact that makes the customer pay pulls an invoice forward (0 for an on-time payer)."""
+    late = days_late.astype(float).to_numpy()
+    dpd = days_past_due.astype(float).to_numpy()
+    remaining = np.maximum(late - dpd, 0.0) + cfg.tail_share * np.maximum(late, 0.0)
+    return pd.Series(np.maximum(remaining - cfg.contact_pay_days, 0.0), index=days_late.index)
+
+
+def p_pull(response: pd.Series, fat: pd.Series, pay_on_response: float) -> pd.Series:
+    """P(the customer pays because of the contact): engages, then pays."""
+    return response.clip(0, 1) * fat * pay_on_response
+
+
+def dso_gain(p: pd.Series, amount_days_usd: pd.Series, cost_usd: pd.Series | float, horizon_days: float) -> pd.Series:
+    """Value over waiting: P(pull) x USD-days pulled forward / horizon - cost."""
+    return p * amount_days_usd / horizon_days - cost_usd
 
 
 def expected_value(p: pd.Series, amount_usd: pd.Series, cost_usd: pd.Series | float) -> pd.Series:

@@ -3,7 +3,9 @@
 -- the bank): the consolidated set of invoices a contact covers (overdue in invoices_json, coming due
 -- in upcoming_invoices_json: a customer with only the latter gets a pre-due reminder), and whether a
 -- dispute opened since the previous run needs a review (routed to dispute review, no dunning that day).
-{%- set predue_days = var('predue_days', 7) %}
+-- predue_days defaults to NbaConfig.predue_days (60): a contact to a late payer covers the invoices
+-- coming due in the next two months too (a statement of the open items).
+{%- set predue_days = var('predue_days', 60) %}
 with dunnable as (
     select * from {{ ref('fct_invoices') }}
     where is_dunnable
