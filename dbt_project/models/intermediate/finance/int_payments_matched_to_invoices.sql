@@ -233,8 +233,11 @@ final as (
         cast(ordered.confidence as decimal(4, 3)) as confidence,
         cast(least(ordered.amount_open_at_booking, greatest(ordered.amount - ordered.open_before, 0)) as decimal(18, 2))
             as amount_allocated,
-        ordered.bank_txn_id in (select bank_txn_id from recorded) as is_recorded_in_erp
+        recorded.bank_txn_id is not null as is_recorded_in_erp
     from ordered
+    -- a join, not `in (select ...)`: Postgres estimates `recorded` right (a table's statistics),
+    -- finds its hash table too big for work_mem and would rescan it for every row instead
+    left join recorded using (bank_txn_id)
 )
 
 select * from final where amount_allocated > 0
