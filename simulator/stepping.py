@@ -18,7 +18,10 @@ or invoice it is about and never on how many draws were taken before. The reacti
   above 2 a week (or call above 1), halved outside Mon-Fri 09:00-19:00 local, cut without consent;
 * payment: a reply pulls the contacted open invoices (all of them, or some) forward to a day drawn
   after the contact; a promise names a date and an amount and is kept or broken by class; a
-  delivered but unanswered message nudges a little; a payment never moves later than the latent day.
+  delivered but unanswered message nudges a little; a payment never moves later than the latent day,
+  and never earlier than the invoice's due date: a business's payables are released on the due
+  date at the earliest, so a reminder before the due date can make an invoice paid on time, not
+  early (a promise made before the due date names the due date);
   Defaulting customers after their default date almost never pay, whatever happens;
 * annoyance: over-contacting, unlawful hours and channels without consent produce opt-outs (the
   contact's consent for that channel turns false in the CRM) and complaints.
@@ -617,6 +620,10 @@ class Market:
         read = ~bounced & ~responded & (ch <= CH_WHATSAPP) & (u(U_READ) < 0.5)
         u_delay = u(U_DELAY)
         promised_day = t + 2 + (u_delay * 12).astype(np.int64)
+        # A promise about invoices not yet due names (at the earliest) the first of their due dates.
+        first_due = np.full(n, NEVER, dtype=np.int64)
+        np.minimum.at(first_due, rows, self.inv["due"][inv_idx].astype(np.int64))
+        promised_day = np.where(first_due < NEVER, np.maximum(promised_day, first_due), promised_day)
         kept = promise & (u(U_KEEP) < CLASS_KEEP_PROMISE[cls] * pay_mult)
         pays = responded & ~promise & ~dispute & (u(U_PAY) < CLASS_PAY_ON_REPLY[cls] * pay_mult)
         nudge_p = CLASS_NUDGE[cls] * fatigue * np.minimum(self.cust["sens"][cust_i, ch] / 0.3, 2.0) * pay_mult
@@ -737,6 +744,7 @@ class Market:
         idx, target = idx[first], target[first]  # earliest target per invoice
         inv = self.inv
         target = np.maximum(target, t + 1)
+        target = np.maximum(target, inv["due"][idx].astype(np.int64))  # payables go out on the due date at the earliest
         target = np.where(inv["has_cn"][idx], np.maximum(target, inv["cn_day"][idx].astype(np.int64) + 1), target)
         p0 = self._part0[idx]
         old = self.parts["day"][p0].astype(np.int64)

@@ -9,7 +9,9 @@ customer's expected days late (mean days late of his settled invoices, ``f_cust_
 
 * ``remaining`` = max(L - days past due, 0) + ``tail_share`` x max(L, 0): the usual lateness not yet
   run, plus a tail (an invoice already later than usual is still expected to take a while);
-* ``days_forward`` = max(remaining - ``contact_pay_days``, 0).
+* ``days_forward`` = max(remaining - max(days until due, ``contact_pay_days``), 0): a business releases
+  payables on the due date at the earliest, so a contact about an invoice not yet due can make it
+  paid on time, never early.
 
 An account without a lateness estimate falls back to ``risk x days_late_at_full_risk``.
 
@@ -159,7 +161,8 @@ def days_forward(days_late: pd.Series, days_past_due: pd.Series, cfg: NbaConfig)
     late = days_late.astype(float).to_numpy()
     dpd = days_past_due.astype(float).to_numpy()
     remaining = np.maximum(late - dpd, 0.0) + cfg.tail_share * np.maximum(late, 0.0)
-    return pd.Series(np.maximum(remaining - cfg.contact_pay_days, 0.0), index=days_late.index)
+    with_contact = np.maximum(-dpd, cfg.contact_pay_days)  # paid on the due date at the earliest
+    return pd.Series(np.maximum(remaining - with_contact, 0.0), index=days_late.index)
 
 
 def p_pull(response: pd.Series, fat: pd.Series, pay_on_response: float) -> pd.Series:

@@ -28,6 +28,14 @@ def test_days_forward_by_lateness() -> None:
     assert fwd[4] == 6 - 5 and fwd[4] < fwd[3]  # far past a short usual lateness (likely defaulted): little
 
 
+def test_a_contact_long_before_the_due_date_gains_only_the_usual_lateness() -> None:
+    # Payables are released on the due date at the earliest: reminding a late payer 30 days ahead
+    # wins his 10 days of lateness (+ tail), not the 30 days until the due date.
+    fwd = value.days_forward(pd.Series([10.0, 10.0]), pd.Series([-30, -3]), CFG)
+    assert fwd[0] == 10 + 5
+    assert fwd[1] == 13 + 5 - 5  # due in 3 days, paid 5 days after the contact: 2 days after the due date
+
+
 def test_expected_days_late_falls_back_to_risk() -> None:
     late = value.expected_days_late(pd.Series([30.0, None, None]), pd.Series([0.9, 0.2, None]), CFG)
     assert list(late) == [30.0, 0.2 * CFG.days_late_at_full_risk, 0.5 * CFG.days_late_at_full_risk]

@@ -249,3 +249,21 @@ def test_keyed_uniforms_are_counter_based() -> None:
     assert np.array_equal(a, b) and ((a >= 0) & (a < 1)).all()
     u = keyed_uniform(3, 4, np.arange(100_000))
     assert abs(u.mean() - 0.5) < 0.01
+
+
+def test_a_contact_never_makes_an_invoice_paid_before_its_due_date(truth: pd.DataFrame) -> None:
+    # Every customer, every day, about all its open invoices (not yet due ones included): whatever is
+    # paid before its due date must have been paid then without any contact too (the latent timeline).
+    days = 20
+    everyone = truth[truth.latent_class != "defaulting"]
+    m = open_market("S", seed=SEED, as_of=AS_OF, n_customers=N)
+    pol = _allocs(_run(m, lambda d: _contacts(everyone, d), days))
+    base = _allocs(_run(open_market("S", seed=SEED, as_of=AS_OF, n_customers=N), lambda d: None, days))
+    idx = pol["invoice_id"].str.removeprefix("inv_").astype(int).to_numpy() - 1
+    due = pd.Series([Market._date(int(d)) for d in m.inv["due"][idx]], index=pol.index)
+    paid = pd.to_datetime(pol["payment_date"]).dt.date
+    early = pol[paid < due]
+    latent = set(zip(base["invoice_id"], pd.to_datetime(base["payment_date"]).dt.date, strict=True))
+    caused = [(i, d) for i, d in zip(early["invoice_id"], paid[early.index], strict=True) if (i, d) not in latent]
+    assert not caused, f"contacts made invoices paid before their due date: {caused[:5]}"
+    assert len(pol) > len(base)  # the contacts did pull overdue payments forward
