@@ -3,7 +3,7 @@
 The emulators and the webhook receiver run in separate processes (``simulator.emulators.channel_lab``;
 WhatsApp from one, Twilio from another), as real providers would. This process enqueues ``--messages``
 contact tasks (half WhatsApp, half SMS) in a fresh DuckDB outbox and times ``outbox.dispatch``
-through the real senders (pooled sessions, worker threads, templates rendered per message, every
+through the real senders (pooled connections, worker threads, templates rendered per message, every
 state change written as an outbox event), one dispatcher per provider running side by side.
 Client-side rate limits are lifted for the run (real providers cap a WhatsApp number at 80-1,000
 msg/s). Afterwards it checks zero duplicates against the emulators' own message lists.
