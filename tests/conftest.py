@@ -7,6 +7,7 @@ only for the tests that run real flows; everything else calls library code direc
 from __future__ import annotations
 
 import os
+import sys
 import tempfile
 from pathlib import Path
 
@@ -20,6 +21,8 @@ os.environ.pop("PREFECT_API_URL", None)
 runtime.apply_defaults()
 
 SHARED_DATA = Path(__file__).resolve().parents[1].parent / "shared" / "data"
+# The profile-S world helpers live beside the report tests; never ``from conftest import``.
+sys.path.insert(0, str(Path(__file__).resolve().parent / "report"))
 
 
 @pytest.fixture(scope="session")
@@ -37,3 +40,14 @@ def shared_data() -> Path:
     if not SHARED_DATA.is_dir():
         pytest.skip(f"reference data folder {SHARED_DATA} is absent (it sits beside the repo in CI)")
     return SHARED_DATA
+
+
+@pytest.fixture(scope="session")
+def profile_s_data(tmp_path_factory) -> Path:
+    """Data folder of a profile-S daily run (warehouse, MLflow, GX Data Docs), built once per session.
+
+    Shared by the report, notebook and UI tests (tests/report/report_helpers.py builds it).
+    """
+    import report_helpers
+
+    return report_helpers.profile_s_world(tmp_path_factory)

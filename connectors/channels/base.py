@@ -201,6 +201,17 @@ class SenderStats:
         return {k: getattr(self, k) for k in ("requests", "retries", "throttled", "server_errors", "ambiguous")}
 
 
+def provider_options(config: Any) -> dict[str, Any]:
+    """The connection options every provider config carries, as :class:`HTTPChannelSender` arguments."""
+    return {
+        "base_url": config.base_url,
+        "concurrency": config.concurrency,
+        "rate_limit_per_s": config.rate_limit_per_s,
+        "max_attempts": config.max_attempts,
+        "read_timeout": config.read_timeout,
+    }
+
+
 class HTTPChannelSender:
     """Base of HTTP channel providers: pooled connections, worker threads, rate limit, safe retries.
 

@@ -36,6 +36,8 @@ import pandas as pd
 
 from ml.nba import bandit, capacity, compliance, ladder, value
 from ml.nba.policy import (
+    _ACCOUNT_COLUMNS,
+    _CONTACT_COLUMNS,
     SUPPORTED_LANGUAGES,
     _bool,
     _check_money,
@@ -96,32 +98,6 @@ OUTPUT_COLUMNS = [
     "rule_profile",
 ]
 
-_ACCOUNT_COLUMNS = (
-    "customer_id",
-    "customer_name",
-    "country",
-    "timezone",
-    "currency",
-    "overdue_amount",
-    "n_overdue_invoices",
-    "max_days_past_due",
-    "invoices",
-)
-_CONTACT_COLUMNS = (
-    "contact_id",
-    "customer_id",
-    "role",
-    "email",
-    "phone",
-    "language",
-    "timezone",
-    "consent_email",
-    "consent_whatsapp",
-    "consent_sms",
-    "consent_call",
-    "preferred_channel",
-    "preferred_hour",
-)
 _ROLE_RANK = {"debtor": 0, "guarantor": 1}
 _CHANNEL_ACTION = {"email": "email", "whatsapp": "whatsapp", "sms": "sms", "call": "call_task"}
 
@@ -743,11 +719,3 @@ def _reason_codes(out: pd.DataFrame, profiles: dict, as_of: date) -> list[list[s
 def contacts_of(decisions: pd.DataFrame) -> pd.DataFrame:
     """The decisions that contact a customer (written messages and call tasks)."""
     return decisions[decisions["action"].isin(("email", "whatsapp", "sms", "call_task"))]
-
-
-def amount_summary(decisions: pd.DataFrame) -> dict[str, Decimal]:
-    """Amount at stake of the contacts per currency (exact)."""
-    out: dict[str, Decimal] = {}
-    for ccy, amt in zip(decisions["currency"], decisions["amount_at_stake"], strict=True):
-        out[ccy] = out.get(ccy, Decimal(0)) + amt
-    return out

@@ -1,17 +1,8 @@
-"""Fixtures of the KPI report tests: the session's profile-S world (see report_helpers.py)."""
+"""Fixtures of the KPI report tests: the report built on the session's profile-S world (tests/conftest.py)."""
 
 from __future__ import annotations
 
-from pathlib import Path
-
 import pytest
-import report_helpers
-
-
-@pytest.fixture(scope="session")
-def profile_s_data(tmp_path_factory) -> Path:
-    """Data folder of a profile-S daily run (warehouse, MLflow, GX Data Docs), built once per session."""
-    return report_helpers.profile_s_world(tmp_path_factory)
 
 
 @pytest.fixture(scope="session")

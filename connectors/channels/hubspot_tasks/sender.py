@@ -18,7 +18,7 @@ from typing import Any
 
 import pandas as pd
 
-from connectors.channels.base import Ambiguous, HTTPChannelSender, NotSent, SendResult
+from connectors.channels.base import Ambiguous, HTTPChannelSender, NotSent, SendResult, provider_options
 from connectors.channels.hubspot_tasks.config import HubSpotTasksConfig
 from connectors.channels.templates.render import render_message
 
@@ -48,14 +48,7 @@ class HubSpotTaskSender(HTTPChannelSender):
 
     def __init__(self, config: HubSpotTasksConfig, *, now: Callable[[], datetime] = lambda: datetime.now(UTC)) -> None:
         token = config.access_token.get_secret_value()
-        super().__init__(
-            config.base_url,
-            secrets=[token],
-            concurrency=config.concurrency,
-            rate_limit_per_s=config.rate_limit_per_s,
-            max_attempts=config.max_attempts,
-            read_timeout=config.read_timeout,
-        )
+        super().__init__(**provider_options(config), secrets=[token])
         self.config = config
         self.headers["Authorization"] = f"Bearer {token}"
         self._now = now

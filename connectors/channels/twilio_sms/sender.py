@@ -22,7 +22,7 @@ from typing import Any
 
 import pandas as pd
 
-from connectors.channels.base import Ambiguous, HTTPChannelSender, NotSent, SendResult
+from connectors.channels.base import Ambiguous, HTTPChannelSender, NotSent, SendResult, provider_options
 from connectors.channels.templates.render import render_message
 from connectors.channels.twilio_sms.config import TwilioConfig
 
@@ -52,14 +52,7 @@ class TwilioSender(HTTPChannelSender):
         lookup_pages: int = 5,
     ) -> None:
         token = config.auth_token.get_secret_value()
-        super().__init__(
-            config.base_url,
-            secrets=[token],
-            concurrency=config.concurrency,
-            rate_limit_per_s=config.rate_limit_per_s,
-            max_attempts=config.max_attempts,
-            read_timeout=config.read_timeout,
-        )
+        super().__init__(**provider_options(config), secrets=[token])
         self.config = config
         self.set_basic_auth(config.account_sid, token)
         self._messages = f"2010-04-01/Accounts/{config.account_sid}/Messages.json"

@@ -21,7 +21,7 @@ from collections.abc import Callable, Mapping, Sequence
 from datetime import UTC, datetime
 from typing import Any
 
-from connectors.channels.base import HTTPChannelSender, SendResult
+from connectors.channels.base import HTTPChannelSender, SendResult, provider_options
 from connectors.channels.templates.render import money, render_message, resolve_language, resolve_locale, safe_link
 from connectors.channels.whatsapp_cloud.config import WhatsAppConfig
 
@@ -63,14 +63,7 @@ class WhatsAppSender(HTTPChannelSender):
         now: Callable[[], datetime] = lambda: datetime.now(UTC),
     ) -> None:
         token = config.token.get_secret_value()
-        super().__init__(
-            config.base_url,
-            secrets=[token],
-            concurrency=config.concurrency,
-            rate_limit_per_s=config.rate_limit_per_s,
-            max_attempts=config.max_attempts,
-            read_timeout=config.read_timeout,
-        )
+        super().__init__(**provider_options(config), secrets=[token])
         self.config = config
         self.headers["Authorization"] = f"Bearer {token}"
         self.headers["Content-Type"] = "application/json"
