@@ -267,6 +267,9 @@ def evaluate_history(
     ] = None,
     as_of: AsOfOpt = None,
     test_days: Annotated[int | None, typer.Option("--test-days", help="Length of each time window in days.")] = None,
+    folds: Annotated[
+        int, typer.Option("--folds", min=1, help="Test windows of the rolling backtest, pooled (1 = the last only).")
+    ] = 3,
     as_json: JsonOpt = False,
 ) -> None:
     """Ingest an external AR history, build features, train and evaluate on a time split vs both baselines."""
@@ -274,7 +277,7 @@ def evaluate_history(
 
     try:
         result = run_evaluation(
-            file=file, mapping=mapping, late_days=late_days, as_of=_date(as_of), test_days=test_days
+            file=file, mapping=mapping, late_days=late_days, as_of=_date(as_of), test_days=test_days, folds=folds
         )
     except _known_errors() as exc:
         _fail(f"evaluation failed: {exc}")
@@ -307,6 +310,32 @@ def _render_history(r: dict[str, Any]) -> None:
                 f"  vs {name}: AUC {d['delta']:+.3f} "
                 f"(95% paired bootstrap {d['ci_low']:+.3f}..{d['ci_high']:+.3f}: {real})"
             )
+        if "backtest" in res:
+            _render_backtest(out, res)
+
+
+def _render_backtest(out: Console, res: dict[str, Any]) -> None:
+    bt = res["backtest"]
+    t = Table(title=f"rolling backtest: {bt['pooled']['n_folds']} test windows, pooled n={bt['pooled']['n_test']:,}")
+    for col in ("test window", "n", "model AUC", "logreg AUC", "prior-rate AUC"):
+        t.add_column(col, justify="right")
+    for f in bt["folds"]:
+        if "error" in f:
+            t.add_row(f"fold {f['fold']}", "-", f"[yellow]{f['error']}[/]", "", "")
+            continue
+        a = f["roc_auc"]
+        t.add_row(f["test"], f"{f['n_test']:,}", f"{a['model']:.3f}", f"{a['logreg']:.3f}", f"{a['prior_rate']:.3f}")
+    p = bt["pooled"]
+    t.add_row("pooled", f"{p['n_test']:,}", *(f"{p[n]['roc_auc']:.3f}" for n in ("model", "logreg", "prior_rate")))
+    out.print(t)
+    verdict = "beats" if res["beats_both_baselines_backtest"] else "does NOT beat"
+    out.print(f"XGBoost {verdict} both baselines on the pooled backtest")
+    for name, d in p["auc_vs_baselines"].items():
+        real = "a real difference" if d["ci_low"] > 0 or d["ci_high"] < 0 else "within noise"
+        out.print(
+            f"  vs {name}: AUC {d['delta']:+.3f} (95% paired bootstrap {d['ci_low']:+.3f}..{d['ci_high']:+.3f}: "
+            f"{real}); model ahead in {p['folds_won'][name]} of {p['n_folds']} windows"
+        )
 
 
 @app.command("simulate-policy")

@@ -120,6 +120,11 @@ INVOICES = StreamContract(
         _c("amount_open", MONEY, False, "open amount as the ERP has recorded it (lags the bank)"),
         _c("status", "VARCHAR", False, "posted | cancelled"),
         _c("payment_reference", "VARCHAR", description="structured RF creditor reference, if any"),
+        _c(
+            "delivery_method",
+            "VARCHAR",
+            description="how the invoice was sent: paper | email | edi | portal | electronic (null: unknown)",
+        ),
         _c("updated_at", "TIMESTAMP", False),
     ),
 )

@@ -61,11 +61,18 @@ def _q(name: str) -> str:
 
 
 def ensure_raw_table(con: duckdb.DuckDBPyConnection, contract: StreamContract) -> None:
-    """Create ``raw_<system>.<stream>`` with the contract's columns plus lineage, if missing."""
+    """Create ``raw_<system>.<stream>`` with the contract's columns plus lineage, if missing.
+
+    A table landed under an older contract gets the optional columns added since (null in the
+    rows already there), so an existing warehouse keeps loading after the contract grows.
+    """
     cols = [f"{_q(c.name)} {c.type}" for c in contract.columns]
     cols += [f"{_q(n)} {t}" for n, t in LINEAGE_COLUMNS.items()]
     con.execute(f"create schema if not exists {contract.schema}")
     con.execute(f"create table if not exists {contract.table} ({', '.join(cols)})")
+    for col in contract.columns:
+        if col.nullable:
+            con.execute(f"alter table {contract.table} add column if not exists {_q(col.name)} {col.type}")
 
 
 def _typed_expr(col, src: str, date_format: str | None, ts_format: str | None) -> tuple[str, list[str]]:
@@ -256,7 +263,8 @@ def land(
                 batch = f"(select * from _land_typed where _reason = '' and {cur} >= '{since.isoformat()}')"
             con.execute(f"delete from {contract.table} r using {batch} b where {join_on} and b.{cur} > r.{cur}")
         inserted = con.execute(
-            f"""insert into {contract.table}
+            # By name: a table migrated by ensure_raw_table has its new columns after the lineage ones.
+            f"""insert into {contract.table} ({biz_cols}, {", ".join(_q(c) for c in LINEAGE_COLUMNS)})
                 select {biz_cols}, ?, ?, now()::timestamp, ?
                 from {batch} b
                 where not exists (select 1 from {contract.table} r where {join_on})""",

@@ -107,6 +107,7 @@ def evaluate_history(
     test_days: int | None = None,
     work_dir: Path | None = None,
     seed: int = 42,
+    folds: int = 3,
 ) -> dict[str, Any]:
     """Ingest an AR history export, build features, and evaluate the model and both baselines on a time split.
 
@@ -120,11 +121,13 @@ def evaluate_history(
         test_days: Length of the test, calibration and validation windows (default ``model.test_days``).
         work_dir: Folder for the private warehouse (default: a temporary folder, removed afterwards).
         seed: Random seed.
+        folds: Test windows of the rolling backtest (the latest is the main split's; 1 = none).
 
     Returns:
         ``{"file", "as_of", "late_days", "invoices", "labels": {label: {"windows", "n", "late_rate",
-        "model", "baseline_logreg", "baseline_prior_rate", "beats_both_baselines"}}}``; a label
-        whose windows are too small or single-class carries ``"error"`` instead.
+        "model", "baseline_logreg", "baseline_prior_rate", "auc_vs_baselines", "beats_both_baselines",
+        "backtest": {"folds", "pooled"}, "beats_both_baselines_backtest"}}}``; a label whose windows
+        are too small or single-class carries ``"error"`` instead.
     """
     from connectors import warehouse
     from connectors.contracts import ALL_STREAMS
@@ -132,7 +135,7 @@ def evaluate_history(
     from connectors.sources.files.reader import load_mapping_files
     from flows.dbt import run_dbt
     from ml import evaluate
-    from ml.train import fit_and_evaluate
+    from ml.train import fit_and_evaluate, rolling_backtest
 
     settings = load_settings()
     late_days = settings.model.late_days if late_days is None else late_days
@@ -202,6 +205,12 @@ def evaluate_history(
             for name in ("logreg", "prior_rate")
             if f"baseline_{name}_roc_auc" in m
         )
+        if folds > 1:
+            bt = rolling_backtest(features, folds=folds, seed=seed, test_days=test_days, label=label, first=fit)
+            out["backtest"] = {"folds": bt.folds, "pooled": bt.pooled}
+            out["beats_both_baselines_backtest"] = all(
+                bt.pooled["model"]["roc_auc"] > bt.pooled[name]["roc_auc"] for name in ("logreg", "prior_rate")
+            )
         if label != "is_late":
             # The prior-rate heuristic is the customer's prior share late by more than late_days.
             out["note"] = f"prior-rate baseline = customer's prior share paid more than {late_days} days late"

@@ -986,6 +986,7 @@ class Market:
                 "amount_open": W.money_array(amount_open),
                 "status": W._pick(("posted", "cancelled"), cancel_vis.astype(np.int8)),
                 "payment_reference": W._str_array(v.rf.take(pa.array(idx)), ~v.uses_rf[c]),
+                "delivery_method": pa.nulls(len(idx), pa.string()),
                 "updated_at": W._ts_array(updated),
             },
         )

@@ -1337,6 +1337,8 @@ def _erp_tables(
             "amount_open": money_array(amount_open),
             "status": _pick(("posted", "cancelled"), cancel_vis.astype(np.int8)),
             "payment_reference": _str_array(v.rf, ~has_rf),
+            # The simulated ERP does not record how invoices are sent (no effect is modelled).
+            "delivery_method": pa.nulls(len(v.invoice_ids), pa.string()),
             "updated_at": _ts_array(updated),
         },
     )

@@ -16,6 +16,7 @@ invoices as (
     -- snapshot before it they were posted and owed, and dropping them would leak the future.
     select
         fi.invoice_id, fi.customer_id, fi.issue_date, fi.due_date, fi.amount_total, fi.status,
+        fi.delivery_method,
         cast(fi.updated_at as date) as status_date,
         bal.settled_date, bal.settled_known_date
     from {{ ref('stg_erp__invoices') }} as fi
@@ -26,6 +27,7 @@ history as (
     -- one row per (spine invoice, earlier invoice of the same customer), as known at the snapshot
     select
         spine.invoice_id,
+        h.invoice_id as prior_invoice_id,
         h.amount_total,
         h.due_date,
         case when h.settled_known_date <= spine.snapshot_date then h.settled_date end as settled_date_known,
@@ -56,8 +58,37 @@ history_agg as (
         sum(case when due_date < snapshot_date and settled_date_known is null then amount_total else 0 end)
             as amount_open_overdue,
         sum(case when settled_date_known is null then amount_total else 0 end) as amount_open,
-        max(settled_date_known) as last_settled_date
+        max(settled_date_known) as last_settled_date,
+        stddev_samp({{ days_between('due_date', 'settled_date_known') }}) as std_days_late,
+        avg(case
+            when settled_date_known is null then null
+            when settled_date_known > {{ add_days('due_date', var('late_days')) }} then 1.0
+            else 0.0
+        end) as settled_late_share
     from history
+    group by invoice_id
+),
+
+latest_settled as (
+    -- the customer's three most recently settled invoices known at the snapshot (recency: a
+    -- customer who has just started paying late is riskier than his lifetime share says)
+    select
+        invoice_id,
+        {{ days_between('due_date', 'settled_date_known') }} as days_late,
+        row_number() over (
+            partition by invoice_id order by settled_date_known desc, due_date desc, prior_invoice_id desc
+        ) as recency
+    from history
+    where settled_date_known is not null
+),
+
+recent_agg as (
+    select
+        invoice_id,
+        max(case when recency = 1 then days_late end) as last_days_late,
+        avg(case when days_late > {{ var('late_days') }} then 1.0 else 0.0 end) as last3_late_share
+    from latest_settled
+    where recency <= 3
     group by invoice_id
 ),
 
@@ -95,11 +126,20 @@ final as (
         cast(inv.amount_total as {{ type_double() }}) / nullif(cast(h.mean_prior_amount as {{ type_double() }}), 0) as f_amount_vs_cust_mean,
         cast(extract(month from inv.due_date) as {{ type_double() }}) as f_due_month,
         cast(extract(dow from inv.due_date) as {{ type_double() }}) as f_due_dow,
+        -- paper invoices arrive later and are keyed by hand; null when the ERP does not say
+        case
+            when inv.delivery_method = 'paper' then cast(1 as {{ type_double() }})
+            when inv.delivery_method is not null then cast(0 as {{ type_double() }})
+        end as f_inv_paper_delivery,
         cast(coalesce(h.n_prior, 0) as {{ type_double() }}) as f_cust_prior_invoices,
         cast(coalesce(h.n_prior_settled, 0) as {{ type_double() }}) as f_cust_prior_settled,
         cast(h.mean_days_late as {{ type_double() }}) as f_cust_mean_days_late,
         cast(h.mean_days_late_recent as {{ type_double() }}) - cast(h.mean_days_late as {{ type_double() }}) as f_cust_days_late_trend,
         cast(h.n_prior_late as {{ type_double() }}) / nullif(h.n_prior_label_known, 0) as f_cust_prior_late_share,
+        cast(h.settled_late_share as {{ type_double() }}) as f_cust_settled_late_share,
+        cast(h.std_days_late as {{ type_double() }}) as f_cust_days_late_std,
+        cast(r.last_days_late as {{ type_double() }}) as f_cust_last_days_late,
+        cast(r.last3_late_share as {{ type_double() }}) as f_cust_last3_late_share,
         cast(coalesce(h.n_open_overdue, 0) as {{ type_double() }}) as f_cust_open_overdue_count,
         -- Exposure is scaled by the customer's typical invoice, not the credit limit: the ERP keeps
         -- only the current limit, so a limit-based ratio would leak later limit changes.
@@ -115,6 +155,7 @@ final as (
     from spine
     inner join invoices as inv using (invoice_id)
     left join history_agg as h using (invoice_id)
+    left join recent_agg as r using (invoice_id)
     left join disputes as d using (invoice_id)
     left join contacts as ct using (invoice_id)
 )

@@ -19,6 +19,7 @@ final as (
         amount_open as amount_open_erp,
         lower(status) as status,
         payment_reference,
+        lower(trim(delivery_method)) as delivery_method,
         updated_at
     from latest
 )
