@@ -22,7 +22,8 @@ from connectors.load import ensure_raw_table
 
 ROWS = [
     ("INV-1", "F-001", "C-1", date(2026, 1, 2), date(2026, 2, 1), "EUR", Decimal("12345678.90"), Decimal("0.01"),
-     "posted", None, "paper", datetime(2026, 11, 23, 10, 30, 0, 123456), "erp", "b1", datetime(2026, 11, 23, 11, 0), "f.csv"),
+     "posted", None, "paper", datetime(2026, 11, 23, 10, 30, 0, 123456), "erp", "b1", datetime(2026, 11, 23, 11, 0),
+     "f.csv"),
     ("INV-2", 'F-"002", x', "C-1", date(2026, 1, 3), date(2026, 2, 2), "USD", Decimal("-5.00"), Decimal("0.00"),
      "cancelled", "", None, datetime(2026, 11, 23, 0, 0), "erp", "b1", datetime(2026, 11, 23, 11, 0), None),
 ]  # fmt: skip
