@@ -1,5 +1,9 @@
 -- One row per posted invoice: what is due after credit notes, and when the ERP recorded it as
 -- settled (the day the cumulative recorded allocations covered the amount due), as of the run date.
+-- The running totals are computed on the invoice's own rows (invoice left join its allocations),
+-- so the settlement and the amounts paid are one aggregate per invoice and nothing is joined back:
+-- an aggregate over a CTE has no statistics on Postgres (estimated at 200 rows), and joining one
+-- back to the 4M invoices of profile L became a nested loop that did not finish.
 with invoices as (
     select * from {{ ref('stg_erp__invoices') }}
 ),
@@ -29,55 +33,43 @@ due as (
     where invoices.status = 'posted'
 ),
 
+-- one row per (invoice, allocation), or one row with null allocation columns when none
 running as (
-    select
-        allocations.invoice_id,
-        allocations.payment_date,
-        allocations.recorded_date,
-        sum(allocations.amount) over (
-            partition by allocations.invoice_id
-            order by allocations.payment_date, allocations.recorded_at, allocations.allocation_id
-            rows between unbounded preceding and current row
-        ) as cumulative_paid,
-        max(allocations.recorded_date) over (
-            partition by allocations.invoice_id
-            order by allocations.payment_date, allocations.recorded_at, allocations.allocation_id
-            rows between unbounded preceding and current row
-        ) as cumulative_recorded_date
-    from allocations
-),
-
-settlement as (
-    select
-        running.invoice_id,
-        min(running.payment_date) as settled_date,
-        min(running.cumulative_recorded_date) as settled_known_date
-    from running
-    inner join due using (invoice_id)
-    where running.cumulative_paid >= due.amount_due
-    group by running.invoice_id
-),
-
-paid as (
-    select invoice_id, sum(amount) as amount_paid_erp, max(payment_date) as last_payment_date
-    from allocations
-    group by invoice_id
-),
-
-final as (
     select
         due.invoice_id,
         due.customer_id,
         due.amount_total,
         due.amount_credited,
         due.amount_due,
-        coalesce(paid.amount_paid_erp, 0) as amount_paid_erp,
-        paid.last_payment_date,
-        settlement.settled_date,
-        settlement.settled_known_date
+        allocations.amount,
+        allocations.payment_date,
+        sum(allocations.amount) over (
+            partition by due.invoice_id
+            order by allocations.payment_date, allocations.recorded_at, allocations.allocation_id
+            rows between unbounded preceding and current row
+        ) as cumulative_paid,
+        max(allocations.recorded_date) over (
+            partition by due.invoice_id
+            order by allocations.payment_date, allocations.recorded_at, allocations.allocation_id
+            rows between unbounded preceding and current row
+        ) as cumulative_recorded_date
     from due
-    left join paid using (invoice_id)
-    left join settlement using (invoice_id)
+    left join allocations using (invoice_id)
+),
+
+final as (
+    select
+        invoice_id,
+        customer_id,
+        amount_total,
+        amount_credited,
+        amount_due,
+        coalesce(sum(amount), 0) as amount_paid_erp,
+        max(payment_date) as last_payment_date,
+        min(payment_date) filter (where cumulative_paid >= amount_due) as settled_date,
+        min(cumulative_recorded_date) filter (where cumulative_paid >= amount_due) as settled_known_date
+    from running
+    group by invoice_id, customer_id, amount_total, amount_credited, amount_due
 )
 
 select * from final
