@@ -19,7 +19,8 @@ Risk scores: the daily run scores with the MLflow champion; training one per sim
 reach, so the loop uses the customer's prior late-payment rate (share of invoices paid more than 30
 days late, smoothed), the heuristic baseline of DESIGN §6, identical for both arms; the value's
 expected days late is the customer's mean days late of his settled invoices, as the daily flow reads
-it from ``f_cust_mean_days_late``.
+it from ``f_cust_mean_days_late``; his recent days late (invoices due in the last 180 days) and the days
+since his last payment likewise (``f_cust_days_late_trend``, ``f_cust_days_since_payment``).
 
 Reported per arm: DSO at the end and averaged over the period (ground truth, money in the bank),
 amount collected in USD, contacts made, rule violations, opt-outs and complaints.
@@ -133,14 +134,32 @@ class ObservedState:
         g = pd.DataFrame({"c": x["customer_id"].astype(str), "late": late}).groupby("c")["late"].agg(["sum", "size"])
         return (g["sum"] + 1.0) / (g["size"] + 3.0)
 
-    def days_late(self) -> pd.Series:
-        """Customer mean days late of his settled invoices (``f_cust_mean_days_late`` of the open invoices)."""
+    def _settled(self) -> pd.DataFrame:
         inv = self.invoices[["invoice_id", "customer_id", "due_date", "status", "amount_open"]]
         settled = inv[(inv["status"] == "posted") & (inv["amount_open"].map(Decimal) <= 0)]
         paid = pd.to_datetime(self.allocations["payment_date"]).groupby(self.allocations["invoice_id"]).max()
         x = settled.merge(paid.rename("paid"), left_on="invoice_id", right_index=True, how="inner")
-        late = (x["paid"] - pd.to_datetime(x["due_date"])).dt.days
-        return late.groupby(x["customer_id"].astype(str)).mean()
+        return x.assign(
+            customer_id=x["customer_id"].astype(str),
+            due=pd.to_datetime(x["due_date"]),
+            late=(x["paid"] - pd.to_datetime(x["due_date"])).dt.days,
+        )
+
+    def days_late(self) -> pd.Series:
+        """Customer mean days late of his settled invoices (``f_cust_mean_days_late`` of the open invoices)."""
+        x = self._settled()
+        return x["late"].groupby(x["customer_id"]).mean()
+
+    def recent_days_late(self, as_of: date) -> pd.Series:
+        """Mean days late (floored at 0) of the settled invoices due in the last 180 days (mean + trend features)."""
+        x = self._settled()
+        x = x[x["due"] >= pd.Timestamp(as_of - timedelta(days=180))]
+        return x["late"].clip(lower=0).groupby(x["customer_id"]).mean()
+
+    def days_since_payment(self, as_of: date) -> pd.Series:
+        """Days since the customer's last settled invoice was paid (``f_cust_days_since_payment``)."""
+        x = self._settled()
+        return (pd.Timestamp(as_of) - x.groupby("customer_id")["paid"].max()).dt.days
 
     def accounts(self, as_of: date) -> pd.DataFrame:
         """Dunnable accounts as ``marts.mart_dunning_accounts`` + ``accounts_for_decision`` shape them."""
@@ -194,6 +213,8 @@ class ObservedState:
         acc["risk_score"] = acc["customer_id"].map(self.risk(as_of)).fillna(0.25).astype(float)
         acc.loc[acc["max_days_past_due"] > 60, "risk_score"] = acc["risk_score"].clip(lower=0.8)
         acc["expected_days_late"] = acc["customer_id"].map(self.days_late()).astype(float)
+        acc["recent_days_late"] = acc["customer_id"].map(self.recent_days_late(as_of)).astype(float)
+        acc["days_since_payment"] = acc["customer_id"].map(self.days_since_payment(as_of)).astype(float)
         acc["needs_dispute_review"] = acc["customer_id"].isin(self.new_disputes)
         return acc
 

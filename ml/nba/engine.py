@@ -329,6 +329,13 @@ def decide(
     # DSO-aware value: USD-days of balance a paying customer would pull forward over what a contact covers
     lateness = acc["expected_days_late"] if "expected_days_late" in acc else pd.Series(np.nan, index=acc.index)
     acc["days_late"] = value.expected_days_late(lateness, acc["risk_score"], cfg)
+    nan = pd.Series(np.nan, index=acc.index)
+    since = acc["days_since_payment"] if "days_since_payment" in acc else nan
+    acc["stopped_paying"] = value.stopped_paying(since, acc["max_days_past_due"], acc["days_late"], cfg)
+    recent = acc["recent_days_late"] if "recent_days_late" in acc else nan
+    acc["days_late"] = value.current_lateness(
+        acc["days_late"], recent, acc["max_days_past_due"], acc["stopped_paying"], cfg
+    )
     acc["amount_days_usd"] = _amount_days_usd(acc, cfg)
 
     # rule profile per (country, segment)
@@ -372,6 +379,10 @@ def decide(
     acc["touch_age_days"] = (now - pd.to_datetime(touch, utc=True)).dt.total_seconds() / 86400.0
 
     suppressed = acc["needs_review"] | acc["promise_active"] | acc["paid_claim"]
+    # what a contact can still move: little once the account stopped paying, and only the share that
+    # recent contacts have not already made the customer pay
+    acc["committed"] = value.committed_share(acc["customer_id"], interactions, as_of, cfg.pay_on_response, cfg)
+    acc["pull_factor"] = np.where(acc["stopped_paying"], cfg.stopped_paying_factor, 1.0) * (1.0 - acc["committed"])
 
     # candidates (only for accounts that may be contacted today)
     cand = _candidates(acc[~suppressed], contacts, hist_by, now, profiles)
@@ -399,6 +410,7 @@ def decide(
         cost = lawful["channel"].map(cfg.cost).astype(float)
         amount_days = pd.Series(a["amount_days_usd"].to_numpy(), index=lawful.index)
         pull = value.p_pull(lawful["draw"], fat, cfg.pay_on_response)
+        pull = pull * pd.Series(a["pull_factor"].to_numpy(), index=lawful.index)
         lawful["gain"] = value.dso_gain(pull, amount_days, cost, cfg.value_horizon_days)
         lawful["ev"] = p0 * amount + lawful["gain"]
         lawful = lawful.sort_values(

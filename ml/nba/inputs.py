@@ -49,9 +49,10 @@ def accounts_for_decision(
         explanations: Rows of ``ml_scores.invoice_explanations`` for the run date (invoice_id, rank,
             feature, contribution); the account's ``risk_drivers`` are the features pushing its
             riskiest invoice towards late, strongest first (``feature:+0.42`` in log-odds).
-        features: Rows of ``marts.ml_open_invoice_features`` (customer_id, f_cust_mean_days_late):
-            the account's ``expected_days_late`` for the DSO-aware value (NaN without them: the
-            policy then derives it from the risk score).
+        features: Rows of ``marts.ml_open_invoice_features`` (customer_id, f_cust_mean_days_late,
+            f_cust_days_late_trend, f_cust_days_since_payment): the account's ``expected_days_late``,
+            ``recent_days_late`` and ``days_since_payment`` for the DSO-aware value (NaN without them:
+            the policy then derives the lateness from the risk score).
 
     Returns:
         The policy's ``accounts`` frame.
@@ -83,14 +84,27 @@ def accounts_for_decision(
             accounts["risk_drivers"] = accounts["customer_id"].map(by_cust)
     else:
         accounts["risk_score"] = float("nan")
-    if features is not None and len(features) and "f_cust_mean_days_late" in features:
-        # a customer feature: every open invoice of the customer carries the same value
-        late = pd.to_numeric(features["f_cust_mean_days_late"], errors="coerce")
-        by_cust = late.groupby(features["customer_id"].astype(str)).mean()
-        accounts["expected_days_late"] = accounts["customer_id"].astype(str).map(by_cust).astype(float)
-    else:
-        accounts["expected_days_late"] = float("nan")
+    # customer features: every open invoice of the customer carries the same values
+    cust = accounts["customer_id"].astype(str)
+    for col, feature in (
+        ("expected_days_late", "f_cust_mean_days_late"),
+        ("days_since_payment", "f_cust_days_since_payment"),
+    ):
+        accounts[col] = _customer_feature(features, feature, cust)
+    # recent lateness (invoices due in the last 180 days) = lifetime mean + trend
+    accounts["recent_days_late"] = accounts["expected_days_late"] + _customer_feature(
+        features, "f_cust_days_late_trend", cust
+    )
     return accounts.drop(columns=["invoices_json"])
+
+
+def _customer_feature(features: pd.DataFrame | None, name: str, customers: pd.Series) -> pd.Series:
+    """A customer-level feature of the open invoices, per account (NaN where missing)."""
+    if features is None or not len(features) or name not in features:
+        return pd.Series(float("nan"), index=customers.index)
+    values = pd.to_numeric(features[name], errors="coerce")
+    by_cust = values.groupby(features["customer_id"].astype(str)).mean()
+    return customers.map(by_cust).astype(float)
 
 
 def rules_from(*, start_hour: int, end_hour: int, min_spacing_hours: int, respect_holidays: bool) -> ContactRules:

@@ -13,7 +13,12 @@ customer's expected days late (mean days late of his settled invoices, ``f_cust_
   payables on the due date at the earliest, so a contact about an invoice not yet due can make it
   paid on time, never early.
 
-An account without a lateness estimate falls back to ``risk x days_late_at_full_risk``.
+An account without a lateness estimate falls back to ``risk x days_late_at_full_risk``. The lateness is
+the customer's recent one (invoices due in the last 180 days) when he has it, and at least the days
+past due of his oldest open invoice. What a contact can still move is cut for an account that stopped
+paying (no payment for 90 days and an invoice 60 days past his usual lateness: a defaulted customer)
+and by the share that recent contacts already made him pay (``committed_share``: a reply most likely
+did, an unanswered message sometimes does).
 
 The other numbers per account:
 
@@ -32,11 +37,12 @@ from __future__ import annotations
 
 from collections.abc import Mapping
 from dataclasses import dataclass, field
+from datetime import date, timedelta
 
 import numpy as np
 import pandas as pd
 
-from ml.nba.bandit import DEFAULT_BANDIT, BanditParams
+from ml.nba.bandit import DEFAULT_BANDIT, SUCCESS_OUTCOMES, BanditParams
 from ml.nba.compliance import Relaxation
 
 #: Default action costs in USD (provider prices and agent time).
@@ -85,6 +91,20 @@ class NbaConfig:
         tail_share: Share of the expected days late still ahead of an invoice already past them.
         days_late_at_full_risk: Expected days late of an account without a lateness estimate, per unit
             of risk score.
+        recent_lateness: Use the customer's recent days late (invoices due in the last 180 days,
+            ``f_cust_mean_days_late + f_cust_days_late_trend``) instead of his lifetime mean when he has
+            one: a deteriorating payer is later now than his history says.
+        open_lateness: The lateness is at least the days past due of the account's oldest open invoice
+            (an account now 40 days past due is at least 40 days late), unless it stopped paying.
+        stopped_paying_days: An account with no payment for more than this many days (or never) ...
+        stopped_paying_gap_days: ... and an invoice this many days later than its usual lateness has
+            stopped paying (a defaulted customer): reminders rarely move it.
+        stopped_paying_factor: Multiplier on P(pull) of a contact to an account that stopped paying
+            (1.0: no distinction).
+        commit_days: Outbound contacts of the last this many days may already have made the customer
+            pay what they covered (a reply most likely, an unanswered message sometimes): a new contact
+            is only worth the share not yet committed (0: off).
+        nudge_rate: P(the customer pays because of a delivered message he did not answer).
         daily_contact_budget: At most this many treatment contacts a day, the most valuable first
             (None: only ``min_gain_usd`` limits them).
         seed: Seed of the Thompson draws (combined with the decision date).
@@ -116,6 +136,13 @@ class NbaConfig:
     contact_pay_days: float = 5.0
     tail_share: float = 0.5
     days_late_at_full_risk: float = 45.0
+    recent_lateness: bool = True
+    open_lateness: bool = True
+    stopped_paying_days: int = 90
+    stopped_paying_gap_days: int = 60
+    stopped_paying_factor: float = 0.1
+    commit_days: int = 30
+    nudge_rate: float = 0.15
     daily_contact_budget: int | None = None
     seed: int = 42
     relaxations: tuple[Relaxation, ...] = ()
@@ -154,6 +181,55 @@ def expected_days_late(days_late: pd.Series, risk: pd.Series, cfg: NbaConfig) ->
     """Customer's expected days late; without history, ``risk x days_late_at_full_risk`` (risk NaN -> 0.5)."""
     fallback = risk.astype(float).fillna(0.5).clip(0, 1) * cfg.days_late_at_full_risk
     return pd.to_numeric(days_late, errors="coerce").astype(float).fillna(fallback)
+
+
+def current_lateness(
+    days_late: pd.Series, recent: pd.Series, max_days_past_due: pd.Series, stopped: pd.Series, cfg: NbaConfig
+) -> pd.Series:
+    """The lateness a contact works against today: recent rather than lifetime, at least the oldest open invoice's."""
+    late = days_late.astype(float)
+    if cfg.recent_lateness:
+        late = pd.to_numeric(recent, errors="coerce").astype(float).fillna(late)
+    if cfg.open_lateness:
+        oldest = max_days_past_due.astype(float).where(~stopped.astype(bool), -np.inf)
+        late = np.maximum(late, oldest)
+    return late
+
+
+def stopped_paying(
+    days_since_payment: pd.Series, max_days_past_due: pd.Series, days_late: pd.Series, cfg: NbaConfig
+) -> pd.Series:
+    """Accounts that stopped paying: no payment for ``stopped_paying_days``, an invoice far past his usual lateness."""
+    since = pd.to_numeric(days_since_payment, errors="coerce").astype(float)
+    quiet = since.isna() | (since > cfg.stopped_paying_days)
+    far = max_days_past_due.astype(float) > days_late.astype(float).clip(lower=0) + cfg.stopped_paying_gap_days
+    return quiet & far
+
+
+def committed_share(
+    customers: pd.Series, interactions: pd.DataFrame | None, as_of: date, pay_on_response: float, cfg: NbaConfig
+) -> pd.Series:
+    """P(the customer already pays what recent contacts covered): 1 - prod over them of (1 - q).
+
+    ``q`` is ``pay_on_response`` for a contact he answered, ``nudge_rate`` for a delivered message he
+    did not, 0 for a bounce or a dispute. Contacts of the last ``commit_days`` days (CRM log).
+    """
+    out = pd.Series(0.0, index=customers.index)
+    if cfg.commit_days <= 0 or interactions is None or interactions.empty:
+        return out
+    it = interactions[interactions["direction"].astype(str) == "outbound"]
+    at = pd.to_datetime(it["occurred_at"], utc=True).dt.date
+    it = it[(at > as_of - timedelta(days=cfg.commit_days)) & (at <= as_of)]
+    if it.empty:
+        return out
+    outcome = it["outcome"].astype(str)
+    q = np.select(
+        [outcome.isin(SUCCESS_OUTCOMES).to_numpy(), outcome.isin(("delivered", "read")).to_numpy()],
+        [pay_on_response, cfg.nudge_rate],
+        0.0,
+    )
+    keep = pd.Series(np.log1p(-np.clip(q, 0.0, 0.999)), index=it.index).groupby(it["customer_id"].astype(str)).sum()
+    return 1.0 - np.exp(customers.astype(str).map(keep).fillna(0.0).astype(float))
 
 
 def days_forward(days_late: pd.Series, days_past_due: pd.Series, cfg: NbaConfig) -> pd.Series:

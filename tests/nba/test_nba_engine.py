@@ -116,10 +116,11 @@ def test_only_debtor_or_guarantor_with_consent_and_spacing() -> None:
 
 def test_learned_response_rates_steer_the_channel() -> None:
     c = contact("k1", "C1", consent_whatsapp=True, consent_sms=True)
-    # whatsapp answered 9 times in 10, email never: Thompson draws pick whatsapp every day
-    inter = [interaction("C1", "replied", channel="whatsapp", days_ago=10 + i) for i in range(9)]
-    inter += [interaction("C1", "delivered", channel="whatsapp", days_ago=30)]
-    inter += [interaction("C1", "delivered", channel="email", days_ago=10 + i) for i in range(10)]
+    # whatsapp answered 9 times in 10, email never: Thompson draws pick whatsapp every day (the
+    # contacts are older than commit_days: the replies no longer count as payments already on the way)
+    inter = [interaction("C1", "replied", channel="whatsapp", days_ago=35 + i) for i in range(9)]
+    inter += [interaction("C1", "delivered", channel="whatsapp", days_ago=55)]
+    inter += [interaction("C1", "delivered", channel="email", days_ago=35 + i) for i in range(10)]
     picks = {
         run([big("C1")], [c], interactions=inter, now=NOW + timedelta(days=7 * k)).loc["C1", "channel"]
         for k in range(4)
@@ -147,15 +148,15 @@ def test_call_capacity_goes_to_the_most_valuable_calls_and_the_rest_fall_back() 
     amounts = ["90000000.00", "60000000.00", "30000000.00"]
     accounts = [big(f"C{i}", dpd=40, amount=a, risk_score=0.9) for i, a in enumerate(amounts)]
     contacts = [contact(f"k{i}", f"C{i}", consent_call=True, preferred_channel="call") for i in range(3)]
-    # tight posteriors: calls always answered, e-mails one time in three, so the gain of a call over an
-    # e-mail is proportional to the amount
+    # tight posteriors (not counted as payments on the way: commit_days 0): calls always answered,
+    # e-mails one time in three, so the gain of a call over an e-mail is proportional to the amount
     inter = [interaction(f"C{i}", "replied", channel="call", days_ago=20 + j) for i in range(3) for j in range(30)]
     inter += [
         interaction(f"C{i}", "replied" if j % 3 == 0 else "delivered", days_ago=20 + j)
         for i in range(3)
         for j in range(30)
     ]
-    cfg = NbaConfig(usd_rates=RATES, control_share=0.0, agents=1, calls_per_agent=1)
+    cfg = NbaConfig(usd_rates=RATES, control_share=0.0, agents=1, calls_per_agent=1, commit_days=0)
     out = run(accounts, contacts, interactions=inter, config=cfg)
     assert list(out["action"]) == ["call_task", "email", "email"]
     assert "capacity:call_fallback" in out.loc["C1", "reason_codes"]
