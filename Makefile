@@ -8,7 +8,7 @@ UV := $(VENV)/bin/uv
 BIN := $(VENV)/bin
 export UV_PROJECT_ENVIRONMENT := $(CURDIR)/$(VENV)
 
-.PHONY: bootstrap run test test-fast lint format docs docs-serve mlflow-ui prefect-ui deploy bench bench-dbt clean report gx-docs config-docs system-deps
+.PHONY: bootstrap run test test-fast lint format docs docs-serve mlflow-ui prefect-ui deploy bench bench-dbt pg-strings clean report gx-docs config-docs system-deps
 
 $(VENV)/.synced: uv.lock pyproject.toml
 	@test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
@@ -67,6 +67,10 @@ bench: bootstrap ## wall time and peak memory per stage; PROFILE=S|M|L
 
 bench-dbt: bootstrap ## full `dbt build` time, rows per mart, peak RSS; PROFILE=S|M|L TARGET=duckdb|postgres
 	$(BIN)/python -m bench.dbt_build --profile $(or $(PROFILE),S) --target $(or $(TARGET),duckdb)
+
+pg-strings: ## optional: Jaro-Winkler in C for the Postgres target (PGXS; needs pg_config and the server headers)
+	$(MAKE) -C dbt_project/pg_extension/cobranza_strings install
+	$(MAKE) -C dbt_project/pg_extension/cobranza_strings clean
 
 clean:
 	rm -rf data dbt_project/target dbt_project/logs .pytest_cache

@@ -245,10 +245,10 @@
 
 {#- Jaro-Winkler similarity of `left` and `right` where it is at least `threshold`; below it, any
     value under `threshold` (callers keep only the pairs that reach it). `left_bag`/`right_bag`:
-    the strings' `character_bag`s. Postgres: pairs whose bags share too few characters to reach
-    the threshold (Jaro <= (m / len_left + m / len_right + 1) / 3 with m matches, Jaro-Winkler
-    <= 0.4 + 0.6 * Jaro; exact NUMERIC arithmetic, 1e-9 of slack) score 0 without calling the PL/pgSQL
-    function, which itself stops as soon as the threshold is out of reach. -#}
+    the strings' `character_bag`s. Postgres: `cobranza_name_similarity_at_least`, created by
+    `create_string_functions` on the C extension when the server has it, else as the bag bound
+    (pairs whose characters cannot reach the threshold score 0) before a PL/pgSQL function that
+    stops as soon as the threshold is out of reach. -#}
 {% macro jaro_winkler_similarity_at_least(left, right, threshold, left_bag, right_bag) -%}
     {{ return(adapter.dispatch('jaro_winkler_similarity_at_least', 'cobranza')(left, right, threshold, left_bag, right_bag)) }}
 {%- endmacro %}
@@ -256,20 +256,13 @@
     jaro_winkler_similarity({{ left }}, {{ right }})
 {%- endmacro %}
 {% macro postgres__jaro_winkler_similarity_at_least(left, right, threshold, left_bag, right_bag) -%}
-    case
-        when {{ left_bag }} is null or {{ right_bag }} is null
-            or 0.4 + 0.6 * (
-                cast(bit_count({{ left_bag }} & {{ right_bag }}) as numeric) / greatest(length({{ left }}), 1)
-                + cast(bit_count({{ left_bag }} & {{ right_bag }}) as numeric) / greatest(length({{ right }}), 1)
-                + 1
-            ) / 3 >= {{ threshold }} - 1e-9
-            then {{ target.schema }}.cobranza_jaro_winkler_at_least({{ left }}, {{ right }}, {{ threshold }})
-        else 0
-    end
+    {{ target.schema }}.cobranza_name_similarity_at_least(
+        {{ left }}, {{ right }}, cast({{ threshold }} as double precision), {{ left_bag }}, {{ right_bag }}
+    )
 {%- endmacro %}
 
 {#- The multiset of characters of `text`, for `jaro_winkler_similarity_at_least`. DuckDB needs none
-    (null); Postgres: a bit string made by a function created by `create_string_functions`. -#}
+    (null); Postgres: a bit string (null when the C extension does the comparison). -#}
 {% macro character_bag(text) -%}
     {{ return(adapter.dispatch('character_bag', 'cobranza')(text)) }}
 {%- endmacro %}
@@ -277,7 +270,7 @@
     null
 {%- endmacro %}
 {% macro postgres__character_bag(text) -%}
-    {{ target.schema }}.cobranza_character_bag({{ text }})
+    {{ target.schema }}.cobranza_name_bag({{ text }})
 {%- endmacro %}
 
 {#- Whether `left` and `right` are exactly one Damerau-Levenshtein edit apart. Postgres: a linear

@@ -21,10 +21,28 @@
       characters, so their number is at most that size: an upper bound on the similarity that
       rules out ~80% of the block pairs of bank payer names before the PL/pgSQL function runs.
       Null for a name outside that alphabet or with more than 16 of a character (no bound).
+    - The C version (optional): where the server has the extension `cobranza_strings`
+      (dbt_project/pg_extension/cobranza_strings: Jaro-Winkler in C, the same definition, bit for
+      bit), the hook creates it and `cobranza_name_similarity_at_least` / `cobranza_name_bag`, the
+      two functions the models call, are defined on it; elsewhere (or with the dbt var
+      postgres_c_strings false) on the bag bound and PL/pgSQL.
+      Both are one-expression SQL functions, which the planner inlines. At profile L the payer-name
+      blocks hold ~350M pairs: ~2 us each in C, ~1.5 us for the bag bound alone and 100-200 us in
+      PL/pgSQL for each of the ~20% that pass it (bench/RESULTS.md), so L needs the C version.
     - One edit apart (Damerau-Levenshtein distance exactly 1): one substitution, insertion,
       deletion or adjacent transposition at the first position where the strings differ, the rest
       equal. O(length), where the full distance matrix in PL/pgSQL costs ~300 us per invoice number.
 -#}
+
+{#- Whether the target has the C extension (created by create_string_functions, which runs as the
+    on-run-start hook, before any model is compiled): models may then use its set functions. -#}
+{% macro c_string_functions_available() -%}
+    {%- if target.type != 'postgres' or not execute or not var('postgres_c_strings', true) -%}
+        {{ return(false) }}
+    {%- endif -%}
+    {%- set found = run_query("select count(*) from pg_extension where extname = 'cobranza_strings'") -%}
+    {{ return(found.columns[0].values()[0] > 0) }}
+{%- endmacro %}
 
 {% macro create_string_functions() -%}
     {{ return(adapter.dispatch('create_string_functions', 'cobranza')()) }}
@@ -351,4 +369,51 @@ begin
     return bag;
 end
 $fn$;
+
+-- the functions the models call: on the C extension when the server has it, else PL/pgSQL
+do $do$
+begin
+    if {{ 'true' if var('postgres_c_strings', true) else 'false' }}
+        and exists (select 1 from pg_available_extensions where name = 'cobranza_strings') then
+        create extension if not exists cobranza_strings schema {{ target.schema }};
+    end if;
+    if {{ 'true' if var('postgres_c_strings', true) else 'false' }}
+        and exists (select 1 from pg_extension where extname = 'cobranza_strings') then
+        create or replace function {{ target.schema }}.cobranza_name_similarity_at_least(
+            a text, b text, at_least double precision, bag_a bit, bag_b bit
+        )
+        returns double precision
+        language sql immutable parallel safe
+        as $fn$ select {{ target.schema }}.cobranza_jaro_winkler_at_least_c(a, b, at_least) $fn$;
+        create or replace function {{ target.schema }}.cobranza_name_bag(name text)
+        returns bit
+        language sql immutable parallel safe
+        as $fn$ select cast(null as bit(592)) $fn$;
+    else
+        -- the bag bound (Jaro <= (m / len_a + m / len_b + 1) / 3 with m matches, Jaro-Winkler
+        -- <= 0.4 + 0.6 * Jaro; 1e-9 of slack) before the PL/pgSQL function
+        create or replace function {{ target.schema }}.cobranza_name_similarity_at_least(
+            a text, b text, at_least double precision, bag_a bit, bag_b bit
+        )
+        returns double precision
+        language sql immutable parallel safe
+        as $fn$
+            select case
+                when bag_a is null or bag_b is null
+                    or 0.4 + 0.6 * (
+                        cast(bit_count(bag_a & bag_b) as numeric) / greatest(length(a), 1)
+                        + cast(bit_count(bag_a & bag_b) as numeric) / greatest(length(b), 1)
+                        + 1
+                    ) / 3 >= at_least - 1e-9
+                    then {{ target.schema }}.cobranza_jaro_winkler_at_least(a, b, at_least)
+                else 0
+            end
+        $fn$;
+        create or replace function {{ target.schema }}.cobranza_name_bag(name text)
+        returns bit
+        language sql immutable parallel safe
+        as $fn$ select {{ target.schema }}.cobranza_character_bag(name) $fn$;
+    end if;
+end
+$do$;
 {%- endmacro %}

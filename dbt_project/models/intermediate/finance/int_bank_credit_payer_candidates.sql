@@ -59,6 +59,60 @@ customer_blocks as materialized (
     from customers
 ),
 
+{%- if c_string_functions_available() %}
+-- Postgres with the C extension (macros/string_functions.sql): one call per block compares all its
+-- payer names with all its customers in C, so no executor row exists per pair (~350M at profile L);
+-- the cut-off-name rule by equality on each customer name's prefixes of 12+ characters. A pair
+-- found by both keeps the higher score, as greatest() below.
+payer_name_lists as (
+    select currency, block_key, array_agg(payer_name) as payer_names
+    from payer_names
+    group by currency, block_key
+),
+
+customer_lists as (
+    select
+        currency,
+        block_key,
+        array_agg(customer_name order by customer_id) as customer_names,
+        array_agg(customer_id order by customer_id) as customer_ids
+    from customer_blocks
+    group by currency, block_key
+),
+
+customer_prefixes as (
+    select customer_blocks.currency, customer_blocks.block_key, customer_blocks.customer_id,
+        left(customer_blocks.customer_name, prefix_length) as name_prefix
+    from customer_blocks
+    cross join generate_series(12, length(customer_blocks.customer_name)) as prefix_length
+),
+
+similar_names as (
+    select
+        payer_name_lists.currency,
+        payer_name_lists.payer_names[pairs.i] as payer_name,
+        customer_lists.customer_ids[pairs.j] as customer_id,
+        pairs.similarity as name_similarity
+    from payer_name_lists
+    inner join customer_lists using (currency, block_key)
+    cross join lateral {{ target.schema }}.cobranza_jaro_winkler_pairs(
+        payer_name_lists.payer_names, customer_lists.customer_names, cast({{ min_name_similarity }} as double precision)
+    ) as pairs
+    union all
+    select payer_names.currency, payer_names.payer_name, customer_prefixes.customer_id, 0.97
+    from payer_names
+    inner join customer_prefixes
+        on payer_names.currency = customer_prefixes.currency
+        and payer_names.block_key = customer_prefixes.block_key
+        and payer_names.payer_name = customer_prefixes.name_prefix
+),
+
+name_similarity as (
+    select currency, payer_name, customer_id, max(name_similarity) as name_similarity
+    from similar_names
+    group by currency, payer_name, customer_id
+),
+{%- else %}
 name_similarity as (
     select
         payer_names.currency,
@@ -78,6 +132,7 @@ name_similarity as (
     from payer_names
     inner join customer_blocks using (currency, block_key)
 ),
+{%- endif %}
 
 by_name as (
     select bank_credits.bank_txn_id, name_similarity.customer_id, name_similarity.name_similarity
