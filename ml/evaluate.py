@@ -269,6 +269,10 @@ def binary_metrics(y_true: np.ndarray, scores: np.ndarray) -> dict[str, float]:
     }
 
 
+# Resamples x rows held in memory at once by the bootstrap (float64: ~40 MB per array).
+BOOTSTRAP_BLOCK_CELLS = 5_000_000
+
+
 def paired_auc_difference(
     y_true: np.ndarray, scores: np.ndarray, other: np.ndarray, *, resamples: int = 2000, seed: int = 42
 ) -> dict[str, float]:
@@ -292,20 +296,40 @@ def paired_auc_difference(
     y = np.asarray(y_true).astype(int)
     a, b = np.asarray(scores, dtype=np.float64), np.asarray(other, dtype=np.float64)
     rng = np.random.default_rng(seed)
+    n = len(y)
+    # A resample is a row of multiplicities; AUCs of all resamples come from one sort per scorer.
+    block = max(1, min(resamples, BOOTSTRAP_BLOCK_CELLS // max(n, 1)))
     deltas = []
-    for _ in range(resamples):
-        idx = rng.integers(0, len(y), len(y))
-        yy = y[idx]
-        if yy.min() == yy.max():
-            continue
-        deltas.append(roc_auc_score(yy, a[idx]) - roc_auc_score(yy, b[idx]))
-    d = np.asarray(deltas)
+    for start in range(0, resamples, block):
+        rows = min(block, resamples - start)
+        idx = rng.integers(0, n, (rows, n)) + (np.arange(rows) * n)[:, None]
+        counts = np.bincount(idx.ravel(), minlength=rows * n).reshape(rows, n).astype(np.float64)
+        auc_a, auc_b = _weighted_aucs(y, a, counts), _weighted_aucs(y, b, counts)
+        both = ~np.isnan(auc_a)  # resamples missing a class have no AUC
+        deltas.append(auc_a[both] - auc_b[both])
+    d = np.concatenate(deltas)
     return {
         "delta": float(roc_auc_score(y, a) - roc_auc_score(y, b)),
         "ci_low": float(np.percentile(d, 2.5)),
         "ci_high": float(np.percentile(d, 97.5)),
         "p_better": float((d > 0).mean()),
     }
+
+
+def _weighted_aucs(y: np.ndarray, scores: np.ndarray, counts: np.ndarray) -> np.ndarray:
+    """ROC AUC of `scores` for each row of `counts` (row multiplicities, e.g. bootstrap resamples).
+
+    Ties count one half, as in `roc_auc_score`; NaN for a row without both classes.
+    """
+    order = np.argsort(scores, kind="mergesort")
+    s, yy, c = scores[order], y[order], counts[:, order]
+    starts = np.flatnonzero(np.r_[True, s[1:] != s[:-1]])  # groups of tied scores
+    neg = np.add.reduceat(c * (yy == 0), starts, axis=1)
+    pos = np.add.reduceat(c * (yy == 1), starts, axis=1)
+    neg_below = np.cumsum(neg, axis=1) - neg
+    pairs = pos.sum(axis=1) * neg.sum(axis=1)
+    with np.errstate(invalid="ignore", divide="ignore"):
+        return np.where(pairs > 0, (pos * (neg_below + 0.5 * neg)).sum(axis=1) / pairs, np.nan)
 
 
 def calibration_table(y_true: np.ndarray, scores: np.ndarray, *, bins: int = 10) -> list[dict[str, float]]:

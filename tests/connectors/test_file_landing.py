@@ -221,3 +221,20 @@ def test_a_few_bad_rows_in_a_small_batch_are_quarantined_not_refused(tmp_path: P
     _customers_csv(tmp_path / "erp/customers.csv", [ROW_A, ROW_B.replace(",45,", ",x,")])
     (res,) = load_mapping_files(con, _mapping(tmp_path, raw_erp__customers=FileStreamMapping(path="erp/customers.csv")))
     assert (res.rows_new, res.rows_quarantined) == (1, 1)
+
+
+def test_a_table_landed_under_an_older_contract_gains_new_optional_columns(tmp_path: Path, con) -> None:
+    """An existing warehouse keeps loading after the contract grows: the column is added, rows go by name."""
+    from dataclasses import replace
+
+    from connectors.load import ensure_raw_table
+
+    old = replace(CUSTOMERS, columns=tuple(c for c in CUSTOMERS.columns if c.name != "segment"))
+    ensure_raw_table(con, old)  # the table as an older release created it, without `segment`
+    assert "segment" not in [r[0] for r in con.execute(f"describe {CUSTOMERS.table}").fetchall()]
+    _customers_csv(tmp_path / "in" / "customers.csv", [ROW_A, ROW_B])
+    load_mapping_files(con, _mapping(tmp_path / "in", raw_erp__customers=FileStreamMapping(path="customers.csv")))
+    cols = [r[0] for r in con.execute(f"describe {CUSTOMERS.table}").fetchall()]
+    assert cols[-1] == "segment", "the new column is appended after the lineage columns"
+    got = con.execute(f"select customer_id, segment, _source, currency from {CUSTOMERS.table} order by 1").fetchall()
+    assert got == [("C1", "smb", "test", "MXN"), ("C2", "mid_market", "test", "COP")]

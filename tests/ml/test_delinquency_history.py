@@ -103,7 +103,9 @@ def test_shuffling_future_rows_changes_no_feature(ibm_file: Path, tmp_path: Path
         assert same[past].all(), f"{column} changed for {before.index[past & ~same][0]} when only the future changed"
     # The shuffle did change the future: the comparison above can fail.
     changed = [c for c in columns if not np.isclose(before[c], after[c], equal_nan=True)[~past].all()]
-    assert {"f_cust_mean_days_late", "f_log_amount", "f_cust_prior_disputes"} <= set(changed)
+    assert {"f_cust_mean_days_late", "f_log_amount", "f_cust_prior_disputes", "f_cust_last_days_late"} <= set(changed)
+    # The delivery method is read per invoice from the export (PaperlessBill), both values present.
+    assert set(before["f_inv_paper_delivery"].unique()) == {0.0, 1.0}
 
 
 def test_evaluate_history_on_the_ibm_sample(ibm_file: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
@@ -126,6 +128,17 @@ def test_evaluate_history_on_the_ibm_sample(ibm_file: Path, tmp_path: Path, monk
         d = late["auc_vs_baselines"][name]
         assert d["delta"] == pytest.approx(aucs["model"] - aucs[f"baseline_{name}"], abs=2e-4)
         assert d["ci_low"] < d["delta"] < d["ci_high"] and 0 <= d["p_better"] <= 1
+    # Rolling backtest: the latest window is the split above, two earlier ones are pooled with it.
+    bt = late["backtest"]
+    assert [f["test"] for f in bt["folds"]] == [
+        "2013-10-04..2014-01-01",
+        "2013-07-06..2013-10-03",
+        "2013-04-07..2013-07-05",
+    ]
+    assert bt["folds"][0]["roc_auc"]["model"] == aucs["model"]
+    assert bt["pooled"]["n_test"] == sum(f["n_test"] for f in bt["folds"]) > 900
+    pooled = {k: bt["pooled"][k]["roc_auc"] for k in ("model", "logreg", "prior_rate")}
+    assert late["beats_both_baselines_backtest"] == (pooled["model"] > max(pooled["logreg"], pooled["prior_rate"]))
 
 
 def test_paired_auc_difference_sees_a_real_edge_and_a_tie() -> None:
