@@ -27,7 +27,6 @@ history as (
     -- one row per (spine invoice, earlier invoice of the same customer), as known at the snapshot
     select
         spine.invoice_id,
-        h.invoice_id as prior_invoice_id,
         h.amount_total,
         h.due_date,
         case when h.settled_known_date <= spine.snapshot_date then h.settled_date end as settled_date_known,
@@ -69,27 +68,58 @@ history_agg as (
     group by invoice_id
 ),
 
-latest_settled as (
-    -- the customer's three most recently settled invoices known at the snapshot (recency: a
-    -- customer who has just started paying late is riskier than his lifetime share says)
+settled_seq as (
+    -- the customer's settlements in the order the ERP learned of them (recency features below)
+    select
+        customer_id,
+        settled_known_date,
+        {{ days_between('due_date', 'settled_date') }} as days_late,
+        row_number() over (
+            partition by customer_id order by settled_known_date, settled_date, due_date, invoice_id
+        ) as seq
+    from invoices
+    where settled_known_date is not null and settled_date is not null
+),
+
+settled_recent as (
+    select
+        customer_id,
+        seq,
+        days_late as last_days_late,
+        avg(case when days_late > {{ var('late_days') }} then 1.0 else 0.0 end) over (
+            partition by customer_id order by seq rows between 2 preceding and current row
+        ) as last3_late_share
+    from settled_seq
+),
+
+known_seq as (
+    -- For each spine row, the customer's latest settlement known before its snapshot day: spine
+    -- rows and settlements in one time line per customer, the running max of seq carries the
+    -- latest settlement forward (a spine row sorts before a settlement of the same day, so an
+    -- invoice paid on its issue day never describes itself). One sort over invoices + spine
+    -- instead of ranking every (invoice, earlier invoice) pair of `history`.
     select
         invoice_id,
-        {{ days_between('due_date', 'settled_date_known') }} as days_late,
-        row_number() over (
-            partition by invoice_id order by settled_date_known desc, due_date desc, prior_invoice_id desc
-        ) as recency
-    from history
-    where settled_date_known is not null
+        customer_id,
+        is_spine,
+        max(seq) over (
+            partition by customer_id order by event_date, is_spine desc, seq
+            rows between unbounded preceding and current row
+        ) as seq
+    from (
+        select invoice_id, customer_id, snapshot_date as event_date, true as is_spine, cast(null as bigint) as seq
+        from spine
+        union all
+        select cast(null as varchar), customer_id, settled_known_date, false, seq
+        from settled_seq
+    ) as timeline
 ),
 
 recent_agg as (
-    select
-        invoice_id,
-        max(case when recency = 1 then days_late end) as last_days_late,
-        avg(case when days_late > {{ var('late_days') }} then 1.0 else 0.0 end) as last3_late_share
-    from latest_settled
-    where recency <= 3
-    group by invoice_id
+    select known_seq.invoice_id, settled_recent.last_days_late, settled_recent.last3_late_share
+    from known_seq
+    inner join settled_recent using (customer_id, seq)
+    where known_seq.is_spine
 ),
 
 disputes as (
