@@ -13,12 +13,13 @@ customer's expected days late (mean days late of his settled invoices, ``f_cust_
   payables on the due date at the earliest, so a contact about an invoice not yet due can make it
   paid on time, never early.
 
-An account without a lateness estimate falls back to ``risk x days_late_at_full_risk``. The lateness is
-the customer's recent one (invoices due in the last 180 days) when he has it, and at least the days
-past due of his oldest open invoice. What a contact can still move is cut for an account that stopped
-paying (no payment for 90 days and an invoice 60 days past his usual lateness: a defaulted customer)
-and by the share that recent contacts already made him pay (``committed_share``: a reply most likely
-did, an unanswered message sometimes does).
+An account without a lateness estimate falls back to ``risk x days_late_at_full_risk``. Three options,
+off by default (they did not lower DSO in the closed loop, bench/RESULTS.md issue 6, 2026-12-04): the
+customer's recent lateness (invoices due in the last 180 days) floored by his oldest open invoice's
+days past due (``recent_lateness``, ``open_lateness``); a cut for an account that stopped paying (no
+payment for 90 days and an invoice 60 days past his usual lateness: a defaulted customer,
+``stopped_paying_factor``); and a cut by the share that recent contacts already made him pay
+(``commit_days``, :func:`committed_share`: a reply most likely did, an unanswered message sometimes).
 
 The other numbers per account:
 
@@ -136,12 +137,12 @@ class NbaConfig:
     contact_pay_days: float = 5.0
     tail_share: float = 0.5
     days_late_at_full_risk: float = 45.0
-    recent_lateness: bool = True
-    open_lateness: bool = True
+    recent_lateness: bool = False
+    open_lateness: bool = False
     stopped_paying_days: int = 90
     stopped_paying_gap_days: int = 60
-    stopped_paying_factor: float = 0.1
-    commit_days: int = 30
+    stopped_paying_factor: float = 1.0
+    commit_days: int = 0
     nudge_rate: float = 0.15
     daily_contact_budget: int | None = None
     seed: int = 42
