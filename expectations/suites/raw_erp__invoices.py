@@ -16,6 +16,10 @@ from expectations.reference import DATE_FLOOR, ISO_4217
 TABLE = INVOICES.table
 KEY = INVOICES.primary_key
 
+#: How an invoice can reach the customer (contract column ``delivery_method``; null = unknown).
+#: An unknown value only weakens one model feature, so it warns rather than stops the run.
+DELIVERY_METHODS = ("paper", "email", "edi", "portal", "electronic")
+
 #: Longest credit term we believe: a due date further out than this is a keying error.
 MAX_DUE_AHEAD = timedelta(days=3 * 365)
 
@@ -40,5 +44,6 @@ def build(as_of: date) -> list[gxe.Expectation]:
         b.date_between("due_date", DATE_FLOOR, as_of + MAX_DUE_AHEAD, "warning"),
         b.in_set("currency", ISO_4217, "critical"),
         b.in_set("status", ("posted", "cancelled"), "critical"),
+        b.in_set("delivery_method", DELIVERY_METHODS, "warning"),
         b.date_between("updated_at", DATE_FLOOR, latest, "warning"),
     ]
