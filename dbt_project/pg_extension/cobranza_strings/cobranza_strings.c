@@ -30,6 +30,31 @@
 PG_MODULE_MAGIC;
 
 /*
+ * Jaro-Winkler from the match counts (n_half_transpositions: matched characters out of order,
+ * counted on both sides): the same operations in the same order as the PL/pgSQL and DuckDB, so
+ * the result is equal bit for bit. Shared by jaro_winkler() and jaro_winkler_bits().
+ */
+static double
+jaro_winkler_score(int n_matches, int n_half_transpositions, const pg_wchar *a, int len_a,
+				   const pg_wchar *b, int len_b)
+{
+	int			n_transpositions = n_half_transpositions / 2;
+	int			prefix = 0;
+	double		similarity;
+
+	similarity = (double) n_matches / (double) len_a + (double) n_matches / (double) len_b;
+	similarity = similarity + (double) (n_matches - n_transpositions) / (double) n_matches;
+	similarity = similarity / 3.0;
+	if (similarity > 0.7)
+	{
+		while (prefix < Min(4, Min(len_a, len_b)) && a[prefix] == b[prefix])
+			prefix++;
+		similarity = fma((double) prefix * 0.1, 1.0 - similarity, similarity);
+	}
+	return similarity;
+}
+
+/*
  * The similarity of a and b; with max_misses >= 0, 0 as soon as more than max_misses characters
  * of a found no match (the caller has worked out that the threshold is then out of reach).
  */
@@ -43,9 +68,7 @@ jaro_winkler(const pg_wchar *a, int len_a, const pg_wchar *b, int len_b, int max
 	bool	   *matched_b;
 	int			n_matches = 0;
 	int			n_transpositions = 0;
-	int			prefix = 0;
 	int			i, j;
-	double		similarity;
 
 	if (len_a == 0 || len_b == 0)
 		return 0.0;
@@ -99,18 +122,7 @@ jaro_winkler(const pg_wchar *a, int len_a, const pg_wchar *b, int len_b, int max
 		pfree(matched_a);
 	if (matched_b != stack_b)
 		pfree(matched_b);
-	n_transpositions /= 2;
-	/* the same operations in the same order as the PL/pgSQL and DuckDB */
-	similarity = (double) n_matches / (double) len_a + (double) n_matches / (double) len_b;
-	similarity = similarity + (double) (n_matches - n_transpositions) / (double) n_matches;
-	similarity = similarity / 3.0;
-	if (similarity > 0.7)
-	{
-		while (prefix < Min(4, Min(len_a, len_b)) && a[prefix] == b[prefix])
-			prefix++;
-		similarity = fma((double) prefix * 0.1, 1.0 - similarity, similarity);
-	}
-	return similarity;
+	return jaro_winkler_score(n_matches, n_transpositions, a, len_a, b, len_b);
 }
 
 
@@ -152,9 +164,7 @@ jaro_winkler_bits(const pg_wchar *a, int len_a, const pg_wchar *b, int len_b, co
 	uint64		flagged_b;
 	int			n_matches = 0;
 	int			n_transpositions = 0;
-	int			prefix = 0;
 	int			i;
-	double		similarity;
 
 	if (len_a == 0 || len_b == 0)
 		return 0.0;
@@ -194,17 +204,7 @@ jaro_winkler_bits(const pg_wchar *a, int len_a, const pg_wchar *b, int len_b, co
 		flagged_a &= flagged_a - 1;
 		flagged_b &= flagged_b - 1;
 	}
-	n_transpositions /= 2;
-	similarity = (double) n_matches / (double) len_a + (double) n_matches / (double) len_b;
-	similarity = similarity + (double) (n_matches - n_transpositions) / (double) n_matches;
-	similarity = similarity / 3.0;
-	if (similarity > 0.7)
-	{
-		while (prefix < Min(4, Min(len_a, len_b)) && a[prefix] == b[prefix])
-			prefix++;
-		similarity = fma((double) prefix * 0.1, 1.0 - similarity, similarity);
-	}
-	return similarity;
+	return jaro_winkler_score(n_matches, n_transpositions, a, len_a, b, len_b);
 }
 
 static bool
