@@ -1,0 +1,305 @@
+"""Ceiling of the closed loop (issue 6): an oracle that knows the simulator's ground truth picks the contacts.
+
+Evaluation only; the policy never reads the ground truth. Same loop as ``cobranza simulate-policy``
+(:func:`ml.nba.closed_loop.simulate_policy`): a policy arm and the static ladder on the same seed,
+the policy arm's contacts (delivered + queued) capped at the ladder's, every delivered contact
+re-checked by :func:`ml.nba.compliance.check_contact`. The oracle arm runs the real engine
+(:func:`ml.nba.engine.decide`: the same lawful candidates, suppression, agent capacity, daily budget
+ranked by value) but replaces the two estimates the value is made of with the truth of the policy
+arm's market:
+
+* P(the customer pays because of the contact) per (customer, channel), before fatigue: from his
+  latent class, his channel sensitivity ``market.cust["sens"]`` and whether he has defaulted, with
+  the reaction model of ``simulator.stepping._react`` (reply -> dispute / promise kept / pays; no
+  reply -> nudge; bounces; ~85% of the contacted invoices acted on); the engine's fatigue
+  ``1 / (1 + 0.5 x contacts in 14 days)`` multiplies it, as the simulator's does;
+* the USD-days a contact pulls forward: per covered invoice, remaining amount x
+  (min(latent payment day, end + 30) - max(due date, today + 6))+, with the latent payment day read
+  from the market (after earlier contacts moved it). ``--mode end`` counts instead what would still
+  be open on the last day and can be paid by then (x 30 days), plus a tenth of the former as a
+  tie-break: the end-of-period DSO is what the issue's bar measures.
+
+Ablations (``--mode`` comma list): ``noclass`` (population-average class factors, no default flag),
+``nosens`` (population-mean channel sensitivity), ``nopayday`` (the policy's own USD-days from the
+observed lateness), ``nobudget`` (no cap at the ladder's contact count: what lawful contacting can move
+at all), ``policy`` (no oracle: the committed policy, to check the driver reproduces the CLI).
+
+The ladder arm does not depend on the policy arm, so its per-day contact counts and result can be
+cached (``--cache-dir``) and reused by later runs on the same seed, profile and days. ``--draw-seed``
+changes only the seed of the policy's Thompson draws (how much of a result is luck of the draws).
+
+    nice -n 10 .venv/bin/python -m bench.nba_ceiling --seed 7 --days 90 --mode end --cache-dir /tmp/i6
+"""
+
+from __future__ import annotations
+
+import argparse
+import contextlib
+import dataclasses
+import json
+import logging
+import time
+from collections.abc import Iterator
+from dataclasses import asdict, replace
+from datetime import timedelta
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import pandas as pd
+
+from bench.harness import machine
+from ml.nba import bandit, engine, value
+from ml.nba import closed_loop as cl
+from ml.nba.value import NbaConfig
+from simulator import profiles as sim_profiles
+from simulator import stepping as st
+
+MODES = ("end", "noclass", "nosens", "nopayday", "nobudget", "policy")
+_CHANNEL = {name: i for i, name in enumerate(st.CHANNELS)}
+TAKE_SHARE = st.ALL_INVOICES_SHARE + (1 - st.ALL_INVOICES_SHARE) * 0.5  # invoices of a contact acted on
+PAY_LAG_DAYS = 6  # a paying customer's typical delay after the contact (promise ~8, pays ~4, nudge ~7)
+
+
+class Oracle:
+    """Ground-truth estimates for the engine, read from one market."""
+
+    def __init__(self, market: Any, end_day: int, mode: set[str]) -> None:
+        self.market = market
+        self.end = end_day
+        self.mode = mode
+        n = int(market.cust["n"])
+        ids = market._v_all.cust(np.arange(n)).to_numpy(zero_copy_only=False)
+        self.index = {str(c): i for i, c in enumerate(ids)}
+
+    def pull(self, cust_i: np.ndarray, ch: np.ndarray) -> np.ndarray:
+        """P(pays because of the contact), before fatigue, per (customer index, channel index)."""
+        m, t = self.market, self.market._day + 1
+        cls = m.cust["cls"][cust_i]
+        factors = (st.CLASS_RESPONSE, st.CLASS_DISPUTE, st.CLASS_KEEP_PROMISE, st.CLASS_PAY_ON_REPLY, st.CLASS_NUDGE)
+        if "noclass" in self.mode:
+            everyone = m.cust["cls"]
+            resp, disp, keep, pay, nudge = (np.full(cust_i.size, float(f[everyone].mean())) for f in factors)
+            mult = np.ones(cust_i.size)
+        else:
+            resp, disp, keep, pay, nudge = (f[cls] for f in factors)
+            defaulted = (cls == 4) & (m.cust["default_day"][cust_i] <= t)
+            mult = np.where(defaulted, st.AFTER_DEFAULT, 1.0)
+        sens = m.cust["sens"].mean(axis=0)[ch] if "nosens" in self.mode else m.cust["sens"][cust_i, ch]
+        p_resp = np.minimum(sens * resp, 0.95)
+        replied = p_resp * (1 - disp) * (st.PROMISE_SHARE * keep + (1 - st.PROMISE_SHARE) * pay)
+        nudged = (1 - p_resp) * nudge * np.minimum(sens / 0.3, 2.0)
+        return TAKE_SHARE * (1 - st.BOUNCE[ch]) * (replied + nudged) * mult
+
+    def draws(self, post: pd.DataFrame, seed: int, as_of: Any) -> pd.Series:
+        """Stands in for :func:`ml.nba.bandit.thompson_draws`: the true P(pull) per posterior row."""
+        ci = post["customer_id"].astype(str).map(self.index).to_numpy(dtype=np.int64)
+        ch = post["channel"].astype(str).map(_CHANNEL).to_numpy(dtype=np.int64)
+        return pd.Series(self.pull(ci, ch), index=post.index)
+
+    def amount_days(self, acc: pd.DataFrame, cfg: NbaConfig) -> pd.Series:
+        """Stands in for the engine's USD-days per account: latent payment days instead of lateness."""
+        m, t = self.market, self.market._day + 1
+        out = []
+        for invs, up, cur in zip(acc["invoices"], acc["upcoming"], acc["currency"], strict=True):
+            items = list(invs) + list(up)
+            if not items:
+                out.append(0.0)
+                continue
+            idx = np.array([int(str(i["invoice_id"]).removeprefix("inv_")) - 1 for i in items], dtype=np.int64)
+            usd = np.array([float(i["amount_open"]) for i in items]) * cfg.usd_rates[str(cur)]
+            p0 = m._part0[idx]
+            latent = np.where(p0 >= 0, m.parts["day"][np.maximum(p0, 0)], st.NEVER).astype(np.int64)
+            paid_at = np.maximum(t + PAY_LAG_DAYS, m.inv["due"][idx].astype(np.int64))
+            days = np.clip(np.minimum(latent, self.end + 30) - paid_at, 0, None)
+            if "end" in self.mode:
+                days = 30.0 * ((latent > self.end) & (paid_at <= self.end)) + 0.1 * days
+            out.append(float((usd * days).sum()))
+        return pd.Series(out, index=acc.index, dtype=float)
+
+
+@contextlib.contextmanager
+def patched(oracle: Oracle | None) -> Iterator[None]:
+    """Make the engine use the oracle's estimates for one decision (a no-op without an oracle)."""
+    if oracle is None:
+        yield
+        return
+    saved = bandit.thompson_draws, engine._amount_days_usd, value.p_pull
+    bandit.thompson_draws = oracle.draws
+    if "nopayday" not in oracle.mode:
+        engine._amount_days_usd = oracle.amount_days
+    value.p_pull = lambda response, fat, pay_on_response: response * fat  # the draws already include paying
+    try:
+        yield
+    finally:
+        bandit.thompson_draws, engine._amount_days_usd, value.p_pull = saved
+
+
+def run(
+    *,
+    seed: int,
+    days: int,
+    mode: set[str],
+    profile: str = "S",
+    cache_dir: Path | None = None,
+    draw_seed: int | None = None,
+    dump: Path | None = None,
+    n_customers: int | None = None,
+    overrides: dict[str, Any] | None = None,
+) -> dict[str, Any]:
+    """One closed-loop run with the oracle arm (or the plain policy with ``policy``) against the ladder."""
+    unknown = mode - set(MODES)
+    if unknown:
+        raise ValueError(f"unknown modes {sorted(unknown)}; use {', '.join(MODES)}")
+    start = st.DEFAULT_AS_OF
+    base = replace(NbaConfig(), **(overrides or {}))
+    base = replace(base, usd_rates={**cl.usd_rates(as_of=start), **dict(base.usd_rates)}, seed=seed)
+
+    def market():
+        return st.open_market(profile, seed, as_of=start, n_customers=n_customers, horizon_days=days + 5)
+
+    pol = cl._Arm("policy", market(), replace(base, control_share=0.0, seed=seed if draw_seed is None else draw_seed))
+    size = "" if n_customers is None else f"_n{n_customers}"
+    cache = cache_dir / f"ladder_{profile}{size}_{seed}_{days}.json" if cache_dir else None
+    cached = json.loads(cache.read_text()) if cache is not None and cache.exists() else None
+    lad = None if cached else cl._Arm("ladder", market(), replace(base, control_share=1.0))
+    oracle = None if "policy" in mode else Oracle(pol.market, pol.market._day + days, mode)
+    counts: dict[str, int] = {}
+    advance = pol.market.advance
+
+    def counted(contacts: pd.DataFrame | None = None) -> Any:
+        if contacts is not None:
+            for cid, n in contacts["customer_id"].astype(str).value_counts().items():
+                counts[cid] = counts.get(cid, 0) + int(n)
+        return advance(contacts)
+
+    pol.market.advance = counted
+    ar_start = customer_ar(pol.market)
+    allowed_by_day: list[int] = []
+    t0 = time.perf_counter()
+    for i in range(days):
+        if lad is not None:
+            lad.step()
+            allowed_by_day.append(lad.result.contacts + len(lad.queue))
+        allowed = allowed_by_day[i] if lad is not None else cached["allowed"][i]
+        used = pol.result.contacts + len(pol.queue)
+        with patched(oracle):
+            pol.step(None if "nobudget" in mode else max(allowed - used, 0))
+        if (i + 1) % 10 == 0:
+            elapsed = time.perf_counter() - t0
+            logging.info("day %d/%d %.0f s policy-arm DSO %.1f", i + 1, days, elapsed, pol.market.dso())
+    since = start + timedelta(days=1)
+    p = asdict(pol.finish(since))
+    if lad is not None:
+        cached = {"allowed": allowed_by_day, "result": asdict(lad.finish(since))}
+        if dump is not None:  # the ladder arm's too, when it ran live
+            customer_ar(lad.market).to_csv(dump.with_name(f"{dump.stem}_ladder.csv"), index=False)
+        if cache is not None:
+            cache.write_text(json.dumps(cached))
+    ladder = cached["result"]
+    if dump is not None:
+        per = customer_ar(pol.market).rename(columns={"ar_usd": "ar_end_usd"})
+        per["ar_start_usd"] = ar_start["ar_usd"].to_numpy()
+        per["contacts"] = per["customer_id"].map(counts).fillna(0).astype(int)
+        per.to_csv(dump, index=False)
+    return {
+        "profile": profile,
+        "seed": seed,
+        "days": days,
+        "mode": sorted(mode) or ["oracle"],
+        "draw_seed": seed if draw_seed is None else draw_seed,
+        "overrides": overrides or {},
+        "dso_end": [round(p["dso_end"], 2), round(ladder["dso_end"], 2)],
+        "dso_reduction_end": round(1 - p["dso_end"] / ladder["dso_end"], 4),
+        "dso_reduction_mean": round(1 - p["dso_mean"] / ladder["dso_mean"], 4),
+        "contacts": [p["contacts"], ladder["contacts"]],
+        "violations": [p["violations"], ladder["violations"]],
+        "collected_usd": [round(p["collected_usd"]), round(ladder["collected_usd"])],
+        "ar_end_usd_m_policy_arm": ar_breakdown(pol.market),
+        "policy": p,
+        "ladder": ladder,
+        "seconds": round(time.perf_counter() - t0, 1),
+        "machine": machine(),
+    }
+
+
+def customer_ar(market: Any) -> pd.DataFrame:
+    """Ground-truth receivables today per customer in USD, with the latent class and default day."""
+    t, inv = market._day, market.inv
+    live = (inv["issue"] <= t) & ~(inv["cancelled"] & (inv["cancel_day"] <= t))
+    cn = np.where(inv["has_cn"] & (inv["cn_day"] <= t), inv["cn_amt"], 0)
+    paid = np.bincount(
+        market.parts["inv"],
+        weights=np.where(market._value <= t, market.parts["amount"], 0),
+        minlength=inv["cust"].size,
+    )
+    rate = np.array([c.usd_rate for c in sim_profiles.COUNTRIES])[market.cust["country"][inv["cust"]]]
+    ar = np.where(live, inv["total"] - cn - paid, 0.0) / rate / 100.0
+    n = int(market.cust["n"])
+    return pd.DataFrame(
+        {
+            "customer_id": market._v_all.cust(np.arange(n)).to_numpy(zero_copy_only=False),
+            "latent_class": np.array(sim_profiles.LATENT_CLASSES, dtype=object)[market.cust["cls"]],
+            "default_in_days": market.cust["default_day"].astype(np.int64) - t,
+            "ar_usd": np.bincount(inv["cust"], weights=ar, minlength=n),
+        }
+    )
+
+
+def ar_breakdown(market: Any) -> dict[str, dict[str, float]]:
+    """Ground-truth receivables today in million USD by latent class and due bucket (evaluation only)."""
+    t, inv = market._day, market.inv
+    live = (inv["issue"] <= t) & ~(inv["cancelled"] & (inv["cancel_day"] <= t))
+    cn = np.where(inv["has_cn"] & (inv["cn_day"] <= t), inv["cn_amt"], 0)
+    paid = np.bincount(
+        market.parts["inv"],
+        weights=np.where(market._value <= t, market.parts["amount"], 0),
+        minlength=inv["cust"].size,
+    )
+    rate = np.array([c.usd_rate for c in sim_profiles.COUNTRIES])[market.cust["country"][inv["cust"]]]
+    ar = np.where(live, inv["total"] - cn - paid, 0.0) / rate / 100.0  # minor units -> USD
+    due = inv["due"].astype(np.int64)
+    bucket = np.select([due > t, due > t - 30, due > t - 90], ["not_due", "1-30", "31-90"], "over_90")
+    cls = np.array(sim_profiles.LATENT_CLASSES, dtype=object)[market.cust["cls"][inv["cust"]]]
+    tab = pd.DataFrame({"cls": cls, "bucket": bucket, "ar": ar}).groupby(["bucket", "cls"])["ar"].sum() / 1e6
+    return {b: {c: round(float(v), 2) for c, v in g.droplevel(0).items()} for b, g in tab.groupby(level=0)}
+
+
+def main(argv: list[str] | None = None) -> None:
+    """CLI: one run, JSON on stdout."""
+    ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    ap.add_argument("--seed", type=int, default=42)
+    ap.add_argument("--days", type=int, default=90)
+    ap.add_argument("--profile", default="S")
+    ap.add_argument("--mode", default="", help=f"comma list of {', '.join(MODES)} (empty: the oracle)")
+    ap.add_argument("--draw-seed", type=int, default=None, help="seed of the policy's Thompson draws (default --seed)")
+    ap.add_argument("--set", action="append", default=[], help="NbaConfig override, e.g. commit_days=30")
+    ap.add_argument("--dump", type=Path, default=None, help="CSV of the policy arm's AR and contacts per customer")
+    ap.add_argument("--cache-dir", type=Path, default=None, help="reuse / store the ladder arm per seed")
+    a = ap.parse_args(argv)
+    logging.basicConfig(level=logging.INFO, format="%(asctime)s %(message)s")
+    logging.getLogger("ml.nba").setLevel(logging.WARNING)
+    logging.getLogger("simulator").setLevel(logging.WARNING)
+    mode = {m for m in a.mode.split(",") if m}
+    fields = {f.name: f.type for f in dataclasses.fields(NbaConfig)}
+    overrides: dict[str, Any] = {}
+    for item in a.set:
+        key, _, raw = item.partition("=")
+        if key not in fields:
+            raise SystemExit(f"--set: NbaConfig has no field {key!r}")
+        overrides[key] = json.loads(raw) if raw not in ("None", "") else None
+    out = run(
+        seed=a.seed,
+        days=a.days,
+        mode=mode,
+        profile=a.profile,
+        cache_dir=a.cache_dir,
+        draw_seed=a.draw_seed,
+        dump=a.dump,
+        overrides=overrides,
+    )
+    print(json.dumps(out, indent=1, default=str))
+
+
+if __name__ == "__main__":
+    main()
