@@ -470,6 +470,7 @@ def dispatch_outbox(ctx: RunContext, overrides: dict[str, dict[str, Any]] | None
     total: dict[str, int] = {}
     with warehouse.connect(ctx.warehouse) as con:
         total.update(_land_channel_feedback(con, ctx))
+        total["cancelled"] = _cancel_stale_tasks(con, ctx)
         senders = registry.build_senders(
             choice,
             dry_run_dir=ctx.settings.resolve(ch.outbox_dir),
@@ -493,6 +494,67 @@ def dispatch_outbox(ctx: RunContext, overrides: dict[str, dict[str, Any]] | None
             registry.close_senders(senders)
     _log().info("dispatch: %s", total)
     return total
+
+
+def _cancel_stale_tasks(con: Any, ctx: RunContext) -> int:
+    """Cancel queued contacts the warehouse now says must not go out (``ml.nba.revalidate``).
+
+    Reads only the invoices and contacts the waiting tasks name; each cancelled task gets a ``dead``
+    event whose detail starts with ``cancelled before sending:`` and gives the reason.
+    """
+    import pyarrow as pa
+
+    from connectors import warehouse
+    from connectors.channels import outbox
+    from ml.nba import revalidate
+
+    waiting = outbox.pending_tasks(con, ctx.now_utc, states=("pending", "failed"))
+    if waiting.empty:
+        return 0
+    if not (warehouse.table_exists(con, "marts.fct_invoices") and warehouse.table_exists(con, "marts.dim_contacts")):
+        raise RuntimeError(
+            f"{len(waiting)} contact tasks are waiting but marts.fct_invoices / marts.dim_contacts are missing, "
+            "so they cannot be re-checked before sending: run the dbt build (cobranza run) first"
+        )
+    named = {
+        "_waiting_invoice_ids": pa.table({"id": sorted({str(i) for ids in waiting["invoice_ids"] for i in ids})}),
+        "_waiting_contact_ids": pa.table({"id": sorted({str(c) for c in waiting["contact_id"].dropna()})}),
+    }
+    for name, ids in named.items():
+        con.register(name, ids)
+    try:
+        invoices = (
+            con.sql(
+                "select invoice_id, status, amount_open, is_disputed from marts.fct_invoices "
+                "where invoice_id in (select id from _waiting_invoice_ids)"
+            )
+            .to_arrow_table()
+            .to_pandas()
+        )
+        contacts = (
+            con.sql("select * from marts.dim_contacts where contact_id in (select id from _waiting_contact_ids)")
+            .to_arrow_table()
+            .to_pandas()
+        )
+    finally:
+        for name in named:
+            con.unregister(name)
+    stale = revalidate.stale_tasks(waiting, revalidate.still_open_invoices(invoices), contacts)
+    outbox.record_events(
+        con,
+        (
+            {
+                "task_id": r.task_id,
+                "state": "dead",
+                "at": ctx.now_utc,
+                "detail": f"cancelled before sending: {r.reason}",
+            }
+            for r in stale.itertuples()
+        ),
+    )
+    if len(stale):
+        _log().info("dispatch: %d queued contacts cancelled before sending (%s)", len(stale), stale["reason"].iloc[0])
+    return len(stale)
 
 
 #: The daily flow's name for the dispatch stage (dry run unless channels are configured).

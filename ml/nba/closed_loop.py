@@ -40,7 +40,7 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
-from ml.nba import compliance, engine
+from ml.nba import compliance, engine, revalidate
 from ml.nba.value import NbaConfig
 
 logger = logging.getLogger(__name__)
@@ -306,6 +306,7 @@ class _Arm:
         due = self.queue[pd.to_datetime(self.queue["scheduled_at"], utc=True) < end]
         self.queue = self.queue[pd.to_datetime(self.queue["scheduled_at"], utc=True) >= end]
         due = self._still_dunnable(due, accounts)
+        due = self._still_consented(due)
         self._audit(due, accounts, day)
         res = self.market.advance(due.assign(channel=due["channel"].replace({"call_task": "call"})))
         self.result.opt_outs += res.opt_outs
@@ -343,6 +344,15 @@ class _Arm:
         ]
         due = due.assign(invoice_ids=kept)
         return due[due["invoice_ids"].map(len) > 0]
+
+    def _still_consented(self, due: pd.DataFrame) -> pd.DataFrame:
+        """Pre-dispatch check, as the daily dispatch does it: drop queued contacts whose consent was withdrawn."""
+        if due.empty:
+            return due
+        tasks = due.assign(task_id=range(len(due)))
+        named = {str(i) for ids in tasks["invoice_ids"] for i in ids}
+        stale = revalidate.stale_tasks(tasks, named, self.state.contacts)
+        return due[~tasks["task_id"].isin(stale["task_id"]).to_numpy()]
 
     def _audit(self, due: pd.DataFrame, accounts: pd.DataFrame, day: date) -> None:
         """Independent compliance check of every contact about to be delivered."""

@@ -83,3 +83,52 @@ def write_crm(folder: Path, n: int) -> Path:
         encoding="utf-8",
     )
     return folder
+
+
+def warehouse_state(
+    con,
+    decisions: pd.DataFrame,
+    *,
+    settled: tuple[str, ...] = (),
+    disputed: tuple[str, ...] = (),
+    no_consent: tuple[str, ...] = (),
+) -> None:
+    """The marts the dispatch stage re-checks queued tasks against, for ``decisions``' invoices and contacts.
+
+    Every named invoice is posted and open unless listed in ``settled`` (amount open 0: paid, also when
+    only the bank has seen it) or ``disputed``; every contact consents to every channel unless listed
+    in ``no_consent``.
+    """
+    invoices = pd.DataFrame(
+        [
+            {
+                "invoice_id": i,
+                "status": "posted",
+                "amount_open": Decimal("0.00") if i in settled else Decimal("10.00"),
+                "is_disputed": i in disputed,
+            }
+            for ids in decisions["invoice_ids"]
+            for i in ids
+        ]
+    )
+    consent = [c not in no_consent for c in decisions["contact_id"]]
+    contacts = pd.DataFrame(
+        {
+            "contact_id": decisions["contact_id"],
+            "customer_id": decisions["customer_id"],
+            "email": decisions["email"],
+            "phone": decisions["phone"],
+            "language": decisions["language"],
+            "consent_email": consent,
+            "consent_whatsapp": consent,
+            "consent_sms": consent,
+            "consent_call": consent,
+        }
+    )
+    con.execute("create schema if not exists marts")
+    con.register("_invoices", invoices)
+    con.register("_contacts", contacts)
+    con.execute("create or replace table marts.fct_invoices as select * from _invoices")
+    con.execute("create or replace table marts.dim_contacts as select * from _contacts")
+    con.unregister("_invoices")
+    con.unregister("_contacts")
