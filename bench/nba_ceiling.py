@@ -223,25 +223,21 @@ def run(
     }
 
 
+def _ar_usd(market: Any) -> np.ndarray:
+    """Ground-truth receivables today per invoice in USD (``Market.receivables`` is in minor units)."""
+    rate = np.array([c.usd_rate for c in sim_profiles.COUNTRIES])[market.cust["country"][market.inv["cust"]]]
+    return market.receivables() / rate / 100.0
+
+
 def customer_ar(market: Any) -> pd.DataFrame:
     """Ground-truth receivables today per customer in USD, with the latent class and default day."""
-    t, inv = market._day, market.inv
-    live = (inv["issue"] <= t) & ~(inv["cancelled"] & (inv["cancel_day"] <= t))
-    cn = np.where(inv["has_cn"] & (inv["cn_day"] <= t), inv["cn_amt"], 0)
-    paid = np.bincount(
-        market.parts["inv"],
-        weights=np.where(market._value <= t, market.parts["amount"], 0),
-        minlength=inv["cust"].size,
-    )
-    rate = np.array([c.usd_rate for c in sim_profiles.COUNTRIES])[market.cust["country"][inv["cust"]]]
-    ar = np.where(live, inv["total"] - cn - paid, 0.0) / rate / 100.0
     n = int(market.cust["n"])
     return pd.DataFrame(
         {
             "customer_id": market._v_all.cust(np.arange(n)).to_numpy(zero_copy_only=False),
             "latent_class": np.array(sim_profiles.LATENT_CLASSES, dtype=object)[market.cust["cls"]],
-            "default_in_days": market.cust["default_day"].astype(np.int64) - t,
-            "ar_usd": np.bincount(inv["cust"], weights=ar, minlength=n),
+            "default_in_days": market.cust["default_day"].astype(np.int64) - market._day,
+            "ar_usd": np.bincount(market.inv["cust"], weights=_ar_usd(market), minlength=n),
         }
     )
 
@@ -249,20 +245,11 @@ def customer_ar(market: Any) -> pd.DataFrame:
 def ar_breakdown(market: Any) -> dict[str, dict[str, float]]:
     """Ground-truth receivables today in million USD by latent class and due bucket (evaluation only)."""
     t, inv = market._day, market.inv
-    live = (inv["issue"] <= t) & ~(inv["cancelled"] & (inv["cancel_day"] <= t))
-    cn = np.where(inv["has_cn"] & (inv["cn_day"] <= t), inv["cn_amt"], 0)
-    paid = np.bincount(
-        market.parts["inv"],
-        weights=np.where(market._value <= t, market.parts["amount"], 0),
-        minlength=inv["cust"].size,
-    )
-    rate = np.array([c.usd_rate for c in sim_profiles.COUNTRIES])[market.cust["country"][inv["cust"]]]
-    ar = np.where(live, inv["total"] - cn - paid, 0.0) / rate / 100.0  # minor units -> USD
     due = inv["due"].astype(np.int64)
     bucket = np.select([due > t, due > t - 30, due > t - 90], ["not_due", "1-30", "31-90"], "over_90")
     cls = np.array(sim_profiles.LATENT_CLASSES, dtype=object)[market.cust["cls"][inv["cust"]]]
-    tab = pd.DataFrame({"cls": cls, "bucket": bucket, "ar": ar}).groupby(["bucket", "cls"])["ar"].sum() / 1e6
-    return {b: {c: round(float(v), 2) for c, v in g.droplevel(0).items()} for b, g in tab.groupby(level=0)}
+    tab = pd.DataFrame({"cls": cls, "bucket": bucket, "ar": _ar_usd(market)}).groupby(["bucket", "cls"])["ar"].sum()
+    return {b: {c: round(float(v) / 1e6, 2) for c, v in g.droplevel(0).items()} for b, g in tab.groupby(level=0)}
 
 
 def main(argv: list[str] | None = None) -> None:

@@ -344,6 +344,24 @@ class Market:
         cfg = replace(self.cfg, as_of=self.today)
         return write_tables(self._full_tables(cfg), Path(out_dir), self.profile, cfg)
 
+    def _live(self) -> np.ndarray:
+        """Invoices posted by today and not cancelled by today."""
+        t, inv = self._day, self.inv
+        return (inv["issue"] <= t) & ~(inv["cancelled"] & (inv["cancel_day"] <= t))
+
+    def receivables(self) -> np.ndarray:
+        """Ground-truth amount still owed today per invoice, in minor units of its currency.
+
+        Posted, not cancelled invoices' totals less visible credit notes and the payments value-dated
+        by today (money in the bank, not the ERP's view); 0 for the others.
+        """
+        t, inv = self._day, self.inv
+        cn = np.where(inv["has_cn"] & (inv["cn_day"] <= t), inv["cn_amt"], 0)
+        paid = np.bincount(
+            self.parts["inv"], weights=np.where(self._value <= t, self.parts["amount"], 0), minlength=inv["cust"].size
+        )
+        return np.where(self._live(), inv["total"] - cn - paid, 0.0)
+
     def dso(self, currency: str | None = None) -> float:
         """Days sales outstanding today (ground truth: money in the bank, not the ERP's view).
 
@@ -358,14 +376,8 @@ class Market:
         """
         t = self._day
         inv = self.inv
-        issued = inv["issue"] <= t
-        cancelled = inv["cancelled"] & (inv["cancel_day"] <= t)
-        live = issued & ~cancelled
-        cn = np.where(inv["has_cn"] & (inv["cn_day"] <= t), inv["cn_amt"], 0)
-        paid = np.bincount(
-            self.parts["inv"], weights=np.where(self._value <= t, self.parts["amount"], 0), minlength=inv["cust"].size
-        )
-        ar = np.where(live, inv["total"] - cn - paid, 0.0)
+        live = self._live()
+        ar = self.receivables()
         sales = np.where(live & (inv["issue"] > t - 90), inv["total"], 0.0)
         country = self.cust["country"][inv["cust"]]
         if currency is None:

@@ -350,9 +350,8 @@ class _Arm:
         if due.empty:
             return due
         tasks = due.assign(task_id=range(len(due)))
-        named = {str(i) for ids in tasks["invoice_ids"] for i in ids}
-        stale = revalidate.stale_tasks(tasks, named, self.state.contacts)
-        return due[~tasks["task_id"].isin(stale["task_id"]).to_numpy()]
+        withdrawn = revalidate.consent_withdrawn(tasks, self.state.contacts)
+        return due[~tasks["task_id"].isin(withdrawn["task_id"]).to_numpy()]
 
     def _audit(self, due: pd.DataFrame, accounts: pd.DataFrame, day: date) -> None:
         """Independent compliance check of every contact about to be delivered."""

@@ -19,6 +19,7 @@ closed-loop evaluation (its observed state) apply the same ones.
 
 from __future__ import annotations
 
+import numpy as np
 import pandas as pd
 
 #: Consent flag of each customer-facing task channel (``dim_contacts`` / raw CRM contacts).
@@ -51,6 +52,58 @@ def still_open_invoices(invoices: pd.DataFrame) -> set[str]:
     return set(invoices.loc[ok, "invoice_id"].astype(str))
 
 
+def _reasons(task_ids: pd.Series, reasons: pd.Series) -> pd.DataFrame:
+    return pd.DataFrame({"task_id": task_ids.to_numpy(dtype=object), "reason": reasons.to_numpy(dtype=object)})
+
+
+def invoices_gone(tasks: pd.DataFrame, open_invoices: set[str]) -> pd.DataFrame:
+    """Customer-facing tasks naming an invoice that is no longer open and undisputed.
+
+    Args:
+        tasks: ``task_id``, ``channel`` and ``invoice_ids`` (list of invoice ids).
+        open_invoices: Invoices still open and undisputed (:func:`still_open_invoices`).
+
+    Returns:
+        ``task_id`` and ``reason`` (the invoices gone, in the task's order).
+    """
+    facing = tasks[tasks["channel"].isin(list(CONSENT_COLUMN))]
+    named = facing[["task_id", "invoice_ids"]].explode("invoice_ids").dropna(subset=["invoice_ids"])
+    named = named.assign(invoice_id=named["invoice_ids"].astype(str))
+    gone = named[~named["invoice_id"].isin(open_invoices)].groupby("task_id", sort=False)["invoice_id"].agg(", ".join)
+    why = "no longer open and undisputed (paid, credited, cancelled or disputed since the decision)"
+    return _reasons(gone.index.to_series(), "invoice " + gone + " " + why)
+
+
+def consent_withdrawn(tasks: pd.DataFrame, contacts: pd.DataFrame) -> pd.DataFrame:
+    """Customer-facing tasks whose contact is gone or no longer consents to the task's channel.
+
+    Args:
+        tasks: ``task_id``, ``channel`` and ``contact_id``.
+        contacts: ``contact_id`` and the consent columns of :data:`CONSENT_COLUMN` (unknown = no).
+
+    Returns:
+        ``task_id`` and ``reason``.
+    """
+    facing = tasks[tasks["channel"].isin(list(CONSENT_COLUMN))][["task_id", "channel", "contact_id"]]
+    flags = list(dict.fromkeys(CONSENT_COLUMN.values()))
+    known = contacts.drop_duplicates("contact_id", keep="last").reindex(columns=["contact_id", *flags])
+    known = known.assign(_on_file=True)
+    rows = facing.merge(known, on="contact_id", how="left")
+    on_file = rows["_on_file"].eq(True).to_numpy()
+    consent = np.zeros(len(rows), dtype=bool)
+    for channel, column in CONSENT_COLUMN.items():
+        mine = (rows["channel"] == channel).to_numpy()
+        consent[mine] = rows.loc[mine, column].eq(True).to_numpy()
+    bad = ~on_file | ~consent
+    contact = rows["contact_id"].astype(str)
+    reason = np.where(
+        on_file,
+        "contact " + contact + " no longer consents to " + rows["channel"],
+        "contact " + contact + " no longer on file",
+    )
+    return _reasons(rows.loc[bad, "task_id"], pd.Series(reason[bad]))
+
+
 def stale_tasks(tasks: pd.DataFrame, open_invoices: set[str], contacts: pd.DataFrame) -> pd.DataFrame:
     """Queued customer-facing tasks that must not be sent any more, with the reason.
 
@@ -60,28 +113,7 @@ def stale_tasks(tasks: pd.DataFrame, open_invoices: set[str], contacts: pd.DataF
         contacts: ``contact_id`` and the consent columns of :data:`CONSENT_COLUMN`.
 
     Returns:
-        ``task_id`` and ``reason`` (one row per cancelled task; the first failing rule).
+        ``task_id`` and ``reason`` (one row per cancelled task; a gone invoice before a consent reason).
     """
-    out = pd.DataFrame({"task_id": pd.Series(dtype=object), "reason": pd.Series(dtype=object)})
-    if tasks.empty:
-        return out
-    facing = tasks[tasks["channel"].isin(list(CONSENT_COLUMN))]
-    if facing.empty:
-        return out
-    by_contact = contacts.drop_duplicates("contact_id", keep="last").set_index("contact_id") if len(contacts) else None
-    reasons: list[tuple[str, str]] = []
-    for task_id, channel, contact_id, invoice_ids in zip(
-        facing["task_id"], facing["channel"], facing["contact_id"], facing["invoice_ids"], strict=True
-    ):
-        gone = [str(i) for i in (list(invoice_ids) if invoice_ids is not None else []) if str(i) not in open_invoices]
-        if gone:
-            why = "no longer open and undisputed (paid, credited, cancelled or disputed since the decision)"
-            reasons.append((task_id, f"invoice {', '.join(gone)} {why}"))
-            continue
-        if by_contact is None or contact_id not in by_contact.index:
-            reasons.append((task_id, f"contact {contact_id} no longer on file"))
-            continue
-        consent = by_contact.at[contact_id, CONSENT_COLUMN[channel]]
-        if not (pd.notna(consent) and bool(consent)):
-            reasons.append((task_id, f"contact {contact_id} no longer consents to {channel}"))
-    return pd.DataFrame(reasons, columns=["task_id", "reason"]) if reasons else out
+    both = pd.concat([invoices_gone(tasks, open_invoices), consent_withdrawn(tasks, contacts)], ignore_index=True)
+    return both.drop_duplicates("task_id", keep="first").reset_index(drop=True)

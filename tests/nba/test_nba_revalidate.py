@@ -55,3 +55,9 @@ def test_nothing_cancelled_when_everything_still_holds() -> None:
         {c: [True, True, True, True] for c in ("consent_email", "consent_whatsapp", "consent_sms", "consent_call")}
     ).assign(contact_id=["k1", "k2", "k3", "k9"])
     assert revalidate.stale_tasks(_tasks(), {"a", "b", "c", "d", "e"}, contacts).empty
+
+
+def test_no_waiting_tasks_cancel_nothing() -> None:
+    contacts = pd.DataFrame({"contact_id": ["k1"], "consent_email": [True]})
+    assert revalidate.stale_tasks(_tasks().head(0), {"a"}, contacts).empty
+    assert revalidate.stale_tasks(_tasks().tail(1), set(), contacts).empty  # an internal task only
