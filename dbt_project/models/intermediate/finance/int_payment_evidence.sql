@@ -57,12 +57,25 @@ by_reference as (
     where {{ is_valid_creditor_reference('bank_credits.creditor_reference') }}
 ),
 
-by_exact_number as (
-    select line_tokens.bank_txn_id, invoices.invoice_id, line_tokens.token_key, 'invoice_number' as evidence, 0 as edit_distance
+-- With the invoice's customer and whether the amounts agree, for lines_settled_by_text below: met
+-- there again through line_tokens and invoices, Postgres (misestimating the CTEs) first joined every
+-- payer candidate with every invoice of its customer (84M rows at profile L) and sorted them.
+exact_numbers as (
+    select
+        line_tokens.bank_txn_id,
+        invoices.invoice_id,
+        line_tokens.token_key,
+        invoices.customer_id,
+        line_tokens.amount = invoices.amount_due as is_amount_equal
     from line_tokens
     inner join invoices
         on line_tokens.token_key = invoices.number_key
         and line_tokens.currency = invoices.currency
+),
+
+by_exact_number as (
+    select bank_txn_id, invoice_id, token_key, 'invoice_number' as evidence, 0 as edit_distance
+    from exact_numbers
 ),
 
 -- A number with one typo is one Damerau-Levenshtein edit (substitution, transposition, insertion,
@@ -77,14 +90,12 @@ by_exact_number as (
 lines_settled_by_text as (
     select bank_txn_id from by_reference
     union
-    select by_exact_number.bank_txn_id
-    from by_exact_number
-    inner join line_tokens using (bank_txn_id, token_key)
-    inner join invoices using (invoice_id)
+    select exact_numbers.bank_txn_id
+    from exact_numbers
     inner join payer_candidates
-        on by_exact_number.bank_txn_id = payer_candidates.bank_txn_id
-        and invoices.customer_id = payer_candidates.customer_id
-    where line_tokens.amount = invoices.amount_due
+        on exact_numbers.bank_txn_id = payer_candidates.bank_txn_id
+        and exact_numbers.customer_id = payer_candidates.customer_id
+    where exact_numbers.is_amount_equal
 ),
 
 -- The line's booking date first, in a step of its own (as evidence_on_lines below): in one
