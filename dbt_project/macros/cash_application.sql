@@ -99,3 +99,17 @@
 {% macro is_valid_creditor_reference(ref) -%}
     ({{ iso11649_is_valid(ref) }} or {{ qrr_is_valid(ref) }})
 {%- endmacro %}
+
+{#- The step of the cash-application cascade a match method belongs to (1 = most trusted): the
+    tie-break between allocations of equal confidence, so both warehouses pick the same method. -#}
+{% macro cascade_step(method) -%}
+    case {{ method }}
+        when 'structured_reference' then 1
+        when 'invoice_number' then 2
+        when 'invoice_number_fuzzy' then 3
+        when 'invoice_number_truncated' then 4
+        when 'amount_completion' then 5
+        when 'payer_amount' then 6
+        else 7
+    end
+{%- endmacro %}

@@ -93,15 +93,16 @@
     min({{ expr }})
 {%- endmacro %}
 
-{#- The value of `arg` on the row of the group with the largest `val`. -#}
-{% macro arg_max(arg, val) -%}
-    {{ return(adapter.dispatch('arg_max', 'cobranza')(arg, val)) }}
+{#- The value of `arg` on the first row of the group in the order `order_by` (a SQL order list,
+    e.g. "confidence desc, step"): the arg-max with an explicit tie-break, so both targets agree. -#}
+{% macro first_by(arg, order_by) -%}
+    {{ return(adapter.dispatch('first_by', 'cobranza')(arg, order_by)) }}
 {%- endmacro %}
-{% macro default__arg_max(arg, val) -%}
-    arg_max({{ arg }}, {{ val }})
+{% macro default__first_by(arg, order_by) -%}
+    first({{ arg }} order by {{ order_by }})
 {%- endmacro %}
-{% macro postgres__arg_max(arg, val) -%}
-    (array_agg({{ arg }} order by {{ val }} desc nulls last))[1]
+{% macro postgres__first_by(arg, order_by) -%}
+    (array_agg({{ arg }} order by {{ order_by }}))[1]
 {%- endmacro %}
 
 {#- An interval of `n` days (n a literal), to add to or subtract from a date. -#}

@@ -111,7 +111,7 @@ def duckdb_build(tmp_path_factory):
 
 
 def _mart_figures(fetch) -> dict[str, object]:
-    """Row counts per mart, then open AR, rows and DSO per currency."""
+    """Row counts per mart, open AR per currency, bank lines and cash matched per method, KPIs per currency."""
     out: dict[str, object] = {m: fetch(f"select count(*) from marts.{m}")[0][0] for m in MARTS}
     out["amount_open_by_currency"] = {
         cur: Decimal(amount).quantize(Decimal("0.01"))
@@ -123,6 +123,12 @@ def _mart_figures(fetch) -> dict[str, object]:
         cur: Decimal(amount).quantize(Decimal("0.01"))
         for cur, amount in fetch(
             "select currency, sum(amount_open) from marts.fct_ar_balances_daily group by currency order by currency"
+        )
+    }
+    out["payments_by_method"] = {
+        method: (n, Decimal(amount).quantize(Decimal("0.01")))
+        for method, n, amount in fetch(
+            "select match_method, count(*), sum(amount_matched) from marts.fct_payments group by 1 order by 1"
         )
     }
     out["kpis_by_currency"] = {

@@ -56,7 +56,7 @@ by_text as (
         {{ any_value('amount') }} as amount,
         {{ any_value('due_date') }} as due_date,
         {{ any_value('amount_open_at_booking') }} as amount_open_at_booking,
-        {{ arg_max('evidence', 'confidence') }} as match_method,
+        {{ first_by('evidence', 'confidence desc, ' ~ cascade_step('evidence')) }} as match_method,
         max(confidence) as confidence
     from token_accepted
     group by bank_txn_id, invoice_id

@@ -10,7 +10,8 @@ matches as (
         bank_txn_id,
         sum(amount_allocated) as amount_matched,
         count(*) as n_invoices_matched,
-        {{ arg_max('match_method', 'confidence') }} as match_method,
+        -- the most confident allocation's method; on a tie the cascade's earlier step
+        {{ first_by('match_method', 'confidence desc, ' ~ cascade_step('match_method')) }} as match_method,
         bool_or(is_recorded_in_erp) as is_recorded_in_erp,
         {{ any_value('customer_id') }} as customer_id
     from {{ ref('int_payments_matched_to_invoices') }}
