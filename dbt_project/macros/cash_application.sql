@@ -100,6 +100,14 @@
     ({{ iso11649_is_valid(ref) }} or {{ qrr_is_valid(ref) }})
 {%- endmacro %}
 
+{#- Whether `invoice` (a relation alias with issue_date and settled_known_date) may be what a line
+    booked on `day` pays: issued in the two years up to that day and not known settled before it. -#}
+{% macro invoice_payable_on(invoice, day) -%}
+    {{ invoice }}.issue_date <= {{ day }}
+        and {{ invoice }}.issue_date >= {{ day }} - {{ interval_days(730) }}
+        and ({{ invoice }}.settled_known_date is null or {{ invoice }}.settled_known_date >= {{ day }})
+{%- endmacro %}
+
 {#- The step of the cash-application cascade a match method belongs to (1 = most trusted): the
     tie-break between allocations of equal confidence, so both warehouses pick the same method. -#}
 {% macro cascade_step(method) -%}

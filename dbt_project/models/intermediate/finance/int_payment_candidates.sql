@@ -36,9 +36,9 @@ allocations as (
     where recorded_date <= {{ as_of_date() }}
 ),
 
--- The line's facts first, in a step of its own: in one three-way join Postgres, overestimating the
--- evidence CTEs, joined every bank credit with every invoice on the date conditions alone
--- (335M pairs at profile S) before meeting the evidence.
+-- The line's facts first, in a step of its own: in one three-way join Postgres (when the evidence
+-- was still CTEs of this model, overestimated) joined every bank credit with every invoice on the
+-- date conditions alone (335M pairs at profile S) before meeting the evidence.
 evidence_on_lines as materialized (
     select
         evidence.*,
@@ -58,9 +58,7 @@ plausible as (
         invoices.amount_due
     from evidence_on_lines
     inner join invoices using (invoice_id)
-    where invoices.issue_date <= evidence_on_lines.booking_date
-        and invoices.issue_date >= evidence_on_lines.booking_date - {{ interval_days(730) }}
-        and (invoices.settled_known_date is null or invoices.settled_known_date >= evidence_on_lines.booking_date)
+    where {{ invoice_payable_on('invoices', 'evidence_on_lines.booking_date') }}
 ),
 
 paid_before_booking as (

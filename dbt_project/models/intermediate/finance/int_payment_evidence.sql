@@ -130,9 +130,7 @@ payer_invoices as materialized (
     from payer_lines
     inner join invoices
         on payer_lines.customer_id = invoices.customer_id
-        and invoices.issue_date <= payer_lines.booking_date
-        and invoices.issue_date >= payer_lines.booking_date - {{ interval_days(730) }}
-        and (invoices.settled_known_date is null or invoices.settled_known_date >= payer_lines.booking_date)
+        and {{ invoice_payable_on('invoices', 'payer_lines.booking_date') }}
 ),
 
 numbers_of_payer_invoices as (
