@@ -18,7 +18,7 @@ from pathlib import Path
 from typing import Any, Literal
 
 import yaml
-from pydantic import BaseModel, Field, field_validator
+from pydantic import BaseModel, Field, SecretStr, field_validator
 from pydantic_settings import BaseSettings, PydanticBaseSettingsSource, SettingsConfigDict
 
 CONFIG_ENV = "COBRANZA_CONFIG"
@@ -133,6 +133,22 @@ class ChannelsSettings(BaseModel):
     webhook_public_url: str = Field("", description="Public base URL of the webhook receiver (signature checks).")
 
 
+class WebhooksSettings(BaseModel):
+    """The webhook receiver and the one-click unsubscribe links it verifies.
+
+    The token secret signs unsubscribe links (HMAC-SHA256): set ``COBRANZA_WEBHOOKS__TOKEN_SECRET``
+    (shared by the senders and the receiver), or leave it unset and one is generated at first run in
+    ``key_file`` (mode 0600). Anyone holding it can unsubscribe anyone: never put it in the YAML file.
+    """
+
+    token_secret: SecretStr | None = Field(None, description="Secret of the unsubscribe links (env only).")
+    key_file: Path = Field(
+        Path("data/secrets/unsubscribe.key"), description="Where the generated unsubscribe secret is kept (0600)."
+    )
+    link_max_age_days: int = Field(400, ge=30, description="Days an unsubscribe link keeps working (30+).")
+    max_body_bytes: int = Field(1_048_576, ge=1024, description="Largest webhook body accepted (else 413).")
+
+
 class QualitySettings(BaseModel):
     """Great Expectations gates."""
 
@@ -151,6 +167,7 @@ class Settings(BaseSettings):
     model: ModelSettings = ModelSettings()
     nba: NbaSettings = NbaSettings()
     channels: ChannelsSettings = ChannelsSettings()
+    webhooks: WebhooksSettings = WebhooksSettings()
     quality: QualitySettings = QualitySettings()
 
     @field_validator("data_dir")
