@@ -78,6 +78,9 @@ def make_context(settings: Settings, as_of: date | None, now_utc: datetime | Non
     A run for today decides at the current time; a run for another date (back-fill, tests) decides
     as if it ran at 06:00 UTC that day, so its schedule is reproducible.
     """
+    from cobranza import logmask
+
+    logmask.install()  # phone numbers and e-mail addresses never reach a log line of a run
     today = datetime.now(UTC).date()
     as_of = as_of or today
     if now_utc is None:
@@ -476,7 +479,7 @@ def dispatch_outbox(ctx: RunContext, overrides: dict[str, dict[str, Any]] | None
             dry_run_dir=ctx.settings.resolve(ch.outbox_dir),
             whatsapp_status_lookup=lambda ids: store.whatsapp_confirmations(con, ids),
             whatsapp_last_inbound=store.whatsapp_last_inbound(con),
-            overrides=overrides,
+            overrides=_with_unsubscribe_key(ctx, choice, overrides),
         )
         try:
             for channels, sender in senders:
@@ -496,6 +499,31 @@ def dispatch_outbox(ctx: RunContext, overrides: dict[str, dict[str, Any]] | None
     return total
 
 
+def unsubscribe_secret(settings: Settings) -> str:
+    """The secret of the unsubscribe links, shared by the e-mail sender and the webhook receiver.
+
+    ``webhooks.token_secret`` (``COBRANZA_WEBHOOKS__TOKEN_SECRET``) when set; else the one generated
+    at first run and kept, mode 0600, in ``webhooks.key_file`` under the data directory.
+    """
+    from connectors.channels.templates.unsubscribe import load_or_create_secret
+
+    configured = settings.webhooks.token_secret
+    if configured is not None and configured.get_secret_value():
+        return configured.get_secret_value()
+    return load_or_create_secret(settings.resolve(settings.webhooks.key_file))
+
+
+def _with_unsubscribe_key(
+    ctx: RunContext, choice: dict[str, str], overrides: dict[str, dict[str, Any]] | None
+) -> dict[str, dict[str, Any]] | None:
+    """The senders' overrides with the unsubscribe secret given to SMTP (its links must verify)."""
+    if choice.get("email") != "smtp" or "unsubscribe_key" in ((overrides or {}).get("smtp") or {}):
+        return overrides
+    out = dict(overrides or {})
+    out["smtp"] = {**(out.get("smtp") or {}), "unsubscribe_key": unsubscribe_secret(ctx.settings)}
+    return out
+
+
 def _cancel_stale_tasks(con: Any, ctx: RunContext) -> int:
     """Cancel queued contacts the warehouse now says must not go out (``ml.nba.revalidate``).
 
@@ -506,6 +534,7 @@ def _cancel_stale_tasks(con: Any, ctx: RunContext) -> int:
 
     from connectors import warehouse
     from connectors.channels import outbox
+    from ml.inbound import optouts
     from ml.nba import revalidate
 
     waiting = outbox.pending_tasks(con, ctx.now_utc, states=("pending", "failed"))
@@ -539,7 +568,9 @@ def _cancel_stale_tasks(con: Any, ctx: RunContext) -> int:
     finally:
         for name in named:
             con.unregister(name)
-    stale = revalidate.stale_tasks(waiting, revalidate.still_open_invoices(invoices), contacts)
+    # Opt-outs from the webhook events landed moments ago (_land_channel_feedback), not yesterday's marts.
+    fresh_opt_outs = optouts.opt_outs(con)
+    stale = revalidate.stale_tasks(waiting, revalidate.still_open_invoices(invoices), contacts, fresh_opt_outs)
     outbox.record_events(
         con,
         (

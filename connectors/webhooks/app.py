@@ -12,12 +12,26 @@ Endpoints (CONNECTORS.md §4):
   (base64 HMAC-SHA1 of the URL Twilio called plus the sorted form parameters, keyed with the auth
   token); the URL is rebuilt from ``public_base_url`` when the receiver sits behind a proxy.
 - ``POST /unsubscribe/{token}``: RFC 8058 one-click unsubscribe (``List-Unsubscribe=One-Click``),
-  answered 200 without login; ``GET`` shows a page and changes nothing.
+  answered 200 without login for a token this deployment signed
+  (``connectors.channels.templates.unsubscribe``); ``GET`` shows a page and changes nothing.
 
-Bad signatures get 403 (WhatsApp) or 403 with Twilio's meaning of 57012; nothing is stored. Events
-are spooled (``connectors.webhooks.spool``) before the 200, so a provider retry after a crash is
+Answers, so a provider never retries for days what will never be accepted and never gives up on
+what only failed on our side:
+
+- bad or missing signature: 403 (Twilio's meaning of 57012), nothing stored;
+- forged, altered, expired or unknown-version unsubscribe token: 403/410/400, nothing stored;
+- a signed body that is not what the provider sends (not JSON, not UTF-8 form data, the wrong JSON
+  shape, a required id missing): 400; the signed body is kept in ``<spool>/quarantine/`` with the
+  reason, so nothing a provider really sent is lost;
+- a well-formed event we do not use (another WhatsApp ``field``, an item without an id among good
+  ones): 200, ignored (logged);
+- a body over ``max_body_bytes``: 413 (before it is read whole);
+- the spool cannot be written (disk full, permissions): 503, so the provider retries later.
+
+Events are spooled (``connectors.webhooks.spool``) before the 200, so a provider retry after a crash is
 safe: landing deduplicates on ``event_id``. The receiver holds no business rule: reading a reply
-(promise to pay, dispute) happens in ``ml.inbound`` when the events are landed.
+(promise to pay, dispute, opt-out) happens in ``ml.inbound`` when the events are landed. Phone
+numbers and addresses are masked in every log line (``cobranza.logmask``).
 """
 
 from __future__ import annotations
@@ -27,16 +41,30 @@ import hashlib
 import hmac
 import json
 import logging
-from datetime import UTC, datetime
+from collections.abc import Mapping
+from datetime import UTC, datetime, timedelta
 from typing import Any
 from urllib.parse import parse_qsl
 
 from fastapi import FastAPI, Request
 from fastapi.responses import HTMLResponse, JSONResponse, PlainTextResponse, Response
 
+from cobranza.logmask import mask
+from connectors.channels.templates import unsubscribe as tokens
 from connectors.webhooks.spool import Spool
 
 logger = logging.getLogger(__name__)
+
+#: Default largest body accepted (WhatsApp batches stay far below it).
+DEFAULT_MAX_BODY_BYTES = 1_048_576
+
+
+class Malformed(ValueError):
+    """A request whose content is not what the provider sends (answered 400)."""
+
+
+class TooLarge(ValueError):
+    """A request body over the size limit (answered 413)."""
 
 
 def verify_hub_signature(app_secret: str, body: bytes, header: str | None) -> bool:
@@ -44,95 +72,158 @@ def verify_hub_signature(app_secret: str, body: bytes, header: str | None) -> bo
     if not header or not header.startswith("sha256="):
         return False
     expected = hmac.new(app_secret.encode(), body, hashlib.sha256).hexdigest()
-    return hmac.compare_digest(expected, header.removeprefix("sha256="))
+    return hmac.compare_digest(expected.encode(), header.removeprefix("sha256=").encode("utf-8", "replace"))
 
 
-def verify_twilio_signature(auth_token: str, url: str, params: dict[str, str], header: str | None) -> bool:
+def verify_twilio_signature(auth_token: str, url: str, params: Mapping[str, str], header: str | None) -> bool:
     """Whether ``X-Twilio-Signature`` matches the URL and the POST parameters."""
     if not header:
         return False
     data = url + "".join(f"{k}{params[k]}" for k in sorted(params))
     expected = base64.b64encode(hmac.new(auth_token.encode(), data.encode(), hashlib.sha1).digest()).decode()
-    return hmac.compare_digest(expected, header)
+    return hmac.compare_digest(expected.encode(), header.encode("utf-8", "replace"))
 
 
 def _iso_from_unix(ts: Any) -> str:
     try:
         return datetime.fromtimestamp(int(ts), UTC).isoformat()
-    except (TypeError, ValueError):
+    except (TypeError, ValueError, OverflowError, OSError):
         return datetime.now(UTC).isoformat()
 
 
-def whatsapp_events(envelope: dict[str, Any]) -> list[dict[str, Any]]:
-    """Normalise a WhatsApp webhook envelope into spool events."""
+def _as_list(value: Any, where: str) -> list[Any]:
+    if value is None:
+        return []
+    if not isinstance(value, list):
+        raise Malformed(f"{where} is a {type(value).__name__}, expected a list")
+    return value
+
+
+def _as_dict(value: Any, where: str) -> dict[str, Any]:
+    if value is None:
+        return {}
+    if not isinstance(value, dict):
+        raise Malformed(f"{where} is a {type(value).__name__}, expected an object")
+    return value
+
+
+def _text(value: Any) -> str | None:
+    """A scalar as text (providers send ids and codes as strings or numbers); anything else None."""
+    if value is None or isinstance(value, dict | list):
+        return None
+    return str(value)
+
+
+def whatsapp_events(envelope: Any) -> tuple[list[dict[str, Any]], int]:
+    """Normalise a WhatsApp webhook envelope into spool events.
+
+    Args:
+        envelope: The parsed JSON body.
+
+    Returns:
+        ``(events, ignored)``: the events, and how many items were skipped (an item that is not an
+        object or has no id, a ``field`` we do not subscribe to).
+
+    Raises:
+        Malformed: The envelope's structure (``entry``, ``changes``, ``value`` and their lists) is not
+            the one Meta sends.
+    """
+    if not isinstance(envelope, dict):
+        raise Malformed(f"the body is a JSON {type(envelope).__name__}, expected an object")
+    root = envelope
     events: list[dict[str, Any]] = []
-    for entry in envelope.get("entry") or []:
-        for change in entry.get("changes") or []:
-            value = change.get("value") or {}
+    ignored = 0
+    for e_i, entry in enumerate(_as_list(root.get("entry"), "entry")):
+        entry = _as_dict(entry, f"entry[{e_i}]")
+        for c_i, change in enumerate(_as_list(entry.get("changes"), f"entry[{e_i}].changes")):
+            change = _as_dict(change, f"entry[{e_i}].changes[{c_i}]")
+            where = f"entry[{e_i}].changes[{c_i}].value"
+            value = _as_dict(change.get("value"), where)
             field = change.get("field")
             if field == "user_preferences":
-                for pref in value.get("user_preferences") or []:
+                for pref in _as_list(value.get("user_preferences"), f"{where}.user_preferences"):
+                    if not isinstance(pref, dict) or not _text(pref.get("wa_id")):
+                        ignored += 1
+                        continue
                     events.append(
                         {
                             "event_id": f"wa:pref:{pref.get('wa_id')}:{pref.get('timestamp')}:{pref.get('value')}",
                             "provider": "whatsapp",
                             "kind": "preference",
-                            "status": pref.get("value"),
-                            "from_addr": pref.get("wa_id"),
-                            "text": pref.get("category"),
+                            "status": _text(pref.get("value")),
+                            "from_addr": _text(pref.get("wa_id")),
+                            "text": _text(pref.get("category")),
                             "occurred_at": _iso_from_unix(pref.get("timestamp")),
                         }
                     )
                 continue
             if field != "messages":
+                ignored += 1
                 continue
-            for st in value.get("statuses") or []:
-                err = (st.get("errors") or [{}])[0]
+            metadata = _as_dict(value.get("metadata"), f"{where}.metadata")
+            for st in _as_list(value.get("statuses"), f"{where}.statuses"):
+                if not isinstance(st, dict) or not _text(st.get("id")) or not _text(st.get("status")):
+                    ignored += 1
+                    continue
+                errors = st.get("errors")
+                err = errors[0] if isinstance(errors, list) and errors and isinstance(errors[0], dict) else {}
                 events.append(
                     {
                         "event_id": f"wa:status:{st.get('id')}:{st.get('status')}",
                         "provider": "whatsapp",
                         "kind": "status",
-                        "provider_message_id": st.get("id"),
-                        "status": st.get("status"),
-                        "correlation_id": st.get("biz_opaque_callback_data"),
-                        "to_addr": st.get("recipient_id"),
-                        "error_code": str(err["code"]) if err.get("code") is not None else None,
-                        "error_title": err.get("title") or err.get("message"),
+                        "provider_message_id": _text(st.get("id")),
+                        "status": _text(st.get("status")),
+                        "correlation_id": _text(st.get("biz_opaque_callback_data")),
+                        "to_addr": _text(st.get("recipient_id")),
+                        "error_code": _text(err.get("code")),
+                        "error_title": _text(err.get("title") or err.get("message")),
                         "occurred_at": _iso_from_unix(st.get("timestamp")),
                     }
                 )
-            for m in value.get("messages") or []:
-                kind = m.get("type")
+            for m in _as_list(value.get("messages"), f"{where}.messages"):
+                if not isinstance(m, dict) or not _text(m.get("id")):
+                    ignored += 1
+                    continue
+                kind = _text(m.get("type"))
+                part = m.get(kind) if kind else None
+                part = part if isinstance(part, dict) else {}
                 if kind == "text":
-                    text = (m.get("text") or {}).get("body")
+                    text = _text(part.get("body"))
                 elif kind == "button":
-                    text = (m.get("button") or {}).get("text")
+                    text = _text(part.get("text"))
                 elif kind == "interactive":
-                    inter = m.get("interactive") or {}
-                    text = (inter.get("button_reply") or inter.get("list_reply") or {}).get("title")
+                    reply = part.get("button_reply") or part.get("list_reply")
+                    text = _text(reply.get("title")) if isinstance(reply, dict) else None
                 else:
                     text = None
+                context = m.get("context") if isinstance(m.get("context"), dict) else {}
                 events.append(
                     {
                         "event_id": f"wa:msg:{m.get('id')}",
                         "provider": "whatsapp",
                         "kind": "message",
-                        "provider_message_id": m.get("id"),
+                        "provider_message_id": _text(m.get("id")),
                         "status": kind,
-                        "from_addr": m.get("from"),
-                        "to_addr": (value.get("metadata") or {}).get("display_phone_number"),
+                        "from_addr": _text(m.get("from")),
+                        "to_addr": _text(metadata.get("display_phone_number")),
                         "text": text,
-                        "context_message_id": (m.get("context") or {}).get("id"),
+                        "context_message_id": _text(context.get("id")),
                         "occurred_at": _iso_from_unix(m.get("timestamp")),
                     }
                 )
-    return events
+    return events, ignored
 
 
-def twilio_status_event(form: dict[str, str]) -> dict[str, Any]:
-    """Normalise a Twilio status callback."""
+def twilio_status_event(form: Mapping[str, str]) -> dict[str, Any]:
+    """Normalise a Twilio status callback.
+
+    Raises:
+        Malformed: No ``MessageSid`` or no status.
+    """
     status = form.get("MessageStatus") or form.get("SmsStatus")
+    if not form.get("MessageSid") or not status:
+        raise Malformed("Twilio status callback without MessageSid or MessageStatus")
     return {
         "event_id": f"tw:status:{form.get('MessageSid')}:{status}",
         "provider": "twilio",
@@ -146,8 +237,14 @@ def twilio_status_event(form: dict[str, str]) -> dict[str, Any]:
     }
 
 
-def twilio_inbound_event(form: dict[str, str]) -> dict[str, Any]:
-    """Normalise an inbound SMS webhook."""
+def twilio_inbound_event(form: Mapping[str, str]) -> dict[str, Any]:
+    """Normalise an inbound SMS webhook.
+
+    Raises:
+        Malformed: No ``MessageSid`` or no ``From``.
+    """
+    if not form.get("MessageSid") or not form.get("From"):
+        raise Malformed("Twilio inbound message without MessageSid or From")
     return {
         "event_id": f"tw:msg:{form.get('MessageSid')}",
         "provider": "twilio",
@@ -161,6 +258,64 @@ def twilio_inbound_event(form: dict[str, str]) -> dict[str, Any]:
     }
 
 
+def parse_form(body: bytes) -> dict[str, str]:
+    """An ``application/x-www-form-urlencoded`` body as a dict.
+
+    Raises:
+        Malformed: Not UTF-8 (raw or percent-encoded), or a parameter given twice.
+    """
+    try:
+        text = body.decode("utf-8")
+        pairs = parse_qsl(text, keep_blank_values=True, encoding="utf-8", errors="strict", strict_parsing=False)
+    except UnicodeDecodeError as exc:
+        raise Malformed(f"form body is not UTF-8 ({exc.reason} at byte {exc.start})") from exc
+    form: dict[str, str] = {}
+    for key, value in pairs:
+        if key in form:
+            raise Malformed(f"form parameter {key[:40]!r} given twice")
+        form[key] = value
+    return form
+
+
+async def read_body(request: Request, limit: int) -> bytes:
+    """The request body, refused past ``limit`` bytes without reading it whole.
+
+    Raises:
+        TooLarge: ``Content-Length`` or the bytes received exceed ``limit``.
+        Malformed: ``Content-Length`` is not a number.
+    """
+    declared = request.headers.get("content-length")
+    if declared is not None:
+        if not declared.strip().isdigit():
+            raise Malformed("Content-Length is not a number")
+        if int(declared) > limit:
+            raise TooLarge(f"body of {int(declared)} bytes is over the {limit}-byte limit")
+    chunks: list[bytes] = []
+    size = 0
+    async for chunk in request.stream():
+        size += len(chunk)
+        if size > limit:
+            raise TooLarge(f"body is over the {limit}-byte limit")
+        chunks.append(chunk)
+    return b"".join(chunks)
+
+
+def unsubscribe_event(claim: tokens.UnsubscribeClaim) -> dict[str, Any]:
+    """The spool event of a verified unsubscribe (one id per token, so repeated clicks land once)."""
+    digest = hashlib.sha256(
+        f"{claim.customer_id}|{claim.contact_id}|{claim.channel}|{claim.issued_at.isoformat()}".encode()
+    ).hexdigest()[:32]
+    return {
+        "event_id": f"unsub:{claim.channel}:{digest}",
+        "provider": "email",
+        "kind": "unsubscribe",
+        "status": claim.channel,
+        "customer_id": claim.customer_id,
+        "contact_id": claim.contact_id,
+        "occurred_at": datetime.now(UTC).isoformat(),
+    }
+
+
 def create_app(
     spool: Spool,
     *,
@@ -168,6 +323,9 @@ def create_app(
     whatsapp_verify_token: str | None = None,
     twilio_auth_token: str | None = None,
     public_base_url: str | None = None,
+    unsubscribe_secret: str | None = None,
+    unsubscribe_max_age: timedelta = tokens.DEFAULT_MAX_AGE,
+    max_body_bytes: int = DEFAULT_MAX_BODY_BYTES,
 ) -> FastAPI:
     """Build the receiver.
 
@@ -178,19 +336,50 @@ def create_app(
         twilio_auth_token: Twilio auth token (Twilio endpoints answer 503 when unset).
         public_base_url: The URL providers call (``https://hooks.example.com``), used to check
             Twilio signatures behind a proxy; default: the URL of the request as received.
+        unsubscribe_secret: Secret of the unsubscribe tokens (the unsubscribe endpoint answers 503
+            when unset: without it no token can be told from a forgery).
+        unsubscribe_max_age: Oldest unsubscribe token accepted.
+        max_body_bytes: Largest request body accepted (413 past it).
     """
     app = FastAPI(title="Cobranza webhook receiver", openapi_url=None, docs_url=None, redoc_url=None)
     app.state.spool = spool
-    app.state.stats = {"accepted": 0, "rejected": 0}
+    app.state.stats = {"accepted": 0, "rejected": 0, "ignored": 0, "quarantined": 0}
 
-    def reject(reason: str, status: int = 403) -> Response:
+    def reject(reason: str, status: int = 403, *, path: str = "") -> Response:
         app.state.stats["rejected"] += 1
-        logger.warning("webhook rejected: %s", reason)
+        logger.warning("webhook %s rejected (%d): %s", path or "request", status, mask(reason))
         return PlainTextResponse(reason, status_code=status)
 
-    def accept(events: list[dict[str, Any]]) -> None:
-        spool.append(events)
+    def accept(events: list[dict[str, Any]], ignored: int = 0, *, path: str = "") -> Response | None:
+        """Spool the events; a 503 answer when the spool cannot take them (the provider retries)."""
+        try:
+            spool.append(events)
+        except OSError as exc:
+            logger.error("webhook %s: spool %s not writable (%s); answering 503", path, spool.dir, mask(exc))
+            return PlainTextResponse("temporarily unable to store the event; retry later", status_code=503)
         app.state.stats["accepted"] += len(events)
+        if ignored:
+            app.state.stats["ignored"] += ignored
+            logger.info("webhook %s: %d item(s) ignored (unused field, or no id)", path, ignored)
+        return None
+
+    def malformed(provider: str, body: bytes, reason: str, *, path: str) -> Response:
+        """A signed body we cannot read: kept in quarantine, answered 400 (a retry would not help)."""
+        try:
+            spool.quarantine(provider, body, reason)
+            app.state.stats["quarantined"] += 1
+        except OSError as exc:
+            logger.error("webhook %s: quarantine not writable (%s)", path, mask(exc))
+            return PlainTextResponse("temporarily unable to store the event; retry later", status_code=503)
+        return reject(f"malformed {provider} webhook: {reason}", 400, path=path)
+
+    async def body_or_error(request: Request) -> tuple[bytes | None, Response | None]:
+        try:
+            return await read_body(request, max_body_bytes), None
+        except TooLarge as exc:
+            return None, reject(str(exc), 413, path=request.url.path)
+        except Malformed as exc:
+            return None, reject(str(exc), 400, path=request.url.path)
 
     @app.get("/healthz")
     async def healthz() -> JSONResponse:
@@ -203,36 +392,49 @@ def create_app(
         if (
             q.get("hub.mode") == "subscribe"
             and whatsapp_verify_token
-            and hmac.compare_digest(token, whatsapp_verify_token)
+            and hmac.compare_digest(token.encode(), whatsapp_verify_token.encode())
         ):
             return PlainTextResponse(q.get("hub.challenge", ""))
-        return reject("verify token mismatch")
+        return reject("verify token mismatch", path=request.url.path)
 
     @app.post("/webhooks/whatsapp")
     async def whatsapp(request: Request) -> Response:
+        path = request.url.path
         if not whatsapp_app_secret:
-            return reject("WhatsApp app secret not configured (COBRANZA_WHATSAPP__APP_SECRET)", 503)
-        body = await request.body()
+            return reject("WhatsApp app secret not configured (COBRANZA_WHATSAPP__APP_SECRET)", 503, path=path)
+        body, denied = await body_or_error(request)
+        if denied is not None:
+            return denied
         if not verify_hub_signature(whatsapp_app_secret, body, request.headers.get("x-hub-signature-256")):
-            return reject("invalid X-Hub-Signature-256")
+            return reject("invalid X-Hub-Signature-256", path=path)
         try:
             envelope = json.loads(body)
-        except ValueError:
-            return reject("body is not JSON", 400)
-        accept(whatsapp_events(envelope))
-        return PlainTextResponse("ok")
+        except (ValueError, RecursionError):
+            return malformed("whatsapp", body, "body is not JSON", path=path)
+        try:
+            events, ignored = whatsapp_events(envelope)
+        except (Malformed, RecursionError) as exc:
+            return malformed("whatsapp", body, str(exc), path=path)
+        failed = accept(events, ignored, path=path)
+        return failed or PlainTextResponse("ok")
 
     async def twilio_form(request: Request) -> tuple[dict[str, str] | None, Response | None]:
+        path = request.url.path
         if not twilio_auth_token:
-            return None, reject("Twilio auth token not configured (COBRANZA_TWILIO__AUTH_TOKEN)", 503)
-        form = dict(parse_qsl((await request.body()).decode(), keep_blank_values=True))
+            return None, reject("Twilio auth token not configured (COBRANZA_TWILIO__AUTH_TOKEN)", 503, path=path)
+        body, denied = await body_or_error(request)
+        if denied is not None:
+            return None, denied
+        try:
+            form = parse_form(body)
+        except Malformed as exc:
+            # Not checkable either: Twilio signs the decoded parameters. Nothing is kept.
+            return None, reject(str(exc), 400, path=path)
         url = str(request.url)
         if public_base_url:
-            url = (
-                public_base_url.rstrip("/") + request.url.path + (f"?{request.url.query}" if request.url.query else "")
-            )
+            url = public_base_url.rstrip("/") + path + (f"?{request.url.query}" if request.url.query else "")
         if not verify_twilio_signature(twilio_auth_token, url, form, request.headers.get("x-twilio-signature")):
-            return None, reject("invalid X-Twilio-Signature (Twilio error 57012)")
+            return None, reject("invalid X-Twilio-Signature (Twilio error 57012)", path=path)
         return form, None
 
     @app.post("/webhooks/twilio/status")
@@ -240,20 +442,42 @@ def create_app(
         form, denied = await twilio_form(request)
         if denied is not None:
             return denied
-        accept([twilio_status_event(form)])
-        return Response(status_code=204)
+        try:
+            event = twilio_status_event(form)
+        except Malformed as exc:
+            return malformed("twilio", json.dumps(form).encode(), str(exc), path=request.url.path)
+        return accept([event], path=request.url.path) or Response(status_code=204)
 
     @app.post("/webhooks/twilio/inbound")
     async def twilio_inbound(request: Request) -> Response:
         form, denied = await twilio_form(request)
         if denied is not None:
             return denied
-        accept([twilio_inbound_event(form)])
+        try:
+            event = twilio_inbound_event(form)
+        except Malformed as exc:
+            return malformed("twilio", json.dumps(form).encode(), str(exc), path=request.url.path)
         # An empty TwiML answer: no automatic reply.
-        return Response("<?xml version='1.0' encoding='UTF-8'?><Response/>", media_type="application/xml")
+        return accept([event], path=request.url.path) or Response(
+            "<?xml version='1.0' encoding='UTF-8'?><Response/>", media_type="application/xml"
+        )
+
+    def check_token(token: str) -> tuple[tokens.UnsubscribeClaim | None, Response | None]:
+        where = "/unsubscribe/<token>"  # the token is a credential: never logged
+        if not unsubscribe_secret:
+            missing = "unsubscribe links are not configured (COBRANZA_WEBHOOKS__TOKEN_SECRET)"
+            return None, reject(missing, 503, path=where)
+        try:
+            return tokens.verify_token(unsubscribe_secret, token, max_age=unsubscribe_max_age), None
+        except tokens.InvalidToken as exc:
+            status = {"expired": 410, "forged": 403}.get(exc.kind, 400)
+            return None, reject(f"unsubscribe link refused: {exc}", status, path=where)
 
     @app.get("/unsubscribe/{token}")
-    async def unsubscribe_page(token: str) -> HTMLResponse:
+    async def unsubscribe_page(token: str) -> Response:
+        _, denied = check_token(token)
+        if denied is not None:
+            return denied
         return HTMLResponse(
             "<html><body><form method='post'><input type='hidden' name='List-Unsubscribe' value='One-Click'>"
             "<button>Unsubscribe from payment reminders</button></form></body></html>"
@@ -261,20 +485,20 @@ def create_app(
 
     @app.post("/unsubscribe/{token}")
     async def unsubscribe(token: str, request: Request) -> Response:
-        form = dict(parse_qsl((await request.body()).decode(), keep_blank_values=True))
-        if form.get("List-Unsubscribe") not in (None, "One-Click"):
-            return reject("unexpected unsubscribe body", 400)
-        accept(
-            [
-                {
-                    "event_id": f"email:unsub:{token}",
-                    "provider": "email",
-                    "kind": "unsubscribe",
-                    "correlation_id": token,
-                    "occurred_at": datetime.now(UTC).isoformat(),
-                }
-            ]
-        )
-        return PlainTextResponse("unsubscribed")
+        claim, denied = check_token(token)
+        if denied is not None:
+            return denied
+        body, denied = await body_or_error(request)
+        if denied is not None:
+            return denied
+        if request.headers.get("content-type", "").startswith("application/x-www-form-urlencoded"):
+            try:
+                form = parse_form(body)
+            except Malformed as exc:
+                return reject(f"unexpected unsubscribe body: {exc}", 400, path="/unsubscribe/<token>")
+            if form.get("List-Unsubscribe") not in (None, "One-Click"):
+                return reject("unexpected unsubscribe body", 400, path="/unsubscribe/<token>")
+        failed = accept([unsubscribe_event(claim)], path="/unsubscribe/<token>")
+        return failed or PlainTextResponse("unsubscribed")
 
     return app

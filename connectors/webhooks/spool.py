@@ -10,7 +10,12 @@ are dropped when landing.
 Normalised event fields: ``event_id``, ``provider`` (whatsapp | twilio | email), ``kind`` (status |
 message | unsubscribe | preference), ``provider_message_id``, ``status``, ``correlation_id`` (our task
 id when the provider echoes it), ``from_addr``, ``to_addr``, ``text``, ``context_message_id``,
-``error_code``, ``error_title``, ``occurred_at`` and ``received_at`` (ISO-8601 UTC).
+``error_code``, ``error_title``, ``occurred_at`` and ``received_at`` (ISO-8601 UTC), and for a verified
+unsubscribe the ``customer_id`` and ``contact_id`` its token names (``status`` is then the channel).
+
+Signed bodies the receiver cannot read (the wrong JSON shape, a required id missing) are kept apart in
+``<dir>/quarantine/<provider>-YYYYMMDD.jsonl`` with the reason, never landed: an operator can read
+them and replay what a provider really meant.
 """
 
 from __future__ import annotations
@@ -38,6 +43,8 @@ EVENT_FIELDS = (
     "error_title",
     "occurred_at",
     "received_at",
+    "customer_id",
+    "contact_id",
 )
 
 
@@ -71,6 +78,35 @@ class Spool:
             fh.flush()
             os.fsync(fh.fileno())
         return len(lines)
+
+    def quarantine(self, provider: str, body: bytes, reason: str) -> Path:
+        """Keep a signed body that could not be read, with the reason; return the file written."""
+        now = datetime.now(UTC)
+        folder = self.dir / "quarantine"
+        folder.mkdir(parents=True, exist_ok=True)
+        record = {
+            "received_at": now.isoformat(),
+            "provider": provider,
+            "reason": reason,
+            "body": body.decode("utf-8", "backslashreplace"),
+        }
+        path = folder / f"{provider}-{now:%Y%m%d}.jsonl"
+        with self._lock, path.open("a", encoding="utf-8") as fh:
+            fh.write(json.dumps(record, ensure_ascii=False) + "\n")
+            fh.flush()
+            os.fsync(fh.fileno())
+        return path
+
+    def quarantined(self) -> Iterator[dict[str, Any]]:
+        """Every quarantined body record (``received_at``, ``provider``, ``reason``, ``body``)."""
+        for path in sorted((self.dir / "quarantine").glob("*.jsonl")):
+            with path.open(encoding="utf-8") as fh:
+                for line in fh:
+                    if line.strip():
+                        try:
+                            yield json.loads(line)
+                        except json.JSONDecodeError:
+                            continue
 
     def files(self) -> list[Path]:
         """The spool files, oldest first."""

@@ -42,11 +42,15 @@ create table if not exists {TABLE} (
     _loaded_at timestamp not null
 );
 """
+#: Columns added after the table's first version (verified unsubscribe tokens name their contact).
+_ADDED = ("customer_id", "contact_id")
 
 
 def ensure_table(con: duckdb.DuckDBPyConnection) -> None:
-    """Create the raw table if needed."""
+    """Create the raw table if needed (and add the columns of later versions to an older one)."""
     con.execute(_DDL)
+    for column in _ADDED:
+        con.execute(f"alter table {TABLE} add column if not exists {column} varchar")
 
 
 def _ts(values: list[object]) -> pa.Array:
@@ -72,8 +76,8 @@ def land_events(con: duckdb.DuckDBPyConnection, spool_dir: str | Path) -> int:
         with transaction(con):
             n = con.execute(
                 f"""
-                insert into {TABLE}
-                select s.* exclude (_rn), 'webhooks' as _source, now()::timestamp as _loaded_at
+                insert into {TABLE} ({", ".join(EVENT_FIELDS)}, _source, _loaded_at)
+                select {", ".join(f"s.{f}" for f in EVENT_FIELDS)}, 'webhooks' as _source, now()::timestamp
                 from (
                     select *, row_number() over (partition by event_id order by received_at) as _rn
                     from _webhook_stage

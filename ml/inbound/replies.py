@@ -3,8 +3,9 @@ that the invoice is already paid, or just a reply. Spanish, English and Portugue
 
 A business rule, so it lives here and not in the connectors. It is deliberately transparent (phrase
 patterns, not a model): a collector can read why a reply was classified as it was, and a wrong
-reading is fixed by editing a pattern list. Precedence: dispute > paid claim > promise > reply, and a
-negated promise ("no podemos pagar", "can't pay", "não vamos pagar") is never a promise.
+reading is fixed by editing a pattern list. Precedence: opt-out (read by ``ml.inbound.optouts``,
+answered ``replied``) > dispute > paid claim > promise > reply, and a negated promise ("no podemos
+pagar", "can't pay", "não vamos pagar") is never a promise.
 
 Dates are resolved against the message date: ISO dates, ``dd/mm[/yyyy]`` (``mm/dd`` in English, or
 when the second number cannot be a month), ``15 de marzo`` /
@@ -22,6 +23,8 @@ import unicodedata
 from dataclasses import dataclass
 from datetime import date, timedelta
 from decimal import Decimal, InvalidOperation
+
+from ml.inbound.optouts import read_opt_out
 
 OUTCOMES = ("promise_to_pay", "dispute", "paid_claim", "replied")
 
@@ -250,6 +253,9 @@ def read_reply(text: str | None, received: date, language: str | None = None) ->
     """
     if not text or not text.strip():
         return ReplyReading("replied")
+    if (opt_out := read_opt_out(text)) is not None:
+        # An opt-out is a withdrawal of consent (ml.inbound.optouts), never a promise or a paid claim.
+        return ReplyReading("replied", matched=opt_out.matched)
     t = _fold(text)
     if m := _first(_DISPUTE, t):
         return ReplyReading("dispute", matched=m[0])

@@ -9,7 +9,11 @@ still waiting to be sent is checked again just before dispatch, and cancelled wi
 - one of the invoices it names is no longer open and undisputed (paid in the ERP or seen paid in the
   bank, credited, cancelled, disputed) - the whole message is cancelled, not edited: its rendered
   text lists the invoices, and tomorrow's decision covers what is still owed;
-- its contact no longer consents to the task's channel (opt-outs are applied to the consent flags);
+- its contact no longer consents to the task's channel in the CRM's consent flags;
+- its contact, or the address it is to go to, opted out of the task's channel (or of every channel)
+  since: an unsubscribe link, a WhatsApp stop, a "STOP, no me escriban más" reply
+  (``ml.inbound.optouts.opt_outs``, read from the webhook events landed minutes before dispatch, not
+  from yesterday's marts);
 - its contact is no longer on file.
 
 Internal tasks (dispute review) are never cancelled here. The rules are pure functions over frames,
@@ -19,8 +23,12 @@ closed-loop evaluation (its observed state) apply the same ones.
 
 from __future__ import annotations
 
+import re
+
 import numpy as np
 import pandas as pd
+
+from cobranza.logmask import mask
 
 #: Consent flag of each customer-facing task channel (``dim_contacts`` / raw CRM contacts).
 CONSENT_COLUMN = {
@@ -104,16 +112,84 @@ def consent_withdrawn(tasks: pd.DataFrame, contacts: pd.DataFrame) -> pd.DataFra
     return _reasons(rows.loc[bad, "task_id"], pd.Series(reason[bad]))
 
 
-def stale_tasks(tasks: pd.DataFrame, open_invoices: set[str], contacts: pd.DataFrame) -> pd.DataFrame:
+#: The opt-out channel each task channel answers to (besides ``all``).
+_OPT_OUT_CHANNEL = {"email": "email", "whatsapp": "whatsapp", "sms": "sms", "call": "call", "call_task": "call"}
+
+
+def _task_address(channel: str, payload: object) -> str | None:
+    """The address a task goes to, in the form opt-outs carry: e-mail lower case, phone digits."""
+    if not isinstance(payload, dict):
+        return None
+    if channel == "email":
+        value = str(payload.get("email") or "").strip().lower()
+        return value or None
+    digits = re.sub(r"\D", "", str(payload.get("phone") or ""))
+    return digits or None
+
+
+def opted_out(tasks: pd.DataFrame, opt_outs: pd.DataFrame) -> pd.DataFrame:
+    """Customer-facing tasks to a contact or an address that opted out of the task's channel (or all).
+
+    Args:
+        tasks: ``task_id``, ``channel``, ``contact_id`` and ``payload`` (dict with ``email``/``phone``;
+            optional: without it only the contact is matched).
+        opt_outs: ``contact_id``, ``address``, ``channel`` (``email``, ``whatsapp``, ``sms``, ``call``
+            or ``all``), ``occurred_at`` and ``source`` (``ml.inbound.optouts.opt_outs``).
+
+    Returns:
+        ``task_id`` and ``reason`` (addresses masked).
+    """
+    facing = tasks[tasks["channel"].isin(list(CONSENT_COLUMN))]
+    if facing.empty or opt_outs is None or opt_outs.empty:
+        return _reasons(pd.Series([], dtype=object), pd.Series([], dtype=object))
+    payloads = facing["payload"] if "payload" in facing.columns else pd.Series([None] * len(facing), index=facing.index)
+    by_contact: dict[tuple[str, str], object] = {}
+    by_address: dict[tuple[str, str], object] = {}
+    for o in opt_outs.itertuples(index=False):
+        if getattr(o, "contact_id", None):
+            by_contact.setdefault((str(o.contact_id), o.channel), o)
+        if getattr(o, "address", None):
+            by_address.setdefault((str(o.address), o.channel), o)
+    ids, reasons = [], []
+    for task_id, channel, contact, payload in zip(
+        facing["task_id"], facing["channel"], facing["contact_id"], payloads, strict=True
+    ):
+        wanted = (_OPT_OUT_CHANNEL[channel], "all")
+        address = _task_address(channel, payload)
+        hit = next((by_contact[(str(contact), c)] for c in wanted if (str(contact), c) in by_contact), None)
+        who = f"contact {contact}"
+        if hit is None and address:
+            hit = next((by_address[(address, c)] for c in wanted if (address, c) in by_address), None)
+            who = f"address {mask(address if channel == 'email' else '+' + address)}"
+        if hit is None:
+            continue
+        scope = "every channel" if hit.channel == "all" else hit.channel
+        when = pd.Timestamp(hit.occurred_at).strftime("%Y-%m-%d %H:%M") if hit.occurred_at is not None else "?"
+        ids.append(task_id)
+        reasons.append(f"{who} opted out of {scope} ({hit.source}, {when} UTC)")
+    return _reasons(pd.Series(ids, dtype=object), pd.Series(reasons, dtype=object))
+
+
+def stale_tasks(
+    tasks: pd.DataFrame, open_invoices: set[str], contacts: pd.DataFrame, opt_outs: pd.DataFrame | None = None
+) -> pd.DataFrame:
     """Queued customer-facing tasks that must not be sent any more, with the reason.
 
     Args:
-        tasks: ``task_id``, ``channel``, ``contact_id`` and ``invoice_ids`` (list of invoice ids).
+        tasks: ``task_id``, ``channel``, ``contact_id``, ``invoice_ids`` (list of invoice ids) and,
+            for opt-outs by address, ``payload``.
         open_invoices: Invoices still open and undisputed (:func:`still_open_invoices`).
         contacts: ``contact_id`` and the consent columns of :data:`CONSENT_COLUMN`.
+        opt_outs: Fresh withdrawals (``ml.inbound.optouts.opt_outs``); None = none known.
 
     Returns:
-        ``task_id`` and ``reason`` (one row per cancelled task; a gone invoice before a consent reason).
+        ``task_id`` and ``reason`` (one row per cancelled task; an opt-out first, then a gone invoice,
+        then the CRM's consent flags).
     """
-    both = pd.concat([invoices_gone(tasks, open_invoices), consent_withdrawn(tasks, contacts)], ignore_index=True)
+    parts = [
+        opted_out(tasks, opt_outs) if opt_outs is not None else None,
+        invoices_gone(tasks, open_invoices),
+        consent_withdrawn(tasks, contacts),
+    ]
+    both = pd.concat([p for p in parts if p is not None], ignore_index=True)
     return both.drop_duplicates("task_id", keep="first").reset_index(drop=True)

@@ -1,0 +1,279 @@
+"""Opt-outs: recognise "STOP" in a reply (es/en/pt) and list every consent withdrawal the webhooks carry.
+
+A contact withdraws consent in one of three ways, all arriving through the webhook receiver:
+
+- a one-click unsubscribe link (a verified token naming the contact and the channel);
+- WhatsApp's ``user_preferences`` webhook with ``stop`` (the user blocked marketing messages);
+- a reply that says so: ``STOP``, ``BAJA``, ``unsubscribe``, "no me escriban más", "no me
+  contacten", "dejen de escribirme", "não quero mais receber", "parem de enviar", "remove me from
+  your list"...
+
+:func:`read_opt_out` is the business rule for the third (transparent phrase patterns, like
+``ml.inbound.replies``; a reply that opts out is never read as a promise or a paid claim). A reply
+withdraws consent for the channel it came through, or for every channel when it says so ("STOP ALL",
+"por ningún medio", "any channel", "nenhum canal") or asks not to be *contacted* at all.
+
+:func:`opt_outs` lists the withdrawals from ``raw_channels.webhook_events`` (landed from the spool at
+the start of every dispatch, so minutes old at most), with the contact when it can be told (the
+token's contact; for a reply, the task it answers, the number we last wrote to, or the contact
+directory) and the address it came from, so the pre-send re-check (``ml.nba.revalidate``) cancels
+queued tasks to that contact or that address. An opt-out stands until the contact opts in again
+through the CRM's consent flags and a new decision.
+"""
+
+from __future__ import annotations
+
+import re
+import unicodedata
+from dataclasses import dataclass
+
+import duckdb
+import pandas as pd
+
+#: Channels a withdrawal can name; ``all`` covers every customer-facing channel.
+WITHDRAWAL_CHANNELS = ("email", "whatsapp", "sms", "call", "all")
+COLUMNS = ("event_id", "customer_id", "contact_id", "address", "channel", "occurred_at", "source")
+
+
+@dataclass(frozen=True)
+class OptOut:
+    """An opt-out read in a reply.
+
+    Attributes:
+        scope: ``channel`` (the channel the reply came through) or ``all``.
+        matched: The phrase that decided it (for review).
+    """
+
+    scope: str
+    matched: str
+
+
+def _fold(text: str) -> str:
+    """Lower case, no accents, no zero-width/format characters, compatibility forms folded (ＳＴＯＰ)."""
+    norm = unicodedata.normalize("NFKD", text.lower())
+    kept = "".join(c for c in norm if not unicodedata.combining(c) and unicodedata.category(c) != "Cf")
+    return re.sub(r"\s+", " ", kept.replace("’", "'")).strip()
+
+
+#: A message that is nothing but one of these words (carrier keywords; Twilio's standard set, es, pt).
+_KEYWORDS = {
+    "stop": "channel",
+    "stopall": "all",
+    "stop all": "all",
+    "unsubscribe": "channel",
+    "cancel": "channel",
+    "end": "channel",
+    "quit": "channel",
+    "optout": "channel",
+    "opt out": "channel",
+    "opt-out": "channel",
+    "revoke": "channel",
+    "baja": "channel",
+    "alto": "channel",
+    "parar": "channel",
+    "pare": "channel",
+    "sair": "channel",
+    "descadastrar": "channel",
+}
+#: A message that starts with one of these words followed by more text ("STOP, no me escriban más"),
+#: or has one as a sentence of its own ("Ya pagamos. STOP.").
+_LEADING = re.compile(r"^\W*(stop ?all|stop|unsubscribe|opt[ -]?out|baja)\b(?!\w)")
+_SENTENCE = re.compile(r"[.!?;,:]\s*(stop ?all|stop|unsubscribe|baja)\s*(?:[.!?;,:]|$)")
+#: Verbs that mean any contact at all (scope ``all``) rather than this channel's messages.
+_ANY_CONTACT = re.compile(r"contact|contat|molest|incomod|llam|ligu|lig(ar|uem)|call|procur")
+#: Words that widen a withdrawal to every channel.
+_ALL_CHANNELS = re.compile(
+    r"\b(stop ?all|todos los (canales|medios)|por (ningun|ninguna|cualquier) (medio|canal|via)|"
+    r"ningun (medio|canal)|de ninguna (forma|manera)|por ningun lado|any (channel|means|way)|"
+    r"all channels|every channel|by any means|todos os (canais|meios)|nenhum (canal|meio)|"
+    r"de nenhuma (forma|maneira)|por nenhum (meio|canal))\b"
+)
+#: (pattern, negatable): a negatable phrase preceded by "no/not/don't want to" is not an opt-out
+#: ("no quiero darme de baja", "I don't want to unsubscribe").
+_PHRASES: list[tuple[str, bool]] = [
+    # Spanish
+    (r"\bno (me|nos) (vuelvan a |sigan |)(escrib|envi|mand|contact|molest|llam)\w*", False),
+    (r"\bdejen de (escrib|envi|mand|contact|molest|llam)\w*", False),
+    (r"\bde baja\b", True),
+    (
+        r"\b(saquen|borren|eliminen|quiten|retiren|sacar|borrar|eliminar|quitar|retirar)(me|nos)?\b"
+        r"[^.!?]{0,25}\b(lista|base de datos|listado)\b",
+        True,
+    ),
+    (
+        r"\bno (quiero|queremos|deseo|deseamos) (recibir|seguir recibiendo)\b[^.!?]{0,30}"
+        r"\b(mas|mensajes?|correos?|e-?mails?|sms|whatsapps?|notificaciones|recordatorios|avisos)\b",
+        False,
+    ),
+    (r"\bno (quiero|queremos|deseo|deseamos) que (me|nos) (escrib|contact|envi|mand|molest|llam)\w*", False),
+    # English
+    (r"\bunsubscrib\w*", True),
+    (r"\bopt(ing)?[ -]?out\b", True),
+    (r"\bremove (me|us|my (number|email|e-mail|address))\b[^.!?]{0,25}\b(list|database|mailing)\b", True),
+    (r"\btake (me|us) off\b", True),
+    (r"\bstop (texting|messaging|emailing|e-mailing|contacting|sending|writing|spamming|bothering|harassing)\b", False),
+    (r"\b(do not|don't|dont|never) (contact|text|message|email|e-mail|write to|send) (me|us)\b", False),
+    (r"\bno more (messages|texts|emails|e-mails|reminders|notifications|contact)\b", False),
+    # Portuguese
+    (
+        r"\bnao (quero|queremos|desejo|desejamos) (mais )?(receber|continuar recebendo)\b",
+        False,
+    ),
+    (r"\bnao (quero|queremos|desejo|desejamos) que (me|nos) (envi|mand|contat|contact|escrev|lig)\w*", False),
+    (r"\bparem de (me |nos )?(envi|mand|escrev|contat|contact|incomod|lig)\w*", False),
+    (r"\bnao (me|nos) (envi|mand|contat|contact|escrev|incomod|procur|lig)\w* mais\b", False),
+    (r"\b(me|nos) (tirem|removam|retirem|excluam)\b[^.!?]{0,25}\blista\b", True),
+    (r"\b(removid|excluid|retirad)[oa]s? d[ae]s? [^.!?]{0,15}\blista\b", True),
+    (r"\bdescadastr\w*", True),
+    (r"\bcancelar (a |minha |nossa )?inscricao\b", True),
+]
+_COMPILED = [(re.compile(p), negatable) for p, negatable in _PHRASES]
+_NEGATION = re.compile(
+    r"\b(no|not|don't|dont|do not|nao|nunca|never)\b( (quiero|queremos|quero|want|wish|need|deseo|desejo|to|me|"
+    r"nos|voy a|vou|vamos|darme|darnos|dar|ser|be|get|being))* ?$"
+)
+
+
+def read_opt_out(text: str | None) -> OptOut | None:
+    """Whether a reply withdraws consent, and for which channels.
+
+    Args:
+        text: The message text (None for a non-text message).
+
+    Returns:
+        The opt-out, or None when the message does not opt out.
+    """
+    if not text or not text.strip():
+        return None
+    t = _fold(text)
+    bare = re.sub(r"[^\w' -]+", " ", t).strip()
+    bare = re.sub(r"\s+", " ", bare)
+    if bare in _KEYWORDS:
+        return OptOut(_KEYWORDS[bare], bare)
+    wide = _ALL_CHANNELS.search(t)
+    if m := _LEADING.search(t) or _SENTENCE.search(t):
+        scope = "all" if wide or m[1].replace(" ", "") == "stopall" else "channel"
+        return OptOut(scope, m[1])
+    for pattern, negatable in _COMPILED:
+        m = pattern.search(t)
+        if not m:
+            continue
+        if negatable and _NEGATION.search(t[max(0, m.start() - 40) : m.start()]):
+            continue
+        scope = "all" if wide or _ANY_CONTACT.search(m[0]) else "channel"
+        return OptOut(scope, m[0])
+    return None
+
+
+_EVENTS = """
+select w.event_id, w.provider, w.kind, w.status, w.text, w.from_addr, w.occurred_at,
+       w.customer_id, w.contact_id
+from raw_channels.webhook_events w
+where w.kind in ('unsubscribe', 'preference', 'message')
+"""
+
+
+def _exists(con: duckdb.DuckDBPyConnection, schema: str, table: str) -> bool:
+    rows = con.execute(
+        "select count(*) from information_schema.tables where table_schema = ? and table_name = ?", [schema, table]
+    ).fetchall()
+    return bool(rows[0][0])
+
+
+def _digits(value: object) -> str | None:
+    if value is None or (isinstance(value, float) and pd.isna(value)):
+        return None
+    digits = re.sub(r"\D", "", str(value))
+    return digits or None
+
+
+def opt_outs(con: duckdb.DuckDBPyConnection) -> pd.DataFrame:
+    """Every consent withdrawal the landed webhook events carry.
+
+    Args:
+        con: Warehouse connection (``raw_channels.webhook_events``; the outbox and
+            ``marts.dim_contacts`` are used to tell the contact of a reply when present).
+
+    Returns:
+        One row per withdrawal: ``event_id``, ``customer_id`` and ``contact_id`` (None when the
+        sender could not be matched), ``address`` (phone digits of a reply or preference; None for
+        a link), ``channel`` (one of :data:`WITHDRAWAL_CHANNELS`), ``occurred_at`` and ``source``
+        (``unsubscribe_link``, ``whatsapp_preference`` or ``reply: <phrase>``).
+    """
+    empty = pd.DataFrame({c: pd.Series(dtype=object) for c in COLUMNS})
+    if not _exists(con, "raw_channels", "webhook_events"):
+        return empty
+    cur = con.execute(_EVENTS)
+    events = pd.DataFrame(cur.fetchall(), columns=[d[0] for d in cur.description])
+    if events.empty:
+        return empty
+    rows: list[dict[str, object]] = []
+    for e in events.itertuples(index=False):
+        if e.kind == "unsubscribe":
+            if not e.contact_id:
+                continue  # the receiver only spools verified tokens, which always name a contact
+            channel = e.status if e.status in WITHDRAWAL_CHANNELS else "all"
+            rows.append(
+                {
+                    "event_id": e.event_id,
+                    "customer_id": e.customer_id,
+                    "contact_id": e.contact_id,
+                    "address": None,
+                    "channel": channel,
+                    "occurred_at": e.occurred_at,
+                    "source": "unsubscribe_link",
+                }
+            )
+        elif e.kind == "preference":
+            if str(e.status or "").lower() == "stop":
+                rows.append(
+                    {
+                        "event_id": e.event_id,
+                        "address": _digits(e.from_addr),
+                        "channel": "whatsapp",
+                        "occurred_at": e.occurred_at,
+                        "source": "whatsapp_preference",
+                    }
+                )
+        elif (reading := read_opt_out(e.text)) is not None:
+            channel = "all" if reading.scope == "all" else ("whatsapp" if e.provider == "whatsapp" else "sms")
+            rows.append(
+                {
+                    "event_id": e.event_id,
+                    "address": _digits(e.from_addr),
+                    "channel": channel,
+                    "occurred_at": e.occurred_at,
+                    "source": f"reply: {reading.matched}",
+                }
+            )
+    out = pd.DataFrame(rows, columns=list(COLUMNS)) if rows else empty
+    if out.empty:
+        return empty
+    # The contact of a reply or preference: the number we last wrote to, else the contact directory.
+    unknown = out["contact_id"].isna() & out["address"].notna()
+    if unknown.any():
+        known = _contacts_by_phone(con)
+        hit = out.loc[unknown, "address"].map(known)
+        out.loc[unknown, "customer_id"] = hit.map(lambda v: v[0] if isinstance(v, tuple) else None)
+        out.loc[unknown, "contact_id"] = hit.map(lambda v: v[1] if isinstance(v, tuple) else None)
+    return out.astype(object).where(out.notna(), None).reset_index(drop=True)
+
+
+def _contacts_by_phone(con: duckdb.DuckDBPyConnection) -> dict[str, tuple[str, str]]:
+    """Phone digits -> (customer_id, contact_id): the outbox's latest task to that number, else the directory."""
+    found: dict[str, tuple[str, str]] = {}
+    if _exists(con, "marts", "dim_contacts"):
+        for digits, customer, contact in con.execute(
+            "select regexp_replace(phone, '[^0-9]', '', 'g'), min(customer_id), min(contact_id) "
+            "from marts.dim_contacts where phone is not null group by 1"
+        ).fetchall():
+            if digits:
+                found[digits] = (customer, contact)
+    if _exists(con, "outbox", "contact_tasks"):
+        for digits, customer, contact in con.execute(
+            "select regexp_replace(payload ->> 'phone', '[^0-9]', '', 'g'), arg_max(customer_id, created_at), "
+            "arg_max(contact_id, created_at) from outbox.contact_tasks where payload ->> 'phone' is not null group by 1"
+        ).fetchall():
+            if digits and contact:
+                found[digits] = (customer, contact)
+    return found
