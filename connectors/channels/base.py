@@ -10,11 +10,18 @@ them, in one place:
   hooks, cookie jar, adapter lookup) cost about half of the client's CPU per message, and the send
   path needs none of it. Proxy and CA-bundle settings are still read from the environment, once;
 - a per-provider rate limit (``connectors.http.RateLimiter``), since providers meter per number/account;
-- retries with exponential back-off and jitter **only** on 429 and 5xx, honouring ``Retry-After``
-  (capped). A request that certainly did not leave (connection refused, connect timeout) is retried
-  too; a request that may have reached the provider (read timeout, connection dropped after the
-  request was written) is **never** retried: it is reported as *ambiguous* and the outbox marks the
-  task ``unknown`` until ``reconcile`` settles it with a status lookup;
+- retries with exponential back-off and jitter, honouring ``Retry-After`` (capped), of what
+  certainly was not processed: 429 (Twilio: "never processed and always safe to retry"; Graph
+  130429; HubSpot RATE_LIMITS) and a request that never left (connection refused, connect
+  timeout). A **send** (``call(..., idempotent=False)``) that may have reached the provider - a
+  5xx (a gateway's 502/503/504 may come after the provider accepted the POST), a read timeout, a
+  connection dropped after the request was written - is **never** retried: it is reported as
+  *ambiguous* and the outbox marks the task ``unknown`` until ``reconcile`` settles it with the
+  provider. Read-only calls (status lookups, searches) keep retrying 5xx;
+- per-message claiming: ``send_batch(tasks, claim=..., report=...)`` calls ``claim(task)`` right
+  before a task's first request leaves (the outbox writes ``sending`` durably there) and
+  ``report(task, result)`` as soon as its answer is classified, so a crash leaves only the
+  messages in flight uncertain;
 - redaction of credentials in every error text (``connectors.http.Redactor``).
 
 Secrets come from the environment or from a Prefect ``Secret`` block (:func:`secret`), never from
@@ -166,6 +173,20 @@ def secret(env_var: str, block: str | None = None, *, required: bool = True) -> 
 
 class Ambiguous(Exception):
     """The request may have reached the provider; do not resend without a status lookup."""
+
+
+class ClaimFailed(Exception):
+    """The outbox could not record ``sending`` before a send: nothing may be sent (stops the batch)."""
+
+
+#: ``claim(task)``: called right before a task's first request leaves; raises ``ClaimFailed`` to stop it.
+Claim = Callable[[Mapping[str, Any]], None]
+#: ``report(task, result)``: called as soon as a task's outcome is known.
+Report = Callable[[Mapping[str, Any], "SendResult"], None]
+
+
+def _no_claim(task: Mapping[str, Any]) -> None:
+    return None
 
 
 class NotSent(Exception):
@@ -331,6 +352,8 @@ class HTTPChannelSender:
         params: Mapping[str, Any] | None = None,
         data: Mapping[str, Any] | bytes | str | None = None,
         json: Any = None,
+        idempotent: bool = True,
+        before_send: Callable[[], None] | None = None,
     ) -> HTTPReply:
         """Send one request; retry only what certainly was not processed.
 
@@ -341,17 +364,25 @@ class HTTPChannelSender:
             data: Form fields (form-encoded) or a raw body (sent as given; set ``Content-Type`` in
                 :attr:`headers`).
             json: A body to send as JSON.
+            idempotent: False for a call that creates something at the provider (a message, a
+                task): a 5xx answer is then ambiguous (the provider may have processed the request
+                before a gateway answered 502/503/504) and is never retried. True (lookups,
+                searches): 5xx is retried like 429.
+            before_send: Called once, right before the first attempt leaves (the outbox's claim).
 
         Returns:
-            The first response that is neither 429 nor 5xx (a 4xx is the caller's to classify).
+            The first response that is neither 429 nor (for idempotent calls) 5xx.
 
         Raises:
-            Ambiguous: Read timeout or connection lost after the request was written.
-            NotSent: Still 429/5xx or unreachable after ``max_attempts``.
+            Ambiguous: Read timeout, connection lost after the request was written, or a 5xx answer
+                to a non-idempotent call.
+            NotSent: Still 429 (or 5xx, idempotent calls) or unreachable after ``max_attempts``.
         """
         query, body, headers = self._encode(params, data, json)
         last = ""
         status: int | None = None
+        if before_send is not None:
+            before_send()
         for attempt in range(1, self.max_attempts + 1):
             self.stats.add(waited_s=self._limiter.acquire(), requests=1)
             retry_after = None
@@ -374,6 +405,11 @@ class HTTPChannelSender:
                     return resp
                 status = resp.status_code
                 self.stats.add(throttled=int(status == 429), server_errors=int(status >= 500))
+                if status >= 500 and not idempotent:
+                    # A gateway's 502/503/504 says nothing of whether the provider took the request.
+                    self.stats.add(ambiguous=1)
+                    said = self.redact(resp.text[:200])
+                    raise Ambiguous(f"{method} {self._safe_url(path)}: HTTP {status} (may have been accepted): {said}")
                 retry_after = parse_retry_after(resp.headers.get("Retry-After"))
                 last = f"HTTP {status}: {self.redact(resp.text[:200])}"
             if attempt < self.max_attempts:
@@ -387,14 +423,17 @@ class HTTPChannelSender:
 
     # --- batches ---------------------------------------------------------------------------------
 
-    def send_one(self, task: Mapping[str, Any]) -> SendResult:
-        """Send one task (subclasses)."""
+    def send_one(self, task: Mapping[str, Any], claim: Claim = _no_claim) -> SendResult:
+        """Send one task (subclasses); call ``claim(task)`` right before the request leaves
+        (pass ``before_send=lambda: claim(task)`` to :meth:`call`)."""
         raise NotImplementedError
 
-    def _safe_send(self, task: Mapping[str, Any]) -> SendResult:
+    def _safe_send(self, task: Mapping[str, Any], claim: Claim = _no_claim) -> SendResult:
         tid = task["task_id"]
         try:
-            return self.send_one(task)
+            return self.send_one(task, claim)
+        except ClaimFailed:
+            raise
         except Ambiguous as exc:
             return SendResult(tid, False, detail=str(exc), ambiguous=True)
         except NotSent as exc:
@@ -403,22 +442,38 @@ class HTTPChannelSender:
             logger.exception("%s: task %s could not be prepared", self.name, tid)
             return SendResult(tid, False, detail=self.redact(f"{type(exc).__name__}: {exc}"), retryable=False)
 
-    def send_batch(self, tasks: Sequence[Mapping[str, Any]]) -> list[SendResult]:
+    def send_batch(
+        self, tasks: Sequence[Mapping[str, Any]], *, claim: Claim | None = None, report: Report | None = None
+    ) -> list[SendResult]:
         """Send the tasks concurrently on the worker threads; one result per task.
 
         Each worker takes the next task from a shared queue until none is left (one future per
         worker, not per task: a future per message cost as much CPU as parsing its HTTP answer).
+
+        Args:
+            tasks: Tasks to send.
+            claim: Called right before each task's request leaves (see module docstring).
+            report: Called with each task's result as soon as it is known.
         """
         todo = deque(tasks)
+        stop = threading.Event()
 
         def drain() -> list[SendResult]:
             done = []
-            while True:
+            while not stop.is_set():
                 try:
                     task = todo.popleft()  # atomic: each task goes to exactly one worker
                 except IndexError:
                     return done
-                done.append(self._safe_send(task))
+                try:
+                    result = self._safe_send(task, claim or _no_claim)
+                except ClaimFailed:
+                    stop.set()  # the outbox cannot record sends: no other worker may send either
+                    raise
+                if report is not None:
+                    report(task, result)
+                done.append(result)
+            return done
 
         workers = [self._pool.submit(drain) for _ in range(min(self.concurrency, len(todo)))]
         return [result for worker in workers for result in worker.result()]

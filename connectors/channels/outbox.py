@@ -27,9 +27,12 @@ timezone-aware.
 from __future__ import annotations
 
 import hashlib
+import inspect
 import json
 import logging
-from collections.abc import Iterable, Mapping, Sequence
+import threading
+import time
+from collections.abc import Callable, Iterable, Mapping, Sequence
 from datetime import UTC, date, datetime, timedelta
 from decimal import Decimal
 from typing import Any
@@ -38,7 +41,7 @@ import duckdb
 import pandas as pd
 import pyarrow as pa
 
-from connectors.channels.base import Sender, SendResult
+from connectors.channels.base import ClaimFailed, Sender, SendResult
 from connectors.warehouse import transaction
 
 __all__ = ["Sender", "SendResult", "dispatch", "enqueue", "pending_tasks", "task_states"]
@@ -49,6 +52,8 @@ SCHEMA = "outbox"
 TASKS_TABLE = f"{SCHEMA}.contact_tasks"
 EVENTS_TABLE = f"{SCHEMA}.task_events"
 STATES = ("pending", "sending", "sent", "failed", "dead", "unknown")
+#: Prefix of the detail of a dead task that may have reached the customer (it counts as a contact).
+AMBIGUOUS_DEAD = "ambiguous: may have been delivered"
 #: States ``dispatch`` picks up; ``sending`` and ``unknown`` only to reconcile with the provider.
 OPEN_STATES = ("pending", "failed", "sending", "unknown")
 #: Channels whose tasks reach the customer directly and so must be sent inside the lawful window.
@@ -463,8 +468,13 @@ def recent_contacts(
 ) -> pd.DataFrame:
     """Customer contacts already made or scheduled since ``since_utc``, for spacing rules.
 
-    Dead tasks (never delivered) and internal tasks are excluded. The contact time is the later of
-    the schedule and the actual send, so a late dispatch still counts from when it happened.
+    A contact that may have happened counts: every task still queued, in flight (``sending``,
+    ``unknown``) or sent, and dead tasks whose send was ambiguous (detail starting with
+    :data:`AMBIGUOUS_DEAD`: an e-mail the relay may have accepted while the dispatcher died, a
+    WhatsApp never confirmed). Dead tasks that provably never left (refused, window missed,
+    cancelled, gave up after definite failures) and internal tasks are excluded. The contact time is
+    the later of the schedule and the actual (or attempted) send, so a late dispatch still counts
+    from when it happened.
 
     Args:
         con: DuckDB connection.
@@ -480,14 +490,17 @@ def recent_contacts(
     df = _fetch(
         con,
         f"""
-        select customer_id, channel, greatest(scheduled_at, coalesce(sent_at, scheduled_at)) as scheduled_at
-        from ({_CURRENT})
-        where state <> 'dead' and channel not in ({internal})
-          and greatest(scheduled_at, coalesce(sent_at, scheduled_at)) >= ?
+        select customer_id, channel, contact_at as scheduled_at
+        from (
+            select *, greatest(scheduled_at, coalesce(sent_at, last_sending_at, scheduled_at)) as contact_at
+            from ({_CURRENT})
+        )
+        where (state <> 'dead' or starts_with(coalesce(last_error, ''), ?)) and channel not in ({internal})
+          and contact_at >= ?
           and decision_date is distinct from ?
         order by customer_id, scheduled_at
         """,
-        [_utc_naive(since_utc), exclude_decision_date],
+        [AMBIGUOUS_DEAD, _utc_naive(since_utc), exclude_decision_date],
     )
     if df.empty:
         df = pd.DataFrame({"customer_id": [], "channel": [], "scheduled_at": []})
@@ -528,6 +541,69 @@ def _event(tid: str, state: str, at: datetime, detail: str | None = None, pmid: 
     return {"task_id": tid, "state": state, "at": at, "detail": detail, "provider_message_id": pmid}
 
 
+class _Journal:
+    """The events of one dispatch run, written as they happen and group-committed across worker threads.
+
+    ``write(events, durable=True)`` returns only once the events are in the warehouse: a worker that
+    claims a task (``sending``) blocks until the claim is written, then sends. Writers that arrive
+    while another thread is writing queue their events and are committed together by the next
+    writer, so N concurrent workers cost about one insert per round, not one per message.
+    """
+
+    def __init__(self, con: duckdb.DuckDBPyConnection) -> None:
+        self._con = con
+        self._cond = threading.Condition()
+        self._queue: list[dict[str, Any]] = []
+        self._queued = 0
+        self._written = 0
+        self._writing = False
+        self._error: BaseException | None = None
+
+    def write(self, events: Sequence[dict[str, Any]], *, durable: bool = True) -> None:
+        """Append events; with ``durable`` return only once they (and all queued before) are written."""
+        with self._cond:
+            if self._error is not None:
+                raise ClaimFailed(f"the outbox cannot record events: {self._error}")
+            self._queue.extend(events)
+            self._queued += len(events)
+            mine = self._queued
+            while durable and self._written < mine:
+                if self._writing:
+                    self._cond.wait()
+                    continue
+                if self._error is not None:
+                    raise ClaimFailed(f"the outbox cannot record events: {self._error}")
+                batch, upto, self._queue = self._queue, self._queued, []
+                self._writing = True
+                self._cond.release()
+                try:
+                    record_events(self._con, batch)
+                except BaseException as exc:
+                    self._error = exc
+                    raise ClaimFailed(f"the outbox cannot record events: {exc}") from exc
+                finally:
+                    self._cond.acquire()
+                    self._writing = False
+                    if self._error is None:
+                        self._written = upto
+                    self._cond.notify_all()
+
+    def flush(self) -> None:
+        """Write whatever is still queued."""
+        self.write([], durable=True)
+
+
+def _offset_clock(now_utc: datetime) -> Callable[[], datetime]:
+    """``now_utc`` moved on by the real time elapsed since: the run's clock when it is not the wall clock."""
+    start = time.monotonic()
+    return lambda: now_utc + timedelta(seconds=time.monotonic() - start)
+
+
+def _ambiguity_window(sender: Sender, unknown_ttl: timedelta) -> timedelta:
+    window = getattr(sender, "ambiguity_window", None)
+    return unknown_ttl if window is None else min(window, unknown_ttl)
+
+
 def dispatch(
     con: duckdb.DuckDBPyConnection,
     sender: Sender,
@@ -538,34 +614,47 @@ def dispatch(
     max_attempts: int = 5,
     unknown_ttl: timedelta = timedelta(hours=48),
     channels: Sequence[str] | None = None,
+    clock: Callable[[], datetime] | None = None,
 ) -> dict[str, int]:
     """Hand open tasks to ``sender`` exactly once each, recording every step as an event.
 
-    Order of writes per batch: ``sending`` events, then the provider call, then ``sent``/``failed``/
-    ``unknown``/``dead`` events. Tasks found in ``sending`` (a crash happened after the first write) or
-    ``unknown`` (an ambiguous send) are reconciled with ``sender.reconcile``: confirmed ones become
-    ``sent``, certainly-missing ones are sent again, unconfirmable ones stay ``unknown`` (and are
-    dead-lettered once ``unknown_ttl`` has passed since their last send, for a human to check). Failed
-    tasks are retried until ``max_attempts`` sends, then marked ``dead`` with their last error.
+    Per message, not per batch: a task is claimed (``sending``, written durably) immediately before
+    its own request leaves, and its ``sent``/``failed``/``unknown``/``dead`` event is written as soon
+    as the provider answered (senders that take ``claim``/``report`` callbacks: every real provider;
+    others, such as the dry run, are claimed per batch). A crash therefore leaves only the messages
+    in flight in ``sending``; every other task of the batch is still ``pending``. Each event carries
+    the real time of its message (``clock``), not the run's start.
+
+    Tasks found in ``sending`` (a crash happened after the claim) or ``unknown`` (an ambiguous send:
+    timeout, 5xx or a lost connection after the request may have been accepted) are reconciled with
+    ``sender.reconcile`` before anything else: confirmed ones become ``sent``; certainly-missing
+    ones get a ``failed`` event ("not at the provider") and are sent again; the others stay
+    ``unknown`` until the sender's ``ambiguity_window`` (``unknown_ttl`` when it has none; zero for
+    SMTP, which has no lookup) has passed since their last claim, then are dead-lettered with a
+    detail starting with :data:`AMBIGUOUS_DEAD`, for a human to check - never resent. Such a task
+    still counts as a contact in :func:`recent_contacts`. Failed tasks are retried until
+    ``max_attempts`` sends, then marked ``dead`` with their last error.
 
     Args:
         con: DuckDB connection holding the outbox.
         sender: Channel provider (see :class:`connectors.channels.base.Sender`).
-        now_utc: Timezone-aware current instant (event time; window check).
+        now_utc: Timezone-aware instant of the run (window checks, TTLs).
         due_only: Only tasks whose send window is open now; tasks before their window stay pending,
             customer-facing tasks past ``not_after`` are dead-lettered (``window missed``). ``None``
             takes the sender's ``due_only_default`` attribute (True when absent; the dry run writes
             everything at once, each line carrying its schedule).
-        batch_size: Tasks per provider call (and per pair of event writes).
+        batch_size: Tasks handed to the sender at once (the batch's threading round).
         max_attempts: Sends before a failing task goes ``dead``.
-        unknown_ttl: How long an unconfirmable send waits for the provider's status before ``dead``.
+        unknown_ttl: Longest wait for a provider to confirm an ambiguous send before ``dead``.
         channels: Only tasks of these channels (when several senders share one outbox).
+        clock: Time of each event (default: ``now_utc`` plus the real time elapsed since the call).
 
     Returns:
         Counts: considered, sent, failed, dead, reconciled, unknown, deferred, expired.
     """
     if due_only is None:
         due_only = bool(getattr(sender, "due_only_default", True))
+    clock = clock or _offset_clock(now_utc)
     counts = dict.fromkeys(("considered", "sent", "failed", "dead", "reconciled", "unknown", "deferred", "expired"), 0)
     # Filtered in SQL: each provider's dispatcher parses only its own tasks' payloads.
     tasks = pending_tasks(con, now_utc, due_only=False, channels=channels)
@@ -579,10 +668,11 @@ def dispatch(
         late = ~settle & (tasks["not_after"] < now)
         counts["deferred"] = int(early.sum())
         counts["expired"] = int(late.sum())
+        at = clock()
         record_events(
             con,
             (
-                _event(r.task_id, "dead", now_utc, f"window missed: lawful send window ended {r.not_after.isoformat()}")
+                _event(r.task_id, "dead", at, f"window missed: lawful send window ended {r.not_after.isoformat()}")
                 for r in tasks[late].itertuples()
             ),
         )
@@ -592,44 +682,51 @@ def dispatch(
     # 1. Crash leftovers and ambiguous sends: ask the provider before sending anything again.
     settle = tasks["state"].isin(("sending", "unknown"))
     orphans, to_send = tasks[settle], tasks[~settle]
+    window = _ambiguity_window(sender, unknown_ttl)
     if len(orphans):
-        known = sender.reconcile(_task_dicts(orphans))
+        checked_at = clock()
+        asked = [{**t, "checked_at": checked_at} for t in _task_dicts(orphans)]
+        known = sender.reconcile(asked) if window > timedelta(0) else {}
         events, resend = [], []
+        at = clock()
         for r in orphans.itertuples():
             tid = r.task_id
             if tid in known and known[tid] is not None:
-                events.append(_event(tid, "sent", now_utc, "reconciled with the provider", known[tid]))
+                events.append(_event(tid, "sent", at, "reconciled with the provider", known[tid]))
                 counts["reconciled"] += 1
                 counts["sent"] += 1
             elif tid in known:
+                events.append(_event(tid, "failed", at, f"reconciled: not at the provider ({r.last_error})"))
                 resend.append(tid)
-            elif pd.notna(r.last_sending_at) and now - r.last_sending_at > unknown_ttl:
+            elif pd.isna(r.last_sending_at) or now - r.last_sending_at >= window:
+                why = r.last_error or "the dispatcher stopped during the send"
                 detail = (
-                    f"unconfirmed for {unknown_ttl}: the provider never confirmed the send "
-                    f"({r.last_error or 'crash during send'}); check its console before re-sending by hand"
+                    f"{AMBIGUOUS_DEAD}; {getattr(sender, 'name', 'the provider')} did not confirm it within "
+                    f"{window} ({why}); check the provider's console or the customer's thread before sending by hand"
                 )
-                events.append(_event(tid, "dead", now_utc, detail))
+                events.append(_event(tid, "dead", at, detail))
                 counts["dead"] += 1
             else:
                 if r.state == "sending":
-                    events.append(_event(tid, "unknown", now_utc, "crash during send: awaiting provider status"))
+                    events.append(_event(tid, "unknown", at, "the dispatcher stopped during the send: awaiting status"))
                 counts["unknown"] += 1
         record_events(con, events)
-        to_send = pd.concat([to_send, orphans[orphans["task_id"].isin(resend)]])
+        to_send = pd.concat([to_send, orphans[orphans["task_id"].isin(resend)].assign(state="failed")])
 
     # 2. Failed too often: dead-letter with the last error kept in the detail.
     exhausted = to_send["attempts"] >= max_attempts
+    at = clock()
     record_events(
         con,
         (
-            _event(r.task_id, "dead", now_utc, f"gave up after {max_attempts} attempts; last error: {r.last_error}")
+            _event(r.task_id, "dead", at, f"gave up after {max_attempts} attempts; last error: {r.last_error}")
             for r in to_send[exhausted].itertuples()
         ),
     )
     counts["dead"] += int(exhausted.sum())
     to_send = to_send[~exhausted]
 
-    # 3. Send in batches: sending -> provider -> sent/failed/unknown/dead.
+    # 3. Send: claim each message right before it leaves, record its outcome as soon as it is known.
     # A customer's second email in one run goes in a later batch, so it can thread on the first one.
     to_send = to_send.assign(_round=to_send.groupby("customer_id").cumcount()).sort_values(
         ["_round", "scheduled_at", "task_id"], kind="stable"
@@ -640,27 +737,66 @@ def dispatch(
         for part in [_task_dicts(group.drop(columns="_round"))]
         for start in range(0, len(part), batch_size)
     ]
+    per_message = _takes_callbacks(sender)
+    lock = threading.Lock()
     for raw_batch in batches:
         batch = _with_threads(con, raw_batch)
-        record_events(con, (_event(t["task_id"], "sending", now_utc) for t in batch))
-        results = {r.task_id: r for r in sender.send_batch(batch)}
-        events = []
-        for t in batch:
-            tid = t["task_id"]
-            res = results.get(tid)
-            if res is None:
-                events.append(_event(tid, "unknown", now_utc, "the sender returned no result"))
-                counts["unknown"] += 1
-            elif res.ok:
-                events.append(_event(tid, "sent", now_utc, res.detail, res.provider_message_id))
-                counts["sent"] += 1
-            elif res.ambiguous:
-                events.append(_event(tid, "unknown", now_utc, res.detail))
-                counts["unknown"] += 1
-            else:
-                dead = not res.retryable or t["attempts"] + 1 >= max_attempts
-                events.append(_event(tid, "dead" if dead else "failed", now_utc, res.detail))
-                counts["dead" if dead else "failed"] += 1
-        record_events(con, events)
+        journal = _Journal(con)
+        claimed: set[str] = set()
+        reported: set[str] = set()
+
+        def claim(task: Mapping[str, Any], journal: _Journal = journal, claimed: set[str] = claimed) -> None:
+            journal.write([_event(task["task_id"], "sending", clock())])
+            with lock:
+                claimed.add(task["task_id"])
+
+        def report(
+            task: Mapping[str, Any], res: SendResult, journal: _Journal = journal, reported: set[str] = reported
+        ) -> None:
+            state, detail = _outcome(task, res, max_attempts, window)
+            pmid = res.provider_message_id if res.ok else None
+            journal.write([_event(task["task_id"], state, clock(), detail, pmid)])
+            with lock:
+                reported.add(task["task_id"])
+                counts[state] += 1
+
+        if per_message:
+            sender.send_batch(batch, claim=claim, report=report)  # type: ignore[call-arg]
+        else:
+            for t in batch:
+                claim(t)
+            by_id = {t["task_id"]: t for t in batch}
+            for res in sender.send_batch(batch):
+                report(by_id[res.task_id], res)
+        at = clock()
+        journal.write(
+            [
+                _event(t["task_id"], "unknown", at, "the sender returned no result")
+                for t in batch
+                if t["task_id"] in claimed and t["task_id"] not in reported
+            ]
+        )
+        counts["unknown"] += len(claimed - reported)
     logger.info("dispatch via %s: %s", getattr(sender, "name", type(sender).__name__), counts)
     return counts
+
+
+def _takes_callbacks(sender: Sender) -> bool:
+    """Whether ``sender.send_batch`` claims and reports per message (``claim``/``report`` keywords)."""
+    try:
+        params = inspect.signature(sender.send_batch).parameters
+    except (TypeError, ValueError):
+        return False
+    return "claim" in params and "report" in params
+
+
+def _outcome(task: Mapping[str, Any], res: SendResult, max_attempts: int, window: timedelta) -> tuple[str, str | None]:
+    """The event state and detail of one send result."""
+    if res.ok:
+        return "sent", res.detail
+    if res.ambiguous:
+        if window <= timedelta(0):  # no way to ever confirm it (SMTP): never resent, counted as a contact
+            return "dead", f"{AMBIGUOUS_DEAD}; no status lookup exists: {res.detail}"
+        return "unknown", res.detail
+    dead = not res.retryable or task["attempts"] + 1 >= max_attempts
+    return ("dead" if dead else "failed"), res.detail

@@ -26,8 +26,10 @@ Tasks (what the call-task channel creates): ``POST /crm/v3/objects/tasks`` with 
 ``hs_task_body``, ``hs_task_status``, ``hs_task_priority``) and ``associations``
 (``[{"to": {"id"}, "types": [{"associationCategory": "HUBSPOT_DEFINED", "associationTypeId": 204}]}]``,
 204 = task to contact; the contact must exist) -> 201 with the record; 400 ``VALIDATION_ERROR``
-otherwise. Tasks are searchable like the other objects, including ``CONTAINS_TOKEN``. Faults for
-task creation come from an optional :class:`~simulator.emulators.channel_common.FaultPlan`.
+otherwise. Tasks are searchable like the other objects, including ``CONTAINS_TOKEN``, but only
+``index_lag_s`` after their creation (the search index lags writes). Faults for task creation
+(including a gateway's 504 after the task was created) and for task searches come from optional
+:class:`~simulator.emulators.channel_common.FaultPlan` objects.
 """
 
 from __future__ import annotations
@@ -37,6 +39,7 @@ import itertools
 import json
 import re
 import threading
+import time
 import uuid
 from collections.abc import Callable
 from datetime import UTC, datetime, timedelta
@@ -48,7 +51,7 @@ import duckdb
 from fastapi import FastAPI, Request
 from fastapi.responses import JSONResponse
 
-from simulator.emulators.channel_common import FaultPlan
+from simulator.emulators.channel_common import FaultPlan, gateway_fault
 
 INTERACTIONS_OBJECT = "collection_interactions"
 INTERACTIONS_OBJECT_ID = "2-1001"
@@ -112,6 +115,10 @@ class HubSpotEmulator:
         rate_limit_every: Answer every N-th request with 429 (None = never).
         retry_after: ``Retry-After`` value sent with injected 429s (seconds or an HTTP date).
         search_cap: Results one query may page through before HTTP 400 (HubSpot: 10,000).
+        task_faults: Faults of task creation (see ``channel_common``).
+        index_lag_s: Seconds before a created task shows up in search results (HubSpot's search
+            index lags writes: about 45 s was observed, "a few seconds" per CONNECTORS.md §3.1).
+        search_faults: Faults (any kind: answered 502) of task searches, i.e. of status lookups.
     """
 
     def __init__(
@@ -123,9 +130,14 @@ class HubSpotEmulator:
         retry_after: str = "1",
         search_cap: int = 10_000,
         task_faults: FaultPlan | None = None,
+        index_lag_s: float = 0.0,
+        search_faults: FaultPlan | None = None,
     ) -> None:
         self.token = token
         self.task_faults = task_faults or FaultPlan()
+        self.search_faults = search_faults or FaultPlan()
+        self.index_lag_s = index_lag_s
+        self._indexed_at: dict[tuple[str, str], float] = {}
         self._task_ids = itertools.count(90_000_000_001)
         self.rate_limit_every = rate_limit_every
         self.retry_after = retry_after
@@ -269,8 +281,13 @@ class HubSpotEmulator:
                 "category": "VALIDATION_ERROR",
             }
         with self.lock:
+            now = time.monotonic()
             found = [
-                r for r in obj.values() if not r["archived"] and (not preds or any(all(p(r) for p in g) for g in preds))
+                r
+                for r in obj.values()
+                if not r["archived"]
+                and self._indexed_at.get((object_type, r["id"]), 0.0) <= now
+                and (not preds or any(all(p(r) for p in g) for g in preds))
             ]
             found.sort(key=sort_key)
             total = len(found)
@@ -335,6 +352,8 @@ class HubSpotEmulator:
             }
             rec = self._record(tid, props, "hs_createdate", "hs_lastmodifieddate")
             self.objects["tasks"][tid] = rec
+            # Search sees a new object only once the index has caught up (reads by id would not lag).
+            self._indexed_at[("tasks", tid)] = time.monotonic() + self.index_lag_s
             self.associations[tid] = [{"toObjectId": str(a["to"]["id"]), "types": a["types"]} for a in assocs]
         return 201, {**rec, "properties": dict(rec["properties"])}
 
@@ -353,7 +372,7 @@ class HubSpotEmulator:
                     429,
                     "You have reached your secondly limit.",
                     "RATE_LIMITS",
-                    headers={"Retry-After": self.task_faults.retry_after},
+                    headers=self.task_faults.throttle_headers(),
                     errorType="RATE_LIMIT",
                     policyName="SECONDLY",
                 )
@@ -370,7 +389,7 @@ class HubSpotEmulator:
                 await asyncio.sleep(self.task_faults.hang_s)
             if status != 201:
                 return _error(status, payload["message"], payload["category"])
-            return JSONResponse(payload, status_code=201)
+            return gateway_fault(fault, JSONResponse(payload, status_code=201))
 
         async def handle(object_type: str, request: Request) -> JSONResponse:
             with self.lock:
@@ -383,6 +402,8 @@ class HubSpotEmulator:
                     "find more details at https://developers.hubspot.com/docs/methods/auth/oauth-overview",
                     "INVALID_AUTHENTICATION",
                 )
+            if object_type == "tasks" and self.search_faults.draw() is not None:
+                return _error(502, "Bad Gateway", "INTERNAL_ERROR")
             if self.rate_limit_every and n % self.rate_limit_every == 0:
                 with self.lock:
                     self.rate_limited += 1

@@ -7,10 +7,11 @@ Serves the real paths under ``/2010-04-01/Accounts/{AccountSid}``:
   ``{"code", "message", "more_info", "status"}``: 401/20003 (authentication), 400/21604 (``To``
   missing), 400/21211 (``To`` not E.164), 400/21603 (no ``From`` nor ``MessagingServiceSid``),
   400/21602 (no ``Body`` nor ``ContentSid``), 400/21617 (``Body`` over 1,600 characters),
-  429/20429 (too many concurrent requests; never processed) and 5xx from a :class:`FaultPlan`;
+  429/20429 (too many concurrent requests; never processed) and 5xx from a :class:`FaultPlan`, which
+  can also answer a gateway's 504 page or a proxy's 200 HTML page *after* creating the message;
 - ``GET /Messages.json`` with ``To``, ``From``, ``DateSent>=``/``DateSent<`` filters and paging
   (``PageSize``, ``Page``, ``next_page_uri``) - what a client uses to find out whether an ambiguous
-  send went through;
+  send went through (``lookup_faults`` answers it 503);
 - ``GET /Messages/{Sid}.json``.
 
 Status callbacks go to ``StatusCallback`` as form POSTs signed with ``X-Twilio-Signature``
@@ -38,7 +39,7 @@ from urllib.parse import parse_qsl, urlencode
 from fastapi import FastAPI, Request
 from fastapi.responses import JSONResponse
 
-from simulator.emulators.channel_common import FaultPlan, WebhookPusher
+from simulator.emulators.channel_common import FaultPlan, WebhookPusher, gateway_fault
 
 API = "/2010-04-01/Accounts/{account_sid}"
 
@@ -76,6 +77,7 @@ class TwilioEmulator:
     auth_token: str = "twilio-test-token"
     faults: FaultPlan = field(default_factory=FaultPlan)
     inbound_url: str | None = None
+    lookup_faults: FaultPlan = field(default_factory=FaultPlan)
 
     def __post_init__(self) -> None:
         self.lock = threading.Lock()
@@ -246,7 +248,7 @@ class TwilioEmulator:
                 return denied
             fault = self.faults.draw()
             if fault == "429":
-                return _error(429, 20429, "Too Many Requests", headers={"Retry-After": self.faults.retry_after})
+                return _error(429, 20429, "Too Many Requests", headers=self.faults.throttle_headers())
             if fault == "5xx":
                 return _error(503, 20500, "Service Unavailable")
             if fault == "timeout_before":
@@ -256,11 +258,13 @@ class TwilioEmulator:
             resp = self._create(form)
             if fault == "timeout_after":
                 await asyncio.sleep(self.faults.hang_s)
-            return resp
+            return gateway_fault(fault, resp)
 
         async def listing(request: Request) -> JSONResponse:
             if (denied := authorised(request)) is not None:
                 return denied
+            if self.lookup_faults.draw() is not None:
+                return _error(503, 20500, "Service Unavailable")
             return self._list(dict(request.query_params), request.url.path)
 
         async def fetch(request: Request) -> JSONResponse:

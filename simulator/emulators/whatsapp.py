@@ -14,7 +14,9 @@ Serves ``POST /{version}/{phone_number_id}/messages`` with the real contract:
   24-hour customer-service window, 131026 for a number that is not on WhatsApp;
 - the 24-hour window: an inbound message (``POST /_emulator/inbound``) opens it for that user;
 - throttling and failures from a :class:`FaultPlan`: 429 with ``Retry-After`` and code 130429,
-  503 with code 131016 (``is_transient``), and timeouts (see ``channel_common``).
+  503 with code 131016 (``is_transient``), timeouts, and a gateway's 504 / a proxy's 200 HTML page
+  after the message was accepted (see ``channel_common``). The Cloud API has no message lookup:
+  the only later evidence of an accepted message is its status webhooks.
 
 Test hooks (not part of Meta's API): ``GET /_emulator/messages`` (everything accepted),
 ``POST /_emulator/inbound`` (a user writes; sends the inbound-message webhook).
@@ -36,7 +38,7 @@ from typing import Any
 from fastapi import FastAPI, Request
 from fastapi.responses import JSONResponse
 
-from simulator.emulators.channel_common import FaultPlan, WebhookPusher
+from simulator.emulators.channel_common import FaultPlan, WebhookPusher, gateway_fault
 
 #: Approved templates: name -> (languages, number of body parameters).
 DEFAULT_TEMPLATES: dict[str, tuple[frozenset[str], int]] = {
@@ -232,9 +234,7 @@ class WhatsAppEmulator:
                 )
             fault = self.faults.draw()
             if fault == "429":
-                return _graph_error(
-                    429, 130429, "(#130429) Rate limit hit", headers={"Retry-After": self.faults.retry_after}
-                )
+                return _graph_error(429, 130429, "(#130429) Rate limit hit", headers=self.faults.throttle_headers())
             if fault == "5xx":
                 return _graph_error(503, 131016, "(#131016) Service temporarily unavailable", is_transient=True)
             if fault == "timeout_before":
@@ -267,7 +267,7 @@ class WhatsAppEmulator:
             }
             if fault == "timeout_after":
                 await asyncio.sleep(self.faults.hang_s)
-            return JSONResponse(out)
+            return gateway_fault(fault, JSONResponse(out))
 
         async def messages(request: Request) -> JSONResponse:
             with self.lock:

@@ -3,9 +3,17 @@
 ``POST /crm/v3/objects/tasks`` with ``hs_task_type`` ``CALL`` (``TODO`` for internal reviews such as
 a dispute review), ``hs_timestamp`` = the scheduled lawful slot (the task's due time for the
 collector), the rendered call script as ``hs_task_body`` and an association to the contact with
-the HubSpot-defined type 204 (task -> contact). The body ends with ``Ref: cbz-<task id>``: the API
-has no idempotency key, so an ambiguous create is settled with a search on that token
-(``CONTAINS_TOKEN``), which is conclusive only once the search index has caught up (``index_lag_s``).
+the HubSpot-defined type 204 (task -> contact). The body ends with ``Ref: cbz-<task id>``.
+
+Idempotency: the objects API takes no idempotency key (CONNECTORS.md §3.1; the batch endpoint's
+``objectWriteTraceId`` only correlates errors), and a custom property with ``hasUniqueValue`` (which
+would turn a second create into a 409) is not documented for tasks in the material we have, so we do
+not rely on it. The create is therefore sent with ``idempotent=False``: a 5xx (a gateway's 502/504
+may come after HubSpot created the task), a read timeout or a lost connection is *ambiguous* and
+never retried in the call. ``reconcile`` settles it with a search on the deterministic token
+(``hs_task_body CONTAINS_TOKEN cbz-<task id>``). Search lags writes (about 45 s observed), so a miss
+is conclusive only once ``index_lag_s`` has passed since the attempt's real send time (the
+``sending`` event); before that the task stays ``unknown`` and is looked up again on the next run.
 """
 
 from __future__ import annotations
@@ -18,7 +26,15 @@ from typing import Any
 
 import pandas as pd
 
-from connectors.channels.base import Ambiguous, HTTPChannelSender, NotSent, SendResult, provider_options
+from connectors.channels.base import (
+    Ambiguous,
+    Claim,
+    HTTPChannelSender,
+    NotSent,
+    SendResult,
+    _no_claim,
+    provider_options,
+)
 from connectors.channels.hubspot_tasks.config import HubSpotTasksConfig
 from connectors.channels.templates.render import render_message
 
@@ -75,10 +91,11 @@ class HubSpotTaskSender(HTTPChannelSender):
             body["associations"] = [{"to": {"id": contact}, "types": [kind]}]
         return body
 
-    def send_one(self, task: Mapping[str, Any]) -> SendResult:
-        """Create one task; 4xx other than 401/429 are final."""
+    def send_one(self, task: Mapping[str, Any], claim: Claim = _no_claim) -> SendResult:
+        """Create one task (never retried once it may exist); 4xx other than 401/429 are final."""
         tid = task["task_id"]
-        resp = self.call("POST", "crm/v3/objects/tasks", json=self.task_body(task))
+        body = self.task_body(task)
+        resp = self.call("POST", "crm/v3/objects/tasks", json=body, idempotent=False, before_send=lambda: claim(task))
         try:
             data = resp.json()
         except ValueError:
@@ -120,11 +137,16 @@ class HubSpotTaskSender(HTTPChannelSender):
             if resp.status_code >= 300:
                 logger.warning("hubspot: lookup of task %s failed: HTTP %s", task["task_id"], resp.status_code)
                 continue
-            results = resp.json().get("results") or []
+            try:
+                results = resp.json().get("results") or []
+            except (ValueError, AttributeError):
+                logger.warning("hubspot: lookup of task %s answered no JSON; retried on the next run", task["task_id"])
+                continue
             if results:
                 out[task["task_id"]] = f"hubspot-task-{results[0]['id']}"
                 continue
             started = pd.Timestamp(task.get("last_sending_at") or task["scheduled_at"]).to_pydatetime()
-            if (self._now() - started).total_seconds() > self.config.index_lag_s:
+            now = task.get("checked_at") or self._now()
+            if (now - started).total_seconds() > self.config.index_lag_s:
                 out[task["task_id"]] = None
         return out

@@ -10,8 +10,14 @@ the relay must DKIM-sign both headers).
 
 Outcome rules: a failure before the DATA command completes (connect, STARTTLS, AUTH, MAIL, RCPT) did
 not send anything: 4xx and connection failures are retried, 5xx are final. A lost connection or
-timeout while the message body is being accepted is ambiguous (the relay may have queued it); SMTP
-has no lookup, so such tasks stay ``unknown`` until the outbox's TTL dead-letters them.
+timeout while the message body is being accepted is ambiguous (the relay may have queued it).
+
+SMTP has no status lookup, so the ambiguity window is kept as small as the protocol allows: the
+connection is opened (and checked with NOOP) *before* the outbox's claim, the claim (``sending``) is
+written immediately before ``MAIL FROM``, and the result is recorded as soon as the final DATA reply
+arrives. The ``Message-ID`` is deterministic per task, so anything downstream can drop a duplicate.
+An ambiguous SMTP task is never resent: ``ambiguity_window`` is zero, and the outbox dead-letters it
+at once with "ambiguous: may have been delivered" (it still counts as a contact for spacing).
 """
 
 from __future__ import annotations
@@ -24,13 +30,13 @@ import ssl
 import threading
 from collections.abc import Mapping, Sequence
 from concurrent.futures import ThreadPoolExecutor
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 from email.message import EmailMessage
 from email.policy import SMTP
 from email.utils import format_datetime, formataddr
 from typing import Any
 
-from connectors.channels.base import SendResult
+from connectors.channels.base import Claim, ClaimFailed, Report, SendResult, _no_claim
 from connectors.channels.smtp.config import SmtpConfig
 from connectors.channels.templates.render import render_message
 from connectors.http import RateLimiter, Redactor
@@ -61,6 +67,8 @@ class SmtpSender:
     """
 
     name = "smtp"
+    #: No lookup exists: an ambiguous send is dead-lettered at once, never resent.
+    ambiguity_window = timedelta(0)
 
     def __init__(self, config: SmtpConfig) -> None:
         self.config = config
@@ -156,9 +164,11 @@ class SmtpSender:
         self._local.smtp = self._connect()
         return self._local.smtp
 
-    def _transmit(self, msg: EmailMessage) -> None:
+    def _transmit(self, msg: EmailMessage, before_send: Any = None) -> None:
         """MAIL/RCPT/DATA; raise ``_Ambiguous`` only when the body may have been accepted."""
         smtp = self._conn()
+        if before_send is not None:
+            before_send()  # the outbox's claim: immediately before the transaction, after connecting
         sender, rcpt = self.config.from_address, msg["To"].addresses[0].addr_spec
         code, resp = smtp.mail(sender)
         if code != 250:
@@ -178,7 +188,7 @@ class SmtpSender:
         if code != 250:  # smtplib returns the final DATA reply instead of raising
             raise smtplib.SMTPDataError(code, resp)
 
-    def send_one(self, task: Mapping[str, Any]) -> SendResult:
+    def send_one(self, task: Mapping[str, Any], claim: Claim = _no_claim) -> SendResult:
         """Send one email with the retry rules of the module docstring."""
         tid = task["task_id"]
         try:
@@ -186,11 +196,20 @@ class SmtpSender:
         except Exception as exc:
             return SendResult(tid, False, detail=f"cannot build the email: {exc}", retryable=False)
         last = ""
+        claimed: list[bool] = []
+
+        def before_send() -> None:
+            if not claimed:
+                claim(task)
+                claimed.append(True)
+
         for _attempt in range(self.config.max_attempts):
             self._limiter.acquire()
             try:
-                self._transmit(msg)
+                self._transmit(msg, before_send)
                 return SendResult(tid, True, msg["Message-ID"])
+            except ClaimFailed:
+                raise
             except _Ambiguous as exc:
                 return SendResult(tid, False, detail=f"SMTP {self.config.host}: {exc}", ambiguous=True)
             except smtplib.SMTPRecipientsRefused as exc:
@@ -213,9 +232,24 @@ class SmtpSender:
                 last = self.redact(f"{type(exc).__name__}: {exc}")
         return SendResult(tid, False, detail=f"SMTP {self.config.host}:{self.config.port}: {last}")
 
-    def send_batch(self, tasks: Sequence[Mapping[str, Any]]) -> list[SendResult]:
-        """Send the emails on the worker threads; one result per task."""
-        return list(self._pool.map(self.send_one, tasks))
+    def send_batch(
+        self, tasks: Sequence[Mapping[str, Any]], *, claim: Claim | None = None, report: Report | None = None
+    ) -> list[SendResult]:
+        """Send the emails on the worker threads; one result per task.
+
+        Args:
+            tasks: Tasks to send.
+            claim: Called right before each task's SMTP transaction (the outbox writes ``sending``).
+            report: Called with each task's result as soon as the relay answered.
+        """
+
+        def one(task: Mapping[str, Any]) -> SendResult:
+            result = self.send_one(task, claim or _no_claim)
+            if report is not None:
+                report(task, result)
+            return result
+
+        return list(self._pool.map(one, tasks))
 
     def reconcile(self, tasks: Sequence[Mapping[str, Any]]) -> dict[str, str | None]:
         """SMTP offers no lookup: ambiguous sends cannot be confirmed here."""

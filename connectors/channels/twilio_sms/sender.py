@@ -6,10 +6,17 @@ success is 201 with the Message JSON (``sid`` ``SM…``). Twilio says a 429 (204
 so 429/5xx are retried; 4xx codes are final (21211 invalid number, 21610 unsubscribed recipient,
 21614 not a mobile number, ...), except 20003 (authentication), which fails retryably with a hint.
 
-Messages create takes no idempotency key. After an ambiguous send, ``reconcile`` lists the messages
-to the same number created since the attempt and matches the body: found -> sent (with its sid);
-a complete listing without it, once ``ValidityPeriod`` has passed, -> certainly not sent (resend);
-otherwise it cannot tell yet.
+Messages create takes no idempotency key (checked in twilio-oai: only Calls/Payments take
+``IdempotencyKey``), so the create is sent with ``idempotent=False``: a 5xx (a gateway's 504 may come
+after Twilio created the message), a read timeout or a connection lost after the request left is
+*ambiguous* and never retried in the call. ``reconcile`` then lists the messages to the same ``To``
+(and ``From``) newest first back to the attempt (not with ``DateSent>``: a message still queued has
+no ``date_sent`` and would be missed), and matches the
+per-task marker: every body ends with ``Ref <8 hex of the task id>`` (:func:`marker`), so two
+messages to one number with the same text (two contacts sharing a phone) are told apart. Found ->
+sent (with its sid); a complete listing without it, once ``ValidityPeriod`` has passed since the
+attempt (a request still in Twilio's edge cannot appear later than that), -> certainly not sent
+(resent); otherwise it cannot tell yet (a 5xx on the lookup is retried, then left for the next run).
 """
 
 from __future__ import annotations
@@ -22,7 +29,15 @@ from typing import Any
 
 import pandas as pd
 
-from connectors.channels.base import Ambiguous, HTTPChannelSender, NotSent, SendResult, provider_options
+from connectors.channels.base import (
+    Ambiguous,
+    Claim,
+    HTTPChannelSender,
+    NotSent,
+    SendResult,
+    _no_claim,
+    provider_options,
+)
 from connectors.channels.templates.render import render_message
 from connectors.channels.twilio_sms.config import TwilioConfig
 
@@ -31,6 +46,11 @@ logger = logging.getLogger(__name__)
 AUTH_CODES = frozenset({20003, 20005})
 #: SMS bodies longer than this are refused by Twilio (21617).
 MAX_BODY = 1600
+
+
+def marker(task_id: str) -> str:
+    """The per-task marker at the end of every SMS body (a reference the customer can quote too)."""
+    return f"Ref {task_id[:8].upper()}"
 
 
 class TwilioSender(HTTPChannelSender):
@@ -63,7 +83,8 @@ class TwilioSender(HTTPChannelSender):
     def body_of(task: Mapping[str, Any]) -> str:
         """The SMS text of a task (the rendered short template, capped at Twilio's limit)."""
         msg = render_message("sms", {**task["payload"], "channel": "sms"})
-        return msg.body[:MAX_BODY]
+        ref = " " + marker(task["task_id"])
+        return msg.body[: MAX_BODY - len(ref)].rstrip() + ref
 
     def form(self, task: Mapping[str, Any]) -> dict[str, str]:
         """The form fields of one Messages create request."""
@@ -79,10 +100,11 @@ class TwilioSender(HTTPChannelSender):
             form["StatusCallback"] = self.config.status_callback_url
         return form
 
-    def send_one(self, task: Mapping[str, Any]) -> SendResult:
-        """Send one SMS; classify Twilio error codes."""
+    def send_one(self, task: Mapping[str, Any], claim: Claim = _no_claim) -> SendResult:
+        """Send one SMS (never retried after it may have been accepted); classify Twilio error codes."""
         tid = task["task_id"]
-        resp = self.call("POST", self._messages, data=self.form(task))
+        form = self.form(task)
+        resp = self.call("POST", self._messages, data=form, idempotent=False, before_send=lambda: claim(task))
         try:
             data = resp.json()
         except ValueError:
@@ -101,8 +123,12 @@ class TwilioSender(HTTPChannelSender):
         """``(complete, sid)``: whether the listing was read to the attempt time, and the match if any."""
         since = pd.Timestamp(task.get("last_sending_at") or task["scheduled_at"]).to_pydatetime()
         since = since - timedelta(minutes=1)
-        body = self.body_of(task)
-        params: dict[str, Any] | None = {"To": task["payload"].get("phone"), "PageSize": 100}
+        body, ref = self.body_of(task), marker(task["task_id"])
+        params: dict[str, Any] | None = {
+            "To": task["payload"].get("phone"),
+            "From": self.config.from_number if not self.config.messaging_service_sid else None,
+            "PageSize": 100,
+        }
         path = self._messages
         for _ in range(self._lookup_pages):
             resp = self.call("GET", path, params=params)
@@ -113,7 +139,8 @@ class TwilioSender(HTTPChannelSender):
                 created = parsedate_to_datetime(m["date_created"])
                 if created < since:
                     return True, None
-                if m.get("body") == body and m.get("direction", "outbound-api").startswith("outbound"):
+                outbound = m.get("direction", "outbound-api").startswith("outbound")
+                if outbound and (m.get("body") == body or str(m.get("body") or "").endswith(ref)):
                     return True, m["sid"]
             nxt = data.get("next_page_uri")
             if not nxt:
@@ -134,6 +161,7 @@ class TwilioSender(HTTPChannelSender):
                 out[task["task_id"]] = sid
                 continue
             started = pd.Timestamp(task.get("last_sending_at") or task["scheduled_at"]).to_pydatetime()
-            if complete and self._now() - started > timedelta(seconds=self.config.validity_period_s):
+            now = task.get("checked_at") or self._now()
+            if complete and now - started > timedelta(seconds=self.config.validity_period_s):
                 out[task["task_id"]] = None
         return out

@@ -34,6 +34,8 @@ class WhatsAppConfig(BaseModel):
         read_timeout: Seconds to wait for an answer before the send counts as ambiguous.
         max_attempts: Attempts per message on 429/5xx within one run.
         window_margin_s: Free-form text only if the user wrote more recently than 24 h minus this.
+        status_wait_s: After an ambiguous send (no message lookup exists), how long to wait for a
+            status webhook naming the task before dead-lettering it as possibly delivered.
     """
 
     base_url: str = "https://graph.facebook.com"
@@ -49,6 +51,7 @@ class WhatsAppConfig(BaseModel):
     read_timeout: float = Field(10.0, gt=0)
     max_attempts: int = Field(4, ge=1)
     window_margin_s: int = Field(600, ge=0)
+    status_wait_s: float = Field(3600.0, ge=0)
 
     @classmethod
     def from_env(cls, **overrides: Any) -> WhatsAppConfig:

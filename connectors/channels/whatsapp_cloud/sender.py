@@ -10,7 +10,10 @@ Error classification is by Graph ``error.code``, not HTTP status: throttling (4,
 131048, 131056) and transient failures (131016, ``is_transient``) are retried later; auth errors
 (0, 190, 3, 10, 200-299) fail retryably with a hint to fix the token; recipient and template errors
 (131026, 131047, 131009, 132000, 132001, ...) are final. The API takes no idempotency key, so a
-timeout is ambiguous and is settled only by a status webhook carrying our task id.
+timeout, a 5xx (a gateway's 504 may follow an accepted message) or a connection lost after the
+request left is ambiguous and never retried; the Cloud API has no message lookup, so it is settled
+only by a status webhook carrying our task id (``biz_opaque_callback_data``). Without one within
+``status_wait_s`` the outbox dead-letters it as "ambiguous: may have been delivered", never resends.
 """
 
 from __future__ import annotations
@@ -18,10 +21,10 @@ from __future__ import annotations
 import json
 import logging
 from collections.abc import Callable, Mapping, Sequence
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 from typing import Any
 
-from connectors.channels.base import HTTPChannelSender, SendResult, provider_options
+from connectors.channels.base import Claim, HTTPChannelSender, SendResult, _no_claim, provider_options
 from connectors.channels.templates.render import money, render_message, resolve_language, resolve_locale, safe_link
 from connectors.channels.whatsapp_cloud.config import WhatsAppConfig
 
@@ -71,6 +74,8 @@ class WhatsAppSender(HTTPChannelSender):
         self._status_lookup = status_lookup
         self._window_lookup = window_lookup
         self._now = now
+        #: How long the outbox waits for a status webhook before dead-lettering an ambiguous send.
+        self.ambiguity_window = timedelta(seconds=config.status_wait_s)
 
     def _window_open(self, to: str) -> bool:
         if self._window_lookup is None:
@@ -113,10 +118,11 @@ class WhatsAppSender(HTTPChannelSender):
         )
         return body
 
-    def send_one(self, task: Mapping[str, Any]) -> SendResult:
-        """Send one task; classify Graph errors by code."""
+    def send_one(self, task: Mapping[str, Any], claim: Claim = _no_claim) -> SendResult:
+        """Send one task (never retried once it may have been accepted); classify Graph errors by code."""
         tid = task["task_id"]
-        resp = self.call("POST", self._path, data=json.dumps(self.message_body(task), ensure_ascii=False).encode())
+        body = json.dumps(self.message_body(task), ensure_ascii=False).encode()
+        resp = self.call("POST", self._path, data=body, idempotent=False, before_send=lambda: claim(task))
         try:
             data = resp.json()
         except ValueError:
