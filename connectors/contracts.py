@@ -252,6 +252,15 @@ STATEMENT_LINES = StreamContract(
         _c("counterparty_iban", "VARCHAR"),
         _c("remittance_text", "VARCHAR"),
         _c("creditor_reference", "VARCHAR"),
+        # Reversals and returns (nullable: files landed before these columns existed have nulls).
+        _c("is_reversal", "BOOLEAN", description="the bank marks the line as a reversal/return of an earlier line"),
+        _c("return_reason", "VARCHAR", description="return reason code (camt RtrInf/Rsn, MT940 /RTRN/, BAI2 type)"),
+        _c("end_to_end_id", "VARCHAR", description="payer's end-to-end id (camt EndToEndId, MT940 EREF)"),
+        _c(
+            "reversal_of",
+            "VARCHAR",
+            description="on a reversal: the original line's reference as the bank quotes it (InstrId, MT940 ref)",
+        ),
     ),
 )
 

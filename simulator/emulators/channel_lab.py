@@ -9,6 +9,7 @@ points the senders at the lab, :meth:`ChannelLab.overrides` the same as explicit
 
 from __future__ import annotations
 
+import secrets
 import socket
 import threading
 from dataclasses import dataclass, field
@@ -69,6 +70,7 @@ class ChannelLab:
     hubspot_url: str | None = None
     servers: list[RunningServer] = field(default_factory=list)
     controller: Controller | None = None
+    unsubscribe_secret: str = ""
 
     def overrides(self, **rates: Any) -> dict[str, dict[str, Any]]:
         """Provider config values pointing at the lab (for ``registry.build_senders``)."""
@@ -96,6 +98,7 @@ class ChannelLab:
                 "reply_to": "ar@ar.example.com",
                 "unsubscribe_mailto": "unsubscribe@ar.example.com",
                 "unsubscribe_url": f"{self.receiver_url}/unsubscribe",
+                "unsubscribe_key": self.unsubscribe_secret,
                 **rates.get("smtp", {}),
             },
         }
@@ -159,6 +162,7 @@ def start_lab(
         read_rate: Share of delivered WhatsApp messages that get a ``read`` status.
     """
     spool = Spool(inbound_dir)
+    unsubscribe_secret = secrets.token_urlsafe(32)  # the receiver verifies what the SMTP sender signs
     wa = WhatsAppEmulator(faults=faults or FaultPlan(), read_rate=read_rate)
     tw = TwilioEmulator(faults=faults or FaultPlan())
     servers: list[RunningServer] = []
@@ -169,6 +173,7 @@ def start_lab(
                 whatsapp_app_secret=wa.app_secret,
                 whatsapp_verify_token="lab-verify-token",
                 twilio_auth_token=tw.auth_token,
+                unsubscribe_secret=unsubscribe_secret,
             )
         )
         servers.append(receiver)
@@ -205,6 +210,7 @@ def start_lab(
         hubspot_url=hubspot_url,
         servers=servers,
         controller=controller,
+        unsubscribe_secret=unsubscribe_secret,
     )
 
 

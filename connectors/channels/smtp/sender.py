@@ -22,8 +22,6 @@ at once with "ambiguous: may have been delivered" (it still counts as a contact 
 
 from __future__ import annotations
 
-import hashlib
-import hmac
 import logging
 import smtplib
 import ssl
@@ -36,9 +34,10 @@ from email.policy import SMTP
 from email.utils import format_datetime, formataddr
 from typing import Any
 
-from connectors.channels.base import Claim, ClaimFailed, Report, SendResult, _no_claim
+from connectors.channels.base import ChannelConfigError, Claim, ClaimFailed, Report, SendResult, _no_claim
 from connectors.channels.smtp.config import SmtpConfig
 from connectors.channels.templates.render import render_message
+from connectors.channels.templates.unsubscribe import token_for_task
 from connectors.http import RateLimiter, Redactor
 
 logger = logging.getLogger(__name__)
@@ -71,6 +70,11 @@ class SmtpSender:
     ambiguity_window = timedelta(0)
 
     def __init__(self, config: SmtpConfig) -> None:
+        if (config.unsubscribe_url or config.unsubscribe_mailto) and config.unsubscribe_key is None:
+            raise ChannelConfigError(
+                "SMTP unsubscribe links are configured without a key: set COBRANZA_SMTP__UNSUBSCRIBE_KEY "
+                "(the daily flow passes the webhook receiver's token secret)"
+            )
         self.config = config
         password = config.password.get_secret_value() if config.password else None
         self.redact = Redactor([password] if password else [])
@@ -83,12 +87,14 @@ class SmtpSender:
     # --- message ---------------------------------------------------------------------------------
 
     def unsubscribe_token(self, task: Mapping[str, Any]) -> str:
-        """Opaque token naming the contact (HMAC when a key is configured)."""
-        raw = f"{task['customer_id']}|{task.get('contact_id') or ''}".encode()
+        """Keyed, verifiable token naming the task's contact (``templates.unsubscribe.token_for_task``)."""
         key = self.config.unsubscribe_key
-        if key:
-            return hmac.new(key.get_secret_value().encode(), raw, hashlib.sha256).hexdigest()[:32]
-        return hashlib.sha256(raw).hexdigest()[:32]
+        if key is None:
+            raise ChannelConfigError(
+                "unsubscribe links need a key: set COBRANZA_SMTP__UNSUBSCRIBE_KEY (the daily flow passes the "
+                "webhook receiver's token secret, COBRANZA_WEBHOOKS__TOKEN_SECRET)"
+            )
+        return token_for_task(key.get_secret_value(), task, "email")
 
     def build(self, task: Mapping[str, Any]) -> EmailMessage:
         """The complete email of one task."""
@@ -111,8 +117,8 @@ class SmtpSender:
         if cfg.reply_to:
             local, _, domain = cfg.reply_to.partition("@")
             msg["Reply-To"] = f"{local}+{task['customer_id']}@{domain}"
-        token = self.unsubscribe_token(task)
         uris = []
+        token = self.unsubscribe_token(task) if cfg.unsubscribe_url or cfg.unsubscribe_mailto else ""
         if cfg.unsubscribe_url:
             uris.append(f"<{cfg.unsubscribe_url.rstrip('/')}/{token}>")
         if cfg.unsubscribe_mailto:
