@@ -16,6 +16,7 @@ from typing import Annotated, Any
 
 import typer
 from rich.console import Console
+from rich.markup import escape
 from rich.table import Table
 
 from cobranza import runtime
@@ -52,7 +53,8 @@ def _profile(value: str | None) -> str | None:
 
 
 def _fail(message: str) -> None:
-    console.print(f"[bold red]error:[/] {message}", soft_wrap=True)  # one line, whatever the terminal width
+    # the message quotes file content and format hints ("[//bankref]"): never read it as Rich markup
+    console.print(f"[bold red]error:[/] {escape(message)}", soft_wrap=True)  # one line, whatever the terminal width
     raise typer.Exit(1)
 
 
@@ -518,32 +520,44 @@ def _num(value: Any, digits: int) -> str:
 
 
 def _render_statement(parsed) -> None:
+    # every value comes from the file (payer names, remittance texts): rendered as plain Text, not markup
+    from rich.text import Text
+
     out = Console()
-    out.rule(f"{parsed.path.name}: {parsed.format} {parsed.version or ''}".strip())
-    problems = parsed.reconcile()
+    out.rule(Text(f"{parsed.path.name}: {parsed.format} {parsed.version or ''}".strip()))
     for st in parsed.statements:
         opening = f"{st.opening[0]} on {st.opening[1]}" if st.opening else "n/a"
         closing = f"{st.closing[0]} on {st.closing[1]}" if st.closing else "n/a"
         out.print(
-            f"[bold]{st.account}[/] {st.currency or ''} statement {st.statement_id or '?'}: "
-            f"opening {opening}, closing {closing}, {len(st.entries)} entries"
+            Text.assemble(
+                (str(st.account), "bold"),
+                f" {st.currency or ''} statement {st.statement_id or '?'}: "
+                f"opening {opening}, closing {closing}, {len(st.entries)} entries",
+            )
         )
         t = Table(show_header=True)
         for col in ("booked", "value", "amount", "dir", "status", "payer", "remittance", "reference"):
             t.add_column(col)
         for e in st.entries:
             t.add_row(
-                str(e.booking_date or ""),
-                str(e.value_date or ""),
-                f"{e.amount} {e.currency}",
-                e.credit_debit + (" rev" if e.is_reversal else ""),
-                str(e.status or ""),
-                (e.counterparty_name or "")[:30],
-                (e.remittance_text or "")[:40],
-                e.creditor_reference or "",
+                *(
+                    Text(v)
+                    for v in (
+                        str(e.booking_date or ""),
+                        str(e.value_date or ""),
+                        f"{e.amount} {e.currency}",
+                        e.credit_debit + (" rev" if e.is_reversal else ""),
+                        str(e.status or ""),
+                        (e.counterparty_name or "")[:30],
+                        (e.remittance_text or "")[:40],
+                        e.creditor_reference or "",
+                    )
+                )
             )
         out.print(t)
-    out.print("[green]balances reconcile[/]" if not problems else "[yellow]" + "; ".join(problems) + "[/]")
+    check = parsed.balance_check()
+    style = {"reconciled": "green", "mismatch": "yellow", "unchecked": "yellow"}[check.status]
+    out.print(Text(check.summary, style=style))
 
 
 def main() -> None:  # pragma: no cover - console entry

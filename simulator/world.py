@@ -1232,6 +1232,11 @@ def _bank_tables(
                 ],
             ),
             "creditor_reference": _place(n, [(pc_pos, cref_c)]),
+            # the simulated bank books no reversals or returns
+            "is_reversal": pa.array(np.zeros(n, dtype=bool)),
+            "return_reason": pa.nulls(n, pa.string()),
+            "end_to_end_id": pa.nulls(n, pa.string()),
+            "reversal_of": pa.nulls(n, pa.string()),
         },
     )
     yield contracts.STATEMENT_LINES.table, statement_lines

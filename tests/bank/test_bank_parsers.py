@@ -145,14 +145,19 @@ def test_raw_table_has_the_contract_columns(samples: Path) -> None:
 
 
 def camt(
-    version: str, entries: str, balances: str = "", kind: str = "053", account: str = "DE02100100109307118603"
+    version: str,
+    entries: str,
+    balances: str = "",
+    kind: str = "053",
+    account: str = "DE02100100109307118603",
+    ccy: str = "EUR",
 ) -> bytes:
     root, stmt = {"053": ("BkToCstmrStmt", "Stmt"), "054": ("BkToCstmrDbtCdtNtfctn", "Ntfctn")}[kind]
     return f"""<?xml version="1.0" encoding="UTF-8"?>
 <Document xmlns="urn:iso:std:iso:20022:tech:xsd:camt.{kind}.001.{version}">
  <{root}><GrpHdr><MsgId>M1</MsgId><CreDtTm>2024-03-01T20:00:00</CreDtTm></GrpHdr>
   <{stmt}><Id>S1</Id><ElctrncSeqNb>7</ElctrncSeqNb>
-   <Acct><Id><IBAN>{account}</IBAN></Id><Ccy>EUR</Ccy></Acct>{balances}{entries}
+   <Acct><Id><IBAN>{account}</IBAN></Id><Ccy>{ccy}</Ccy></Acct>{balances}{entries}
   </{stmt}></{root}></Document>""".encode()
 
 
@@ -241,7 +246,7 @@ def test_five_decimals_kept_exact_and_left_as_text_for_the_loader(tmp_path: Path
 
 
 def test_jpy_without_decimals(tmp_path: Path) -> None:
-    parsed = parse_statement_file(write(tmp_path, "s.xml", camt("08", ntry("2700", ccy="JPY"))))
+    parsed = parse_statement_file(write(tmp_path, "s.xml", camt("08", ntry("2700", ccy="JPY"), ccy="JPY")))
     (e,) = [e for _, e in parsed.entries()]
     assert (e.amount, e.currency) == (Decimal("2700"), "JPY")
     assert parsed.to_raw_table().column("amount").to_pylist() == [Decimal("2700.00")]
@@ -320,7 +325,7 @@ def test_unknown_namespace_and_bad_amount(tmp_path: Path) -> None:
 def test_not_a_statement(tmp_path: Path) -> None:
     readme = write(tmp_path, "README", b"Sample files\n:20: is a tag name\n")
     assert sniff_format(readme.read_bytes()) is None
-    with pytest.raises(SourceDataError, match="README: line 1: neither"):
+    with pytest.raises(SourceDataError, match="README: unknown content, not a bank statement format"):
         parse_statement_file(readme)
 
 

@@ -88,7 +88,8 @@ def test_amount_with_more_decimals_is_quarantined_with_reason(tmp_path: Path, co
     inbox = tmp_path / "inbox"
     inbox.mkdir()
     lines = "".join(f":61:2403010301C{i},00NTRFNONREF//OK-{i}\n" for i in range(1, 40))
-    text = f":20:X\n:25:MX1\n:28C:1\n{lines}:61:2403010301C1,005NTRFNONREF//ODD\n-\n"
+    # the closing balance adds up (780 + 1.005): the statement is complete, one line has 3 decimals
+    text = f":20:X\n:25:MX1\n:28C:1\n{lines}:61:2403010301C1,005NTRFNONREF//ODD\n:62F:C240301MXN781,005\n-\n"
     (inbox / "s.sta").write_text(text.replace(":28C:1\n", ":28C:1\n:60F:C240301MXN0,00\n"))
     result = sync(con, BankFileSource(inbox))
     assert result.ok and result.landed[0].rows_new == 39 and result.landed[0].rows_quarantined == 1

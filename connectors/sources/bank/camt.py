@@ -13,6 +13,18 @@ A batch booking (one ``Ntry`` with many ``TxDtls``) becomes one line per ``TxDtl
 add up to the entry amount; otherwise the split is unknown and the entry stays one line with the entry
 amount (the remittance texts of the transactions are joined). Amounts are parsed as ``Decimal`` with
 whatever number of decimals the bank wrote. See /work/shared/CONNECTORS.md §1.1-1.2 for the field list.
+
+The bytes may be UTF-8 or UTF-16 (with a BOM or only declared in the prolog): libxml2 reads the
+encoding from the BOM and the ``<?xml encoding=...?>`` prolog as the XML specification says.
+
+camt.052 (intraday account report) lines are landed only when the bank marks them booked (``BOOK``);
+a 052 entry without a status is taken as information, never as booked. Their ids do not depend on
+the message type or ids (``statement.assign_fallback_ids``), so the day's camt.053 repeating them adds
+nothing.
+
+Reversals and returns: ``RvslInd`` true marks a reversal; ``RtrInf/Rsn`` a return. On either the line
+keeps the return reason and, in ``reversal_of``, the original's instruction id (``Refs/InstrId``) next
+to the end-to-end id, which cash application uses to find and net out the payment undone.
 """
 
 from __future__ import annotations
@@ -26,7 +38,7 @@ from pathlib import Path
 from lxml import etree
 
 from connectors.load import SourceDataError
-from connectors.sources.bank.statement import Balance, Entry, ParsedFile, Statement, fallback_txn_id
+from connectors.sources.bank.statement import Balance, Entry, ParsedFile, Statement
 
 log = logging.getLogger(__name__)
 
@@ -133,7 +145,7 @@ class _Doc:
 
 
 def parse_camt(path: Path, data: bytes) -> ParsedFile:
-    """Parse a camt.053 / camt.054 (or camt.052) document.
+    """Parse a camt.053 / camt.054 / camt.052 document (UTF-8 or UTF-16).
 
     Args:
         path: The file, for messages and the result.
@@ -172,7 +184,7 @@ def parse_camt(path: Path, data: bytes) -> ParsedFile:
             f"no {message_tag} element under Document for a camt.{msg} message",
             "the file is not a valid camt message - re-export it",
         )
-    statements = [_statement(doc, st) for st in doc.findall(message, stmt_tag)]
+    statements = [_statement(doc, st, msg) for st in doc.findall(message, stmt_tag)]
     log.debug("%s: camt.%s.001.%s, %d statement(s)", path, msg, version, len(statements))
     return ParsedFile(path=path, format=f"camt.{msg}", statements=statements, version=f"camt.{msg}.001.{version}")
 
@@ -181,7 +193,7 @@ def _account(doc: _Doc, acct: etree._Element | None) -> str | None:
     return doc.text(acct, "Id/IBAN", "Id/Othr/Id")
 
 
-def _statement(doc: _Doc, st: etree._Element) -> Statement:
+def _statement(doc: _Doc, st: etree._Element, msg: str) -> Statement:
     acct = doc.find(st, "Acct")
     balances = []
     for bal in doc.findall(st, "Bal"):
@@ -203,7 +215,7 @@ def _statement(doc: _Doc, st: etree._Element) -> Statement:
         location=where(st),
     )
     for index, ntry in enumerate(doc.findall(st, "Ntry")):
-        statement.entries.extend(_entry_lines(doc, statement, ntry, index))
+        statement.entries.extend(_entry_lines(doc, statement, ntry, index, msg))
     return statement
 
 
@@ -228,11 +240,19 @@ def _tx_amount(doc: _Doc, tx: etree._Element) -> tuple[Decimal, str | None] | No
     return None
 
 
-def _entry_lines(doc: _Doc, st: Statement, ntry: etree._Element, index: int) -> list[Entry]:
+def _entry_lines(doc: _Doc, st: Statement, ntry: etree._Element, index: int, msg: str) -> list[Entry]:
     amt_el = doc.find(ntry, "Amt")
     if amt_el is None:
         raise doc.error(ntry, "entry without Amt", "the file is not a valid camt message - re-export it")
     amount, ccy = doc.amount(amt_el)
+    if ccy and st.currency and ccy != st.currency:
+        # Ntry/Amt is always in the account's currency (a foreign amount goes in AmtDtls): an entry in
+        # another currency is a forged or broken file, and its amount cannot move this account.
+        raise doc.error(
+            amt_el,
+            f"entry amount in {ccy} on account {st.account} kept in {st.currency}",
+            "the file is inconsistent - ask the bank for a corrected export",
+        )
     ccy = ccy or st.currency
     if not ccy:
         raise doc.error(amt_el, "amount without Ccy and the account states no currency", "re-export the file")
@@ -248,8 +268,9 @@ def _entry_lines(doc: _Doc, st: Statement, ntry: etree._Element, index: int) -> 
         currency=ccy,
         credit_debit=cd,
         is_reversal=(doc.text(ntry, "RvslInd") or "").lower() in ("true", "1"),
-        # .02-.07: <Sts>BOOK</Sts>; .08+: <Sts><Cd>BOOK</Cd></Sts>. The schema requires it; absent = BOOK.
-        status=(doc.text(ntry, "Sts/Cd", "Sts/Prtry", "Sts") or "BOOK").upper(),
+        # .02-.07: <Sts>BOOK</Sts>; .08+: <Sts><Cd>BOOK</Cd></Sts>. The schema requires it; absent is
+        # taken as booked in a statement (053) only: an intraday 052 line is booked only when it says so.
+        status=(doc.text(ntry, "Sts/Cd", "Sts/Prtry", "Sts") or ("INFO" if msg == "052" else "BOOK")).upper(),
         booking_date=doc.day(ntry, "BookgDt"),
         value_date=doc.day(ntry, "ValDt"),
         entry_reference=doc.text(ntry, "NtryRef"),
@@ -329,6 +350,7 @@ def _tx_details(doc: _Doc, tx: etree._Element) -> dict:
         "docs": docs,
         "addtl": doc.text(tx, "AddtlTxInf"),
         "return_reason": doc.text(tx, "RtrInf/Rsn/Cd", "RtrInf/Rsn/Prtry"),
+        "instr": doc.text(tx, "Refs/InstrId"),
         "code": _bank_tx_code(doc, tx),
     }
 
@@ -344,7 +366,17 @@ def _combine(details: list[dict]) -> dict:
         seen = [d[key] for d in details if d[key]]
         return "; ".join(dict.fromkeys(seen)) or None
 
-    keys = ("debtor", "debtor_acct", "creditor", "creditor_acct", "ultimate_debtor", "e2e", "return_reason", "code")
+    keys = (
+        "debtor",
+        "debtor_acct",
+        "creditor",
+        "creditor_acct",
+        "ultimate_debtor",
+        "e2e",
+        "return_reason",
+        "instr",
+        "code",
+    )
     out = {k: same(k) for k in keys}
     out.update({k: joined(k) for k in ("ustrd", "strd_info", "addtl")})
     out["refs"] = [r for d in details for r in d["refs"]]
@@ -371,6 +403,8 @@ def _merge(base: Entry, d: dict) -> Entry:
     line.referred_documents = list(d["docs"])
     line.end_to_end_id = d["e2e"]
     line.return_reason = d["return_reason"]
+    if line.is_reversal or line.return_reason:
+        line.reversal_of = d["instr"] or d["e2e"]
     line.bank_transaction_code = d["code"] or base.bank_transaction_code
     line.additional_info = d["addtl"] or base.additional_info
     line.remittance_text = d["ustrd"] or d["strd_info"] or d["addtl"] or base.additional_info
@@ -380,14 +414,16 @@ def _merge(base: Entry, d: dict) -> Entry:
 
 
 def _finish(st: Statement, line: Entry, tx_index: int | None, tx_ref: str | None) -> Entry:
-    """Set the stable ``bank_txn_id``: transaction ref, else entry ref (+ index in a split), else hash."""
+    """Set the stable ``bank_txn_id``: transaction ref, else entry ref (+ index in a split).
+
+    Lines with neither keep an empty id here: ``statement.assign_fallback_ids`` gives them a content
+    id once the whole file is read (the occurrence number needs every line).
+    """
     entry_ref = line.account_servicer_reference if tx_ref is None else None
     if tx_ref:
         line.bank_txn_id = tx_ref
     elif entry_ref:
         line.bank_txn_id = entry_ref if tx_index is None else f"{entry_ref}#{tx_index + 1}"
     else:
-        line.bank_txn_id = fallback_txn_id(
-            st.account, st.statement_id, line.entry_index, tx_index, line.amount, line.booking_date
-        )
+        line.bank_txn_id = ""
     return line

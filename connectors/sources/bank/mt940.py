@@ -22,10 +22,37 @@ optional funds code (the third letter of the currency), amount with a decimal co
 
 MT940 lines are booked (``BOOK``); MT942 lines are intraday information (``INFO``) that the next
 end-of-day MT940 books, so they are not landed.
+
+Completeness: an MT940 must state its opening (``:60F:``/``:60M:``) and closing (``:62F:``/``:62M:``)
+booked balances; a statement without them (a file cut short, an export that dropped a tag) is refused
+naming the file and the statement (``:20:``/``:28C:``), because a missing line could not be detected.
+The number of ``:61:`` tags read must equal the number of entries parsed. Balances are then checked
+(opening + lines = closing) by ``Statement.reconcile``.
+
+Wrapped values: exports that cut long lines at a fixed width continue a tag's value on the next line.
+A balance or id field is read with its continuation lines joined (and blanks removed, none of these
+fields holds one); a ``:61:`` whose structured part is cut is read with its continuation lines joined
+until the structure is complete (what follows is the supplementary details line); only known tags
+start a field, so a wrapped text line that happens to start with ``:32:`` or is a bare ``-`` does not
+end or split the statement (a ``-`` ends one only once its closing balance was read or at a new
+``:20:``).
+
+Impossible value dates: some banks' MT940 carry value dates such as 30 February on interest and fee
+postings (the interest period's 30/360 day count). Refusing the file would lose every payment in it,
+and the booking date is what the books use, so such a date is read as the last day of its month; the
+raw value is kept in the line's notes for audit.
+
+``:64:`` (closing available balance, e.g. mBank ``:64:C170119PLN0,43``) and ``:65:`` (forward
+available) are read as ``CLAV``/``FWAV`` balances; they do not enter the booked-balance check.
+
+Encoding: ``encoding.decode_text`` (UTF-8, UTF-16 with BOM, Windows-1252 before Latin-1, so ``€``
+never becomes a C1 control character). Lines are split on CR/LF only: ``str.splitlines`` would also
+split on U+0085 and U+001C-U+001E, which are text in legacy code pages.
 """
 
 from __future__ import annotations
 
+import calendar
 import logging
 import re
 from dataclasses import dataclass, field
@@ -34,11 +61,18 @@ from decimal import Decimal
 from pathlib import Path
 
 from connectors.load import SourceDataError
-from connectors.sources.bank.statement import BOOKED, Balance, Entry, ParsedFile, Statement, fallback_txn_id
+from connectors.sources.bank.encoding import decode_text
+from connectors.sources.bank.statement import BOOKED, Balance, Entry, ParsedFile, Statement
 
 log = logging.getLogger(__name__)
 
 TAG_RE = re.compile(r"^:(\d{2}[A-Z]?):(.*)$")
+# Tags of MT940/MT942 (and the bank headers ':940:'/':942:'); any other ':NN:' at a line start is text
+KNOWN_TAGS = {"20", "21", "25", "25P", "28", "28C", "60F", "60M", "61", "62F", "62M", "64", "65", "86"}
+KNOWN_TAGS |= {"13", "13D", "34F", "90D", "90C", "940", "942"}
+CLOSING_TAGS = {"62F", "62M"}
+OPENING_TAGS = {"60F", "60M"}
+LINE_SPLIT_RE = re.compile(r"\r\n|\r|\n")
 ENVELOPE_BLOCK_RE = re.compile(r"\{[1235]:(?:[^{}]|\{[^{}]*\})*\}")
 TERMINATOR_RE = re.compile(r"^-(?:\}|XXX)?\s*\}?$")
 LINE_61_RE = re.compile(
@@ -92,14 +126,15 @@ class _Field:
         """Value with the lines joined (stripped), for simple fields."""
         return "".join(x.text for x in self.lines).strip()
 
+    @property
+    def compact(self) -> str:
+        """Value with the lines joined and every blank removed (balances, dates, amounts)."""
+        return re.sub(r"\s+", "", "".join(x.text for x in self.lines))
+
 
 def decode(data: bytes) -> str:
-    """Bytes -> text: UTF-8, falling back to Latin-1 (every byte decodes) for legacy exports."""
-    try:
-        text = data.decode("utf-8")
-    except UnicodeDecodeError:
-        text = data.decode("latin-1")
-    return text.lstrip("\ufeff")
+    """Bytes -> text (see ``encoding.decode_text``: UTF-8/UTF-16 BOM, Windows-1252, Latin-1)."""
+    return decode_text(data)[0]
 
 
 def looks_like_mt94x(text: str) -> bool:
@@ -122,8 +157,10 @@ def _split_messages(text: str) -> list[list[_Field]]:
     messages: list[list[_Field]] = []
     current: list[_Field] = []
     in_message = False
-    for number, raw in enumerate(text.splitlines(), start=1):
-        line = raw.rstrip("\r\n")
+    closed = False  # the current message has its closing balance: a '-' now ends it
+    pending_dash: _Line | None = None  # a '-' read before the closing balance: terminator or text?
+    for number, raw in enumerate(LINE_SPLIT_RE.split(text), start=1):
+        line = raw
         # envelope blocks {1:..}{2:..}{3:..} and the {4: opener may share a line with a tag
         line = ENVELOPE_BLOCK_RE.sub("", line)
         if line.lstrip().startswith("{4:"):
@@ -132,22 +169,34 @@ def _split_messages(text: str) -> list[list[_Field]]:
             line = "-"
         if not line.strip():
             continue
-        if TERMINATOR_RE.match(line.strip()) and in_message:
-            messages.append(current)
-            current, in_message = [], False
-            continue
         m = TAG_RE.match(line)
-        if m:
-            tag = m.group(1)
-            if tag == "940" or tag == "942":  # Rabobank ":940:" header
+        tag = m.group(1) if m and m.group(1) in KNOWN_TAGS else None
+        if TERMINATOR_RE.match(line.strip()) and in_message:
+            if closed:
+                messages.append(current)
+                current, in_message, closed = [], False, False
+            else:
+                pending_dash = _Line(number, line)
+            continue
+        if pending_dash is not None:
+            if tag is None and current:  # the '-' was wrapped text of the previous field
+                current[-1].lines.append(pending_dash)
+            elif tag == "20":  # a terminator of a statement cut short (refused as incomplete)
+                messages.append(current)
+                current, in_message, closed = [], False, False
+            pending_dash = None
+        if tag is not None:
+            if tag in ("940", "942"):  # Rabobank ":940:" header
                 continue
             if tag == "20" and in_message and current:
                 messages.append(current)  # a new statement without a '-' terminator
-                current = []
+                current, closed = [], False
             if tag == "20":
                 in_message = True
             if in_message:
                 current.append(_Field(tag, [_Line(number, m.group(2))]))
+                # an MT940 ends at its closing balance, an MT942 (no balances) at its floor limit/summaries
+                closed = closed or tag in CLOSING_TAGS or tag in MT942_TAGS
             continue
         if in_message and current:
             current[-1].lines.append(_Line(number, line))
@@ -171,7 +220,13 @@ def parse_mt94x(path: Path, data: bytes) -> ParsedFile:
         SourceDataError: A tag that cannot be read (bad ``:61:``, bad balance, no statement at all);
             the message names the file, the line number and what to do.
     """
-    text = decode(data)
+    try:
+        text = decode(data)
+    except UnicodeDecodeError as exc:
+        raise SourceDataError(
+            f"{path}: byte {exc.start}: the file announces {exc.encoding} (byte-order mark) but is not; "
+            "re-export the statement"
+        ) from None
     intraday = is_mt942(text)
     messages = _split_messages(text)
     if not messages:
@@ -180,6 +235,13 @@ def parse_mt94x(path: Path, data: bytes) -> ParsedFile:
             "check that this is a SWIFT statement export"
         )
     statements = [_statement(path, fields, intraday) for fields in messages]
+    tags_61 = len(re.findall(r"(?m)^:61:", text.replace("\r", "\n")))
+    parsed_61 = sum(len(st.entries) for st in statements)
+    if tags_61 != parsed_61:
+        raise SourceDataError(
+            f"{path}: {tags_61} ':61:' statement lines in the file but {parsed_61} read (a line outside any "
+            "statement, after a terminator); the file is malformed - download it again from the bank"
+        )
     return ParsedFile(path=path, format="mt942" if intraday else "mt940", statements=statements)
 
 
@@ -196,6 +258,26 @@ def _yymmdd(raw: str) -> date:
     year = int(raw[:2])
     # SWIFT dates carry two-digit years; statements are 1980-2079
     return date(2000 + year if year < 80 else 1900 + year, int(raw[2:4]), int(raw[4:6]))
+
+
+def _clamped(year: int, month: int, day: int) -> tuple[date, bool]:
+    """The date, or the last day of its month when the day does not exist (30 February).
+
+    Returns:
+        (date, True when the day was moved).
+
+    Raises:
+        ValueError: The month is not 1-12 or the day is not 1-31 (not a quirk: a broken file).
+    """
+    if not 1 <= month <= 12 or not 1 <= day <= 31:
+        raise ValueError(f"month {month} day {day}")
+    last = calendar.monthrange(year, month)[1]
+    return date(year, month, min(day, last)), day > last
+
+
+def _yymmdd_lenient(raw: str) -> tuple[date, bool]:
+    year = int(raw[:2])
+    return _clamped(2000 + year if year < 80 else 1900 + year, int(raw[2:4]), int(raw[4:6]))
 
 
 def _statement(path: Path, fields: list[_Field], intraday: bool) -> Statement:
@@ -215,6 +297,8 @@ def _statement(path: Path, fields: list[_Field], intraday: bool) -> Statement:
             st.currency = st.currency or f.value[:3]  # MT942 floor limit: currency + amount
         elif f.tag in BALANCE_CODES:
             bal = _balance(path, f)
+            if bal is None:
+                continue
             st.balances.append(bal)
             st.currency = st.currency or bal.currency
             if bal.code == "OPBD" and st.opening is None:
@@ -232,7 +316,17 @@ def _statement(path: Path, fields: list[_Field], intraday: bool) -> Statement:
         previous_tag = f.tag
     for e in st.entries:
         e.currency = e.currency or st.currency or ""
-        e.bank_txn_id = _txn_id(st, e)
+        e.bank_txn_id = e.account_servicer_reference or ""  # else a content id, see assign_fallback_ids
+    if not intraday:
+        tags = {f.tag for f in fields}
+        missing = [name for name, wanted in (("opening", OPENING_TAGS), ("closing", CLOSING_TAGS)) if not tags & wanted]
+        if missing:
+            what = " and ".join(f"{m} balance (:{'60F' if m == 'opening' else '62F'}:)" for m in missing)
+            raise SourceDataError(
+                f"{path}: {st.location}: statement :20:{st.statement_id or '?'} :28C:{st.sequence or '?'} has no "
+                f"{what}; the file is incomplete (cut short or an export that dropped the tag) - download the "
+                "complete MT940 from the bank"
+            )
     if st.entries and not st.currency:
         raise SourceDataError(
             f"{path}: {st.location}: statement {st.statement_id} states no currency (no :60F:/:62F: balance "
@@ -241,9 +335,15 @@ def _statement(path: Path, fields: list[_Field], intraday: bool) -> Statement:
     return st
 
 
-def _balance(path: Path, f: _Field) -> Balance:
-    m = BALANCE_RE.match(f.value)
+def _balance(path: Path, f: _Field) -> Balance | None:
+    """A balance tag; None for an unreadable available balance (:64:/:65:, information only)."""
+    value = f.compact
+    m = BALANCE_RE.match(value)
+    informative = f.tag in ("64", "65")
     if not m:
+        if informative:
+            log.warning("%s: line %d: available balance :%s:%s is unreadable, ignored", path, f.number, f.tag, value)
+            return None
         raise _error(
             path,
             f,
@@ -252,15 +352,43 @@ def _balance(path: Path, f: _Field) -> Balance:
         )
     amount = _amount(m.group("amount"))
     try:
-        day = _yymmdd(m.group("date"))
+        day, moved = _yymmdd_lenient(m.group("date"))
     except ValueError:
         raise _error(path, f, f"date {m.group('date')} does not exist", "download the file again") from None
+    if moved:
+        log.warning("%s: line %d: balance date %s does not exist, read as %s", path, f.number, m.group("date"), day)
     return Balance(BALANCE_CODES[f.tag], -amount if m.group("mark") == "D" else amount, m.group("ccy"), day)
 
 
-def _line_61(path: Path, f: _Field, st: Statement, index: int, intraday: bool) -> Entry:
-    first = f.first.strip()
+def _structured_61(f: _Field) -> tuple[re.Match[str] | None, list[_Line]]:
+    """Match the structured part of ``:61:``, joining continuation lines when a wrap cut it.
+
+    Returns:
+        The match and the lines left over (the supplementary details).
+    """
+    lines = f.lines
+    first = lines[0].text.strip()
     m = LINE_61_RE.match(first)
+    if m:
+        rest = m.group("rest")
+        nxt = lines[1].text.strip() if len(lines) > 1 else ""
+        # a wrap inside the references: the next line carries the '//' (or the bank ref after a bare '//')
+        cut_before_bank_ref = "//" not in rest and "//" in nxt and " " not in nxt.split("//")[0]
+        cut_after_slashes = rest.endswith("//") and nxt and " " not in nxt and len(nxt) <= 16
+        if len(lines) > 1 and (cut_before_bank_ref or cut_after_slashes):
+            return LINE_61_RE.match(first + nxt), lines[2:]
+        return m, lines[1:]
+    joined = first
+    for k in range(1, min(len(lines), 4)):
+        joined += lines[k].text.strip()
+        m = LINE_61_RE.match(joined)
+        if m:
+            return m, lines[k + 1 :]
+    return None, lines[1:]
+
+
+def _line_61(path: Path, f: _Field, st: Statement, index: int, intraday: bool) -> Entry:
+    m, extra = _structured_61(f)
     if not m:
         raise _error(
             path,
@@ -268,8 +396,11 @@ def _line_61(path: Path, f: _Field, st: Statement, index: int, intraday: bool) -
             "statement line does not follow YYMMDD[MMDD](C|D|RC|RD)[funds]amount(N|S|F)xxx[ref][//bankref]",
             "the file is corrupted or truncated - download it again from the bank",
         )
+    notes = []
     try:
-        value = _yymmdd(m.group("value"))
+        value, moved = _yymmdd_lenient(m.group("value"))
+        if moved:
+            notes.append(f"value date {m.group('value')} does not exist (bank quirk), read as {value.isoformat()}")
         booking = value
         if m.group("entry"):
             month, day = int(m.group("entry")[:2]), int(m.group("entry")[2:])
@@ -278,36 +409,39 @@ def _line_61(path: Path, f: _Field, st: Statement, index: int, intraday: bool) -
                 year -= 1
             elif value.month - month > 6:  # entry in January, value date in December
                 year += 1
-            booking = date(year, month, day)
+            booking, moved = _clamped(year, month, day)
+            if moved:
+                notes.append(f"entry date {m.group('entry')} does not exist, read as {booking.isoformat()}")
     except ValueError:
-        raise _error(path, f, "value or entry date does not exist", "download the file again") from None
+        raise _error(
+            path, f, "value or entry date is not a date (month not 01-12 or day not 01-31)", "download the file again"
+        ) from None
+    for note in notes:
+        log.warning("%s: line %d: %s", path, f.number, note)
     mark = m.group("mark")
     credit = mark in ("C", "RD", "EC")
     rest = m.group("rest")
     cust_ref, _, bank_ref = rest.partition("//")
-    supplementary = " ".join(x.text.strip() for x in f.lines[1:] if x.text.strip()) or None
+    supplementary = " ".join(x.text.strip() for x in extra if x.text.strip()) or None
     cust_ref, bank_ref = cust_ref.strip(), bank_ref.strip()
+    reversal = mark in ("RC", "RD")
     return Entry(
         amount=_amount(m.group("amount")),
         currency=st.currency or "",
         credit_debit="CRDT" if credit else "DBIT",
-        is_reversal=mark in ("RC", "RD"),
+        is_reversal=reversal,
         status="INFO" if intraday else BOOKED,
         booking_date=booking,
         value_date=value,
         entry_reference=None if cust_ref.upper() in NO_REF else cust_ref,
         account_servicer_reference=None if bank_ref.upper() in NO_REF else bank_ref,
+        # a reversal's customer reference quotes the original line's reference
+        reversal_of=(None if cust_ref.upper() in NO_REF else cust_ref) if reversal else None,
         bank_transaction_code=m.group("type"),
         additional_info=supplementary,
         entry_index=index,
+        notes=notes,
     )
-
-
-def _txn_id(st: Statement, e: Entry) -> str:
-    if e.account_servicer_reference:
-        return e.account_servicer_reference
-    statement = f"{st.statement_id or ''}/{st.sequence or ''}"
-    return fallback_txn_id(st.account, statement, e.entry_index, None, e.amount, e.booking_date)
 
 
 def _join_free(lines: list[str]) -> str:
@@ -421,6 +555,8 @@ def _apply_dutch(e: Entry, text: str) -> None:
         e.creditor_references = [e.creditor_reference]
     e.remittance_text = e.remittance_text or None
     e.return_reason = values.get("RTRN") or None
+    if (e.is_reversal or e.return_reason) and not e.reversal_of:
+        e.reversal_of = e.end_to_end_id
 
 
 def _apply_triodos(e: Entry, text: str) -> None:

@@ -6,10 +6,15 @@ entries. An ``Entry`` here is one *output line*: a camt ``Ntry`` with one ``TxDt
 Amounts are unsigned ``Decimal`` values exactly as the bank wrote them (any number of decimals, never
 float); the direction is ``credit_debit`` (``CRDT`` money in, ``DBIT`` money out).
 
-``bank_txn_id`` is stable across re-deliveries of the same statement: the account servicer's reference
-when the bank gives one, else a SHA-256 of (account, statement id, entry index, transaction index,
-amount, booking date). ``to_raw_table`` renders the booked lines in the ``raw_bank.statement_lines``
-contract (``connectors.contracts.STATEMENT_LINES``).
+``bank_txn_id`` is stable across re-deliveries of the same lines: the account servicer's reference
+when the bank gives one, else a SHA-256 of the line's content (account, currency, direction, amount,
+booking date, counterparty account, end-to-end id, references, remittance text) and its occurrence
+number among identical lines of the file. It never depends on the message type, the message or
+statement id or the line's position: an intraday camt.052 and the day's camt.053 carrying the same
+booked entries yield the same ids, so the loader (append on ``bank_txn_id``) lands them once, while
+two genuinely identical payments on one day stay two lines (occurrence 1 and 2).
+``to_raw_table`` renders the booked lines in the ``raw_bank.statement_lines`` contract
+(``connectors.contracts.STATEMENT_LINES``).
 """
 
 from __future__ import annotations
@@ -75,7 +80,9 @@ class Entry:
         entry_reference: camt ``NtryRef`` / MT940 customer reference (``NONREF`` dropped).
         account_servicer_reference: camt ``AcctSvcrRef`` (transaction level, else entry level) / MT940
             bank reference after ``//``.
-        return_reason: ``RtrInf/Rsn/Cd``.
+        return_reason: ``RtrInf/Rsn/Cd`` (camt), ``/RTRN/`` (MT940), the BAI2 return type code.
+        reversal_of: On a reversal or return, the original line's reference as the bank quotes it
+            (camt ``InstrId``, MT940 customer reference), for linking it to the line it undoes.
         bank_transaction_code: ``Domn/Fmly/SubFmly`` codes, proprietary code or MT940 type (``NTRF``).
         additional_info: Bank free text (``AddtlTxInf``/``AddtlNtryInf``, MT940 supplementary details).
         raw_info: MT940 ``:86:`` as written (lines joined with newlines).
@@ -107,6 +114,7 @@ class Entry:
     entry_reference: str | None = None
     account_servicer_reference: str | None = None
     return_reason: str | None = None
+    reversal_of: str | None = None
     bank_transaction_code: str | None = None
     additional_info: str | None = None
     raw_info: str | None = None
@@ -127,30 +135,56 @@ class Entry:
         return self.status == BOOKED
 
 
-def fallback_txn_id(
-    account: str | None,
-    statement_id: str | None,
-    entry_index: int,
-    tx_index: int | None,
-    amount: Decimal,
-    booking_date: date | None,
-) -> str:
+def _identity(account: str | None, e: Entry) -> tuple:
+    """What makes a line the same payment whoever reports it (camt.052/053/054, MT940/942, BAI2)."""
+    return (
+        account or "",
+        e.currency,
+        e.credit_debit,
+        str(e.amount),
+        e.booking_date.isoformat() if e.booking_date else "",
+        e.counterparty_account or "",
+        e.end_to_end_id or "",
+        e.creditor_reference or "",
+        e.entry_reference or "",
+        e.remittance_text or "",
+        e.return_reason or "",
+        "R" if e.is_reversal else "",
+    )
+
+
+def fallback_txn_id(account: str | None, e: Entry, occurrence: int) -> str:
     """SHA-256 line id for banks that give no account-servicer reference.
 
-    It depends only on the statement's content, never on the file name, so the same statement
-    delivered twice yields the same ids.
+    It depends only on the line's content and its occurrence number among identical lines (1-based),
+    never on the file name, the message type, the message/statement id or the line's position, so
+    the same payment reported by an intraday camt.052 and the day's camt.053 (or delivered twice)
+    gets the same id, and two identical payments on one day keep two ids.
+
+    Args:
+        account: The statement's own account.
+        e: The line.
+        occurrence: 1 for the first line of this content in the file, 2 for the second...
     """
-    key = "|".join(
-        [
-            account or "",
-            statement_id or "",
-            str(entry_index),
-            "" if tx_index is None else str(tx_index),
-            str(amount),
-            booking_date.isoformat() if booking_date else "",
-        ]
-    )
+    key = "|".join([*_identity(account, e), str(occurrence)])
     return hashlib.sha256(key.encode("utf-8")).hexdigest()
+
+
+def assign_fallback_ids(statements: list[Statement]) -> None:
+    """Give every line without a bank reference its content id (see ``fallback_txn_id``).
+
+    Occurrences are counted per content over the whole file, booked lines apart from the others (a
+    pending camt.052 line and the booked line it becomes are counted separately, so the booked
+    lines of a 052 and of the 053 number alike).
+    """
+    seen: dict[tuple, int] = {}
+    for st in statements:
+        for e in st.entries:
+            if e.bank_txn_id:
+                continue
+            key = (_identity(st.account, e), e.is_booked)
+            seen[key] = seen.get(key, 0) + 1
+            e.bank_txn_id = fallback_txn_id(st.account, e, seen[key])
 
 
 def disambiguate_ids(statements: list[Statement]) -> None:
@@ -208,6 +242,7 @@ class Statement:
         entries: The statement's lines in file order.
         info: Statement-level free text (MT940 ``:86:`` after the balances).
         location: Where the statement is in the file (XPath or line number), for messages.
+        problems: Other controls the parser found failing (BAI2 total credits/debits vs details).
     """
 
     account: str | None
@@ -220,24 +255,68 @@ class Statement:
     entries: list[Entry] = field(default_factory=list)
     info: str | None = None
     location: str = ""
+    problems: list[str] = field(default_factory=list)
 
     def reconcile(self) -> list[str]:
         """Check opening + sum(signed booked lines) == closing.
 
         Returns:
-            Problems found (empty when the statement reconciles or lacks either balance).
+            Problems found (empty when the statement reconciles or lacks either balance; see
+            ``unchecked`` for the statements that could not be checked).
         """
         if self.opening is None or self.closing is None:
-            return []
+            return list(self.problems)
         opening, closing = self.opening[0], self.closing[0]
         moved = sum((e.signed_amount for e in self.entries if e.is_booked), Decimal(0))
         if opening + moved == closing:
-            return []
+            return list(self.problems)
         return [
-            f"statement {self.statement_id or '?'} of account {self.account or '?'} ({self.location}): "
+            *self.problems,
+            f"statement {self.label} ({self.location}): "
             f"opening {opening} + booked lines {moved} = {opening + moved}, but the closing balance is "
-            f"{closing} (difference {closing - opening - moved}); a line is missing or the file is incomplete"
+            f"{closing} (difference {closing - opening - moved}); a line is missing or the file is incomplete",
         ]
+
+    def unchecked(self) -> str | None:
+        """Why the balances of this statement cannot be checked (None when they can)."""
+        missing = [name for name, bal in (("opening", self.opening), ("closing", self.closing)) if bal is None]
+        if not missing:
+            return None
+        return f"statement {self.label} ({self.location}) states no {' and no '.join(missing)} booked balance"
+
+    @property
+    def label(self) -> str:
+        """``<id>/<sequence> of account <account>`` for messages."""
+        ident = self.statement_id or "?"
+        if self.sequence:
+            ident += f" (sequence {self.sequence})"
+        return f"{ident} of account {self.account or '?'}"
+
+
+@dataclass
+class BalanceCheck:
+    """Outcome of checking every statement's balances: opening + booked lines == closing.
+
+    Attributes:
+        status: ``reconciled`` (every statement checked and adds up), ``mismatch`` (some statement does
+            not add up) or ``unchecked`` (none does not add up, but some statement lacks a balance).
+        problems: The mismatches, naming file, statement and difference.
+        unchecked: The statements that could not be checked, and why.
+    """
+
+    status: str
+    problems: list[str]
+    unchecked: list[str]
+
+    @property
+    def summary(self) -> str:
+        """One human sentence; never says "reconcile" unless every statement was checked."""
+        if self.status == "reconciled":
+            return "balances reconcile (opening + booked lines = closing in every statement)"
+        parts = list(self.problems)
+        if self.unchecked:
+            parts.append("balances not checked: " + "; ".join(self.unchecked))
+        return "; ".join(parts)
 
 
 @dataclass
@@ -246,7 +325,7 @@ class ParsedFile:
 
     Attributes:
         path: The file.
-        format: ``camt.053``, ``camt.054``, ``mt940`` or ``mt942``.
+        format: ``camt.052``, ``camt.053``, ``camt.054``, ``mt940``, ``mt942`` or ``bai2``.
         statements: Statements in file order.
         version: Message version (``camt.053.001.08``) when known.
     """
@@ -266,6 +345,13 @@ class ParsedFile:
     def reconcile(self) -> list[str]:
         """Balance problems of every statement (see ``Statement.reconcile``), prefixed with the file."""
         return [f"{self.path}: {p}" for st in self.statements for p in st.reconcile()]
+
+    def balance_check(self) -> BalanceCheck:
+        """Check every statement's balances; says which could not be checked (no opening/closing)."""
+        problems = self.reconcile()
+        unchecked = [f"{self.path}: {u}" for st in self.statements if (u := st.unchecked())]
+        status = "mismatch" if problems else ("unchecked" if unchecked or not self.statements else "reconciled")
+        return BalanceCheck(status, problems, unchecked)
 
     def to_raw_table(self, booked_only: bool = True) -> pa.Table:
         """The lines as a table with exactly the ``raw_bank.statement_lines`` contract columns.
@@ -301,6 +387,10 @@ class ParsedFile:
             "counterparty_iban": pa.array([e.counterparty_account for _, e in rows], pa.string()),
             "remittance_text": pa.array([e.remittance_text for _, e in rows], pa.string()),
             "creditor_reference": pa.array([e.creditor_reference for _, e in rows], pa.string()),
+            "is_reversal": pa.array([e.is_reversal for _, e in rows], pa.bool_()),
+            "return_reason": pa.array([e.return_reason for _, e in rows], pa.string()),
+            "end_to_end_id": pa.array([e.end_to_end_id for _, e in rows], pa.string()),
+            "reversal_of": pa.array([e.reversal_of for _, e in rows], pa.string()),
         }
         return pa.table([cols[c] for c in STATEMENT_LINES.column_names], names=STATEMENT_LINES.column_names)
 
@@ -329,6 +419,7 @@ class ParsedFile:
                     "entry_reference": e.entry_reference,
                     "account_servicer_reference": e.account_servicer_reference,
                     "return_reason": e.return_reason,
+                    "reversal_of": e.reversal_of,
                     "bank_transaction_code": e.bank_transaction_code,
                     "notes": e.notes,
                 },
