@@ -143,7 +143,7 @@ def read_opt_out(text: str | None) -> OptOut | None:
     Returns:
         The opt-out, or None when the message does not opt out.
     """
-    if not text or not text.strip():
+    if not isinstance(text, str) or not text.strip():
         return None
     t = _fold(text)
     bare = re.sub(r"[^\w' -]+", " ", t).strip()
@@ -204,7 +204,8 @@ def opt_outs(con: duckdb.DuckDBPyConnection) -> pd.DataFrame:
     if not _exists(con, "raw_channels", "webhook_events"):
         return empty
     cur = con.execute(_EVENTS)
-    events = pd.DataFrame(cur.fetchall(), columns=[d[0] for d in cur.description])
+    # Rows as they come (None stays None; a frame would turn a missing text into NaN).
+    events = pd.DataFrame(cur.fetchall(), columns=[d[0] for d in cur.description], dtype=object)
     if events.empty:
         return empty
     rows: list[dict[str, object]] = []
