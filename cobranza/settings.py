@@ -60,6 +60,17 @@ class SourcesSettings(BaseModel):
     erp: Literal["files", "sql", "odoo"] = Field("files", description="How the ERP streams are read.")
     crm: Literal["files", "hubspot"] = Field("files", description="How the CRM streams are read.")
     sql_config: Path | None = Field(None, description="SQL source YAML (tables, column mappings) when erp=sql.")
+    max_future_skew_minutes: int = Field(
+        15,
+        ge=0,
+        description="A record whose updated_at lies further past the run's clock is quarantined and never "
+        "moves a watermark (source clocks drift a little; 2099 is a keying error).",
+    )
+    required_streams: list[str] = Field(
+        ["raw_erp.customers", "raw_erp.invoices", "raw_crm.contacts"],
+        description="Raw tables without which no run can proceed: empty after ingestion (every file set "
+        "aside, nothing landed before) stops the run before any contact.",
+    )
 
 
 class ModelSettings(BaseModel):

@@ -8,8 +8,11 @@ reads itself) given the stream's last durable watermark. ``sync`` lands every ba
 transaction), so no connector writes to the warehouse on its own.
 
 A batch that cannot be read at all (an unparseable file, a page that is not JSON) raises
-``SourceDataError``; ``sync`` records it in ``quarantine.raw_files`` with the reason and goes on with
-the other batches and streams unless ``fail_fast`` is set, and reports it in the result.
+``SourceDataError`` (or arrives with ``error`` set, when the reader could already tell: an empty
+file, gzip or an HTML page named ``.csv``); ``sync`` records it in ``quarantine.raw_files`` with the
+reason and its content hash, logs a WARNING naming it, and goes on with the other batches and streams
+unless ``fail_fast`` is set, and reports it in the result. A file set aside is not read again while
+its content is unchanged (it is reported as still quarantined); a corrected file lands.
 """
 
 from __future__ import annotations
@@ -17,7 +20,7 @@ from __future__ import annotations
 import logging
 from collections.abc import Iterable, Iterator
 from dataclasses import dataclass, field
-from datetime import datetime
+from datetime import UTC, datetime, timedelta
 from typing import Protocol, runtime_checkable
 
 import duckdb
@@ -25,7 +28,7 @@ import pyarrow as pa
 
 from connectors import state
 from connectors.contracts import StreamContract
-from connectors.load import LandResult, SourceDataError, land
+from connectors.load import DEFAULT_FUTURE_SKEW, LandResult, SourceDataError, land
 
 log = logging.getLogger(__name__)
 
@@ -47,6 +50,12 @@ class Batch:
         constants: Contract column -> literal value.
         date_format: strptime format of DATE values (ISO when None).
         timestamp_format: strptime format of TIMESTAMP values (ISO when None).
+        decimal_separator: ``,`` when amounts are written with a decimal comma (``1.234,56``).
+        error: Set by a stream that read the file but found it unusable (empty, an HTML page, a
+            truncated statement): ``sync`` quarantines the file with this reason, lands nothing of
+            it and goes on with the next batch.
+        warnings: Problems found in a batch that still lands (a statement whose balances do not
+            add up); ``sync`` logs them at WARNING and reports them in the result.
     """
 
     origin: str
@@ -58,6 +67,9 @@ class Batch:
     constants: dict[str, object] = field(default_factory=dict)
     date_format: str | None = None
     timestamp_format: str | None = None
+    decimal_separator: str = "."
+    error: str | None = None
+    warnings: list[str] = field(default_factory=list)
 
 
 @runtime_checkable
@@ -95,6 +107,7 @@ class SyncResult:
     source: str
     landed: list[LandResult] = field(default_factory=list)
     refused: list[dict[str, str]] = field(default_factory=list)
+    warnings: list[dict[str, str]] = field(default_factory=list)
 
     @property
     def ok(self) -> bool:
@@ -107,6 +120,7 @@ class SyncResult:
             "source": self.source,
             "landed": [r.as_dict() for r in self.landed],
             "refused": list(self.refused),
+            "warnings": list(self.warnings),
         }
 
 
@@ -122,10 +136,19 @@ def records_table(rows: list[dict], contract: StreamContract) -> pa.Table:
     )
 
 
-def quarantine_batch(con: duckdb.DuckDBPyConnection, stream: str, origin: str, reason: str) -> None:
-    """Record a batch that could not be read at all (kept for review, nothing of it landed)."""
+def quarantine_batch(
+    con: duckdb.DuckDBPyConnection, stream: str, origin: str, reason: str, sha256: str | None = None
+) -> None:
+    """Record a batch that could not be read at all (kept for review, nothing of it landed).
+
+    With its content hash, the same file is not read again on the next runs until it changes.
+    """
     state.ensure_state_tables(con)
-    con.execute("insert into quarantine.raw_files values (now()::timestamp, ?, ?, ?)", [stream, origin, reason])
+    con.execute(
+        "insert into quarantine.raw_files (quarantined_at, stream, origin, reason, file_sha256) "
+        "values (now()::timestamp, ?, ?, ?, ?)",
+        [stream, origin, reason, sha256],
+    )
 
 
 def sync(
@@ -134,6 +157,8 @@ def sync(
     *,
     streams: Iterable[str] | None = None,
     fail_fast: bool = False,
+    clock: datetime | None = None,
+    max_future_skew: timedelta = DEFAULT_FUTURE_SKEW,
 ) -> SyncResult:
     """Land every stream of ``source`` (or the named ones) into its raw table.
 
@@ -142,6 +167,9 @@ def sync(
         source: The source to read.
         streams: Raw table names to restrict to (default: all of the source's streams).
         fail_fast: Raise on the first unreadable batch instead of quarantining it and going on.
+        clock: The run's clock (UTC, default now): cursors later than it plus ``max_future_skew``
+            are quarantined and never move a watermark.
+        max_future_skew: Tolerated clock drift of the source systems.
 
     Returns:
         Landing results and refused batches.
@@ -152,32 +180,64 @@ def sync(
     source.check()
     wanted = set(streams) if streams else None
     result = SyncResult(source.name)
+    now = clock or datetime.now(UTC)
+    limit = (now.astimezone(UTC).replace(tzinfo=None) if now.tzinfo else now) + max_future_skew
+
+    def refuse(table: str, origin: str, error: str, sha256: str | None) -> None:
+        if fail_fast:
+            raise SourceDataError(error)
+        quarantine_batch(con, table, origin, error, sha256)
+        result.refused.append({"stream": table, "origin": origin, "error": error})
+        log.warning("set aside (quarantine.raw_files): %s", error)
+
     for stream in source.streams():
         contract = stream.contract
         if wanted is not None and contract.table not in wanted:
             continue
         state.ensure_state_tables(con)
         watermark = state.get_watermark(con, source.name, contract.table)
+        if watermark is not None and watermark > limit:
+            # Left by a record from the future before such records were held back: asking for the
+            # changes since 2099 would never see another one, so the stream is read in full once.
+            log.warning("%s: watermark %s lies in the future; reading the stream in full", contract.table, watermark)
+            watermark = None
         try:
             for batch in stream.read(watermark):
+                if batch.sha256 and (earlier := state.file_quarantined(con, contract.table, batch.sha256)):
+                    at, reason = earlier
+                    result.refused.append(
+                        {"stream": contract.table, "origin": batch.origin, "error": reason, "since": str(at)}
+                    )
+                    log.warning("%s: unchanged since set aside on %s, not read again: %s", batch.origin, at, reason)
+                    continue
+                if batch.error is not None:  # the stream read the file and found it unusable
+                    refuse(contract.table, batch.origin, batch.error, batch.sha256)
+                    continue
+                for warning in batch.warnings:
+                    result.warnings.append({"stream": contract.table, "origin": batch.origin, "warning": warning})
+                    log.warning("%s", warning)
                 try:
-                    result.landed.append(_land_batch(con, source.name, stream, batch))
+                    landed = _land_batch(con, source.name, stream, batch, clock=now, max_future_skew=max_future_skew)
                 except SourceDataError as exc:
-                    if fail_fast:
-                        raise
-                    quarantine_batch(con, contract.table, batch.origin, str(exc))
-                    result.refused.append({"stream": contract.table, "origin": batch.origin, "error": str(exc)})
-                    log.error("%s", exc)
+                    refuse(contract.table, batch.origin, str(exc), batch.sha256)
+                    continue
+                result.landed.append(landed)
         except SourceDataError as exc:  # raised by read() itself, e.g. a page that is not JSON
             if fail_fast:
                 raise
-            quarantine_batch(con, contract.table, source.name, str(exc))
-            result.refused.append({"stream": contract.table, "origin": source.name, "error": str(exc)})
-            log.error("%s", exc)
+            refuse(contract.table, source.name, str(exc), None)
     return result
 
 
-def _land_batch(con: duckdb.DuckDBPyConnection, source: str, stream: SourceStream, batch: Batch) -> LandResult:
+def _land_batch(
+    con: duckdb.DuckDBPyConnection,
+    source: str,
+    stream: SourceStream,
+    batch: Batch,
+    *,
+    clock: datetime | None = None,
+    max_future_skew: timedelta = DEFAULT_FUTURE_SKEW,
+) -> LandResult:
     if batch.table is not None:
         view = "_batch_arrow"
         con.register(view, batch.table)
@@ -188,12 +248,12 @@ def _land_batch(con: duckdb.DuckDBPyConnection, source: str, stream: SourceStrea
         raise ValueError(f"{batch.origin}: a batch needs either an Arrow table or a SQL query")
     try:
         try:
-            return _land(con, source, stream, batch, sql)
+            return _land(con, source, stream, batch, sql, clock, max_future_skew)
         except duckdb.Error:
             if batch.fallback_sql is None:
                 raise
             log.info("%s: typed read failed, landing through the text read", batch.origin)
-            return _land(con, source, stream, batch, batch.fallback_sql)
+            return _land(con, source, stream, batch, batch.fallback_sql, clock, max_future_skew)
     except duckdb.Error as exc:
         first = str(exc).strip().splitlines()[0]
         raise SourceDataError(
@@ -204,7 +264,15 @@ def _land_batch(con: duckdb.DuckDBPyConnection, source: str, stream: SourceStrea
             con.unregister(view)
 
 
-def _land(con: duckdb.DuckDBPyConnection, source: str, stream: SourceStream, batch: Batch, sql: str) -> LandResult:
+def _land(
+    con: duckdb.DuckDBPyConnection,
+    source: str,
+    stream: SourceStream,
+    batch: Batch,
+    sql: str,
+    clock: datetime | None,
+    max_future_skew: timedelta,
+) -> LandResult:
     return land(
         con,
         stream.contract,
@@ -219,4 +287,7 @@ def _land(con: duckdb.DuckDBPyConnection, source: str, stream: SourceStream, bat
         lookback_days=stream.lookback_days,
         max_bad_fraction=stream.max_bad_fraction,
         watermark_column=getattr(stream, "watermark_column", None),
+        clock=clock,
+        max_future_skew=max_future_skew,
+        decimal_separator=batch.decimal_separator,
     )

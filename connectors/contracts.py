@@ -32,6 +32,9 @@ class Column:
     type: str
     nullable: bool = True
     description: str = ""
+    #: A contact point the loader validates value by value (``e164`` phone, ``email`` address): an
+    #: invalid one lands as NULL, so no channel can use it, and is quarantined with the reason.
+    contact_point: Literal["e164", "email"] | None = None
 
 
 @dataclass(frozen=True)
@@ -74,8 +77,10 @@ class StreamContract:
         return [c.name for c in self.columns]
 
 
-def _c(name: str, type_: str, nullable: bool = True, description: str = "") -> Column:
-    return Column(name, type_, nullable, description)
+def _c(
+    name: str, type_: str, nullable: bool = True, description: str = "", contact_point: str | None = None
+) -> Column:
+    return Column(name, type_, nullable, description, contact_point)  # type: ignore[arg-type]
 
 
 MONEY = "DECIMAL(18,2)"
@@ -180,8 +185,8 @@ CONTACTS = StreamContract(
         _c("customer_id", "VARCHAR", False),
         _c("full_name", "VARCHAR", False),
         _c("role", "VARCHAR", False, "debtor | guarantor | other"),
-        _c("email", "VARCHAR"),
-        _c("phone", "VARCHAR", description="E.164"),
+        _c("email", "VARCHAR", contact_point="email"),
+        _c("phone", "VARCHAR", description="E.164", contact_point="e164"),
         _c("language", "VARCHAR", False, "es | en | pt"),
         _c("timezone", "VARCHAR", False, "IANA zone of the contact's address"),
         _c("consent_email", "BOOLEAN", False),

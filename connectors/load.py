@@ -9,6 +9,15 @@ decimals) to ``quarantine.raw_records`` with the reason, and writes the rest to
 - ``merge`` streams (mutable records): a row replaces the stored one only when its cursor is newer;
 - ``append`` streams (immutable events): only keys not seen before are inserted.
 
+Two rules keep one bad value from doing lasting harm (DESIGN.md §5):
+
+- a cursor (``updated_at``, or an append stream's watermark column) later than the run's clock plus
+  ``max_future_skew`` is a record from the future: it is quarantined and never moves the watermark,
+  so one invoice stamped 2099 cannot hide every later change (the next day's cancellation lands);
+- a contact point (a contract column with ``contact_point``: phone, e-mail) that is not a usable
+  address lands as NULL and its record is quarantined with the reason
+  (``connectors.contact_points``): no channel is ever chosen for it, the rest of the record lands.
+
 The batch, its quarantine rows, the file mark and the watermark commit in one transaction, so a
 crash leaves either all or none of them, and re-running the same load changes nothing.
 """
@@ -18,11 +27,11 @@ from __future__ import annotations
 import logging
 import uuid
 from dataclasses import asdict, dataclass
-from datetime import timedelta
+from datetime import UTC, datetime, timedelta
 
 import duckdb
 
-from connectors import state
+from connectors import contact_points, state
 from connectors.contracts import LINEAGE_COLUMNS, StreamContract
 from connectors.warehouse import transaction
 
@@ -33,6 +42,14 @@ _OFFSET_AFTER_TIME = "[0-9]:[0-9]{2}(:[0-9]{2}([.][0-9]+)?)? ?(Z|[+-][0-9]{2}(:?
 
 #: Below this many bad rows a batch is never refused whole, whatever the share (small API pages).
 MIN_BAD_ROWS_TO_REFUSE = 20
+
+#: How far past the run's clock a cursor may lie (clocks of source systems drift a little).
+DEFAULT_FUTURE_SKEW = timedelta(minutes=15)
+
+#: A number written with a decimal comma (``1234,56``, ``1.234,56``): the hint when it fails to read.
+_DECIMAL_COMMA = "^-?[0-9][0-9. ]*,[0-9]+$"
+#: What a decimal-comma export's amounts look like: ``1234,56``, ``1.234,56``, ``-12``, ``1 234,5``.
+_DECIMAL_COMMA_NUMBER = "^-?([0-9]{1,3}([. ][0-9]{3})+|[0-9]+)(,[0-9]+)?$"
 
 
 class SourceDataError(Exception):
@@ -50,6 +67,7 @@ class LandResult:
     rows_read: int = 0
     rows_new: int = 0
     rows_quarantined: int = 0
+    fields_quarantined: int = 0
 
     def as_dict(self) -> dict:
         """JSON-friendly form."""
@@ -75,9 +93,23 @@ def ensure_raw_table(con: duckdb.DuckDBPyConnection, contract: StreamContract) -
             con.execute(f"alter table {contract.table} add column if not exists {_q(col.name)} {col.type}")
 
 
-def _typed_expr(col, src: str, date_format: str | None, ts_format: str | None) -> tuple[str, list[str]]:
+def _typed_expr(
+    col, src: str, date_format: str | None, ts_format: str | None, decimal_separator: str = "."
+) -> tuple[str, list[str]]:
     """SQL that casts ``src`` (a VARCHAR expression) to the column type, and failure checks."""
     t = col.type.upper()
+    checks: list[str] = []
+    raw = src
+    if t.startswith("DECIMAL") and decimal_separator == ",":
+        # A decimal-comma export: '.' and spaces group thousands. A value not written that way
+        # ('1234.56' in a ';' file) is refused, never guessed: 1234.56 must not become 123456.
+        checks.append(
+            f"case when {raw} is not null and trim({raw}) <> '' "
+            f"and not regexp_matches(trim({raw}), '{_DECIMAL_COMMA_NUMBER}') "
+            f"then '{col.name}: ''' || left({raw}, 40) || ''' is not a decimal-comma number "
+            "(the mapping says decimal: '',''); check the number format of the export' end"
+        )
+        src = f"replace(replace(replace(trim({raw}), '.', ''), ' ', ''), ',', '.')"
     if t == "DATE" and date_format:
         typed = f"try_strptime({src}, '{date_format}')::date"
     elif t == "TIMESTAMP" and ts_format:
@@ -94,18 +126,36 @@ def _typed_expr(col, src: str, date_format: str | None, ts_format: str | None) -
         typed = f"try_cast(lower(trim({src})) as boolean)"
     else:
         typed = f"try_cast(trim({src}) as {col.type})"
-    checks = [
-        f"case when {src} is not null and trim({src}) <> '' and ({typed}) is null "
-        f"then '{col.name}: cannot read ''' || left({src}, 40) || ''' as {col.type}' end"
-    ]
+    hint = ""
+    if t.startswith("DECIMAL") and decimal_separator != ",":
+        hint = (
+            f" || case when regexp_matches(trim({raw}), '{_DECIMAL_COMMA}') "
+            "then ' (a decimal comma? set decimal: '','' in the column mapping)' else '' end"
+        )
+    checks.insert(
+        0,
+        f"case when {raw} is not null and trim({raw}) <> '' and ({typed}) is null "
+        f"then '{col.name}: cannot read ''' || left({raw}, 40) || ''' as {col.type}'{hint} end",
+    )
     if not col.nullable:
-        checks.append(f"case when ({src} is null or trim({src}) = '') then '{col.name}: required value is missing' end")
+        checks.append(f"case when ({raw} is null or trim({raw}) = '') then '{col.name}: required value is missing' end")
     if t.startswith("DECIMAL"):
         checks.append(
             f"case when try_cast(trim({src}) as decimal(38,10)) <> try_cast(trim({src}) as {col.type}) "
-            f"then '{col.name}: ''' || trim({src}) || ''' has more decimals than {col.type} keeps' end"
+            f"then '{col.name}: ''' || trim({raw}) || ''' has more decimals than {col.type} keeps' end"
         )
     return typed, checks
+
+
+def _future_check(column: str, typed: str, limit: datetime) -> str:
+    """Reason SQL for a cursor later than the run's clock plus the skew (a record from the future)."""
+    bound = limit.isoformat(sep=" ", timespec="seconds")
+    return (
+        f"case when ({typed}) > '{bound}'::timestamp "
+        f"then '{column}: ' || strftime(({typed}), '%Y-%m-%d %H:%M:%S') || ' is in the future "
+        f"(later than the run clock + skew, {bound} UTC); held back so that it cannot move the watermark "
+        "past later changes: fix the date in the source and it lands on the next run' end"
+    )
 
 
 def land(
@@ -123,6 +173,9 @@ def land(
     lookback_days: int = 3,
     max_bad_fraction: float = 0.05,
     watermark_column: str | None = None,
+    clock: datetime | None = None,
+    max_future_skew: timedelta = DEFAULT_FUTURE_SKEW,
+    decimal_separator: str = ".",
 ) -> LandResult:
     """Type, quarantine and land one batch into the stream's raw table.
 
@@ -141,6 +194,10 @@ def land(
         max_bad_fraction: Above this share of bad rows the batch is refused as corrupted.
         watermark_column: For an append stream (no contract cursor), a column whose maximum is kept
             as the stream's watermark so its source can read only what is newer (e.g. ``recorded_at``).
+        clock: The run's clock (UTC; default now): a cursor later than ``clock + max_future_skew``
+            is quarantined and never moves the watermark.
+        max_future_skew: How far past ``clock`` a cursor may lie.
+        decimal_separator: ``,`` for exports that write amounts with a decimal comma.
 
     Returns:
         What was read, landed and quarantined.
@@ -157,6 +214,9 @@ def land(
 
     columns = dict(columns or {})
     constants = dict(constants or {})
+    now = clock or datetime.now(UTC)
+    limit = (now.astimezone(UTC).replace(tzinfo=None) if now.tzinfo else now) + max_future_skew
+    future_checked = contract.cursor or watermark_column
     try:
         src_rel = con.sql(source_sql)
         available = set(src_rel.columns)
@@ -190,14 +250,18 @@ def land(
                 reasons.append(
                     f"case when {_q(needed[col.name])} is null then '{col.name}: required value is missing' end"
                 )
+            if col.name == future_checked and col.type.upper() == "TIMESTAMP":
+                reasons.append(_future_check(col.name, _q(needed[col.name]), limit))
             continue
         elif needed[col.name] in available:
             src = f"{_q(needed[col.name])}::varchar"
         else:
             src = "null::varchar"
-        typed, checks = _typed_expr(col, src, date_format, timestamp_format)
+        typed, checks = _typed_expr(col, src, date_format, timestamp_format, decimal_separator)
         select.append(f"{typed} as {_q(col.name)}")
         reasons.extend(checks)
+        if col.name == future_checked and col.type.upper() == "TIMESTAMP":
+            reasons.append(_future_check(col.name, typed, limit))
     raw_cols = ", ".join(f"{_q(c)} := s.{_q(c)}::varchar" for c in sorted(available))
     key_cols = ", ".join(_q(k) for k in contract.primary_key)
     order_cursor = f"{_q(contract.cursor)} desc nulls last, " if contract.cursor else ""
@@ -214,7 +278,8 @@ def land(
             from _land_src
         ),
         ranked as (
-            select *, row_number() over (partition by {key_cols} order by {order_cursor}_row) as _rank,
+            -- A version that cannot land (a bad value, a date from the future) never outranks one that can.
+            select *, row_number() over (partition by {key_cols} order by _reason <> '', {order_cursor}_row) as _rank,
                       min(_row) over (partition by {key_cols}) as _first_row
             from typed
         )
@@ -241,6 +306,7 @@ def land(
             f"(e.g. {detail}); the file looks corrupted or mis-mapped - fix it and re-run, nothing was loaded"
         )
 
+    field_rows = _check_contact_points(con, contract)
     biz_cols = ", ".join(_q(c) for c in contract.column_names)
     with transaction(con):
         key_expr = " || '|' || ".join(f"coalesce(t.{_q(k)}::varchar, '')" for k in contract.primary_key)
@@ -253,9 +319,25 @@ def land(
                 where t._reason <> ''""",
             [contract.table, origin, batch_id],
         )
+        if field_rows:
+            # The record lands (its other fields are good); the unusable contact point is kept here only.
+            con.execute(
+                f"""insert into quarantine.raw_records
+                    select now()::timestamp, ?, ?, t._row, {key_expr}, f.reason,
+                           to_json(struct_pack({raw_cols})), ?
+                    from _land_field_bad f join _land_typed t on t._row = f._row join _land_src s on s._row = t._row""",
+                [contract.table, origin, batch_id],
+            )
         batch = "(select * from _land_typed where _reason = '')"
         join_on = " and ".join(f"r.{_q(k)} = b.{_q(k)}" for k in contract.primary_key)
         watermark = state.get_watermark(con, source, contract.table)
+        if watermark is not None and watermark > limit:
+            # Stored before future dates were held back: a watermark from the future would filter
+            # out every real change, so it is ignored here and replaced below.
+            log.warning(
+                "%s: stored watermark %s of %s lies in the future; ignored and reset", contract.table, watermark, source
+            )
+            watermark = None
         if contract.disposition == "merge" and contract.cursor:
             cur = _q(contract.cursor)
             if watermark is not None:
@@ -274,17 +356,73 @@ def land(
             "insert into _cobranza.loaded_files values (?, ?, ?, ?, ?, ?, ?, now()::timestamp)",
             [contract.table, origin_sha256 or batch_id, origin, batch_id, rows_read, inserted, rows_bad],
         )
+        # The watermark never takes a value from the future, even one landed before this rule.
         if contract.cursor:
-            new_mark = con.execute(f"select max({_q(contract.cursor)}) from {contract.table}").fetchall()[0][0]
+            new_mark = con.execute(
+                f"select max({_q(contract.cursor)}) from {contract.table} where {_q(contract.cursor)} <= ?", [limit]
+            ).fetchall()[0][0]
             state.set_watermark(con, source, contract.table, new_mark, batch_id)
         elif watermark_column:  # append stream: only this source's rows say how far it was read
             new_mark = con.execute(
-                f"select max({_q(watermark_column)}) from {contract.table} where _source = ?", [source]
+                f"select max({_q(watermark_column)}) from {contract.table} "
+                f"where _source = ? and {_q(watermark_column)} <= ?",
+                [source, limit],
             ).fetchall()[0][0]
             state.set_watermark(con, source, contract.table, new_mark, batch_id)
     if rows_bad:
         log.warning("%s: %d record(s) quarantined from %s", contract.table, rows_bad, origin)
-    return LandResult(contract.table, origin, batch_id, "loaded", rows_read, inserted, rows_bad)
+    if field_rows:
+        log.warning(
+            "%s: %d unusable contact point(s) from %s landed as NULL and quarantined",
+            contract.table,
+            field_rows,
+            origin,
+        )
+    return LandResult(contract.table, origin, batch_id, "loaded", rows_read, inserted, rows_bad, field_rows)
+
+
+def _check_contact_points(con: duckdb.DuckDBPyConnection, contract: StreamContract) -> int:
+    """Validate the contract's contact-point columns in ``_land_typed``; null the unusable ones.
+
+    Each distinct value is checked once in Python (``connectors.contact_points``). Valid values are
+    stored in their normal form (E.164 for phones); invalid ones become NULL and one row per
+    (record, column) goes to ``_land_field_bad`` with the reason, for the quarantine.
+
+    Returns:
+        The number of (record, column) pairs set aside.
+    """
+    con.execute("drop table if exists _land_field_bad")
+    con.execute("create temp table _land_field_bad (_row bigint, reason varchar)")
+    for col in contract.columns:
+        if not col.contact_point:
+            continue
+        name = _q(col.name)
+        values = [
+            r[0]
+            for r in con.execute(
+                f"select distinct {name} from _land_typed where _reason = '' and {name} is not null"
+            ).fetchall()
+        ]
+        verdicts = [(v, contact_points.check(col.contact_point, v)) for v in values]
+        changed = [(v, verdict.value, verdict.reason) for v, verdict in verdicts if verdict.value != v]
+        if not changed:
+            continue
+        con.execute("drop table if exists _land_contact_fix")
+        con.execute("create temp table _land_contact_fix (value varchar, fixed varchar, reason varchar)")
+        con.executemany("insert into _land_contact_fix values (?, ?, ?)", changed)
+        what = "whatsapp, sms and call" if col.contact_point == "e164" else "e-mail"
+        con.execute(
+            f"""insert into _land_field_bad
+                select t._row, '{col.name}: ' || f.reason || '; set to NULL, so no {what} goes to this contact '
+                       || 'until the source record is fixed (its other channels are unaffected)'
+                from _land_typed t join _land_contact_fix f on t.{name} = f.value
+                where t._reason = '' and f.fixed is null"""
+        )
+        con.execute(
+            f"update _land_typed set {name} = f.fixed from _land_contact_fix f "
+            f"where _land_typed.{name} = f.value and _land_typed._reason = ''"
+        )
+    return con.execute("select count(*) from _land_field_bad").fetchall()[0][0]
 
 
 def _is_optional(contract: StreamContract, name: str) -> bool:

@@ -39,6 +39,8 @@ create table if not exists quarantine.raw_files (
     origin varchar not null,
     reason varchar not null
 );
+-- Content hash of a file set aside whole: the same bytes are not read again (issue 16).
+alter table quarantine.raw_files add column if not exists file_sha256 varchar;
 create table if not exists quarantine.raw_records (
     quarantined_at timestamp not null,
     stream varchar not null,
@@ -63,6 +65,16 @@ def file_already_loaded(con: duckdb.DuckDBPyConnection, stream: str, sha256: str
         "select 1 from _cobranza.loaded_files where stream = ? and file_sha256 = ? limit 1", [stream, sha256]
     ).fetchall()
     return bool(row)
+
+
+def file_quarantined(con: duckdb.DuckDBPyConnection, stream: str, sha256: str) -> tuple[object, str] | None:
+    """When and why a file with this content hash was set aside for ``stream``, or None."""
+    row = con.execute(
+        "select quarantined_at, reason from quarantine.raw_files where stream = ? and file_sha256 = ? "
+        "order by quarantined_at limit 1",
+        [stream, sha256],
+    ).fetchall()
+    return (row[0][0], row[0][1]) if row else None
 
 
 def get_watermark(con: duckdb.DuckDBPyConnection, source: str, stream: str):

@@ -11,8 +11,20 @@ validation definitions, while every suite here needs its own dataframe.
 
 The gate fails when any expectation tagged ``severity: critical`` fails; ``warning`` failures are
 reported and the run goes on. Rows that fail a row-level expectation on a raw table are appended to
-``quarantine.gx_failures`` with the reason. With ``gx_root`` the GX results (JSON) and a summary of
-each gate run are kept under that directory, and Data Docs are built there on request.
+``quarantine.gx_failures`` with the reason.
+
+Severity follows the blast radius (DESIGN.md §5). On a raw table, a critical row-level expectation
+that fails for a few identified records (at most the suite's ``MAX_BAD_FRACTION``, default 5%)
+quarantines those records instead of stopping the run: they get severity ``record`` and are listed
+in ``quarantine.raw_excluded`` (replaced at every raw gate run, so a record corrected at the source
+is back the next day), which the dbt staging models leave out, so nobody is contacted on them, while
+every other record proceeds. More than that share is a systemic failure (a broken export, a
+mis-mapped column) and stops the run, as does any table-level failure (a missing column).
+A suite may declare ``DERIVED`` columns computed in SQL next to the table (e.g. whether an
+invoice's customer exists in ``raw_erp.customers``) for checks that look at another table.
+
+With ``gx_root`` the GX results (JSON) and a summary of each gate run are kept under that
+directory, and Data Docs are built there on request.
 
 Great Expectations is imported on the first run (about 5 s), not when this module is imported.
 """
@@ -64,6 +76,9 @@ RESULT_FORMAT: dict[str, Any] = {
 }
 
 SAMPLE_SIZE = 3
+#: Default largest share of a raw table's rows a critical check may quarantine before it is systemic.
+MAX_BAD_FRACTION = 0.05
+EXCLUDED_TABLE = "quarantine.raw_excluded"
 REPO_ROOT = Path(__file__).resolve().parents[1]
 DATASOURCE = "cobranza_warehouse"
 BATCH_DEFINITION = "whole_table"
@@ -89,12 +104,17 @@ class SuiteSpec:
         table: Warehouse table, ``schema.table``.
         key: Columns identifying a row in reports and in the quarantine.
         build: ``build(as_of)`` returning the suite's GX expectations.
+        derived: Column name -> (table it needs, SQL expression over the suite's table), computed
+            when the table is read; ``true`` when the needed table does not exist.
+        max_bad_fraction: Largest share of rows a critical check may quarantine (raw suites).
     """
 
     name: str
     table: str
     key: tuple[str, ...]
     build: Callable[[date], list[Any]] = field(repr=False)
+    derived: dict[str, tuple[str, str]] = field(default_factory=dict, repr=False)
+    max_bad_fraction: float = MAX_BAD_FRACTION
 
     @property
     def is_raw(self) -> bool:
@@ -111,7 +131,8 @@ class Failure:
         table: Table validated.
         column: Column(s) the expectation is about (``a/b`` for a pair), ``None`` for table-level.
         expectation: GX expectation type, e.g. ``expect_column_values_to_be_between``.
-        severity: ``critical`` or ``warning``.
+        severity: ``critical``, ``warning``, or ``record`` (a critical check on a raw table that
+            failed for few enough records: those are quarantined and the run goes on).
         detail: What went wrong: counts and sample values, or the error that stopped evaluation.
         condition: Row condition the expectation applies under, if any.
         unexpected_count: Number of failing rows, when the expectation is row-level.
@@ -186,7 +207,12 @@ class GateResult:
     @property
     def warnings(self) -> list[str]:
         """Readable warning-level failures."""
-        return [str(f) for r in self.results.values() for f in r.failures if f.severity != "critical"]
+        return [str(f) for r in self.results.values() for f in r.failures if f.severity == "warning"]
+
+    @property
+    def record_failures(self) -> list[str]:
+        """Critical checks that quarantined a few records (left out downstream) instead of stopping the run."""
+        return [str(f) for r in self.results.values() for f in r.failures if f.severity == "record"]
 
     @property
     def success(self) -> bool:
@@ -207,6 +233,7 @@ class GateResult:
             f"{len(self.warnings)} warning(s), {self.quarantined} row(s) quarantined"
         ]
         lines += [f"  CRITICAL {msg}" for msg in self.critical_failures]
+        lines += [f"  records quarantined {msg}" for msg in self.record_failures]
         lines += [f"  warning  {msg}" for msg in self.warnings]
         if self.skipped:
             lines.append(f"  skipped (table missing): {', '.join(self.skipped)}")
@@ -226,6 +253,7 @@ class GateResult:
             "success": self.success,
             "critical_failures": self.critical_failures,
             "warnings": self.warnings,
+            "record_failures": self.record_failures,
             "skipped": self.skipped,
             "quarantined": self.quarantined,
             "docs_url": self.docs_url,
@@ -262,7 +290,14 @@ def load_suite(name: str) -> SuiteSpec:
         The suite's :class:`SuiteSpec`.
     """
     module: ModuleType = importlib.import_module(f"expectations.suites.{name}")
-    return SuiteSpec(name=name, table=module.TABLE, key=tuple(module.KEY), build=module.build)
+    return SuiteSpec(
+        name=name,
+        table=module.TABLE,
+        key=tuple(module.KEY),
+        build=module.build,
+        derived=dict(getattr(module, "DERIVED", {})),
+        max_bad_fraction=getattr(module, "MAX_BAD_FRACTION", MAX_BAD_FRACTION),
+    )
 
 
 def select_suites(checkpoint: str, tables: Sequence[str] | None = None) -> list[SuiteSpec]:
@@ -345,6 +380,8 @@ def run_checkpoint(
         suite_result, quarantine_rows = _validate(context, con, spec, gate.as_of, run_id, checked_at)
         if spec.is_raw and not quarantine_rows.empty:
             suite_result.quarantined = quarantine.append(con, quarantine_rows)
+        if spec.is_raw:
+            _replace_excluded(con, spec.table, quarantine_rows)
         gate.results[spec.name] = suite_result
 
     if build_docs:
@@ -406,7 +443,10 @@ def _validate(
     validation = context.validation_definitions.add_or_update(
         gx.ValidationDefinition(name=spec.name, data=batch_definition, suite=suite)
     )
-    frame = _read_table(con, spec.table, _referenced_columns(expectations, spec.key))
+    columns = _referenced_columns(expectations, spec.key)
+    if spec.is_raw and "customer_id" not in columns:
+        columns.append("customer_id")  # kept with an excluded record: whom it concerns
+    frame = _read_table(con, spec.table, columns, _derived_sql(con, spec))
     gx_result = validation.run(batch_parameters={"dataframe": frame}, result_format=RESULT_FORMAT, run_id=run_id)
 
     failures: list[Failure] = []
@@ -416,6 +456,16 @@ def _validate(
         if outcome.success:
             continue
         failure, rows = _interpret(spec, frame, key, outcome, checked_at)
+        if (
+            spec.is_raw
+            and failure.severity == "critical"
+            and rows is not None
+            and failure.unexpected_count
+            and failure.unexpected_count <= spec.max_bad_fraction * max(len(frame), 1)
+        ):
+            # A few identified bad records: quarantine them (left out downstream), the run goes on.
+            failure = Failure(**{**failure.__dict__, "severity": "record"})
+            rows = rows.assign(severity="record")
         failures.append(failure)
         if rows is not None:
             quarantine_rows.append(rows)
@@ -470,16 +520,53 @@ def _referenced_columns(expectations: Sequence[Any], key: Sequence[str]) -> list
     return list(seen)
 
 
-def _read_table(con: duckdb.DuckDBPyConnection, table: str, columns: Sequence[str]) -> pd.DataFrame:
-    """Read the existing ``columns`` of ``table`` into pandas with a fresh RangeIndex.
+def _derived_sql(con: duckdb.DuckDBPyConnection, spec: SuiteSpec) -> dict[str, str]:
+    """The suite's derived columns as SQL; ``true`` where the table they look at does not exist."""
+    return {name: (expr if _table_exists(con, needs) else "true") for name, (needs, expr) in spec.derived.items()}
+
+
+def _read_table(
+    con: duckdb.DuckDBPyConnection, table: str, columns: Sequence[str], derived: dict[str, str] | None = None
+) -> pd.DataFrame:
+    """Read the existing ``columns`` of ``table`` (and ``derived`` SQL columns) into pandas, fresh RangeIndex.
 
     Missing columns are left out: their ``expect_column_to_exist`` reports them, and the
     expectations that use them fail with an error instead of reading wrong data.
     """
+    derived = derived or {}
     relation = con.table(table)
     present = [c for c in columns if c in relation.columns]
+    if derived:
+        items = [f'"{c}"' for c in present] + [f'({expr}) as "{name}"' for name, expr in derived.items()]
+        return con.sql(f"select {', '.join(items)} from {table} as t").df().reset_index(drop=True)
     frame = relation.select(*(duckdb.ColumnExpression(c) for c in present)).df() if present else relation.df()
     return frame.reset_index(drop=True)
+
+
+def _replace_excluded(con: duckdb.DuckDBPyConnection, table: str, rows: pd.DataFrame) -> None:
+    """Make ``quarantine.raw_excluded`` hold exactly this run's quarantined records of ``table``.
+
+    The dbt staging models leave these records out; a record fixed at the source passes the next
+    gate run and is back. One row per record: the first reason is kept, with the customer concerned.
+    """
+    con.execute("create schema if not exists quarantine")
+    con.execute(
+        f"create table if not exists {EXCLUDED_TABLE} (table_name varchar not null, record_key varchar not null, "
+        "customer_id varchar, reason varchar not null, checked_at timestamp not null)"
+    )
+    con.execute(f"delete from {EXCLUDED_TABLE} where table_name = ?", [table])
+    if rows.empty or "severity" not in rows:
+        return
+    excluded = rows[(rows["severity"] == "record") & rows["record_key"].notna()]
+    excluded = excluded.drop_duplicates(subset=["record_key"])
+    if excluded.empty:
+        return
+    frame = excluded.reindex(columns=["table_name", "record_key", "customer_id", "reason", "checked_at"])
+    con.register("_cobranza_excluded_rows", frame)
+    try:
+        con.execute(f"insert into {EXCLUDED_TABLE} select * from _cobranza_excluded_rows")
+    finally:
+        con.unregister("_cobranza_excluded_rows")
 
 
 def _interpret(
@@ -636,6 +723,9 @@ def _quarantine_rows(
     """One quarantine row per failing record (rows sharing a key collapse to one)."""
     failing = frame.loc[indices]
     rule = _rule_text(config) + (f" where {condition}" if condition else "")
+    why = (config.meta or {}).get("why")
+    if why:
+        rule += f": {why}"
     record_key = failing[key].astype(str).agg("|".join, axis=1) if len(key) > 1 else failing[key[0]].astype(str)
     record_key = record_key.where(failing[key].notna().all(axis=1), None).astype(object)
     if _values_only_matter_as_keys(config.type, columns, key):
@@ -655,6 +745,7 @@ def _quarantine_rows(
             "reason": reason.astype(object),
             "suite_name": spec.name,
             "column_name": "/".join(columns) or None,
+            "customer_id": failing["customer_id"].astype(object) if "customer_id" in failing else None,
         }
     )
     return rows.drop_duplicates(subset=["record_key"]).reset_index(drop=True)
@@ -672,6 +763,8 @@ def _log(gate: GateResult) -> None:
         logger.error("gate %s: CRITICAL %s", gate.checkpoint, message)
     for message in gate.warnings:
         logger.warning("gate %s: warning %s", gate.checkpoint, message)
+    for message in gate.record_failures:
+        logger.warning("gate %s: records quarantined (left out, the run goes on): %s", gate.checkpoint, message)
     logger.info(
         "gate %s %s: %d suite(s), %d critical, %d warning(s), %d quarantined, %d skipped",
         gate.checkpoint,

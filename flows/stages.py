@@ -101,32 +101,54 @@ def simulate_sources(ctx: RunContext) -> dict[str, int]:
 
 @task(name="ingest-sources")
 def ingest_sources(ctx: RunContext, streams: list[str] | None = None) -> list[dict[str, Any]]:
-    """Land the configured file drops and the bank statement files into the raw tables.
+    """Land the configured file drops, APIs and bank statement files into the raw tables.
 
-    Every readable file lands (files already loaded are skipped by content hash); an unreadable
-    one is quarantined whole, and then this task raises so that no customer is contacted while a
-    source is incomplete.
+    Every readable file lands (files already loaded are skipped by content hash). An unreadable
+    one is set aside whole (``quarantine.raw_files``, a WARNING naming it and the reason) and every
+    other file and source proceeds (DESIGN.md §5); the set-aside files are returned with status
+    ``quarantined`` for the run summary. Only a systemic failure stops the run here: a required
+    stream (``sources.required_streams``) with no rows at all, so nobody is contacted from a
+    warehouse that lacks its customers, invoices or contacts.
     """
     from connectors import warehouse
     from connectors.base import sync
     from connectors.load import SourceDataError
     from flows.sources import configured_sources
 
+    cfg = ctx.settings.sources
+    # The run's clock for "a value from the future": now, or the end of the business day the
+    # simulator's extracts were taken at (it writes the whole of as_of).
+    clock = max(datetime.now(UTC), ctx.now_utc)
+    if ctx.settings.simulator.enabled:
+        clock = max(clock, datetime.combine(ctx.as_of + timedelta(days=1), time(0), tzinfo=UTC))
+    skew = timedelta(minutes=cfg.max_future_skew_minutes)
     sources = configured_sources(ctx.settings, ctx.landing_dir, streams)
     landed, refused = [], []
     with warehouse.connect(ctx.warehouse) as con:
         for source in sources:
-            result = sync(con, source, streams=streams)
+            result = sync(con, source, streams=streams, clock=clock, max_future_skew=skew)
             landed += result.landed
             refused += result.refused
+        fed = {st.contract.table for s in sources for st in s.streams()}
+        required = [t for t in cfg.required_streams if t in fed and (not streams or t in streams)]
+        empty = [t for t in required if not warehouse.table_exists(con, t) or not _has_rows(con, t)]
     log = _log()
     for r in landed:
         if r.status == "loaded":
             log.info("%s <- %s: new=%s quarantined=%s", r.stream, r.origin, r.rows_new, r.rows_quarantined)
-    if refused:
-        errors = "; ".join(x["error"] for x in refused)
-        raise SourceDataError(f"{len(refused)} source file(s) refused and quarantined: {errors}")
-    return [r.as_dict() for r in landed]
+    for x in refused:
+        log.warning("set aside, the run goes on without it: %s", x["error"])
+    if empty:
+        why = "; ".join(x["error"] for x in refused if x["stream"] in empty) or "no file or record arrived"
+        raise SourceDataError(
+            f"{', '.join(empty)} has no rows, so no customer can be dunned: {why} - fix or replace the file(s) named "
+            "and re-run"
+        )
+    return [r.as_dict() for r in landed] + [{**x, "status": "quarantined"} for x in refused]
+
+
+def _has_rows(con: Any, table: str) -> bool:
+    return bool(con.execute(f"select exists (select 1 from {table})").fetchall()[0][0])
 
 
 @task(name="quality-gate")
@@ -620,6 +642,11 @@ def summarise(ctx: RunContext, stages: dict[str, Any]) -> dict[str, Any]:
         "decisions": stages.get("decide", {}),
         "dispatch": stages.get("dispatch", {}),
         "kpis": [{k: _jsonable(v) for k, v in r.items()} for r in kpis],
+        "quarantined_files": [
+            {"stream": x["stream"], "file": x["origin"], "reason": x["error"]}
+            for x in stages.get("ingest") or []
+            if isinstance(x, dict) and x.get("status") == "quarantined"
+        ],
         "where_next": {
             "warehouse": str(ctx.warehouse),
             "mlflow_ui": f"mlflow ui --backend-store-uri {ctx.settings.tracking_uri} --workers 1",

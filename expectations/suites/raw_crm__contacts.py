@@ -1,8 +1,10 @@
 """Suite ``raw_crm__contacts``: contact persons and their consent (``raw_crm.contacts``).
 
 Consent flags and role are critical: a null consent must never be read as consent, and only debtors
-and guarantors may be contacted (DESIGN.md §10). A malformed phone or e-mail is a warning: that
-contact is quarantined and cannot be reached on that channel, the run goes on.
+and guarantors may be contacted (DESIGN.md §10). A phone or e-mail that is not a usable address
+never reaches this table: the loader lands it as NULL and quarantines it with the reason
+(``connectors.contact_points``: libphonenumber validity, e-mail syntax), so no channel uses it. The
+format checks here stay as warnings, a second look at what the loader let through.
 """
 
 from __future__ import annotations

@@ -202,7 +202,7 @@ def test_unreadable_file_is_quarantined_whole_and_other_files_land(tmp_path: Pat
     assert con.execute("select count(*) from raw_bank.statement_lines").fetchall()[0][0] == 3
     assert con.execute("select count(*) from raw_erp.customers").fetchall()[0][0] == 2
     (row,) = con.execute("select stream, origin, reason from quarantine.raw_files").fetchall()
-    assert row[0] == "raw_bank.statement_lines" and row[1].endswith("d2.parquet") and "corrupted" in row[2]
+    assert row[0] == "raw_bank.statement_lines" and row[1].endswith("d2.parquet") and "truncated Parquet file" in row[2]
 
 
 def test_timestamps_with_offsets_are_converted_to_utc(tmp_path: Path, con) -> None:

@@ -227,7 +227,7 @@ def build_warehouse(path: Path) -> duckdb.DuckDBPyConnection:
     con.execute(
         "CREATE TABLE marts.mart_ar_reconciliation AS "
         "SELECT currency, sum(amount_open) AS erp_open_total, sum(amount_open) AS mart_open_erp_total, "
-        "0::DECIMAL(38,2) AS difference, 0::DOUBLE AS relative_difference "
+        "0::DECIMAL(38,2) AS difference, 0::DOUBLE AS relative_difference, 0::DOUBLE AS quarantined_share "
         "FROM raw_erp.invoices GROUP BY currency"
     )
     return con

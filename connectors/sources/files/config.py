@@ -22,7 +22,9 @@ configuration alone::
         distinct: false              # true: one row per distinct mapped record (see below)
         date_format: "%m/%d/%Y"      # strptime format for DATE columns (default ISO)
         timestamp_format: "%Y-%m-%d %H:%M:%S"
-        csv: {delim: ",", quote: '"'}
+        csv: {quote: '"'}            # further DuckDB read_csv options
+        delimiter: ";"               # CSV field separator (default ","; also csv: {delim: ...})
+        decimal: ","                 # decimal separator of amounts (default "."): 1.234,56 reads as 1234.56
         lookback_days: 3             # merge streams: ignore rows older than watermark - lookback
         max_bad_fraction: 0.05       # more bad rows than this share: refuse the file whole
 
@@ -45,6 +47,11 @@ that does not fit is quarantined with its row, never coerced.
   dimension from fact lines (customers from invoice lines). Give every non-key column a value that
   is the same on all of a key's lines (a window expression such as ``max(...) over (partition by
   key)``); otherwise the loader keeps the newest version and quarantines the others as duplicates.
+- A European export (``;`` between fields, ``1.234,56`` amounts) needs ``delimiter: ";"`` and
+  ``decimal: ","``. Without them such a file is set aside with a reason naming the option to set,
+  never read with its amounts misplaced: a header that splits on ``;`` but not on the delimiter is
+  refused before any row is read, and with ``decimal: ","`` an amount not written that way is
+  quarantined instead of guessed.
 - The same file may feed several streams (customers, invoices, payment allocations and disputes
   from one AR history): each stream keeps its own "already loaded" mark of the file's content hash.
 
@@ -78,10 +85,24 @@ class FileStreamMapping(BaseModel):
     date_format: str | None = None
     timestamp_format: str | None = None
     csv: dict[str, str] = Field(default_factory=dict)
+    delimiter: str | None = Field(None, description="CSV field separator (default ',').")
+    decimal: Literal[".", ","] = Field(".", description="Decimal separator of amounts in text files.")
     lookback_days: int = 3
     max_bad_fraction: float = Field(
         0.05, description="More bad rows than this share means the file itself is broken: stop, not quarantine."
     )
+
+    @model_validator(mode="after")
+    def _one_delimiter(self) -> FileStreamMapping:
+        delim = self.csv.get("delim") or self.csv.get("sep") or self.csv.get("delimiter")
+        if self.delimiter and delim and delim != self.delimiter:
+            raise ValueError(f"delimiter {self.delimiter!r} and csv.delim {delim!r} disagree; keep one")
+        return self
+
+    @property
+    def csv_delimiter(self) -> str:
+        """The field separator CSV files are read with."""
+        return self.delimiter or self.csv.get("delim") or self.csv.get("sep") or self.csv.get("delimiter") or ","
 
     @property
     def projects(self) -> bool:

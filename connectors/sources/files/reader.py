@@ -7,6 +7,11 @@ query, so derived columns cost no Python either. Every value is read as text fir
 contract in ``connectors.load.land``, so a malformed value becomes a quarantined record that names
 its row instead of a crash or a silent coercion. A file whose content hash was already landed for
 the stream is skipped, so re-delivering the same export changes nothing.
+
+Before DuckDB reads a file, its first bytes are looked at (``sniff``): an empty file, gzip/ZIP/Parquet
+bytes or an HTML error page under a ``.csv`` name, a Parquet file without its footer (truncated), or a
+CSV whose header is separated by another character than the mapping's ``delimiter`` (a European
+``;`` export) are set aside whole with a reason that says what to do - never read as something else.
 """
 
 from __future__ import annotations
@@ -46,11 +51,80 @@ def source_sql(file: Path, mapping: FileStreamMapping) -> str:
     fmt = mapping.file_format(file)
     path = _lit(str(file))
     if fmt == "csv":
-        opts = "".join(f", {k} = {_lit(v)}" for k, v in mapping.csv.items())
+        csv = {k: v for k, v in mapping.csv.items() if k not in ("delim", "sep", "delimiter")}
+        csv["delim"] = mapping.csv_delimiter
+        opts = "".join(f", {k} = {_lit(v)}" for k, v in csv.items())
         return f"select * from read_csv({path}, header = true, all_varchar = true{opts})"
     if fmt == "parquet":
         return f"select * from read_parquet({path})"
     return f"select * from read_json({path}, format = 'auto', records = true)"
+
+
+_HTML_STARTS = (b"<!doctype html", b"<html", b"<head", b"<body", b"<?xml", b"<!--")
+_OTHER_DELIMITERS = {";": "';'", "\t": "tab", "|": "'|'", ",": "','"}
+
+
+def sniff(file: Path, mapping: FileStreamMapping, contract: StreamContract) -> str | None:
+    """Why ``file`` cannot be what the mapping says it is, from its first and last bytes; None if plausible.
+
+    Args:
+        file: The file to look at.
+        mapping: The stream's mapping (format, delimiter, CSV options).
+        contract: The stream's contract (which column names a header should hold).
+
+    Returns:
+        A reason naming the file, the problem and what to do, or None.
+    """
+    fmt = mapping.file_format(file)
+    size = file.stat().st_size
+    if size == 0:
+        return f"{file}: empty file (0 bytes): the export was not written or was cut off; re-export it"
+    with open(file, "rb") as fh:
+        head = fh.read(4096)
+        fh.seek(max(0, size - 4))
+        tail = fh.read(4)
+    if head[:2] == b"\x1f\x8b":
+        return f"{file}: gzip-compressed data, not {fmt.upper()}; decompress it (gunzip) and drop the plain file"
+    if head[:4] == b"PK\x03\x04":
+        return f"{file}: a ZIP archive (an Excel workbook?), not {fmt.upper()}; export or unzip it as {fmt.upper()}"
+    if fmt == "parquet":
+        if head[:4] != b"PAR1":
+            return f"{file}: not a Parquet file (it does not start with PAR1); check the export's format"
+        if tail != b"PAR1":
+            return f"{file}: truncated Parquet file (its footer is missing); re-export or re-copy it"
+        return None
+    if head[:4] == b"PAR1":
+        return f"{file}: a Parquet file named .{file.suffix.lstrip('.')}; rename it .parquet or set format: parquet"
+    text = head.lstrip(b"\xef\xbb\xbf \t\r\n").lower()
+    if text.startswith(_HTML_STARTS):
+        return (
+            f"{file}: an HTML page (an error or login page saved by the download?), not {fmt.upper()}; "
+            "download the export again"
+        )
+    if head[:2] in (b"\xff\xfe", b"\xfe\xff") and "encoding" not in mapping.csv:
+        return f"{file}: UTF-16 text; save it as UTF-8 or set csv: {{encoding: utf-16}} in the column mapping"
+    if fmt == "csv":
+        return _sniff_delimiter(file, head, mapping, contract)
+    return None
+
+
+def _sniff_delimiter(file: Path, head: bytes, mapping: FileStreamMapping, contract: StreamContract) -> str | None:
+    """A header that splits into known columns on another separator than the mapping's: say which to set."""
+    header = head.decode("utf-8", errors="replace").lstrip("\ufeff").splitlines()[0] if head else ""
+    delim = mapping.csv_delimiter
+    expected = {mapping.columns.get(c, c).lower() for c in contract.column_names}
+    read_as = {f.strip().strip('"').lower() for f in header.split(delim)}
+    if read_as & expected:
+        return None
+    for other, label in _OTHER_DELIMITERS.items():
+        fields = {f.strip().strip('"').lower() for f in header.split(other)}
+        if other != delim and len(fields) > 1 and fields & expected:
+            return (
+                f"{file}: fields are separated by {label}, not {_OTHER_DELIMITERS.get(delim, repr(delim))} "
+                f"(header: {header[:80]!r}); set delimiter: {other!r} in the column mapping "
+                "(and decimal: ',' if amounts are written like 1.234,56)"
+            )
+    return None
 
 
 def _q(name: str) -> str:
@@ -144,6 +218,10 @@ class FileStream:
                 "check the landing folder or the mapping's 'path'"
             )
         for file in files:
+            reason = sniff(file, self.mapping, self.contract)
+            if reason:
+                yield Batch(origin=str(file), sha256=sha256_of(file), error=reason)
+                continue
             sql = source_sql(file, self.mapping)
             if self.mapping.projects:
                 names = _columns_of(sql)
@@ -158,6 +236,7 @@ class FileStream:
                 constants=self.mapping.constants,
                 date_format=self.mapping.date_format,
                 timestamp_format=self.mapping.timestamp_format,
+                decimal_separator=self.mapping.decimal,
             )
 
 

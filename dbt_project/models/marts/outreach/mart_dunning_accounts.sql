@@ -105,6 +105,10 @@ final as (
     from accounts
     inner join customers using (customer_id)
     left join new_disputes using (customer_id)
+    -- a quarantined allocation, credit note, dispute or interaction of the customer makes its balance or
+    -- history unreliable: held from dunning until the record is fixed (macros/quarantine.sql)
+    where {{ customer_not_held('accounts.customer_id', ['raw_erp.credit_notes', 'raw_erp.payment_allocations',
+                                                       'raw_crm.disputes', 'raw_crm.interactions']) }}
 )
 
 select * from final

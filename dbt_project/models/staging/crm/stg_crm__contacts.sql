@@ -1,6 +1,8 @@
 -- One row per CRM contact: the latest version, emails lower-cased.
 with source as (
     select * from {{ source('raw_crm', 'contacts') }}
+    -- records the raw quality gate quarantined are left out (macros/quarantine.sql)
+    where {{ not_quarantined('raw_crm.contacts', 'contact_id') }}
 ),
 
 latest as (

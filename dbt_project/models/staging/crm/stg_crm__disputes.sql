@@ -1,6 +1,8 @@
 -- One row per dispute: the latest CRM version.
 with source as (
     select * from {{ source('raw_crm', 'disputes') }}
+    -- records the raw quality gate quarantined are left out (macros/quarantine.sql)
+    where {{ not_quarantined('raw_crm.disputes', 'dispute_id') }}
 ),
 
 latest as (

@@ -1,6 +1,8 @@
 -- One row per logged customer interaction (immutable events, deduplicated by id).
 with source as (
     select * from {{ source('raw_crm', 'interactions') }}
+    -- records the raw quality gate quarantined are left out (macros/quarantine.sql)
+    where {{ not_quarantined('raw_crm.interactions', 'interaction_id') }}
 ),
 
 deduplicated as (

@@ -1,6 +1,8 @@
 -- One row per customer credit note (out_refund): the latest ERP version.
 with source as (
     select * from {{ source('raw_erp', 'credit_notes') }}
+    -- records the raw quality gate quarantined are left out (macros/quarantine.sql)
+    where {{ not_quarantined('raw_erp.credit_notes', 'credit_note_id') }}
 ),
 
 latest as (

@@ -1,6 +1,8 @@
 -- One row per customer: the latest version landed from the ERP.
 with source as (
     select * from {{ source('raw_erp', 'customers') }}
+    -- records the raw quality gate quarantined are left out (macros/quarantine.sql)
+    where {{ not_quarantined('raw_erp.customers', 'customer_id') }}
 ),
 
 latest as (

@@ -1,6 +1,8 @@
 -- One row per customer invoice: the latest ERP version.
 with source as (
     select * from {{ source('raw_erp', 'invoices') }}
+    -- records the raw quality gate quarantined are left out (macros/quarantine.sql)
+    where {{ not_quarantined('raw_erp.invoices', 'invoice_id') }}
 ),
 
 latest as (

@@ -1,6 +1,8 @@
 -- One row per payment allocation the ERP recorded against an invoice.
 with source as (
     select * from {{ source('raw_erp', 'payment_allocations') }}
+    -- records the raw quality gate quarantined are left out (macros/quarantine.sql)
+    where {{ not_quarantined('raw_erp.payment_allocations', 'allocation_id') }}
 ),
 
 deduplicated as (
