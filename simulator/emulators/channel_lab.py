@@ -38,19 +38,39 @@ def _free_port() -> int:
 
 
 class SmtpSink:
-    """aiosmtpd handler keeping every accepted message (``email.message.Message``) in memory."""
+    """aiosmtpd handler keeping every accepted message (``email.message.Message``) in memory.
 
-    def __init__(self) -> None:
+    Faults from a :class:`FaultPlan`, as a relay shows them at the end of DATA: ``5xx``/``429`` ->
+    ``451 4.3.0`` (transient, not queued); ``504_after`` -> the message is queued (counted as
+    delivered) and the connection is dropped before the ``250`` reply; ``timeout_after`` -> queued,
+    the reply comes after ``hang_s``; ``html_after``/``timeout_before`` -> ``421`` and the connection
+    closed before queuing.
+    """
+
+    def __init__(self, faults: FaultPlan | None = None) -> None:
         self.messages: list[Message] = []
         self.envelopes: list[tuple[str, list[str]]] = []
+        self.faults = faults or FaultPlan()
         self._lock = threading.Lock()
 
     async def handle_DATA(self, server: Any, session: Any, envelope: Any) -> str:  # noqa: N802 - aiosmtpd API
-        """Keep the message; answer 250."""
+        """Keep the message; answer 250 (or the drawn fault)."""
+        import asyncio
+
+        fault = self.faults.draw()
+        if fault in ("5xx", "429"):
+            return "451 4.3.0 Temporary failure, try again later"
+        if fault in ("html_after", "timeout_before"):
+            server.transport.close()
+            return "421 4.3.2 Service shutting down"
         msg = message_from_bytes(envelope.original_content or envelope.content)
         with self._lock:
             self.messages.append(msg)
             self.envelopes.append((envelope.mail_from, list(envelope.rcpt_tos)))
+        if fault == "504_after":
+            server.transport.abort()  # queued, but the client never hears the 250
+        elif fault == "timeout_after":
+            await asyncio.sleep(self.faults.hang_s)
         return "250 Message accepted for delivery"
 
 
@@ -151,6 +171,8 @@ def start_lab(
     crm_dir: str | Path | None = None,
     faults: FaultPlan | None = None,
     read_rate: float = 0.5,
+    smtp_faults: FaultPlan | None = None,
+    hubspot_index_lag_s: float = 0.0,
 ) -> ChannelLab:
     """Start the receiver, the emulators and the SMTP server on free loopback ports.
 
@@ -160,6 +182,8 @@ def start_lab(
             HubSpot emulator without it.
         faults: Fault plan shared by the WhatsApp, Twilio and HubSpot task endpoints.
         read_rate: Share of delivered WhatsApp messages that get a ``read`` status.
+        smtp_faults: Fault plan of the SMTP server (see :class:`SmtpSink`).
+        hubspot_index_lag_s: Seconds before a created HubSpot task is searchable.
     """
     spool = Spool(inbound_dir)
     unsubscribe_secret = secrets.token_urlsafe(32)  # the receiver verifies what the SMTP sender signs
@@ -185,11 +209,11 @@ def start_lab(
         if crm_dir is not None:
             from simulator.emulators.hubspot import HubSpotEmulator
 
-            hubspot = HubSpotEmulator(Path(crm_dir), task_faults=faults)
+            hubspot = HubSpotEmulator(Path(crm_dir), task_faults=faults, index_lag_s=hubspot_index_lag_s)
             hs_srv = serve(hubspot.app)
             servers.append(hs_srv)
             hubspot_url = hs_srv.base_url
-        sink = SmtpSink()
+        sink = SmtpSink(smtp_faults)
         controller = Controller(sink, hostname="127.0.0.1", port=_free_port())
         controller.start()
     except BaseException:
