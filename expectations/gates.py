@@ -44,6 +44,7 @@ from typing import TYPE_CHECKING, Any
 import duckdb
 import pandas as pd
 
+from cobranza.logmask import mask
 from expectations import quarantine
 
 if TYPE_CHECKING:
@@ -682,7 +683,8 @@ def _samples(frame: pd.DataFrame, key: list[str], columns: list[str], expectatio
             parts.append(f"{_format_key(frame, key, index)}: {_values_text(frame, columns, index)}")
         else:
             parts.append(_values_text(frame, columns, index))
-    return "; ".join(dict.fromkeys(parts))
+    # Samples go to logs, run summaries and Data Docs: a phone number or address is shown masked.
+    return mask("; ".join(dict.fromkeys(parts)))
 
 
 def _rule_text(config: Any) -> str:

@@ -6,6 +6,13 @@ Templates live next to this module in ``<language>/``: ``subject.txt.j2``, ``ema
 :class:`~jinja2.sandbox.SandboxedEnvironment` (templates may one day be edited by finance users)
 with autoescaping on for ``.html.j2`` only; plain-text templates are not escaped.
 
+Names and invoice numbers are data, never template source: they are passed as values, so ``{{ 7*7 }}``
+or ``{% include %}`` in a customer name is printed as written (and the sandbox would refuse attribute
+tricks in the templates themselves). They are cleaned first (:func:`plain_text`): control characters
+become spaces (a line break in a name cannot split an e-mail subject into a second header), zero-width
+and bidirectional-override characters are dropped (a name cannot make the amount read backwards in a
+text message), whitespace is collapsed and very long values are cut.
+
 Amounts are :class:`~decimal.Decimal` and are formatted with Babel (``format_currency``) in the
 customer's locale built from language and country (``es_CO``, ``pt_BR``, ``en_US``...); dates with
 ``format_date``. Anything formatted is computed in Python and passed as strings, so templates hold no
@@ -17,6 +24,7 @@ from __future__ import annotations
 
 import logging
 import re
+import unicodedata
 from collections.abc import Mapping
 from dataclasses import dataclass
 from datetime import date
@@ -127,6 +135,24 @@ def environment() -> SandboxedEnvironment:
     )
 
 
+#: Longest name printed in a message (a CRM field may hold anything; a subject line should not).
+MAX_NAME = 120
+
+
+def plain_text(value: Any, limit: int = MAX_NAME) -> str:
+    """A data value made safe to print in any message: one line, no invisible characters, bounded.
+
+    Control characters (line breaks, escapes) become spaces; format characters (zero-width spaces and
+    joiners, bidirectional embeddings, overrides and isolates) are dropped; whitespace is collapsed;
+    values longer than ``limit`` are cut with an ellipsis. Letters of any script are kept.
+    """
+    if value is None:
+        return ""
+    text = "".join(" " if unicodedata.category(c) == "Cc" else c for c in str(value) if unicodedata.category(c) != "Cf")
+    text = " ".join(text.split())
+    return text if len(text) <= limit else text[: limit - 1].rstrip() + "\u2026"
+
+
 def _decimal(value: Any) -> Decimal:
     if isinstance(value, Decimal):
         return value
@@ -192,7 +218,7 @@ def build_context(data: Mapping[str, Any], language: str, locale: str) -> dict[s
     invoices = sorted(data.get("invoices") or [], key=lambda i: (_date(i["due_date"]), str(i["number"])))
     rows = [
         {
-            "number": str(inv["number"]),
+            "number": plain_text(inv["number"], 60),
             "due_date": format_date(_date(inv["due_date"]), format="medium", locale=locale),
             "amount": money(inv["amount_open"], currency, locale),
             "days_past_due": int(inv["days_past_due"]),
@@ -200,8 +226,8 @@ def build_context(data: Mapping[str, Any], language: str, locale: str) -> dict[s
         for inv in invoices
     ]
     return {
-        "customer_name": data.get("customer_name") or "",
-        "contact_name": data.get("contact_name") or "",
+        "customer_name": plain_text(data.get("customer_name")),
+        "contact_name": plain_text(data.get("contact_name")),
         "total": money(data["amount_at_stake"], currency, locale),
         "currency": currency,
         "invoices": rows,
