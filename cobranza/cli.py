@@ -8,6 +8,7 @@ as one line saying what went wrong and what to do, with exit code 1.
 
 from __future__ import annotations
 
+import contextlib
 import json
 import sys
 from datetime import date
@@ -84,11 +85,21 @@ def run(
     as_of: AsOfOpt = None,
     profile: ProfileOpt = None,
     retrain: Annotated[bool, typer.Option(help="Train a new model even if the champion is recent.")] = False,
+    verbose: Annotated[
+        bool, typer.Option("--verbose", help="Logs and tracebacks on stderr instead of the run's log file.")
+    ] = False,
     as_json: JsonOpt = False,
 ) -> None:
-    """Run the daily collections pipeline (what `make run` calls)."""
+    """Run the daily collections pipeline (what `make run` calls).
+
+    Logs (Prefect's included) go to ``<data_dir>/logs/run-<time>.log``; a failed run ends stderr
+    with one line naming the file or record, the problem, what to do and that log file.
+    """
+    from datetime import UTC, datetime
+
     from rich.progress import BarColumn, MofNCompleteColumn, Progress, SpinnerColumn, TextColumn, TimeElapsedColumn
 
+    from cobranza.settings import load_settings
     from flows import progress
     from flows.daily import daily_collections
 
@@ -99,8 +110,10 @@ def run(
         MofNCompleteColumn(),
         TimeElapsedColumn(),
     )
+    log_file = load_settings().data_dir / "logs" / f"run-{datetime.now(UTC).strftime('%Y%m%dT%H%M%SZ')}.log"
+    routing = contextlib.nullcontext() if verbose else runtime.logs_to_file(log_file)
     try:
-        with Progress(*columns, console=console, transient=True, disable=as_json) as bar:
+        with routing, Progress(*columns, console=console, transient=True, disable=as_json) as bar:
             job = bar.add_task("daily run: starting Prefect", total=None)
 
             def on_stage(stage: str, done: int, total: int) -> None:
@@ -108,9 +121,44 @@ def run(
 
             with progress.watching(on_stage):
                 summary = daily_collections(as_of=_date(as_of), profile=_profile(profile), retrain=retrain)
-    except _known_errors() as exc:
-        _fail(f"daily run stopped before any contact: {exc}")
+    except typer.Exit:
+        raise
+    except Exception as exc:  # noqa: BLE001 - every failure ends in one readable line
+        _fail_run(exc, None if verbose else log_file)
     _emit(summary, as_json, _render_summary)
+
+
+def _fail_run(exc: BaseException, log_file: Path | None) -> None:
+    """End a failed run: the traceback to the log (or stderr), one line naming what and what to do."""
+    import traceback
+
+    trace = "".join(traceback.format_exception(type(exc), exc, exc.__traceback__))
+    if log_file is None:
+        sys.stderr.write(trace)
+    else:
+        log_file.parent.mkdir(parents=True, exist_ok=True)
+        with open(log_file, "a", encoding="utf-8") as fh:
+            fh.write(f"daily run failed:\n{trace}")
+    known = isinstance(exc, _known_errors())
+    text = _one_line(exc) if known else f"{type(exc).__name__}: {_one_line(exc)}"
+    runtime.release_exception(exc)
+    del exc
+    where = f"; full log: {log_file}" if log_file else ""
+    _fail(f"daily run stopped before any contact: {text}{where}" if known else f"daily run failed: {text}{where}")
+
+
+def _one_line(exc: BaseException) -> str:
+    """The failure in one line: a gate's first critical check (and how many more), else the message."""
+    result = getattr(exc, "result", None)
+    critical = list(getattr(result, "critical_failures", []) or [])
+    if critical:
+        more = f" (and {len(critical) - 1} more critical check(s))" if len(critical) > 1 else ""
+        return (
+            f"quality gate {result.checkpoint!r} failed: {critical[0]}{more}; fix the records named "
+            "(quarantine.gx_failures) at the source and re-run"
+        )
+    lines = [line.strip() for line in str(exc).splitlines() if line.strip()]
+    return "; ".join(lines) or type(exc).__name__
 
 
 @app.command()
@@ -463,6 +511,8 @@ def _render_report(r: dict[str, Any]) -> None:
 
 
 def _render_summary(s: dict[str, Any]) -> None:
+    from rich.text import Text
+
     out = Console()
     out.rule(f"Cobranza daily run - {s['as_of']}")
     t = Table(title="Rows per layer", show_header=True)
@@ -508,6 +558,9 @@ def _render_summary(s: dict[str, Any]) -> None:
     out.print(a)
     d = s.get("decisions") or {}
     out.print(f"New outbox tasks: {d.get('new_outbox_tasks', 0)}; dispatch: {s.get('dispatch')}")
+    for q in s.get("quarantined_files") or []:
+        # file names and reasons come from outside: printed as text, never as markup
+        out.print(Text(f"set aside (quarantine.raw_files, not read until it changes): {q['file']}: {q['reason']}"))
     out.print("[bold]Where to look next[/]")
     for k, v in s["where_next"].items():
         out.print(f"  {k:17} {v}")
