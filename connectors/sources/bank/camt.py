@@ -38,6 +38,7 @@ from pathlib import Path
 from lxml import etree
 
 from connectors.load import SourceDataError
+from connectors.sources.bank.encoding import text_head
 from connectors.sources.bank.statement import Balance, Entry, ParsedFile, Statement
 
 log = logging.getLogger(__name__)
@@ -53,6 +54,7 @@ AMOUNT_RE = re.compile(r"^\d+(\.\d+)?$")
 OPENING_CODES = ("OPBD", "PRCD")
 CLOSING_CODES = ("CLBD",)
 NOT_PROVIDED = "NOTPROVIDED"
+DTD_RE = re.compile(r"<!(DOCTYPE|ENTITY)\b", re.I)
 
 
 def _parser() -> etree.XMLParser:
@@ -158,6 +160,13 @@ def parse_camt(path: Path, data: bytes) -> ParsedFile:
         SourceDataError: Not well-formed XML, not a camt.05x namespace, or a value that cannot be read;
             the message names the file, the XPath/line and what to do.
     """
+    if DTD_RE.search(text_head(data)):
+        # ISO 20022 messages never carry a DTD: a DOCTYPE is an entity trick (XXE, billion laughs)
+        # or not a bank file. Refused before libxml2 sees it (entities are never expanded anyway).
+        raise SourceDataError(
+            f"{path}: line 1: XML with DOCTYPE/entity declarations; a camt message never has one - "
+            "the file is not a genuine bank statement, do not load it"
+        )
     try:
         root = etree.fromstring(data, _parser())
     except etree.XMLSyntaxError as exc:
@@ -166,6 +175,14 @@ def parse_camt(path: Path, data: bytes) -> ParsedFile:
             f"{path}: {line}: not well-formed XML ({exc.msg}); the file is truncated or not a camt "
             "statement - download it again from the bank"
         ) from None
+    docinfo = root.getroottree().docinfo
+    if docinfo.internalDTD is not None or docinfo.doctype:
+        # ISO 20022 messages never carry a DTD: a DOCTYPE is an entity trick (XXE, billion laughs)
+        # or not a bank file. Entities are never expanded anyway; the file is refused, not read.
+        raise SourceDataError(
+            f"{path}: line 1: XML with a DOCTYPE/entity declarations ({docinfo.doctype or 'internal DTD'}); "
+            "a camt message never has one - the file is not a genuine bank statement, do not load it"
+        )
     ns = etree.QName(root).namespace or ""
     m = NAMESPACE_RE.match(ns)
     if _local(root) != "Document" or not m:
