@@ -62,6 +62,31 @@ def mask(text: object) -> str:
     return out
 
 
+def mask_contact(value: object, column: str) -> str:
+    """A value of a contact column masked as a whole, whatever its shape (``55 1234 5678`` too).
+
+    Free text is masked by :func:`mask`, which must not mistake amounts or dates for phone numbers;
+    a value known to come from a phone or e-mail column needs no guessing.
+
+    Args:
+        value: The value (already formatted as text).
+        column: Its column name: names containing ``phone``, ``mobile``, ``whatsapp``, ``sms`` or
+            ``wa_id`` are phone numbers, ``email``/``mail`` addresses; anything else goes through
+            :func:`mask`.
+    """
+    text = str(value)
+    name = column.lower()
+    if any(word in name for word in ("phone", "mobile", "whatsapp", "sms", "wa_id", "msisdn")):
+        digits = [c for c in text if c.isdigit()]
+        if len(digits) >= _MIN_PHONE_DIGITS:
+            return _mask_digits(("+" if text.lstrip().startswith("+") else "") + "".join(digits))
+        return text
+    if "mail" in name and "@" in text:
+        local, _, domain = text.rpartition("@")
+        return f"{_mask_local(local.rstrip('@'))}@{domain}"
+    return mask(text)
+
+
 class MaskingFilter(logging.Filter):
     """A logging filter that masks the formatted message (and traceback) of every record it sees."""
 

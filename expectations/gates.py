@@ -44,7 +44,7 @@ from typing import TYPE_CHECKING, Any
 import duckdb
 import pandas as pd
 
-from cobranza.logmask import mask
+from cobranza.logmask import mask, mask_contact
 from expectations import quarantine
 
 if TYPE_CHECKING:
@@ -669,9 +669,11 @@ def _values_only_matter_as_keys(expectation_type: str, columns: list[str], key: 
 
 def _values_text(frame: pd.DataFrame, columns: list[str], index: Any) -> str:
     present = [c for c in columns if c in frame.columns]
+    # A sample of a phone or e-mail column is masked as a whole (it is shown in logs and summaries).
+    shown = {c: mask_contact(_format_value(frame.at[index, c]), c) for c in present}
     if len(present) == 1:
-        return _format_value(frame.at[index, present[0]])
-    return ", ".join(f"{c}={_format_value(frame.at[index, c])}" for c in present)
+        return shown[present[0]]
+    return ", ".join(f"{c}={shown[c]}" for c in present)
 
 
 def _samples(frame: pd.DataFrame, key: list[str], columns: list[str], expectation_type: str, indices: list) -> str:
