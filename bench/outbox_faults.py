@@ -196,11 +196,12 @@ def worker(argv: list[str]) -> None:
                 if sends["claimed"] == args.die_before:
                     die()
 
-            result = _original(task, claim_then_maybe_die)
-            sends["answered"] += 1
-            if sends["answered"] == args.die_after:
-                die()
-            return result
+            try:
+                return _original(task, claim_then_maybe_die)
+            finally:  # an ambiguous answer (raised) is an answer too
+                sends["answered"] += 1
+                if sends["answered"] == args.die_after:
+                    die()
 
         sender.send_one = send_one  # type: ignore[method-assign]
     total: dict[str, int] = {}

@@ -61,7 +61,8 @@ class SmtpSink:
         if fault in ("5xx", "429"):
             return "451 4.3.0 Temporary failure, try again later"
         if fault in ("html_after", "timeout_before"):
-            server.transport.close()
+            # Reply 421, then close the connection (RFC 5321 §3.8): nothing was queued.
+            asyncio.get_running_loop().call_later(0.05, server.transport.close)
             return "421 4.3.2 Service shutting down"
         msg = message_from_bytes(envelope.original_content or envelope.content)
         with self._lock:

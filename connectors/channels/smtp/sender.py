@@ -34,6 +34,8 @@ from email.policy import SMTP
 from email.utils import format_datetime, formataddr
 from typing import Any
 
+from email_validator import EmailNotValidError, validate_email
+
 from connectors.channels.base import ChannelConfigError, Claim, ClaimFailed, Report, SendResult, _no_claim
 from connectors.channels.smtp.config import SmtpConfig
 from connectors.channels.templates.render import render_message
@@ -101,8 +103,13 @@ class SmtpSender:
         cfg = self.config
         payload = task["payload"]
         to = payload.get("email")
-        if not to or "@" not in str(to):
-            raise ValueError(f"task {task['task_id']}: contact has no email address")
+        try:
+            # Syntax only (no DNS): a relay would queue a mangled address and bounce it later.
+            to = validate_email(str(to or ""), check_deliverability=False).normalized
+        except EmailNotValidError as exc:
+            raise ValueError(
+                f"task {task['task_id']}: the contact's address is not a valid email address ({exc})"
+            ) from None
         rendered = render_message("email", {**payload, "channel": "email"})
         msg = EmailMessage(policy=SMTP_POLICY)
         msg["From"] = formataddr((cfg.from_name, cfg.from_address))
