@@ -247,7 +247,7 @@ def opt_outs(con: duckdb.DuckDBPyConnection) -> pd.DataFrame:
                     "source": f"reply: {reading.matched}",
                 }
             )
-    out = pd.DataFrame(rows, columns=list(COLUMNS)) if rows else empty
+    out = pd.DataFrame(rows, columns=list(COLUMNS), dtype=object) if rows else empty
     if out.empty:
         return empty
     # The contact of a reply or preference: the number we last wrote to, else the contact directory.
