@@ -512,6 +512,7 @@ def dispatch_outbox(ctx: RunContext, overrides: dict[str, dict[str, Any]] | None
                     channels=channels,
                     max_attempts=ch.max_attempts,
                     unknown_ttl=timedelta(hours=ch.unknown_ttl_hours),
+                    clock=_send_clock(ctx),
                 )
                 for key, value in counts.items():
                     total[key] = total.get(key, 0) + value
@@ -544,6 +545,15 @@ def _with_unsubscribe_key(
     out = dict(overrides or {})
     out["smtp"] = {**(out.get("smtp") or {}), "unsubscribe_key": unsubscribe_secret(ctx.settings)}
     return out
+
+
+def _send_clock(ctx: RunContext) -> Any:
+    """The time stamped on each message's events: the wall clock on a live run (the run's ``now_utc`` is
+    when the flow started, minutes before a message leaves); on a replayed day, ``dispatch``'s default
+    (the replayed instant plus the real time elapsed)."""
+    if abs(datetime.now(UTC) - ctx.now_utc) < timedelta(hours=1):
+        return lambda: datetime.now(UTC)
+    return None
 
 
 def _cancel_stale_tasks(con: Any, ctx: RunContext) -> int:
