@@ -80,6 +80,7 @@ class WindowedSearch:
         while True:
             window += 1
             fetched, after = 0, None
+            cursors_seen: set[str] = set()
             last_ms: int | None = None
             ids_at_last: set[str] = set()
             restart = False
@@ -121,6 +122,13 @@ class WindowedSearch:
                 after = ((data.get("paging") or {}).get("next") or {}).get("after")
                 if not after or not results:
                     return
+                if str(after) in cursors_seen:
+                    # A server that hands back a cursor it already gave would make this loop forever.
+                    raise SourceDataError(
+                        f"hubspot:{self.object_type}: the search returned paging cursor after={after!r} twice; "
+                        "stopping instead of looping - the pages read so far landed, retry later or report it"
+                    )
+                cursors_seen.add(str(after))
             if restart:
                 if last_ms is None or last_ms == lower:
                     raise SourceDataError(
@@ -217,7 +225,8 @@ class HubSpotSource:
         c = self.config
         row = {col: p.get(prop) for col, prop in c.contact_properties.items()}
         name = " ".join(x.strip() for x in (p.get(c.firstname_property), p.get(c.lastname_property)) if x and x.strip())
-        row["contact_id"] = str(record.get("id"))
+        # A record without an id lands as nothing rather than as contact "None": land() quarantines it.
+        row["contact_id"] = None if record.get("id") is None else str(record["id"])
         row["full_name"] = name or None
         row["updated_at"] = utc_text(row.get("updated_at") or record.get("updatedAt"))
         return row
@@ -225,6 +234,6 @@ class HubSpotSource:
     def _interaction_row(self, record: dict[str, Any]) -> dict[str, Any]:
         p = record.get("properties") or {}
         row = {col: p.get(prop) for col, prop in self.config.interaction_properties.items()}
-        row["interaction_id"] = str(record.get("id"))
+        row["interaction_id"] = None if record.get("id") is None else str(record["id"])
         row["occurred_at"] = utc_text(row.get("occurred_at"))
         return row
