@@ -101,3 +101,42 @@ def test_crashes_and_faults_never_duplicate_nor_lose_a_message(tmp_path) -> None
             assert pmid is None and row.last_error, row
     assert (states["state"] == "sent").sum() == len(lab.whatsapp.messages) + len(lab.twilio.messages)
     assert (states["state"] == "sent").sum() >= 150
+
+
+@pytest.mark.slow
+def test_kill9_five_messages_into_a_1000_batch_leaves_only_the_in_flight_uncertain(tmp_path) -> None:
+    """The issue's case: 600 e-mail and WhatsApp tasks, the real batch size (1,000), kill -9 five
+    messages in. Before the fix 590 ended ``unknown`` and then dead without ever reaching a provider."""
+    from bench.outbox_faults import decisions, overrides_for, run_worker
+
+    warehouse = str(tmp_path / "warehouse.duckdb")
+    start = datetime.now(UTC) - timedelta(minutes=1)
+    rows = decisions(300, start)
+    rows = rows[rows["channel"].isin(("email", "whatsapp"))]
+    with duckdb.connect(warehouse) as con:
+        assert outbox.enqueue(con, rows, start.date()) == 600
+    with start_lab(tmp_path / "inbound", read_rate=0.0) as lab:
+        overrides = overrides_for(lab)
+        common = [warehouse, str(lab.spool.dir), json.dumps(overrides), "--channels", "email,whatsapp"]
+        assert run_worker([*common, "--die-after", "5"]) is None  # SIGKILLed itself after the 5th answer
+        with duckdb.connect(warehouse) as con:
+            after_kill = outbox.task_states(con)["state"].value_counts().to_dict()
+        in_flight = max(overrides["whatsapp_cloud"]["concurrency"], overrides["smtp"]["concurrency"])
+        assert after_kill.get("sending", 0) <= in_flight, after_kill
+        assert after_kill["pending"] >= 600 - 5 - in_flight, after_kill  # the rest of the batch never claimed
+        lab.drain(15)
+        assert run_worker(common) is not None
+        time.sleep(5.5)  # WhatsApp's status wait (5 s here) for a send no webhook confirms
+        lab.drain(15)
+        assert run_worker(common) is not None
+        with duckdb.connect(warehouse) as con:
+            states = outbox.task_states(con)
+        emails = Counter(m["X-Cobranza-Task"] for m in lab.smtp.messages)
+        whatsapps = Counter(m["biz_opaque_callback_data"] for m in lab.whatsapp.messages)
+    assert max((emails | whatsapps).values()) == 1  # nothing reached the customer twice
+    assert set(states["state"]) <= {"sent", "dead"}
+    dead = states[states["state"] == "dead"]
+    # Only the messages in flight at the kill can be uncertain; every other task was sent on the next run.
+    assert len(dead) <= after_kill.get("sending", 0)
+    assert dead["last_error"].str.startswith(outbox.AMBIGUOUS_DEAD).all()
+    assert (states["state"] == "sent").sum() >= 600 - after_kill.get("sending", 0)
