@@ -4,6 +4,12 @@ Each function takes the frames read by ``cobranza.report.queries`` and returns a
 is embedded in the HTML as is, so the report is one self-contained file that renders with no
 network (no JavaScript chart library, no web fonts: text is left as SVG text in the page's fonts).
 SVG ids are salted deterministically, so the same data gives byte-identical figures.
+
+Labels come from data (segment, channel, currency and feature names), so they are shown literally:
+matplotlib's mathtext is switched off (``text.parse_math``), or a segment called ``$\\frac{$`` would
+stop the build and ``$x$`` would render as math; control and bidirectional-override characters are
+dropped and a very long label is shortened (:func:`label`). The SVG text itself is XML-escaped by
+matplotlib, and the page embeds it as is.
 """
 
 from __future__ import annotations
@@ -11,6 +17,7 @@ from __future__ import annotations
 import io
 import math
 import re
+import unicodedata
 from datetime import date
 
 import matplotlib
@@ -33,6 +40,36 @@ PALETTE = {
     "violet": "#7c3aed",
 }
 AGING_COLOURS = ["#16a34a", "#facc15", "#f59e0b", "#ea580c", "#dc2626"]
+#: Longest data label drawn on a chart (the tables show the whole name).
+MAX_LABEL = 40
+
+
+def label(value: object, limit: int = MAX_LABEL) -> str:
+    """A data value as a chart label: literal text, no control/format characters, at most ``limit`` long.
+
+    Control characters (``\\n``, ``\\x1b``) and format characters (zero-width spaces, bidirectional
+    overrides that would make a label read backwards) are dropped; everything else, right-to-left
+    scripts included, is kept as written.
+    """
+    text = "" if value is None or (isinstance(value, float) and math.isnan(value)) else str(value)
+    text = "".join(" " if unicodedata.category(c) == "Cc" else c for c in text if unicodedata.category(c) != "Cf")
+    text = " ".join(text.split())
+    return text if len(text) <= limit else text[: limit - 1] + "\u2026"
+
+
+def labels(values) -> list[str]:
+    """:func:`label` of each value, made unique (two long names cut to the same prefix stay two bars)."""
+    out: list[str] = []
+    seen: dict[str, int] = {}
+    for v in values:
+        text = label(v)
+        if text in seen:
+            seen[text] += 1
+            text = f"{text[: MAX_LABEL - 4]}… ({seen[text]})"
+        else:
+            seen[text] = 1
+        out.append(text)
+    return out
 
 
 def money_short(value: float, currency: str = "") -> str:
@@ -46,13 +83,14 @@ def money_short(value: float, currency: str = "") -> str:
             break
     else:
         text = f"{v:,.0f}"
-    return f"{text} {currency}".strip()
+    return f"{text} {label(currency, 12)}".strip()
 
 
 def _style() -> None:
     plt.rcParams.update(
         {
             "svg.fonttype": "none",
+            "text.parse_math": False,  # data labels are text, never TeX
             "svg.hashsalt": "cobranza-report",
             "font.family": "sans-serif",
             "font.size": 9,
@@ -130,7 +168,7 @@ def aging_waterfall(kpis: dict, currency: str) -> str:
     ax.text(len(labels), total, money_short(total), ha="center", va="bottom", fontsize=8, fontweight="bold")
     ax.set_xticks(range(len(labels) + 1), [*labels, "open AR"])
     ax.yaxis.set_major_formatter(FuncFormatter(lambda v, _: money_short(v)))
-    ax.set_ylabel(f"open AR ({currency})")
+    ax.set_ylabel(f"open AR ({label(currency)})")
     ax.grid(axis="x", visible=False)
     return _svg(fig, "Aging waterfall: open AR by days past due")
 
@@ -139,7 +177,7 @@ def dso_drivers(changes: pd.DataFrame) -> str:
     """Change of each segment's contribution to DSO (days) between the previous period and the run date."""
     fig, ax = _fig(7.2, 0.5 + 0.45 * max(len(changes), 2))
     colours = [PALETTE["red"] if v > 0 else PALETTE["green"] for v in changes["delta_days"]]
-    ax.barh(changes["segment"], changes["delta_days"], color=colours, height=0.55)
+    ax.barh(labels(changes["segment"]), changes["delta_days"], color=colours, height=0.55)
     for y, v in enumerate(changes["delta_days"]):
         ax.text(v, y, f" {v:+.1f} d ", va="center", ha="left" if v >= 0 else "right", fontsize=8)
     ax.axvline(0, color=PALETTE["muted"], lw=0.8)
@@ -154,7 +192,7 @@ def segment_kpis(by_segment: pd.DataFrame) -> str:
     """CEI and % overdue per segment, side by side."""
     _style()
     fig, (left, right) = plt.subplots(1, 2, figsize=(7.2, 2.6))
-    seg = by_segment["segment"].tolist()
+    seg = labels(by_segment["segment"])
     cei = by_segment["cei_30d"].astype(float)
     overdue = by_segment["pct_overdue"].astype(float)
     left.barh(seg, cei, color=PALETTE["teal"], height=0.55)
@@ -178,12 +216,12 @@ def channel_performance(channels: pd.DataFrame, recovered: dict[str, float], cur
     names = sorted(set(channels["channel"]) | {c for c, v in recovered.items() if v})
     fig, (left, right) = plt.subplots(1, 2, figsize=(7.2, 2.6))
     rec = [recovered.get(c, 0.0) for c in names]
-    left.barh(names, rec, color=PALETTE["blue"], height=0.55)
-    left.set_title(f"recovered, last touch, 30 days ({currency})", fontsize=9, loc="left")
+    left.barh(labels(names), rec, color=PALETTE["blue"], height=0.55)
+    left.set_title(f"recovered, last touch, 30 days ({label(currency)})", fontsize=9, loc="left")
     left.xaxis.set_major_formatter(FuncFormatter(lambda v, _: money_short(v)))
     by = channels.set_index("channel")
     rate = [float(by["promise_rate"].get(c, 0.0) or 0.0) for c in names]
-    right.barh(names, rate, color=PALETTE["violet"], height=0.55)
+    right.barh(labels(names), rate, color=PALETTE["violet"], height=0.55)
     right.set_title("promises to pay per attempt", fontsize=9, loc="left")
     right.xaxis.set_major_formatter(PercentFormatter(1.0, decimals=0))
     right.set_yticks(range(len(names)), [""] * len(names))
@@ -214,7 +252,7 @@ def uplift(kpis: dict) -> str:
 def auto_match(by_currency: pd.DataFrame) -> str:
     """Cash-application auto-match rate (share of bank credit amount matched) per currency."""
     fig, ax = _fig(7.2, 2.4)
-    cur = by_currency["currency"].tolist()
+    cur = labels(by_currency["currency"])
     rate = by_currency["auto_match_rate"].astype(float).fillna(0).tolist()
     colours = [PALETTE["green"] if r >= 0.95 else PALETTE["amber"] for r in rate]
     ax.bar(cur, rate, color=colours, width=0.55)
@@ -240,7 +278,7 @@ def risk_distribution(bands: pd.DataFrame, currency: str) -> str:
             ax.text(i, a, f"{int(n):,}", ha="center", va="bottom", fontsize=7, color=PALETTE["muted"])
     ax.yaxis.set_major_formatter(FuncFormatter(lambda v, _: money_short(v)))
     ax.set_xlabel("probability of paying late (number of invoices above each bar)")
-    ax.set_ylabel(f"open AR ({currency})")
+    ax.set_ylabel(f"open AR ({label(currency)})")
     ax.tick_params(axis="x", labelsize=7)
     ax.grid(axis="x", visible=False)
     return _svg(fig, "Open AR by predicted risk of late payment")
@@ -255,7 +293,7 @@ def drift(frame: pd.DataFrame, threshold: float) -> str:
         PALETTE["muted"] if ex else (PALETTE["red"] if dr else PALETTE["teal"])
         for ex, dr in zip(exempt, top["is_drifted"].fillna(False).astype(bool), strict=True)
     ]
-    ax.barh(top["feature"].astype(str), top["psi"].astype(float), color=colours, height=0.6)
+    ax.barh(labels(top["feature"]), top["psi"].astype(float), color=colours, height=0.6)
     ax.axvline(threshold, color=PALETTE["red"], ls=":", lw=0.8)
     ax.set_xlabel("PSI against the training data (red: drifting, grey: exempt by design)")
     ax.grid(axis="y", visible=False)
