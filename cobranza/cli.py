@@ -192,7 +192,7 @@ def simulate(
 
 @app.command("parse-statement")
 def parse_statement(
-    file: Annotated[Path, typer.Argument(help="A camt.053 / camt.054 / MT940 / MT942 file.")],
+    file: Annotated[Path, typer.Argument(help="A camt.052/053/054, MT940/MT942 or BAI2 file.")],
     as_json: Annotated[bool, typer.Option("--json", help="Print one JSON object per statement line.")] = False,
 ) -> None:
     """Parse a bank statement file: statements, balances and entries."""

@@ -7,6 +7,8 @@ with bank_credits as (
     select *
     from {{ ref('stg_bank__statement_lines') }}
     where credit_debit = 'CRDT' and booking_date <= {{ as_of_date() }}
+        -- a reversed payment or a reversal line is no cash to apply (fct_payments shows them)
+        and bank_txn_id not in (select bank_txn_id from {{ ref('int_bank_lines_reversed') }})
 ),
 
 matches as (

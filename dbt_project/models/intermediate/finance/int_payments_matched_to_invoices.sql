@@ -10,7 +10,8 @@
 --      one customer's open invoices adding up to it; several solutions are ambiguous (review).
 -- The cash is spread oldest due first, never above what was open on each invoice at booking; the
 -- rest stays unallocated (over-payments). Lines the ERP has already reconciled are flagged, so
--- balances only subtract what the ERP has not recorded yet.
+-- balances only subtract what the ERP has not recorded yet. Lines reversed or returned by the run
+-- date, and the reversals themselves, are netted out before the cascade (int_bank_lines_reversed).
 -- Exclusions are `not in` / `in` over a pre-aggregated set, not `not exists`: Postgres cannot
 -- estimate the rows of the CTEs filtered on window results (it guesses 1 for by_text's 10-15k at
 -- profile S), so it ran each correlated `not exists` as a nested-loop anti join, quadratic in the
@@ -18,6 +19,9 @@
 -- join either way). `candidates` is `not materialized` so Postgres plans with the table's statistics.
 with candidates as not materialized (
     select * from {{ ref('int_payment_candidates') }}
+    -- a payment reversed or returned by the run date pays nothing (its invoices stay open), and a
+    -- reversal line is not a payment (int_bank_lines_reversed)
+    where bank_txn_id not in (select bank_txn_id from {{ ref('int_bank_lines_reversed') }})
 ),
 
 recorded as (

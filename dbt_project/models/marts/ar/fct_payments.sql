@@ -1,5 +1,7 @@
 -- One row per bank credit line booked up to the run date: how much cash application matched to
--- invoices, by which method, and whether the ERP has recorded it yet.
+-- invoices, by which method, and whether the ERP has recorded it yet. A payment reversed or returned
+-- by the run date matches nothing (match_method 'reversed', with the reversing line); a credit that
+-- is itself a reversal (of a debit) is 'reversal'.
 with credits as (
     select * from {{ ref('stg_bank__statement_lines') }}
     where credit_debit = 'CRDT' and booking_date <= {{ as_of_date() }}
@@ -18,6 +20,11 @@ matches as (
     group by bank_txn_id
 ),
 
+reversed as (
+    select bank_txn_id, reason, reversal_bank_txn_id
+    from {{ ref('int_bank_lines_reversed') }}
+),
+
 final as (
     select
         credits.bank_txn_id,
@@ -32,12 +39,17 @@ final as (
         credits.creditor_reference,
         matches.customer_id,
         coalesce(matches.amount_matched, 0) as amount_matched,
-        credits.amount - coalesce(matches.amount_matched, 0) as amount_unmatched,
+        -- a reversed payment (or a reversal credit) leaves no cash to apply or review
+        case when reversed.bank_txn_id is null then credits.amount - coalesce(matches.amount_matched, 0) else 0 end
+            as amount_unmatched,
         coalesce(matches.n_invoices_matched, 0) as n_invoices_matched,
-        coalesce(matches.match_method, 'unmatched') as match_method,
-        coalesce(matches.is_recorded_in_erp, false) as is_recorded_in_erp
+        coalesce(reversed.reason, matches.match_method, 'unmatched') as match_method,
+        coalesce(matches.is_recorded_in_erp, false) as is_recorded_in_erp,
+        coalesce(reversed.reason = 'reversed', false) as is_reversed,
+        case when reversed.reason = 'reversed' then reversed.reversal_bank_txn_id end as reversed_by_bank_txn_id
     from credits
     left join matches using (bank_txn_id)
+    left join reversed using (bank_txn_id)
 )
 
 select * from final

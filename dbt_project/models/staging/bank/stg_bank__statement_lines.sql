@@ -1,4 +1,4 @@
--- One row per booked bank statement line; amount signed by direction.
+-- One row per booked bank statement line; amount signed by direction; reversal/return marks as landed.
 with source as (
     select * from {{ source('raw_bank', 'statement_lines') }}
 ),
@@ -20,7 +20,12 @@ final as (
         counterparty_name,
         counterparty_iban,
         remittance_text,
-        upper(replace(creditor_reference, ' ', '')) as creditor_reference
+        upper(replace(creditor_reference, ' ', '')) as creditor_reference,
+        -- reversals/returns (null in lines landed before the columns existed: not a reversal)
+        coalesce(is_reversal, false) as is_reversal,
+        nullif(trim(return_reason), '') as return_reason,
+        nullif(trim(end_to_end_id), '') as end_to_end_id,
+        nullif(trim(reversal_of), '') as reversal_of
     from deduplicated
 )
 
