@@ -93,10 +93,11 @@ def camt(
     }[kind]
     if balances is None:
         balances = bal("OPBD", "0.00") + bal("CLBD", "0.00") if kind == "053" else ""
+    acct_ccy = f"<Ccy>{ccy}</Ccy>" if ccy else ""
     return f"""<?xml version="1.0" encoding="UTF-8"?>
 <Document xmlns="urn:iso:std:iso:20022:tech:xsd:camt.{kind}.001.{version}">
  <{root}><GrpHdr><MsgId>{msg_id}</MsgId><CreDtTm>2026-03-01T20:00:00</CreDtTm></GrpHdr>
-  <{stmt}><Id>{stmt_id}</Id><Acct><Id><IBAN>{IBAN}</IBAN></Id><Ccy>{ccy}</Ccy></Acct>{balances}{entries}
+  <{stmt}><Id>{stmt_id}</Id><Acct><Id><IBAN>{IBAN}</IBAN></Id>{acct_ccy}</Acct>{balances}{entries}
   </{stmt}></{root}></Document>
 """
 
@@ -456,6 +457,13 @@ CASES: list[Case] = [
         ),
     ),
     _case(
+        "bank-mt940-balance-currency-mismatch",
+        "refused",
+        "an MT940 opening in EUR and closing in USD",
+        one("ccy.sta", mt940(MT_TWO, closing=":62F:C260301USD1125,00"), bad="ccy.sta"),
+        reason="mixes currencies (EUR, USD)",
+    ),
+    _case(
         "bank-mt940-reversal-rc",
         "landed_once",
         "a credit and its RC reversal (/RTRN/ reason): the reversal lands marked, with the link to the original",
@@ -658,6 +666,13 @@ CASES += [
         "an entry in USD on an account kept (and balanced) in EUR",
         one("ccy.xml", camt053([ntry("10.00", ccy="USD")]), bad="ccy.xml"),
         reason="entry amount in USD on account",
+    ),
+    _case(
+        "bank-camt053-balance-currency-mismatch",
+        "refused",
+        "an account stating no currency, balances in EUR and an entry in USD",
+        one("bccy.xml", camt053([ntry("10.00", ccy="USD")], ccy=""), bad="bccy.xml"),
+        reason="entry amount in USD on account ES9121000418450200051332 kept in EUR",
     ),
     _case(
         "bank-camt053-xxe",

@@ -223,7 +223,8 @@ def _statement(doc: _Doc, st: etree._Element, msg: str) -> Statement:
         balances.append(Balance(code, -amount if sign == "DBIT" else amount, ccy, doc.day(bal, "Dt")))
     statement = Statement(
         account=_account(doc, acct),
-        currency=doc.text(acct, "Ccy"),
+        # the account's currency, else that of its booked balances (entries must be in it)
+        currency=doc.text(acct, "Ccy") or _booked_currency(balances),
         statement_id=doc.text(st, "Id"),
         sequence=doc.text(st, "ElctrncSeqNb", "LglSeqNb"),
         opening=_pick_balance(balances, OPENING_CODES),
@@ -234,6 +235,11 @@ def _statement(doc: _Doc, st: etree._Element, msg: str) -> Statement:
     for index, ntry in enumerate(doc.findall(st, "Ntry")):
         statement.entries.extend(_entry_lines(doc, statement, ntry, index, msg))
     return statement
+
+
+def _booked_currency(balances: list[Balance]) -> str | None:
+    currencies = {b.currency for b in balances if b.code in OPENING_CODES + CLOSING_CODES and b.currency}
+    return currencies.pop() if len(currencies) == 1 else None
 
 
 def _pick_balance(balances: list[Balance], codes: tuple[str, ...]) -> tuple[Decimal, date | None] | None:

@@ -317,6 +317,14 @@ def _statement(path: Path, fields: list[_Field], intraday: bool) -> Statement:
     for e in st.entries:
         e.currency = e.currency or st.currency or ""
         e.bank_txn_id = e.account_servicer_reference or ""  # else a content id, see assign_fallback_ids
+    booked = {b.currency for b in st.balances if b.code in ("OPBD", "CLBD")}
+    if len(booked) > 1 or (booked and st.currency and st.currency not in booked):
+        stated = ", ".join(sorted(booked | ({st.currency} if st.currency else set())))
+        raise SourceDataError(
+            f"{path}: {st.location}: statement :20:{st.statement_id or '?'} :28C:{st.sequence or '?'} mixes "
+            f"currencies ({stated}) in its account and booked balances; the file is inconsistent - ask the bank "
+            "for a corrected MT940"
+        )
     if not intraday:
         tags = {f.tag for f in fields}
         missing = [name for name, wanted in (("opening", OPENING_TAGS), ("closing", CLOSING_TAGS)) if not tags & wanted]
