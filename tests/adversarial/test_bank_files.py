@@ -330,6 +330,31 @@ CASES: list[Case] = [
         ),
     ),
     _case(
+        "bank-mt940-wrapped-time-looks-like-25",
+        "landed_once",
+        "a :86: text wrapped inside a time ('10' / ':25:30 UHR') does not overwrite the account (:25:)",
+        one(
+            "t25.sta",
+            mt940(":61:2603010301C150,00NTRFINV-1//T-1\n:86:ZAHLUNG VOM 10\n:25:30 UHR\n" + MT_TWO.split("\n", 2)[2]),
+            rows=2,
+            extra={"no_warnings": True},
+            check=lambda con: _assert(
+                con.execute("select distinct account_iban from raw_bank.statement_lines").fetchall() == [(IBAN,)]
+            ),
+        ),
+    ),
+    _case(
+        "bank-mt940-wrapped-time-looks-like-20",
+        "landed_once",
+        "a :86: text wrapped before ':20:15' does not start a new statement (no :25: follows it)",
+        one(
+            "t20.sta",
+            mt940(":61:2603010301C150,00NTRFINV-1//T-1\n:86:ZAHLUNG UM 09\n:20:15 UHR\n" + MT_TWO.split("\n", 2)[2]),
+            rows=2,
+            extra={"no_warnings": True},
+        ),
+    ),
+    _case(
         "bank-mt940-cut-short",
         "refused",
         "an MT940 cut short after a :61: (no :62F:, no terminator) is refused as incomplete",

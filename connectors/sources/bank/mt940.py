@@ -71,6 +71,7 @@ TAG_RE = re.compile(r"^:(\d{2}[A-Z]?):(.*)$")
 KNOWN_TAGS = {"20", "21", "25", "25P", "28", "28C", "60F", "60M", "61", "62F", "62M", "64", "65", "86"}
 KNOWN_TAGS |= {"13", "13D", "34F", "90D", "90C", "940", "942"}
 CLOSING_TAGS = {"62F", "62M"}
+HEADER_TAGS = {"21", "25", "25P", "28", "28C", "13", "13D", "34F"}
 OPENING_TAGS = {"60F", "60M"}
 LINE_SPLIT_RE = re.compile(r"\r\n|\r|\n")
 ENVELOPE_BLOCK_RE = re.compile(r"\{[1235]:(?:[^{}]|\{[^{}]*\})*\}")
@@ -159,6 +160,8 @@ def _split_messages(text: str) -> list[list[_Field]]:
     in_message = False
     closed = False  # the current message has its closing balance: a '-' now ends it
     pending_dash: _Line | None = None  # a '-' read before the closing balance: terminator or text?
+    body = False  # the current message is past its header (a balance or a line was read)
+    lines = []
     for number, raw in enumerate(LINE_SPLIT_RE.split(text), start=1):
         line = raw
         # envelope blocks {1:..}{2:..}{3:..} and the {4: opener may share a line with a tag
@@ -167,14 +170,24 @@ def _split_messages(text: str) -> list[list[_Field]]:
             line = line.lstrip()[3:]
         if line.rstrip().endswith("-}") and not TAG_RE.match(line):
             line = "-"
-        if not line.strip():
-            continue
+        if line.strip():
+            lines.append((number, line))
+    for i, (number, line) in enumerate(lines):
         m = TAG_RE.match(line)
         tag = m.group(1) if m and m.group(1) in KNOWN_TAGS else None
+        # A wrapped text line can start like a tag (a time "10:25:30" cut before ":25:30"). Header tags
+        # after the header, and a ':20:' inside an unfinished statement not followed by its ':25:', are
+        # such text: only balances, lines and their ':86:' (never valid minutes: 60-86) follow a header.
+        if tag in HEADER_TAGS and body:
+            tag = None
+        elif tag == "20" and in_message and not closed and current:
+            following = TAG_RE.match(lines[i + 1][1]) if i + 1 < len(lines) else None
+            if not following or following.group(1) not in ("21", "25", "25P"):
+                tag = None
         if TERMINATOR_RE.match(line.strip()) and in_message:
             if closed:
                 messages.append(current)
-                current, in_message, closed = [], False, False
+                current, in_message, closed, body = [], False, False, False
             else:
                 pending_dash = _Line(number, line)
             continue
@@ -192,9 +205,10 @@ def _split_messages(text: str) -> list[list[_Field]]:
                 messages.append(current)  # a new statement without a '-' terminator
                 current, closed = [], False
             if tag == "20":
-                in_message = True
+                in_message, body = True, False
             if in_message:
                 current.append(_Field(tag, [_Line(number, m.group(2))]))
+                body = body or tag not in HEADER_TAGS | {"20"}
                 # an MT940 ends at its closing balance, an MT942 (no balances) at its floor limit/summaries
                 closed = closed or tag in CLOSING_TAGS or tag in MT942_TAGS
             continue
