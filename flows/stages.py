@@ -336,6 +336,8 @@ def decide_actions(ctx: RunContext) -> dict[str, Any]:
     """Pick the one lawful, most valuable action per account with a dunnable overdue balance."""
     from connectors import warehouse
     from connectors.channels import outbox
+    from ml.inbound import optouts
+    from ml.nba import revalidate
     from ml.nba.engine import decide
     from ml.nba.inputs import accounts_for_decision, config_from, latest_usd_rates, relaxations_from
     from ml.nba.policy import summary
@@ -357,6 +359,9 @@ def decide_actions(ctx: RunContext) -> dict[str, Any]:
         mart = warehouse.read_frame(con, "marts.mart_dunning_accounts", order_by="customer_id")
         scores = warehouse.read_frame(con, SCORES_TABLE, f"as_of_date = {day}")
         contacts = warehouse.read_frame(con, "marts.dim_contacts", order_by="contact_id")
+        # Opt-outs landed from the webhooks (unsubscribe links, STOP replies) withdraw consent now, not
+        # when the CRM catches up: the same withdrawals the pre-send re-check applies.
+        contacts = revalidate.apply_opt_outs(contacts, optouts.opt_outs(con))
         interactions = warehouse.read_frame(
             con,
             "marts.fct_interactions",

@@ -170,6 +170,51 @@ def opted_out(tasks: pd.DataFrame, opt_outs: pd.DataFrame) -> pd.DataFrame:
     return _reasons(pd.Series(ids, dtype=object), pd.Series(reasons, dtype=object))
 
 
+def apply_opt_outs(contacts: pd.DataFrame, opt_outs: pd.DataFrame | None) -> pd.DataFrame:
+    """The contacts with the consent flags the landed opt-outs withdrew set to False.
+
+    The CRM's consent flags lag: an unsubscribe click or a STOP reply lands through the webhooks
+    (``ml.inbound.optouts.opt_outs``) long before anyone edits the CRM. The decision reads the
+    contacts through this, so it does not plan a contact the pre-send re-check would cancel.
+
+    Args:
+        contacts: ``contact_id``, ``email``, ``phone`` and the consent columns of :data:`CONSENT_COLUMN`.
+        opt_outs: ``contact_id``, ``address`` and ``channel`` (``email``, ``whatsapp``, ``sms``, ``call``,
+            ``all``); None or empty changes nothing.
+
+    Returns:
+        A copy of ``contacts`` (the same rows and columns).
+    """
+    out = contacts.copy()
+    if opt_outs is None or opt_outs.empty or out.empty:
+        return out
+    flags = {ch: col for ch, col in CONSENT_COLUMN.items() if ch != "call_task" and col in out.columns}
+    ids = out["contact_id"].astype(str) if "contact_id" in out.columns else pd.Series("", index=out.index)
+    phones = (
+        out["phone"].map(lambda v: re.sub(r"\D", "", str(v)) if isinstance(v, str) else "")
+        if "phone" in out.columns
+        else pd.Series("", index=out.index)
+    )
+    emails = (
+        out["email"].map(lambda v: v.strip().lower() if isinstance(v, str) else "")
+        if "email" in out.columns
+        else pd.Series("", index=out.index)
+    )
+    for o in opt_outs.itertuples(index=False):
+        rows = pd.Series(False, index=out.index)
+        if getattr(o, "contact_id", None):
+            rows |= ids == str(o.contact_id)
+        if getattr(o, "address", None):
+            rows |= (phones == str(o.address)) | (emails == str(o.address).lower())
+        if not rows.any():
+            continue
+        channels = list(flags) if o.channel == "all" else [o.channel]
+        for channel in channels:
+            if channel in flags:
+                out.loc[rows, flags[channel]] = False
+    return out
+
+
 def stale_tasks(
     tasks: pd.DataFrame, open_invoices: set[str], contacts: pd.DataFrame, opt_outs: pd.DataFrame | None = None
 ) -> pd.DataFrame:

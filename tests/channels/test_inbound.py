@@ -357,3 +357,42 @@ def test_logs_of_gates_dispatch_and_webhooks_carry_no_raw_contact_details(tmp_pa
     assert "55******78" in logged and "b***@x" in logged and "+57********77" in logged, "masked forms expected"
     leaks = [v for v in raw_values if v in logged]
     assert leaks == [], f"raw contact details in logs/details: {leaks}"
+
+
+def test_landed_opt_outs_withdraw_consent_before_the_decision() -> None:
+    """The decision does not plan a contact the landed opt-outs withdrew (by contact, by address, or all)."""
+    from datetime import UTC, datetime
+
+    import pandas as pd
+    from factories import account, contact, frames
+
+    from ml.nba.policy import decide
+    from ml.nba.revalidate import apply_opt_outs
+
+    acc, cons, rec = frames(
+        [account("C1"), account("C2"), account("C3"), account("C4")],
+        [
+            contact("k1", "C1", consent_whatsapp=True, preferred_channel="whatsapp", phone="+573001110001"),
+            contact("k2", "C2", consent_whatsapp=True, preferred_channel="whatsapp", phone="+573001110002"),
+            contact("k3", "C3", consent_whatsapp=True, phone="+573001110003"),
+            contact("k4", "C4", consent_whatsapp=True, preferred_channel="whatsapp", phone="+573001110004"),
+        ],
+    )
+    opt_outs = pd.DataFrame(
+        [
+            {"contact_id": "k1", "address": None, "channel": "email"},  # unsubscribe link: e-mail only
+            {"contact_id": None, "address": "573001110002", "channel": "whatsapp"},  # STOP from the number
+            {"contact_id": "k3", "address": "573001110003", "channel": "all"},  # "no me contacten"
+        ]
+    )
+    withdrawn = apply_opt_outs(cons, opt_outs).set_index("contact_id")
+    assert withdrawn.loc["k1", ["consent_email", "consent_whatsapp"]].tolist() == [False, True]
+    assert withdrawn.loc["k2", ["consent_email", "consent_whatsapp"]].tolist() == [True, False]
+    assert not withdrawn.loc["k3", ["consent_email", "consent_whatsapp", "consent_sms", "consent_call"]].any()
+    assert withdrawn.loc["k4", ["consent_email", "consent_whatsapp"]].tolist() == [True, True]
+    assert cons["consent_email"].all()  # the input is left alone
+    now = datetime(2026, 3, 2, 11, 0, tzinfo=UTC)
+    decided = decide(acc, apply_opt_outs(cons, opt_outs), rec, as_of=date(2026, 3, 2), now_utc=now)
+    planned = {(r.customer_id, r.channel) for r in decided.itertuples() if r.action != "wait"}
+    assert ("C1", "email") not in planned and ("C2", "whatsapp") not in planned
+    assert not any(c == "C3" for c, _ in planned)
