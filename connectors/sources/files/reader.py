@@ -87,6 +87,12 @@ def sniff(file: Path, mapping: FileStreamMapping, contract: StreamContract) -> s
         return f"{file}: gzip-compressed data, not {fmt.upper()}; decompress it (gunzip) and drop the plain file"
     if head[:4] == b"PK\x03\x04":
         return f"{file}: a ZIP archive (an Excel workbook?), not {fmt.upper()}; export or unzip it as {fmt.upper()}"
+    text = head.lstrip(b"\xef\xbb\xbf \t\r\n").lower()
+    if text.startswith(_HTML_STARTS):
+        return (
+            f"{file}: an HTML page (an error or login page saved by the download?), not {fmt.upper()}; "
+            "download the export again"
+        )
     if fmt == "parquet":
         if head[:4] != b"PAR1":
             return f"{file}: not a Parquet file (it does not start with PAR1); check the export's format"
@@ -95,12 +101,6 @@ def sniff(file: Path, mapping: FileStreamMapping, contract: StreamContract) -> s
         return None
     if head[:4] == b"PAR1":
         return f"{file}: a Parquet file named .{file.suffix.lstrip('.')}; rename it .parquet or set format: parquet"
-    text = head.lstrip(b"\xef\xbb\xbf \t\r\n").lower()
-    if text.startswith(_HTML_STARTS):
-        return (
-            f"{file}: an HTML page (an error or login page saved by the download?), not {fmt.upper()}; "
-            "download the export again"
-        )
     if head[:2] in (b"\xff\xfe", b"\xfe\xff") and "encoding" not in mapping.csv:
         return f"{file}: UTF-16 text; save it as UTF-8 or set csv: {{encoding: utf-16}} in the column mapping"
     if fmt == "csv":
