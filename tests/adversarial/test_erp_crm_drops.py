@@ -633,7 +633,18 @@ GATE_CASES: list[Case] = [
     for i, (cid, desc, over, reason) in enumerate(GATE_RECORDS)
 ]
 
-CASES: list[Case] = FILE_CASES + REFUSED_CASES + GATE_CASES
+SYSTEMIC_CASES: list[Case] = [
+    Case(
+        "drop-systemic-share-of-bad-invoices",
+        "erp_crm_drops",
+        "refused",
+        "a tenth of the invoices with negative amounts (a sign flipped by the export): systemic, the run stops",
+        payload={"bad": 20, "good": 180},
+        reason="raw_erp.invoices.amount_total",
+    ),
+]
+
+CASES: list[Case] = FILE_CASES + REFUSED_CASES + GATE_CASES + SYSTEMIC_CASES
 
 
 @pytest.fixture()
@@ -801,3 +812,18 @@ def test_record_quarantined_by_the_raw_gate(case: Case, gated) -> None:
     assert key in excluded, (key, excluded)
     assert case.reason in excluded[key], excluded[key]
     assert set(excluded) == {c.payload["key"] for c in GATE_CASES}  # no good invoice is excluded
+
+
+@pytest.mark.parametrize("case", SYSTEMIC_CASES, ids=case_ids(SYSTEMIC_CASES))
+def test_a_large_share_of_bad_records_stops_the_run(case: Case, tmp_path: Path, con) -> None:
+    from expectations import QualityGateError, run_checkpoint
+
+    good = [inv(i) for i in range(1, case.payload["good"] + 1)]
+    bad = [inv(1000 + i, amount_total="-10.00", amount_open="0.00") for i in range(case.payload["bad"])]
+    land(con, write_drop(tmp_path / "drop", Drop(files={"erp/invoices.csv": invoices_csv(good + bad)})))
+    gate = run_checkpoint("raw", con, as_of=AS_OF)
+    with pytest.raises(QualityGateError) as err:
+        gate.raise_if_failed()
+    assert case.reason in str(err.value) and "I1000" in str(err.value)
+    assert gate.critical_failures and not gate.record_failures  # systemic: nothing is quietly left out
+    assert count(con, "quarantine.raw_excluded") == 0
