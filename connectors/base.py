@@ -17,6 +17,7 @@ its content is unchanged (it is reported as still quarantined); a corrected file
 
 from __future__ import annotations
 
+import hashlib
 import logging
 from collections.abc import Iterable, Iterator
 from dataclasses import dataclass, field
@@ -46,6 +47,9 @@ class Batch:
             typed CSV read that meets a malformed value: the text read then lands the good rows and
             quarantines the bad one with its reason.
         sha256: Content hash; a batch with a hash already landed for the stream is skipped.
+        read_key: Fingerprint of how the batch is read (e.g. the column mapping); with ``sha256`` it
+            keys a file set aside, so the same bytes read the same way are not read again, while a
+            corrected mapping reads them anew.
         columns: Contract column -> source column, where names differ.
         constants: Contract column -> literal value.
         date_format: strptime format of DATE values (ISO when None).
@@ -63,6 +67,7 @@ class Batch:
     sql: str | None = None
     fallback_sql: str | None = None
     sha256: str | None = None
+    read_key: str = ""
     columns: dict[str, str] = field(default_factory=dict)
     constants: dict[str, object] = field(default_factory=dict)
     date_format: str | None = None
@@ -137,18 +142,30 @@ def records_table(rows: list[dict], contract: StreamContract) -> pa.Table:
 
 
 def quarantine_batch(
-    con: duckdb.DuckDBPyConnection, stream: str, origin: str, reason: str, sha256: str | None = None
+    con: duckdb.DuckDBPyConnection,
+    stream: str,
+    origin: str,
+    reason: str,
+    sha256: str | None = None,
+    key: str | None = None,
 ) -> None:
     """Record a batch that could not be read at all (kept for review, nothing of it landed).
 
-    With its content hash, the same file is not read again on the next runs until it changes.
+    With its content hash (and ``key``, see ``Batch.read_key``), the same file read the same way is
+    not read again on the next runs until it or its mapping changes.
     """
     state.ensure_state_tables(con)
     con.execute(
-        "insert into quarantine.raw_files (quarantined_at, stream, origin, reason, file_sha256) "
-        "values (now()::timestamp, ?, ?, ?, ?)",
-        [stream, origin, reason, sha256],
+        "insert into quarantine.raw_files (quarantined_at, stream, origin, reason, file_sha256, quarantine_key) "
+        "values (now()::timestamp, ?, ?, ?, ?, ?)",
+        [stream, origin, reason, sha256, key],
     )
+
+
+def _quarantine_key(batch: Batch) -> str | None:
+    if not batch.sha256:
+        return None
+    return hashlib.sha256(f"{batch.sha256}|{batch.read_key}".encode()).hexdigest()
 
 
 def sync(
@@ -183,10 +200,12 @@ def sync(
     now = clock or datetime.now(UTC)
     limit = (now.astimezone(UTC).replace(tzinfo=None) if now.tzinfo else now) + max_future_skew
 
-    def refuse(table: str, origin: str, error: str, sha256: str | None) -> None:
+    def refuse(table: str, origin: str, error: str, batch: Batch | None) -> None:
         if fail_fast:
             raise SourceDataError(error)
-        quarantine_batch(con, table, origin, error, sha256)
+        quarantine_batch(
+            con, table, origin, error, batch.sha256 if batch else None, _quarantine_key(batch) if batch else None
+        )
         result.refused.append({"stream": table, "origin": origin, "error": error})
         log.warning("set aside (quarantine.raw_files): %s", error)
 
@@ -203,7 +222,8 @@ def sync(
             watermark = None
         try:
             for batch in stream.read(watermark):
-                if batch.sha256 and (earlier := state.file_quarantined(con, contract.table, batch.sha256)):
+                key = _quarantine_key(batch)
+                if key and (earlier := state.file_quarantined(con, contract.table, key)):
                     at, reason = earlier
                     result.refused.append(
                         {"stream": contract.table, "origin": batch.origin, "error": reason, "since": str(at)}
@@ -211,7 +231,7 @@ def sync(
                     log.warning("%s: unchanged since set aside on %s, not read again: %s", batch.origin, at, reason)
                     continue
                 if batch.error is not None:  # the stream read the file and found it unusable
-                    refuse(contract.table, batch.origin, batch.error, batch.sha256)
+                    refuse(contract.table, batch.origin, batch.error, batch)
                     continue
                 for warning in batch.warnings:
                     result.warnings.append({"stream": contract.table, "origin": batch.origin, "warning": warning})
@@ -219,7 +239,7 @@ def sync(
                 try:
                     landed = _land_batch(con, source.name, stream, batch, clock=now, max_future_skew=max_future_skew)
                 except SourceDataError as exc:
-                    refuse(contract.table, batch.origin, str(exc), batch.sha256)
+                    refuse(contract.table, batch.origin, str(exc), batch)
                     continue
                 result.landed.append(landed)
         except SourceDataError as exc:  # raised by read() itself, e.g. a page that is not JSON

@@ -39,8 +39,10 @@ create table if not exists quarantine.raw_files (
     origin varchar not null,
     reason varchar not null
 );
--- Content hash of a file set aside whole: the same bytes are not read again (issue 16).
+-- Content hash of a file set aside whole, and the key under which it is not read again: the hash
+-- plus the fingerprint of how it is read (a fixed column mapping re-reads the same bytes) (issue 16).
 alter table quarantine.raw_files add column if not exists file_sha256 varchar;
+alter table quarantine.raw_files add column if not exists quarantine_key varchar;
 create table if not exists quarantine.raw_records (
     quarantined_at timestamp not null,
     stream varchar not null,
@@ -67,12 +69,12 @@ def file_already_loaded(con: duckdb.DuckDBPyConnection, stream: str, sha256: str
     return bool(row)
 
 
-def file_quarantined(con: duckdb.DuckDBPyConnection, stream: str, sha256: str) -> tuple[object, str] | None:
-    """When and why a file with this content hash was set aside for ``stream``, or None."""
+def file_quarantined(con: duckdb.DuckDBPyConnection, stream: str, key: str) -> tuple[object, str] | None:
+    """When and why a file with this quarantine key (content + how it is read) was set aside for ``stream``."""
     row = con.execute(
-        "select quarantined_at, reason from quarantine.raw_files where stream = ? and file_sha256 = ? "
+        "select quarantined_at, reason from quarantine.raw_files where stream = ? and quarantine_key = ? "
         "order by quarantined_at limit 1",
-        [stream, sha256],
+        [stream, key],
     ).fetchall()
     return (row[0][0], row[0][1]) if row else None
 

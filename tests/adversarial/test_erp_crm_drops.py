@@ -556,6 +556,13 @@ FILE_CASES: list[Case] = [
         Drop(files={"erp/invoices.csv": HTML}, landed=30, check="not_reread_then_fixed"),
     ),
     file_case(
+        "drop-mapping-fixed-rereads-set-aside-file",
+        "landed_once",
+        "a ';' export set aside on day 1 lands once the mapping says delimiter ';' and decimal ','",
+        None,
+        Drop(files={"erp/invoices.csv": invoices_csv(SEMICOLON_ROWS, delim=";")}, landed=5, check="mapping_fixed"),
+    ),
+    file_case(
         "drop-utf8-bom-crlf",
         "landed_once",
         "a UTF-8 BOM and CRLF line ends (Windows export)",
@@ -684,7 +691,7 @@ def test_file_drop(case: Case, tmp_path: Path, con) -> None:
             assert value is None
         assert count(con, drop.stream) > 0
     else:
-        if drop.check != "not_reread_then_fixed":
+        if drop.check not in ("not_reread_then_fixed", "mapping_fixed"):
             assert result.refused == [], result.refused
         _extra_checks(drop, con, mapping, tmp_path)
         if drop.landed is not None:
@@ -697,6 +704,10 @@ def _exists(con, table: str) -> bool:
     schema, name = table.split(".")
     q = "select count(*) from information_schema.tables where table_schema = ? and table_name = ?"
     return con.execute(q, [schema, name]).fetchall()[0][0] == 1
+
+
+def _one_reason(con) -> str:
+    return con.execute("select reason from quarantine.raw_files").fetchall()[0][0]
 
 
 def _snapshot(con) -> dict[str, int]:
@@ -759,6 +770,17 @@ def _extra_checks(drop: Drop, con, mapping: FileMapping, tmp_path: Path) -> None
         # held back with its reason, not lost: it lands once the source fixes the date
         assert count(con, "quarantine.raw_records", "record_key = 'I99' and reason like '%in the future%'") == 1
         drop.landed = 30
+    elif drop.check == "mapping_fixed":
+        assert count(con, "quarantine.raw_files") == 1 and "set delimiter: ';'" in _one_reason(con)
+        fixed = write_drop(
+            base, Drop(files=drop.files, options={"raw_erp.invoices": {"delimiter": ";", "decimal": ","}})
+        )
+        again = land(con, fixed)
+        assert again.refused == [] and count(con, "raw_erp.invoices") == 5
+        assert {r[0] for r in con.execute("select amount_total from raw_erp.invoices").fetchall()} == {
+            Decimal("1160.50")
+        }
+        assert {r.status for r in land(con, fixed).landed} == {"skipped"}
     elif drop.check == "not_reread_then_fixed":
         assert count(con, "quarantine.raw_files") == 1
         second = land(con, mapping)
@@ -824,6 +846,6 @@ def test_a_large_share_of_bad_records_stops_the_run(case: Case, tmp_path: Path, 
     gate = run_checkpoint("raw", con, as_of=AS_OF)
     with pytest.raises(QualityGateError) as err:
         gate.raise_if_failed()
-    assert case.reason in str(err.value) and "I1000" in str(err.value)
+    assert case.reason in str(err.value) and ": -10.0" in str(err.value)  # the records are named
     assert gate.critical_failures and not gate.record_failures  # systemic: nothing is quietly left out
     assert count(con, "quarantine.raw_excluded") == 0

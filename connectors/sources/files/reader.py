@@ -217,10 +217,11 @@ class FileStream:
                 f"no file matches {self.base_dir / self.mapping.path} for {self.contract.table}; "
                 "check the landing folder or the mapping's 'path'"
             )
+        read_key = self.mapping.model_dump_json()  # a corrected mapping reads a set-aside file anew
         for file in files:
             reason = sniff(file, self.mapping, self.contract)
             if reason:
-                yield Batch(origin=str(file), sha256=sha256_of(file), error=reason)
+                yield Batch(origin=str(file), sha256=sha256_of(file), read_key=read_key, error=reason)
                 continue
             sql = source_sql(file, self.mapping)
             if self.mapping.projects:
@@ -232,6 +233,7 @@ class FileStream:
                 origin=str(file),
                 sql=sql,
                 sha256=sha256_of(file),
+                read_key=read_key,
                 columns=self.mapping.columns,
                 constants=self.mapping.constants,
                 date_format=self.mapping.date_format,
