@@ -12,7 +12,9 @@ booking date, counterparty account, end-to-end id, references, remittance text) 
 number among identical lines of the file. It never depends on the message type, the message or
 statement id or the line's position: an intraday camt.052 and the day's camt.053 carrying the same
 booked entries yield the same ids, so the loader (append on ``bank_txn_id``) lands them once, while
-two genuinely identical payments on one day stay two lines (occurrence 1 and 2).
+two genuinely identical payments on one day stay two lines (occurrence 1 and 2). The price: two
+identical reference-less payments of one day delivered in two different files (a statement split over
+pages of separate files) count as one; banks that split statements give references.
 ``to_raw_table`` renders the booked lines in the ``raw_bank.statement_lines`` contract
 (``connectors.contracts.STATEMENT_LINES``).
 """
