@@ -9,6 +9,7 @@ from __future__ import annotations
 import argparse
 import importlib
 import json
+import sys
 from collections import Counter
 from pathlib import Path
 
@@ -45,12 +46,13 @@ def main() -> None:
     args = parser.parse_args()
     result = census(all_cases())
     if args.json:
-        print(json.dumps(result))
+        sys.stdout.write(json.dumps(result) + "\n")
         return
-    print(f"{'category':<18} {'cases':>6} " + " ".join(f"{o:>12}" for o in OUTCOMES))
+    lines = [f"{'category':<18} {'cases':>6} " + " ".join(f"{o:>12}" for o in OUTCOMES)]
     for cat, row in result["categories"].items():
-        print(f"{cat:<18} {row['cases']:>6} " + " ".join(f"{row[o]:>12}" for o in OUTCOMES))
-    print(f"{'total':<18} {result['total']:>6}")
+        lines.append(f"{cat:<18} {row['cases']:>6} " + " ".join(f"{row[o]:>12}" for o in OUTCOMES))
+    lines.append(f"{'total':<18} {result['total']:>6}")
+    sys.stdout.write("\n".join(lines) + "\n")
 
 
 if __name__ == "__main__":
