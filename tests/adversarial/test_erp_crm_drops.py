@@ -258,6 +258,13 @@ FILE_CASES: list[Case] = [
         ),
     ),
     file_case(
+        "drop-html-named-parquet",
+        "quarantined",
+        "the download saved an HTML error page as invoices.parquet: named as HTML, not 'not Parquet'",
+        "HTML page",
+        Drop(files={"erp/invoices.csv": None, "erp/invoices.parquet": HTML}, file="erp/invoices.parquet"),
+    ),
+    file_case(
         "drop-csv-named-parquet",
         "quarantined",
         "CSV text named invoices.parquet",
