@@ -71,6 +71,12 @@ class SourcesSettings(BaseModel):
         description="Raw tables without which no run can proceed: empty after ingestion (every file set "
         "aside, nothing landed before) stops the run before any contact.",
     )
+    max_source_age_days: dict[str, int] = Field(
+        {"raw_erp.invoices": 7},
+        description="A stale source stops the run: the newest updated_at of these raw tables may lie at most "
+        "this many days before the run date (an ERP whose invoices have not changed for a week has stopped "
+        "delivering, and dunning from it would chase what was paid or cancelled since).",
+    )
 
 
 class ModelSettings(BaseModel):

@@ -108,7 +108,8 @@ def ingest_sources(ctx: RunContext, streams: list[str] | None = None) -> list[di
     other file and source proceeds (DESIGN.md §5); the set-aside files are returned with status
     ``quarantined`` for the run summary. Only a systemic failure stops the run here: a required
     stream (``sources.required_streams``) with no rows at all, so nobody is contacted from a
-    warehouse that lacks its customers, invoices or contacts.
+    warehouse that lacks its customers, invoices or contacts, or a stale one (its newest
+    ``updated_at`` more than ``sources.max_source_age_days`` before the run date).
     """
     from connectors import warehouse
     from connectors.base import sync
@@ -132,6 +133,13 @@ def ingest_sources(ctx: RunContext, streams: list[str] | None = None) -> list[di
         fed = {st.contract.table for s in sources for st in s.streams()}
         required = [t for t in cfg.required_streams if t in fed and (not streams or t in streams)]
         empty = [t for t in required if not warehouse.table_exists(con, t) or not _has_rows(con, t)]
+        stale: dict[str, datetime] = {}
+        for t, days in cfg.max_source_age_days.items():
+            if t not in fed or t in empty or (streams and t not in streams) or not warehouse.table_exists(con, t):
+                continue
+            newest = _newest_change(con, t, clock + skew)
+            if newest is not None and newest.date() < ctx.as_of - timedelta(days=days):
+                stale[t] = newest
     log = _log()
     for r in landed:
         if r.status == "loaded":
@@ -144,11 +152,29 @@ def ingest_sources(ctx: RunContext, streams: list[str] | None = None) -> list[di
             f"{', '.join(empty)} has no rows, so no customer can be dunned: {why} - fix or replace the file(s) named "
             "and re-run"
         )
+    if stale:
+        why = "; ".join(x["error"] for x in refused if x["stream"] in stale)
+        ages = ", ".join(f"{t} last changed {newest}" for t, newest in stale.items())
+        raise SourceDataError(
+            f"stale source: {ages}, more than {max(cfg.max_source_age_days[t] for t in stale)} day(s) before "
+            f"{ctx.as_of}{f' ({why})' if why else ''} - check that the export still runs and re-run"
+        )
     return [r.as_dict() for r in landed] + [{**x, "status": "quarantined"} for x in refused]
 
 
 def _has_rows(con: Any, table: str) -> bool:
     return bool(con.execute(f"select exists (select 1 from {table})").fetchall()[0][0])
+
+
+def _newest_change(con: Any, table: str, limit: datetime) -> datetime | None:
+    """The newest cursor value of a raw table, values from the future left out (None without a cursor)."""
+    from connectors.contracts import stream
+
+    cursor = stream(table).cursor
+    if cursor is None:
+        return None
+    bound = limit.astimezone(UTC).replace(tzinfo=None)
+    return con.execute(f'select max("{cursor}") from {table} where "{cursor}" <= ?', [bound]).fetchall()[0][0]
 
 
 @task(name="quality-gate")
