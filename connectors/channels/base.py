@@ -381,10 +381,10 @@ class HTTPChannelSender:
         query, body, headers = self._encode(params, data, json)
         last = ""
         status: int | None = None
-        if before_send is not None:
-            before_send()
         for attempt in range(1, self.max_attempts + 1):
             self.stats.add(waited_s=self._limiter.acquire(), requests=1)
+            if attempt == 1 and before_send is not None:
+                before_send()  # after the rate limiter's wait: the claim is as close to the send as it gets
             retry_after = None
             try:
                 resp = self._request(method, path, query, body, headers)

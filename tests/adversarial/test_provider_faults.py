@@ -307,6 +307,7 @@ def run_case(case: Case, lab: Lab, tmp_path: Path) -> tuple[pd.DataFrame, dict[s
         args = [warehouse, str(lab.lab.spool.dir), json.dumps(overrides), "--channels", channel, *die]
         assert run_worker(args, timeout=120) is None, "the dispatcher should have killed itself"
         with duckdb.connect(warehouse) as con:
+            outbox.land_dispatch_logs(con)  # what the killed run had logged, as the next run sees it
             trace.append(tuple(sorted(outbox.task_states(con)["state"])))
     with duckdb.connect(warehouse) as con:
         if payload.get("dup_webhooks"):

@@ -127,3 +127,36 @@ def test_a_crash_mid_send_then_ttl_dead_counts_as_a_contact_but_a_refusal_does_n
     tomorrow = NOW + timedelta(days=1)
     again = decide(acc, cons, recent_contacts(con, tomorrow - timedelta(hours=48)), as_of=AS_OF, now_utc=tomorrow)
     assert again.loc[0, "action"] == "wait" and "skip:spacing" in again.loc[0, "reason_codes"]
+
+
+def test_a_dead_run_s_dispatch_log_is_folded_once_and_a_torn_line_ignored(tmp_path, decisions) -> None:
+    """The write-ahead log of a killed dispatcher: its claim becomes ``sending``, its outcome lands as
+    logged, a torn last line is skipped, and folding twice (a crash after the insert) adds nothing."""
+    import json as jsonlib
+
+    import duckdb
+
+    from connectors.channels.outbox import land_dispatch_logs
+
+    path = tmp_path / "w.duckdb"
+    with duckdb.connect(str(path)) as con:
+        enqueue(con, decisions, AS_OF)
+        ids = task_states(con)["task_id"].tolist()
+        wal = tmp_path / "w.duckdb.smtp.wal"
+        rows = [
+            {"task_id": ids[0], "state": "sending", "at": "2026-03-02T11:00:00.100000+00:00", "detail": None,
+             "provider_message_id": None},
+            {"task_id": ids[0], "state": "sent", "at": "2026-03-02T11:00:00.300000+00:00", "detail": None,
+             "provider_message_id": "<cbz.x@ar.example.com>"},
+            {"task_id": ids[1], "state": "sending", "at": "2026-03-02T11:00:00.200000+00:00", "detail": None,
+             "provider_message_id": None},
+        ]  # fmt: skip
+        wal.write_text("".join(jsonlib.dumps(r) + "\n" for r in rows) + '{"task_id": "' + ids[2][:10], encoding="utf-8")
+        assert land_dispatch_logs(con) == 3 and wal.stat().st_size == 0
+        states = task_states(con).set_index("task_id")
+        assert states.loc[ids[0], "state"] == "sent" and states.loc[ids[0], "provider_message_id"].startswith("<cbz")
+        assert states.loc[ids[1], "state"] == "sending" and states.loc[ids[2], "state"] == "pending"
+        # The run died after its batch insert but before emptying the log: nothing lands twice.
+        wal.write_text("".join(jsonlib.dumps(r) + "\n" for r in rows), encoding="utf-8")
+        assert land_dispatch_logs(con) == 0
+        assert con.execute(f"select count(*) from {EVENTS_TABLE} where state <> 'pending'").fetchall()[0][0] == 3

@@ -90,7 +90,8 @@ class TwilioSender(HTTPChannelSender):
         """The form fields of one Messages create request."""
         to = str(task["payload"].get("phone") or "")
         if not to.startswith("+"):
-            raise ValueError(f"task {task['task_id']}: contact phone {to!r} is not E.164 (+country…)")
+            # The number itself stays out of the message: task-event details and logs are not for personal data.
+            raise ValueError(f"task {task['task_id']}: the contact's phone is not E.164 (+country…); fix it in the CRM")
         form = {"To": to, "Body": self.body_of(task), "ValidityPeriod": str(self.config.validity_period_s)}
         if self.config.messaging_service_sid:
             form["MessagingServiceSid"] = self.config.messaging_service_sid
