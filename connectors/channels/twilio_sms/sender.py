@@ -123,7 +123,7 @@ class TwilioSender(HTTPChannelSender):
     def _lookup(self, task: Mapping[str, Any]) -> tuple[bool, str | None]:
         """``(complete, sid)``: whether the listing was read to the attempt time, and the match if any."""
         since = pd.Timestamp(task.get("last_sending_at") or task["scheduled_at"]).to_pydatetime()
-        since = since - timedelta(minutes=1)
+        since = since - timedelta(minutes=10)  # clock skew between us and Twilio; the marker disambiguates
         body, ref = self.body_of(task), marker(task["task_id"])
         params: dict[str, Any] | None = {
             "To": task["payload"].get("phone"),
