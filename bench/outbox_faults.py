@@ -348,6 +348,8 @@ def run(
 
     started = time.monotonic()
     runs = killed = 0
+    in_flight: list[int] = []
+    still_pending: list[int] = []
     with start_lab(
         tmp / "inbound",
         crm_dir=write_crm(tmp / "world", len(decided)),
@@ -363,6 +365,12 @@ def run(
             run_worker([*common, "--order-seed", str(rng.randrange(10**6))], kill_after=rng.uniform(2.0, 6.0))
             runs += 1
             killed += 1
+            with duckdb.connect(warehouse) as con:
+                outbox.land_dispatch_logs(con)  # as the next run will see it
+                now_states = outbox.task_states(con)["state"]
+            # Tasks claimed by the killed run and not settled: the messages in flight at the kill.
+            in_flight.append(int((now_states == "sending").sum()))
+            still_pending.append(int((now_states == "pending").sum()))
             log.info("kill %d/%d done", k + 1, kills)
         for _ in range(max_runs):
             lab.drain(15)
@@ -393,6 +401,8 @@ def run(
         "faults_injected": faults,
         "dispatcher_runs": runs,
         "killed_with_sigkill": killed,
+        "in_flight_at_each_kill": in_flight,
+        "pending_after_each_kill": still_pending,
         "events": dict(events),
         "seconds": round(time.monotonic() - started, 1),
         **t.as_dict(),

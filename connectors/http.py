@@ -4,7 +4,10 @@ A ``requests.Session`` wrapped with what talking to a vendor API needs, in one p
 
 - explicit connect and read timeouts on every request;
 - retries with exponential back-off and full jitter (tenacity), **only** on 429, 5xx and connection
-  errors/timeouts; a 4xx other than 429 is the caller's fault and fails at once;
+  errors/timeouts; a 4xx other than 429 is the caller's fault and fails at once. A call that creates
+  something (``idempotent=False``) is retried only on what certainly was not processed (429, a
+  connection that never opened): a 5xx, a read timeout or a dropped connection may follow a
+  processed request, so it raises at once, flagged ``ambiguous`` (DESIGN.md §7);
 - ``Retry-After`` honoured (delta-seconds or an HTTP date), capped so a hostile or buggy header
   cannot park a flow for an hour;
 - a per-client rate limit (requests per second), since vendor limits are per token/account
@@ -68,6 +71,9 @@ class SourceHTTPError(Exception):
     """An API call failed for good (after retries, or at once for a non-retryable status).
 
     Attributes:
+        ambiguous: The request may have been processed (a non-idempotent call that got a 5xx, a read
+            timeout or a connection lost after it was written): do not resend it without asking the
+            provider first.
         method: HTTP method.
         url: Redacted URL.
         status: HTTP status, or None when no response arrived (connection error, timeout).
@@ -84,7 +90,9 @@ class SourceHTTPError(Exception):
         hint: str = "",
         *,
         what: str | None = None,
+        ambiguous: bool = False,
     ) -> None:
+        self.ambiguous = ambiguous
         self.method = method
         self.url = url
         self.status = status
@@ -322,6 +330,7 @@ class HTTPClient:
         json_body: Any = None,
         params: Mapping[str, Any] | None = None,
         headers: Mapping[str, str] | None = None,
+        idempotent: bool = True,
     ) -> requests.Response:
         """Send a request with retries; return the successful (< 400) response.
 
@@ -331,6 +340,11 @@ class HTTPClient:
             json_body: JSON-serialisable body.
             params: Query parameters.
             headers: Extra headers for this request.
+            idempotent: True for reads (searches, ``search_read`` over POST): 5xx, timeouts and
+                dropped connections are retried. False for a call that creates something: only what
+                certainly was not processed is retried (429, connection refused, connect timeout);
+                a 5xx (a gateway's 504 may follow a processed request), a read timeout or a
+                connection lost after the request was written raises at once with ``ambiguous``.
 
         Returns:
             The response (status < 400).
@@ -353,14 +367,28 @@ class HTTPClient:
             except requests.ConnectTimeout as exc:
                 raise _Retryable(f"connect timeout ({type(exc).__name__})") from None
             except requests.Timeout as exc:
-                if self.retry.retry_on_timeout:
+                if self.retry.retry_on_timeout and idempotent:
                     raise _Retryable(f"read timeout after {self.timeout[1]}s ({type(exc).__name__})") from None
                 raise SourceHTTPError(
-                    method, safe_url, None, what=f"read timeout after {self.timeout[1]}s", hint=_NET_HINT
+                    method,
+                    safe_url,
+                    None,
+                    what=f"read timeout after {self.timeout[1]}s" + ("" if idempotent else _MAYBE),
+                    hint=_NET_HINT,
+                    ambiguous=not idempotent,
                 ) from None
             except requests.ConnectionError as exc:
-                raise _Retryable(f"connection error: {self.redact(_short(exc))}") from None
+                text = self.redact(_short(exc))
+                if idempotent or any(m in repr(exc) for m in _NEVER_LEFT):
+                    raise _Retryable(f"connection error: {text}") from None
+                raise SourceHTTPError(
+                    method, safe_url, None, what=f"connection lost: {text}{_MAYBE}", hint=_NET_HINT, ambiguous=True
+                ) from None
             self.stats.by_status[resp.status_code] = self.stats.by_status.get(resp.status_code, 0) + 1
+            if resp.status_code >= 500 and not idempotent:
+                message = self.redact(provider_message(resp))
+                what = f"HTTP {resp.status_code}{_MAYBE}"
+                raise SourceHTTPError(method, safe_url, resp.status_code, message, what=what, ambiguous=True)
             if resp.status_code in RETRYABLE_STATUS:
                 raise _Retryable(f"HTTP {resp.status_code}", resp, parse_retry_after(resp.headers.get("Retry-After")))
             return resp
@@ -443,6 +471,9 @@ class HTTPClient:
 
 
 _NET_HINT = "check that the base URL is right and the server is reachable from here, then re-run"
+_MAYBE = " (the request may have been processed: not retried; ask the provider before sending it again)"
+#: Connection errors raised before the request was written (safe to retry even when not idempotent).
+_NEVER_LEFT = ("NewConnectionError", "ConnectTimeoutError", "Connection refused", "Name or service not known")
 
 
 def provider_message(resp: requests.Response) -> str:
