@@ -11,10 +11,7 @@ balances as (
 
 open_disputes as (
     select distinct invoice_id
-    from {{ ref('stg_crm__disputes') }}
-    where opened_date <= {{ as_of_date() }}
-      and (resolved_date is null or resolved_date > {{ as_of_date() }})
-      and not (status = 'resolved' and resolved_date is null)
+    from {{ ref('int_disputes_open') }}
 ),
 
 joined as (

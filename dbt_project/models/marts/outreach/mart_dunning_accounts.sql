@@ -25,11 +25,10 @@ customers as (
 ),
 
 new_disputes as (
+    -- disputes open today that were opened since the previous run
     select distinct customer_id
-    from {{ ref('stg_crm__disputes') }}
-    where opened_date <= {{ as_of_date() }}
-      and opened_date >= {{ add_days(as_of_date(), -1) }}
-      and (resolved_date is null or resolved_date > {{ as_of_date() }})
+    from {{ ref('int_disputes_open') }}
+    where opened_date >= {{ add_days(as_of_date(), -1) }}
 ),
 
 overdue_by_customer as (
