@@ -6,8 +6,11 @@ Precedence (highest first): explicit overrides passed by the CLI, environment va
 embedded defaults below, which run the whole pipeline locally on simulator data.
 
 Only ``flows/`` and the CLI read settings; ``connectors`` and ``ml`` take explicit arguments.
-Secrets are ``SecretStr`` fields, set from the environment or a Prefect Secret block, never from
-the YAML file (a secret found there is refused).
+Secrets are never read from the YAML file (a secret found there is refused). Connector credentials
+(Odoo, HubSpot, SQL, SMTP, Twilio, WhatsApp) are not settings: they are ``SecretStr`` fields of the
+connectors' own config models, resolved by ``connectors.secrets`` from ``COBRANZA_<SECTION>__<FIELD>``
+or the Prefect Secret block ``cobranza-<section>-<field>``. The one secret here,
+``webhooks.token_secret``, is read from the environment only (else a generated key file).
 """
 
 from __future__ import annotations
@@ -47,7 +50,8 @@ class SourcesSettings(BaseModel):
     default for every system. The ERP can instead be read from its database (``erp: sql`` with a
     SQL source YAML; URL in ``COBRANZA_SQL__URL``) or from Odoo's JSON-RPC API (``erp: odoo``;
     ``COBRANZA_ODOO__URL/DB/LOGIN/API_KEY``), and the CRM from a HubSpot-style API
-    (``crm: hubspot``; ``COBRANZA_HUBSPOT__ACCESS_TOKEN`` and ``..._BASE_URL``). Bank statement
+    (``crm: hubspot``; ``COBRANZA_HUBSPOT__ACCESS_TOKEN`` and ``..._BASE_URL``). Each credential may
+    instead live in a Prefect Secret block (``cobranza-sql-url``, ``cobranza-odoo-api-key``, ...). Bank statement
     files (camt.053/054, MT940) dropped in ``<landing_dir>/bank/statements/`` are always read.
     """
 

@@ -24,8 +24,9 @@ them, in one place:
   messages in flight uncertain;
 - redaction of credentials in every error text (``connectors.http.Redactor``).
 
-Secrets come from the environment or from a Prefect ``Secret`` block (:func:`secret`), never from
-settings files, and are never logged.
+Provider configs and their secrets come from the environment or a Prefect ``Secret`` block through
+the one mechanism every connector uses (``connectors.secrets.EnvConfig``), never from settings
+files, and are never logged.
 """
 
 from __future__ import annotations
@@ -46,10 +47,10 @@ from urllib.parse import urlencode, urlsplit
 import certifi
 import requests.utils
 import urllib3
-from pydantic import BaseModel, ValidationError
 from urllib3.exceptions import ConnectTimeoutError, HTTPError, ReadTimeoutError
 
 from connectors.http import RETRYABLE_STATUS, RateLimiter, Redactor, _install_urllib3_filter, parse_retry_after
+from connectors.secrets import ConnectorConfigError
 
 logger = logging.getLogger(__name__)
 
@@ -94,81 +95,8 @@ class Sender(Protocol):
         ...
 
 
-class ChannelConfigError(RuntimeError):
+class ChannelConfigError(ConnectorConfigError, RuntimeError):
     """A channel is selected but not configured (missing secret, URL or sender id)."""
-
-
-def config_from_env(
-    model: type[BaseModel],
-    prefix: str,
-    overrides: Mapping[str, Any] | None = None,
-    *,
-    secret_fields: Mapping[str, tuple[str, ...]] | None = None,
-) -> Any:
-    """Build a channel config from ``<prefix><FIELD>`` environment variables plus explicit overrides.
-
-    Secret fields are also looked up under extra variable names (e.g. Twilio's own
-    ``TWILIO_AUTH_TOKEN``) and in a Prefect Secret block named ``cobranza-<prefix>-<field>``.
-
-    Raises:
-        ChannelConfigError: A required field is missing; the message names the variables to set.
-    """
-    values: dict[str, Any] = {}
-    for name in model.model_fields:
-        env = os.environ.get(prefix + name.upper())
-        if env is not None:
-            values[name] = env
-    given = dict(overrides or {})  # an explicit None (e.g. no rate limit) wins over the environment
-    for name, aliases in (secret_fields or {}).items():
-        if name not in values and name not in given:
-            block = f"cobranza-{prefix.lower().removeprefix('cobranza_').strip('_')}-{name.replace('_', '-')}"
-            found = None
-            for env_name in aliases:
-                found = found or os.environ.get(env_name)
-            found = found or secret(prefix + name.upper(), block, required=False)
-            if found:
-                values[name] = found
-    values.update(given)
-    try:
-        return model.model_validate(values)
-    except ValidationError as exc:
-        missing = [".".join(str(p) for p in e["loc"]) for e in exc.errors() if e["type"] == "missing"]
-        if missing:
-            names = ", ".join(prefix + m.upper() for m in missing)
-            raise ChannelConfigError(f"{model.__name__} is not configured: set {names}") from None
-        raise ChannelConfigError(f"{model.__name__}: invalid configuration: {exc}") from None
-
-
-def secret(env_var: str, block: str | None = None, *, required: bool = True) -> str | None:
-    """Read a credential from the environment, else from a Prefect ``Secret`` block.
-
-    Args:
-        env_var: Environment variable name (e.g. ``COBRANZA_WHATSAPP_TOKEN``).
-        block: Prefect Secret block name tried when the variable is unset and a Prefect server is configured
-            (``PREFECT_API_URL``), e.g. ``cobranza-whatsapp-token``.
-        required: Raise when neither is set.
-
-    Returns:
-        The secret, or None when not required and absent.
-
-    Raises:
-        ChannelConfigError: Required and not found (the message names both places; never the value).
-    """
-    value = os.environ.get(env_var)
-    if value:
-        return value
-    # Blocks live on a Prefect server: only ask when one is configured (never start an ephemeral one).
-    if block and os.environ.get("PREFECT_API_URL"):
-        try:
-            from prefect.blocks.system import Secret
-
-            return Secret.load(block).get()
-        except Exception as exc:  # no Prefect API, or no such block
-            logger.debug("Prefect Secret block %r not readable: %s", block, type(exc).__name__)
-    if required:
-        where = f"environment variable {env_var}" + (f" or Prefect Secret block {block!r}" if block else "")
-        raise ChannelConfigError(f"missing credential: set {where}")
-    return None
 
 
 class Ambiguous(Exception):

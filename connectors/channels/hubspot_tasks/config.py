@@ -1,22 +1,22 @@
 """Configuration of the HubSpot call-task channel.
 
-Uses the same portal token as the HubSpot source: ``COBRANZA_HUBSPOT__ACCESS_TOKEN`` (or a Prefect
-Secret block ``cobranza-hubspot-access-token``) and ``COBRANZA_HUBSPOT__BASE_URL``; never from YAML.
+Uses the same portal token as the HubSpot source, resolved the same way (``connectors.secrets``):
+``COBRANZA_HUBSPOT__ACCESS_TOKEN`` (also ``COBRANZA_HUBSPOT_TOKEN``), else the Prefect Secret block
+``cobranza-hubspot-access-token``; and ``COBRANZA_HUBSPOT__BASE_URL``; never from YAML.
 The token needs the ``crm.objects.contacts.write`` scope (tasks are written through it).
 """
 
 from __future__ import annotations
 
-from typing import Any
+from typing import ClassVar
 
-from pydantic import BaseModel, Field, SecretStr
+from pydantic import Field, SecretStr
 
-from connectors.channels.base import config_from_env
+from connectors.channels.base import ChannelConfigError
+from connectors.secrets import EnvConfig
 
-ENV_PREFIX = "COBRANZA_HUBSPOT__"
 
-
-class HubSpotTasksConfig(BaseModel):
+class HubSpotTasksConfig(EnvConfig):
     """How to create tasks in one HubSpot portal.
 
     Attributes:
@@ -32,6 +32,11 @@ class HubSpotTasksConfig(BaseModel):
             not conclusive.
     """
 
+    env_section: ClassVar[str] = "HUBSPOT"
+    label: ClassVar[str] = "HubSpot tasks channel"
+    env_aliases: ClassVar[dict[str, tuple[str, ...]]] = {"access_token": ("COBRANZA_HUBSPOT_TOKEN",)}
+    config_error: ClassVar[type[Exception]] = ChannelConfigError
+
     base_url: str = "https://api.hubapi.com"
     access_token: SecretStr
     owner_id: str | None = None
@@ -41,9 +46,3 @@ class HubSpotTasksConfig(BaseModel):
     read_timeout: float = Field(15.0, gt=0)
     max_attempts: int = Field(5, ge=1)
     index_lag_s: float = Field(60.0, ge=0)
-
-    @classmethod
-    def from_env(cls, **overrides: Any) -> HubSpotTasksConfig:
-        """Build from ``COBRANZA_HUBSPOT__*`` variables (and Prefect Secret blocks) plus overrides."""
-        fields = {"access_token": ("COBRANZA_HUBSPOT_TOKEN",)}
-        return config_from_env(cls, ENV_PREFIX, overrides, secret_fields=fields)

@@ -1,21 +1,22 @@
 """Configuration of the SMTP email channel (CONNECTORS.md §4.3).
 
-The password and the unsubscribe-token key come from ``COBRANZA_SMTP__PASSWORD`` /
-``COBRANZA_SMTP__UNSUBSCRIBE_KEY`` or Prefect Secret blocks (``cobranza-smtp-password``); never YAML.
+The password and the unsubscribe-token key are ``SecretStr`` fields resolved by
+``connectors.secrets``: ``COBRANZA_SMTP__PASSWORD`` / ``COBRANZA_SMTP__UNSUBSCRIBE_KEY`` (the
+password also ``COBRANZA_SMTP_PASSWORD``), else the Prefect Secret blocks ``cobranza-smtp-password``
+/ ``cobranza-smtp-unsubscribe-key``; never YAML.
 """
 
 from __future__ import annotations
 
-from typing import Any
+from typing import ClassVar
 
-from pydantic import BaseModel, Field, SecretStr
+from pydantic import Field, SecretStr
 
-from connectors.channels.base import config_from_env
+from connectors.channels.base import ChannelConfigError
+from connectors.secrets import EnvConfig
 
-ENV_PREFIX = "COBRANZA_SMTP__"
 
-
-class SmtpConfig(BaseModel):
+class SmtpConfig(EnvConfig):
     """How to submit email.
 
     Attributes:
@@ -37,6 +38,11 @@ class SmtpConfig(BaseModel):
         timeout: Socket timeout, seconds (past it during DATA the send is ambiguous).
         max_attempts: Attempts per message on 4xx/connection failures within one run.
     """
+
+    env_section: ClassVar[str] = "SMTP"
+    label: ClassVar[str] = "SMTP channel"
+    env_aliases: ClassVar[dict[str, tuple[str, ...]]] = {"password": ("COBRANZA_SMTP_PASSWORD",)}
+    config_error: ClassVar[type[Exception]] = ChannelConfigError
 
     host: str = "127.0.0.1"
     port: int = 587
@@ -60,9 +66,3 @@ class SmtpConfig(BaseModel):
     def domain(self) -> str:
         """Domain of the sender address."""
         return self.from_address.rsplit("@", 1)[-1]
-
-    @classmethod
-    def from_env(cls, **overrides: Any) -> SmtpConfig:
-        """Build from ``COBRANZA_SMTP__*`` variables (and Prefect Secret blocks) plus overrides."""
-        fields = {"password": ("COBRANZA_SMTP_PASSWORD",), "unsubscribe_key": ()}
-        return config_from_env(cls, ENV_PREFIX, overrides, secret_fields=fields)

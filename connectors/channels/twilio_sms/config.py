@@ -1,23 +1,23 @@
 """Configuration of the Twilio SMS channel (CONNECTORS.md §4.2).
 
-The account SID and auth token come from ``COBRANZA_TWILIO__ACCOUNT_SID`` /
-``COBRANZA_TWILIO__AUTH_TOKEN``, Twilio's own ``TWILIO_ACCOUNT_SID`` / ``TWILIO_AUTH_TOKEN``, or a
-Prefect Secret block (``cobranza-twilio-auth-token``); never from YAML. The auth token also checks
+The account SID and auth token are resolved by ``connectors.secrets``:
+``COBRANZA_TWILIO__ACCOUNT_SID`` / ``COBRANZA_TWILIO__AUTH_TOKEN``, Twilio's own
+``TWILIO_ACCOUNT_SID`` / ``TWILIO_AUTH_TOKEN``, else the Prefect Secret blocks
+``cobranza-twilio-account-sid`` / ``cobranza-twilio-auth-token``; never from YAML. The auth token also checks
 ``X-Twilio-Signature`` on our webhooks.
 """
 
 from __future__ import annotations
 
-from typing import Any
+from typing import ClassVar
 
-from pydantic import BaseModel, Field, SecretStr, model_validator
+from pydantic import Field, SecretStr, model_validator
 
-from connectors.channels.base import config_from_env
+from connectors.channels.base import ChannelConfigError
+from connectors.secrets import EnvConfig
 
-ENV_PREFIX = "COBRANZA_TWILIO__"
 
-
-class TwilioConfig(BaseModel):
+class TwilioConfig(EnvConfig):
     """How to send SMS through one Twilio account.
 
     Attributes:
@@ -34,6 +34,15 @@ class TwilioConfig(BaseModel):
         read_timeout: Seconds to wait before the send counts as ambiguous.
         max_attempts: Attempts per message on 429/5xx within one run.
     """
+
+    env_section: ClassVar[str] = "TWILIO"
+    label: ClassVar[str] = "Twilio SMS channel"
+    env_aliases: ClassVar[dict[str, tuple[str, ...]]] = {
+        "auth_token": ("TWILIO_AUTH_TOKEN",),
+        "account_sid": ("TWILIO_ACCOUNT_SID",),
+    }
+    block_fields: ClassVar[tuple[str, ...]] = ("account_sid",)  # kept beside its token
+    config_error: ClassVar[type[Exception]] = ChannelConfigError
 
     base_url: str = "https://api.twilio.com"
     account_sid: str
@@ -52,13 +61,3 @@ class TwilioConfig(BaseModel):
         if not self.from_number and not self.messaging_service_sid:
             raise ValueError("set COBRANZA_TWILIO__FROM_NUMBER or COBRANZA_TWILIO__MESSAGING_SERVICE_SID")
         return self
-
-    @classmethod
-    def from_env(cls, **overrides: Any) -> TwilioConfig:
-        """Build from ``COBRANZA_TWILIO__*`` / ``TWILIO_*`` variables (and Prefect blocks) plus overrides."""
-        return config_from_env(
-            cls,
-            ENV_PREFIX,
-            overrides,
-            secret_fields={"auth_token": ("TWILIO_AUTH_TOKEN",), "account_sid": ("TWILIO_ACCOUNT_SID",)},
-        )

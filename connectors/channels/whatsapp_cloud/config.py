@@ -1,23 +1,23 @@
 """Configuration of the WhatsApp Cloud API channel (CONNECTORS.md §4.1).
 
-The access token (system-user or app token) and the app secret (webhook signatures) are
-``SecretStr`` values from ``COBRANZA_WHATSAPP__TOKEN`` / ``COBRANZA_WHATSAPP__APP_SECRET`` (also
-``COBRANZA_WHATSAPP_TOKEN``) or a Prefect Secret block (``cobranza-whatsapp-token``); never from YAML.
+The access token (system-user or app token), the app secret (webhook signatures) and the verify
+token are ``SecretStr`` fields resolved by ``connectors.secrets``: ``COBRANZA_WHATSAPP__TOKEN`` /
+``__APP_SECRET`` / ``__VERIFY_TOKEN`` (also ``COBRANZA_WHATSAPP_TOKEN`` and so on), else the Prefect
+Secret blocks ``cobranza-whatsapp-token`` / ``-app-secret`` / ``-verify-token``; never from YAML.
 The Graph API version, the template and its languages are configuration because Meta changes them.
 """
 
 from __future__ import annotations
 
-from typing import Any
+from typing import ClassVar
 
-from pydantic import BaseModel, Field, SecretStr
+from pydantic import Field, SecretStr
 
-from connectors.channels.base import config_from_env
+from connectors.channels.base import ChannelConfigError
+from connectors.secrets import EnvConfig
 
-ENV_PREFIX = "COBRANZA_WHATSAPP__"
 
-
-class WhatsAppConfig(BaseModel):
+class WhatsAppConfig(EnvConfig):
     """How to reach one WhatsApp business phone number.
 
     Attributes:
@@ -38,6 +38,15 @@ class WhatsAppConfig(BaseModel):
             status webhook naming the task before dead-lettering it as possibly delivered.
     """
 
+    env_section: ClassVar[str] = "WHATSAPP"
+    label: ClassVar[str] = "WhatsApp Cloud API channel"
+    env_aliases: ClassVar[dict[str, tuple[str, ...]]] = {
+        "token": ("COBRANZA_WHATSAPP_TOKEN",),
+        "app_secret": ("COBRANZA_WHATSAPP_APP_SECRET",),
+        "verify_token": ("COBRANZA_WHATSAPP_VERIFY_TOKEN",),
+    }
+    config_error: ClassVar[type[Exception]] = ChannelConfigError
+
     base_url: str = "https://graph.facebook.com"
     api_version: str = "v21.0"
     phone_number_id: str
@@ -52,17 +61,3 @@ class WhatsAppConfig(BaseModel):
     max_attempts: int = Field(4, ge=1)
     window_margin_s: int = Field(600, ge=0)
     status_wait_s: float = Field(3600.0, ge=0)
-
-    @classmethod
-    def from_env(cls, **overrides: Any) -> WhatsAppConfig:
-        """Build from ``COBRANZA_WHATSAPP__*`` variables (and Prefect Secret blocks) plus overrides."""
-        return config_from_env(
-            cls,
-            ENV_PREFIX,
-            overrides,
-            secret_fields={
-                "token": ("COBRANZA_WHATSAPP_TOKEN",),
-                "app_secret": ("COBRANZA_WHATSAPP_APP_SECRET",),
-                "verify_token": ("COBRANZA_WHATSAPP_VERIFY_TOKEN",),
-            },
-        )

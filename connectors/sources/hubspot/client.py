@@ -11,9 +11,11 @@ from typing import Any
 
 from connectors.http import HTTPClient, RetryPolicy
 from connectors.load import SourceDataError
-from connectors.sources.hubspot.config import ENV_PREFIX, HubSpotConfig
+from connectors.sources.hubspot.config import HubSpotConfig
 
-TOKEN_ENV = ENV_PREFIX + "ACCESS_TOKEN"
+# Where the token comes from (connectors.secrets): named in the hint of a refused token.
+_TOKEN_BLOCK = HubSpotConfig.block_name("access_token")
+TOKEN_ENV = f"{HubSpotConfig.env_var('access_token')} (or the Prefect Secret block {_TOKEN_BLOCK!r})"
 
 
 class HubSpotClient:

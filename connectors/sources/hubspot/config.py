@@ -1,8 +1,9 @@
 """Configuration of the HubSpot CRM source (CONNECTORS.md §3.1).
 
 The access token (private-app / service-key token, or an OAuth access token) is a ``SecretStr``
-set from ``COBRANZA_HUBSPOT__ACCESS_TOKEN`` or a Prefect Secret block, never written in code or
-YAML. API version, limits and property names are configuration because HubSpot changes them.
+resolved by ``connectors.secrets``: ``COBRANZA_HUBSPOT__ACCESS_TOKEN``, else the Prefect Secret
+block ``cobranza-hubspot-access-token``; never written in code or YAML. API version, limits and
+property names are configuration because HubSpot changes them.
 
 Property mapping (contract column <- HubSpot property). Contacts use HubSpot's standard
 ``firstname``/``lastname``/``email``/``phone``/``hs_language`` plus custom properties the
@@ -21,9 +22,11 @@ the same ``/search`` contract and ``hs_lastmodifieddate`` cursor as contacts.
 
 from __future__ import annotations
 
-import os
+from typing import ClassVar
 
-from pydantic import BaseModel, Field, SecretStr, field_validator
+from pydantic import Field, SecretStr, field_validator
+
+from connectors.secrets import EnvConfig
 
 ENV_PREFIX = "COBRANZA_HUBSPOT__"
 
@@ -55,7 +58,7 @@ INTERACTION_PROPERTIES: dict[str, str] = {
 }
 
 
-class HubSpotConfig(BaseModel):
+class HubSpotConfig(EnvConfig):
     """How to reach one HubSpot portal.
 
     Attributes:
@@ -72,6 +75,7 @@ class HubSpotConfig(BaseModel):
         backoff_base: Base of the exponential back-off, seconds.
         max_bad_fraction: A page with a larger share of unreadable records is refused whole as
             mis-mapped; fewer bad records are quarantined one by one.
+        max_pages: Pages one read may take (over all its windows) before it stops as a runaway.
         timeout: Read timeout, seconds.
         connect_timeout: Connect timeout, seconds.
         firstname_property: Property holding the first name.
@@ -82,6 +86,9 @@ class HubSpotConfig(BaseModel):
         interaction_properties: Contract column -> interaction property (the id is the record id).
         interactions_modified_property: Cursor property of the custom object.
     """
+
+    env_section: ClassVar[str] = "HUBSPOT"
+    label: ClassVar[str] = "HubSpot source"
 
     base_url: str = "https://api.hubapi.com"
     access_token: SecretStr
@@ -94,6 +101,7 @@ class HubSpotConfig(BaseModel):
     retry_after_cap: float = Field(15.0, ge=0)
     backoff_base: float = Field(1.0, ge=0)
     max_bad_fraction: float = Field(0.5, ge=0, le=1)
+    max_pages: int = Field(100_000, ge=1)
     timeout: float = Field(60.0, gt=0)
     connect_timeout: float = Field(5.0, gt=0)
     firstname_property: str = "firstname"
@@ -108,20 +116,3 @@ class HubSpotConfig(BaseModel):
     @classmethod
     def _strip_slash(cls, v: str) -> str:
         return v.rstrip("/")
-
-    @classmethod
-    def from_env(cls, **overrides: object) -> HubSpotConfig:
-        """Build the config from ``COBRANZA_HUBSPOT__*`` environment variables plus explicit overrides.
-
-        Raises:
-            ValueError: The token is missing; the message names the variable to set.
-        """
-        values: dict[str, object] = {}
-        for name, info in cls.model_fields.items():
-            env = os.environ.get(ENV_PREFIX + name.upper())
-            if env is not None and info.annotation is not dict[str, str]:
-                values[name] = env
-        values.update(overrides)
-        if "access_token" not in values:
-            raise ValueError(f"HubSpot source is not configured: set {ENV_PREFIX}ACCESS_TOKEN")
-        return cls.model_validate(values)

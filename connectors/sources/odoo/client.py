@@ -21,7 +21,8 @@ from connectors.sources.odoo.config import ENV_PREFIX, OdooConfig
 
 log = logging.getLogger(__name__)
 
-KEY_ENV = ENV_PREFIX + "API_KEY"
+# Where the key comes from (connectors.secrets): named in every hint about refused credentials.
+KEY_ENV = f"{OdooConfig.env_var('api_key')} (or the Prefect Secret block {OdooConfig.block_name('api_key')!r})"
 
 
 class OdooRPCError(SourceHTTPError):
@@ -135,7 +136,7 @@ class OdooClient:
                 self.endpoint,
                 200,
                 provider_message=f"authenticate returned {uid!r} for db {c.db!r} and login {c.login!r}",
-                hint=f"check {ENV_PREFIX}DB, {ENV_PREFIX}LOGIN and {KEY_ENV} (an API key from the user's preferences)",
+                hint=f"check {ENV_PREFIX}DB, {ENV_PREFIX}LOGIN and {KEY_ENV}: an API key from the user's preferences",
                 what="Odoo refused the credentials",
             )
         self._uid = int(uid)

@@ -1,21 +1,23 @@
 """Configuration of the Odoo source (CONNECTORS.md §2.1).
 
-The API key is a ``SecretStr`` set from the environment (``COBRANZA_ODOO__API_KEY``) or a Prefect
-Secret block, never a literal in code or YAML (``cobranza.settings`` refuses secrets in the file).
-``OdooConfig.from_env()`` reads every field from ``COBRANZA_ODOO__<FIELD>`` variables.
+The API key is a ``SecretStr`` resolved by ``connectors.secrets``: ``COBRANZA_ODOO__API_KEY``, else
+the Prefect Secret block ``cobranza-odoo-api-key``; never a literal in code or YAML
+(``cobranza.settings`` refuses secrets in the file). ``OdooConfig.from_env()`` reads every other
+field from ``COBRANZA_ODOO__<FIELD>`` variables.
 """
 
 from __future__ import annotations
 
-import os
-from typing import Literal
+from typing import ClassVar, Literal
 
-from pydantic import BaseModel, Field, SecretStr, field_validator
+from pydantic import Field, SecretStr, field_validator
+
+from connectors.secrets import EnvConfig
 
 ENV_PREFIX = "COBRANZA_ODOO__"
 
 
-class OdooConfig(BaseModel):
+class OdooConfig(EnvConfig):
     """How to reach one Odoo database over JSON-RPC.
 
     Attributes:
@@ -33,11 +35,16 @@ class OdooConfig(BaseModel):
             (default) or its ``ref`` (Internal Reference), when other systems (the CRM) key
             customers by that code. With ``ref``, invoices resolve their partner's ref with one
             extra batched read per page (cached).
+        max_pages: Pages one read may take before it stops as a runaway (a server ignoring the
+            keyset); far above any real database (pages x ``page_size`` records).
         max_bad_fraction: A page with a larger share of unreadable records is refused whole as
             mis-mapped; fewer bad records are quarantined one by one. Higher than the file default
             because an incremental page can hold only a handful of records.
         customer_domain: Extra ``res.partner`` domain selecting bill-to customers.
     """
+
+    env_section: ClassVar[str] = "ODOO"
+    label: ClassVar[str] = "Odoo source"
 
     url: str
     db: str
@@ -51,28 +58,10 @@ class OdooConfig(BaseModel):
     max_attempts: int = Field(5, ge=1)
     customer_key: Literal["id", "ref"] = "id"
     max_bad_fraction: float = Field(0.5, ge=0, le=1)
+    max_pages: int = Field(100_000, ge=1)
     customer_domain: list = Field(default_factory=lambda: [["customer_rank", ">", 0], ["is_company", "=", True]])
 
     @field_validator("url")
     @classmethod
     def _no_trailing_slash(cls, v: str) -> str:
         return v.rstrip("/")
-
-    @classmethod
-    def from_env(cls, **overrides: object) -> OdooConfig:
-        """Build the config from ``COBRANZA_ODOO__*`` environment variables plus explicit overrides.
-
-        Raises:
-            ValueError: A required setting is missing; the message names the variable to set.
-        """
-        values: dict[str, object] = {}
-        for name in cls.model_fields:
-            env = os.environ.get(ENV_PREFIX + name.upper())
-            if env is not None:
-                values[name] = env
-        values.update(overrides)
-        missing = [n for n in ("url", "db", "login", "api_key") if n not in values]
-        if missing:
-            names = ", ".join(ENV_PREFIX + n.upper() for n in missing)
-            raise ValueError(f"Odoo source is not configured: set {names}")
-        return cls.model_validate(values)

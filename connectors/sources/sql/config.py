@@ -5,7 +5,7 @@ stream. A configuration (YAML or Python) says where each raw stream's rows are a
 columns map onto the stream's contract (``connectors.contracts``)::
 
     source: acme_erp_db                  # lineage value written to _source
-    url: postgresql+psycopg://reader:secret@erp-db:5432/erp   # or env COBRANZA_SQL__URL
+    url: postgresql+psycopg://reader@erp-db:5432/erp   # or COBRANZA_SQL__URL / block cobranza-sql-url
     schema: accounting                   # default schema of unqualified tables
     streams:
       raw_erp.invoices:
@@ -27,23 +27,26 @@ SQLAlchemy when connectorx cannot read a relation; ``connectorx``, ``copy`` (Pos
 ``sqlalchemy`` force one path (no fallback). URLs with query options or ``connect_args`` (TLS
 settings, say) always go through SQLAlchemy, which is the only path that honours them.
 
-The URL is a ``SecretStr``: it is never logged or put in an error; messages name the DSN with the
-password replaced by ``***`` (``redacted_url``).
+Credentials (``connectors.secrets``, as for every source and channel): the URL is a ``SecretStr``
+from the YAML, else ``COBRANZA_SQL__URL``, else the Prefect Secret block ``cobranza-sql-url``; the
+password, when the URL carries none, from ``COBRANZA_SQL__PASSWORD`` or the block
+``cobranza-sql-password`` (it replaces the URL's). A ``password`` key in the YAML is refused: keep
+the file free of secrets and commit it. Neither is ever logged or put in an error; messages name
+the DSN with the password replaced by ``***`` (``redacted_url``).
 """
 
 from __future__ import annotations
 
-import os
 from pathlib import Path
-from typing import Literal
+from typing import ClassVar, Literal
 
 import sqlalchemy as sa
 import yaml
-from pydantic import BaseModel, ConfigDict, Field, SecretStr, ValidationError, model_validator
+from pydantic import BaseModel, ConfigDict, Field, SecretStr, model_validator
 
 from connectors.contracts import ALL_STREAMS, StreamContract, stream
+from connectors.secrets import ConnectorConfigError, EnvConfig
 
-URL_ENV_VAR = "COBRANZA_SQL__URL"
 DEFAULT_CHUNK_ROWS = 100_000
 
 
@@ -79,13 +82,16 @@ class SqlStreamConfig(BaseModel):
         return self.source_column(contract.cursor) if contract.cursor else None
 
 
-class SqlSourceConfig(BaseModel):
-    """A database and its streams."""
+class SqlSourceConfig(EnvConfig):
+    """A database and its streams (``url`` and ``password`` are credentials, see the module docstring)."""
 
     model_config = ConfigDict(extra="forbid", populate_by_name=True)
+    env_section: ClassVar[str] = "SQL"
+    label: ClassVar[str] = "SQL source"
 
     source: str = "sql"
     url: SecretStr
+    password: SecretStr | None = Field(None, description="Database password, when the URL carries none.")
     schema_name: str | None = Field(None, alias="schema")
     streams: dict[str, SqlStreamConfig]
     connect_args: dict[str, str | int | bool] = Field(default_factory=dict)
@@ -107,6 +113,8 @@ class SqlSourceConfig(BaseModel):
     def sa_url(self) -> sa.URL:
         """The SQLAlchemy URL, with the project's drivers for bare ``postgresql://`` / ``mysql://``."""
         u = sa.make_url(self.url.get_secret_value())
+        if self.password is not None:
+            u = u.set(password=self.password.get_secret_value())
         if u.drivername in ("postgresql", "postgres"):
             u = u.set(drivername="postgresql+psycopg")
         elif u.drivername in ("mysql", "mariadb"):
@@ -141,7 +149,11 @@ class SqlSourceConfig(BaseModel):
 
 
 def load_sql_config(path: Path) -> SqlSourceConfig:
-    """Read and validate a SQL source YAML; the URL may come from ``COBRANZA_SQL__URL`` instead.
+    """Read and validate a SQL source YAML; credentials come from the environment or Prefect blocks.
+
+    The YAML's values win; the URL (when the file has none) and the password come through
+    ``EnvConfig.from_env``: ``COBRANZA_SQL__URL``/``__PASSWORD``, else the Prefect Secret blocks
+    ``cobranza-sql-url``/``cobranza-sql-password``.
 
     Args:
         path: The YAML file.
@@ -151,7 +163,8 @@ def load_sql_config(path: Path) -> SqlSourceConfig:
 
     Raises:
         FileNotFoundError: The file does not exist.
-        ValueError: Invalid YAML or configuration (the message names the file and the entry).
+        ValueError: Invalid YAML or configuration, a password written in the file, or no URL
+            anywhere (the message names the file, the entry, and the variable and block to set).
     """
     try:
         raw = yaml.safe_load(Path(path).read_text()) or {}
@@ -159,14 +172,18 @@ def load_sql_config(path: Path) -> SqlSourceConfig:
         raise FileNotFoundError(f"SQL source config {path} not found") from None
     except yaml.YAMLError as exc:
         raise ValueError(f"{path}: not valid YAML ({exc})") from None
-    if "url" not in raw and os.environ.get(URL_ENV_VAR):
-        raw["url"] = os.environ[URL_ENV_VAR]
+    if not isinstance(raw, dict):
+        raise ValueError(f"{path}: expected a mapping (source, url, schema, streams) at the top level")
+    if raw.get("password"):
+        raise ValueError(
+            f"{path}: secret 'password' must not be in the SQL source file; set {SqlSourceConfig.env_var('password')} "
+            f"or the Prefect Secret block {SqlSourceConfig.block_name('password')!r} instead"
+        )
     try:
-        return SqlSourceConfig.model_validate(raw)
-    except ValidationError as exc:
-        # pydantic would echo the input; a URL must never reach a log, so only locations and messages.
-        problems = "; ".join(f"{'.'.join(map(str, e['loc']))}: {e['msg']}" for e in exc.errors())
-        raise ValueError(f"{path}: invalid SQL source config: {problems}") from None
+        return SqlSourceConfig.from_env(**raw)
+    except ConnectorConfigError as exc:
+        # Messages name fields, variables and blocks, never a value: a URL must never reach a log.
+        raise ValueError(f"{path}: {exc}") from None
 
 
 def erp_tables_config(
