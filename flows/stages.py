@@ -526,6 +526,9 @@ def dispatch_outbox(ctx: RunContext, overrides: dict[str, dict[str, Any]] | None
     total: dict[str, int] = {}
     with warehouse.connect(ctx.warehouse) as con:
         total.update(_land_channel_feedback(con, ctx))
+        # A dispatcher killed mid-batch left its claims/outcomes in its log: land them before the
+        # re-check, which would otherwise cancel a task that was in fact already handed over.
+        outbox.land_dispatch_logs(con)
         total["cancelled"] = _cancel_stale_tasks(con, ctx)
         senders = registry.build_senders(
             choice,
