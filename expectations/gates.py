@@ -544,17 +544,26 @@ def _read_table(
     return frame.reset_index(drop=True)
 
 
-def _replace_excluded(con: duckdb.DuckDBPyConnection, table: str, rows: pd.DataFrame) -> None:
-    """Make ``quarantine.raw_excluded`` hold exactly this run's quarantined records of ``table``.
+def ensure_excluded_table(con: duckdb.DuckDBPyConnection) -> None:
+    """Create ``quarantine.raw_excluded`` empty if it does not exist (idempotent).
 
-    The dbt staging models leave these records out; a record fixed at the source passes the next
-    gate run and is back. One row per record: the first reason is kept, with the customer concerned.
+    The dbt project reads it as a source (models/staging/ops): it must exist before the first build,
+    even on a warehouse whose raw gate has not run yet.
     """
     con.execute("create schema if not exists quarantine")
     con.execute(
         f"create table if not exists {EXCLUDED_TABLE} (table_name varchar not null, record_key varchar not null, "
         "customer_id varchar, reason varchar not null, checked_at timestamp not null)"
     )
+
+
+def _replace_excluded(con: duckdb.DuckDBPyConnection, table: str, rows: pd.DataFrame) -> None:
+    """Make ``quarantine.raw_excluded`` hold exactly this run's quarantined records of ``table``.
+
+    The dbt staging models leave these records out; a record fixed at the source passes the next
+    gate run and is back. One row per record: the first reason is kept, with the customer concerned.
+    """
+    ensure_excluded_table(con)
     con.execute(f"delete from {EXCLUDED_TABLE} where table_name = ?", [table])
     if rows.empty or "severity" not in rows:
         return

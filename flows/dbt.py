@@ -41,12 +41,34 @@ def dbt_args(
     ]
 
 
+def ensure_operational_tables(duckdb_path: Path) -> None:
+    """Create, empty, the Python-owned tables the dbt project reads as sources (models/staging/ops).
+
+    Each owner creates its own (idempotent): the outbox (``connectors.channels.outbox``), the raw
+    gate's exclusions (``expectations.gates``), the scores and the decision log (``flows.stages``).
+    A fresh warehouse then builds before the first score, decision or dispatch.
+    """
+    from connectors import warehouse
+    from connectors.channels import outbox
+    from expectations.gates import ensure_excluded_table
+    from flows.stages import OPERATIONAL_TABLES
+
+    with warehouse.connect(duckdb_path) as con:
+        outbox.ensure_schema(con)
+        ensure_excluded_table(con)
+        for table, ddl in OPERATIONAL_TABLES.items():
+            con.execute(f"create schema if not exists {table.split('.', 1)[0]}")
+            con.execute(f"create table if not exists {table} ({ddl})")
+
+
 def run_dbt(
     command: list[str], *, duckdb_path: Path, work_dir: Path, as_of: date, late_days: int, target: str | None = None
 ) -> dict[str, int]:
     """Invoke dbt and return counts of node results by status; raise on any failure."""
     from dbt.cli.main import dbtRunner
 
+    if target in (None, "duckdb"):
+        ensure_operational_tables(duckdb_path)
     args = dbt_args(
         command, duckdb_path=duckdb_path, work_dir=work_dir, as_of=as_of, late_days=late_days, target=target
     )

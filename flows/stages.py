@@ -27,6 +27,33 @@ EXPLANATIONS_TABLE = "ml_scores.invoice_explanations"
 CUSTOMER_RISK_TABLE = "ml_scores.customer_risk"
 DRIFT_TABLE = "ml_scores.score_drift"
 DECISIONS_TABLE = "decisions.nba_decisions"
+#: Columns of the score and decision tables this flow writes (the dbt project reads them as sources,
+#: models/staging/ops/_ops__sources.yml; flows.dbt.ensure_operational_tables creates them empty).
+OPERATIONAL_TABLES = {
+    EXPLANATIONS_TABLE: (
+        "as_of_date date, invoice_id varchar, rank integer, feature varchar, contribution double, "
+        "feature_value double, model_version varchar, scored_at timestamp"
+    ),
+    CUSTOMER_RISK_TABLE: (
+        "as_of_date date, customer_id varchar, currency varchar, n_open_invoices integer, "
+        "amount_open decimal(18,2), max_risk double, amount_weighted_risk double, "
+        "expected_late_amount decimal(18,2), model_version varchar, scored_at timestamp"
+    ),
+    DRIFT_TABLE: (
+        "as_of_date date, feature varchar, psi double, n_reference_bins integer, n_current integer, "
+        "is_drifted boolean, is_exempt boolean, model_version varchar, scored_at timestamp"
+    ),
+    SCORES_TABLE: (
+        "as_of_date date, invoice_id varchar, customer_id varchar, risk_score double, "
+        "model_version varchar, scored_at timestamp"
+    ),
+    DECISIONS_TABLE: (
+        "as_of_date date, customer_id varchar, contact_id varchar, action varchar, channel varchar, "
+        "scheduled_at timestamptz, amount_at_stake decimal(18,2), invoice_ids json, reason_codes json, "
+        "arm varchar, intent varchar, segment varchar, currency varchar, risk_score double, p_pay double, "
+        "expected_value_usd double, value_over_wait_usd double, rule_profile varchar"
+    ),
+}
 #: Columns the value-based policy added to the decision log (issue 6).
 DECISION_COLUMNS_V2 = {
     "arm": "varchar",
@@ -315,25 +342,21 @@ def score_open_invoices(ctx: RunContext) -> dict[str, Any]:
             con,
             EXPLANATIONS_TABLE,
             scored.explanations.assign(**stamp)[["as_of_date", *scored.explanations.columns, "scored_at"]],
-            "as_of_date date, invoice_id varchar, rank integer, feature varchar, contribution double, "
-            "feature_value double, model_version varchar, scored_at timestamp",
+            OPERATIONAL_TABLES[EXPLANATIONS_TABLE],
             partition,
         )
         warehouse.replace_partition(
             con,
             CUSTOMER_RISK_TABLE,
             scored.customer_risk.assign(**stamp)[["as_of_date", *scored.customer_risk.columns, "scored_at"]],
-            "as_of_date date, customer_id varchar, currency varchar, n_open_invoices integer, "
-            "amount_open decimal(18,2), max_risk double, amount_weighted_risk double, "
-            "expected_late_amount decimal(18,2), model_version varchar, scored_at timestamp",
+            OPERATIONAL_TABLES[CUSTOMER_RISK_TABLE],
             partition,
         )
         warehouse.replace_partition(
             con,
             DRIFT_TABLE,
             scored.drift.assign(**stamp)[["as_of_date", *scored.drift.columns, "scored_at"]],
-            "as_of_date date, feature varchar, psi double, n_reference_bins integer, n_current integer, "
-            "is_drifted boolean, is_exempt boolean, model_version varchar, scored_at timestamp",
+            OPERATIONAL_TABLES[DRIFT_TABLE],
             partition,
         )
         scores = scored.invoice_scores.assign(**stamp)
@@ -341,8 +364,7 @@ def score_open_invoices(ctx: RunContext) -> dict[str, Any]:
             con,
             SCORES_TABLE,
             scores[["as_of_date", "invoice_id", "customer_id", "risk_score", "model_version", "scored_at"]],
-            "as_of_date date, invoice_id varchar, customer_id varchar, risk_score double, "
-            "model_version varchar, scored_at timestamp",
+            OPERATIONAL_TABLES[SCORES_TABLE],
             {"as_of_date": ctx.as_of},
         )
     drift = scored.drift_summary()
@@ -484,10 +506,7 @@ def _store_decisions(con, decisions, ctx: RunContext) -> None:
         con,
         DECISIONS_TABLE,
         frame,
-        "as_of_date date, customer_id varchar, contact_id varchar, action varchar, channel varchar, "
-        "scheduled_at timestamptz, amount_at_stake decimal(18,2), invoice_ids json, reason_codes json, "
-        "arm varchar, intent varchar, segment varchar, currency varchar, risk_score double, p_pay double, "
-        "expected_value_usd double, value_over_wait_usd double, rule_profile varchar",
+        OPERATIONAL_TABLES[DECISIONS_TABLE],
         {"as_of_date": ctx.as_of},
     )
 

@@ -1,10 +1,12 @@
 """Read what the KPI report needs from the warehouse (DuckDB) and from the MLflow registry.
 
 The queries are SQL files beside this module (``sql/*.sql``), run with DuckDB named parameters
-(``$as_of``, ``$segment``, ...). Results go through Arrow so that DECIMAL money stays ``Decimal``
-(``connectors.warehouse.read_frame`` does the same). Every section reads what exists: a table or
-column that another part of the pipeline has not produced yet (drift, treatment vs control) yields
-an empty result and a plain sentence saying what is missing, never an exception.
+(``$as_of``, ``$segment``, ...). They read the dbt marts only (``marts.*``): every KPI, the DSO
+trend, the risk lists and the model drift are defined once, in dbt; the SQL here picks the report's
+scope. Results go through Arrow so that DECIMAL money stays ``Decimal``
+(``connectors.warehouse.read_frame`` does the same). Every section reads what exists: data another
+part of the pipeline has not produced yet (scores, drift, treatment vs control) yields an empty
+result and a plain sentence saying what is missing, never an exception.
 """
 
 from __future__ import annotations
@@ -21,8 +23,11 @@ import pandas as pd
 SQL_DIR = Path(__file__).with_name("sql")
 KPI_MART = "marts.mart_collections_kpis"
 KPI_WINDOW_DAYS = 30
-TREND_MONTHS = 12
+#: The DSO trend's previous period (marts.mart_dso_trend has a point at the run date minus dbt's
+#: var kpi_window_days, 30).
 PREVIOUS_PERIOD_DAYS = 30
+DRIFT_MART = "marts.mart_model_drift"
+DRIFT_SOURCE = "ml_scores.score_drift"
 # A feature whose population stability index passes this is drifting (the usual rule of thumb:
 # < 0.1 stable, 0.1-0.25 moderate, > 0.25 significant); a drift table may carry its own threshold.
 PSI_ALERT = 0.25
@@ -81,16 +86,6 @@ def _table_exists(con: duckdb.DuckDBPyConnection, schema: str, table: str) -> bo
         "select 1 from information_schema.tables where table_schema = ? and table_name = ?", [schema, table]
     ).fetchall()
     return bool(rows)
-
-
-def month_ends(as_of: date, months: int = TREND_MONTHS) -> list[date]:
-    """The last ``months`` month-end dates strictly before ``as_of``'s month, oldest first."""
-    out: list[date] = []
-    d = as_of.replace(day=1) - timedelta(days=1)
-    for _ in range(months):
-        out.append(d)
-        d = d.replace(day=1) - timedelta(days=1)
-    return sorted(out)
 
 
 def mart_as_of(con: duckdb.DuckDBPyConnection) -> date:
@@ -156,9 +151,8 @@ def load_report_data(
             "the KPI mart has no single row for it; report on the whole portfolio or one segment instead"
         )
     previous = as_of - timedelta(days=PREVIOUS_PERIOD_DAYS)
-    points = sorted({*month_ends(as_of), previous, as_of})
     missing: dict[str, str] = {}
-    trend = run_sql(con, "dso_trend", points=points, **params)
+    trend = run_sql(con, "dso_trend", **params)
     trend["point_date"] = pd.to_datetime(trend["point_date"])
     data = ReportData(
         as_of=as_of,
@@ -177,16 +171,23 @@ def load_report_data(
         drift=None,
         missing=missing,
     )
-    if _table_exists(con, "ml_scores", "invoice_scores"):
+    try:
         accounts = run_sql(con, "risk_accounts", **params)
-        if _table_exists(con, "decisions", "nba_decisions"):
-            accounts = accounts.merge(run_sql(con, "decisions_today", **params), on="customer_id", how="left")
-        else:
-            missing["decisions"] = "decisions.nba_decisions does not exist yet: the daily run's decide stage writes it"
+    except duckdb.Error as exc:  # a warehouse whose marts predate the risk marts, or a dropped source
+        missing["risk"] = (
+            f"marts.mart_risk_accounts cannot be read ({type(exc).__name__}): run `cobranza run` to rebuild the marts "
+            "over ml_scores.invoice_scores"
+        )
+        accounts = pd.DataFrame()
+    if not accounts.empty:
         data.risk_accounts = accounts
         data.risk_bands = run_sql(con, "risk_distribution", **params)
-    else:
-        missing["risk"] = "ml_scores.invoice_scores does not exist yet: the daily run's score stage writes it"
+        if accounts["action_today"].isna().all():
+            missing["decisions"] = f"decisions.nba_decisions has no decisions for {as_of}: the decide stage writes them"
+    elif "risk" not in missing:
+        missing["risk"] = (
+            f"ml_scores.invoice_scores has no scores up to {as_of}: the daily run's score stage writes them"
+        )
     arms = [data.kpis.get("n_customers_treatment"), data.kpis.get("n_customers_control")]
     if any(n is None or pd.isna(n) or int(n) == 0 for n in arms):
         missing["uplift"] = (
@@ -216,34 +217,18 @@ def _champion(tracking_uri: str, missing: dict[str, str]) -> dict[str, Any] | No
 
 
 def _drift(con: duckdb.DuckDBPyConnection, as_of: date, missing: dict[str, str]) -> pd.DataFrame | None:
-    """Feature drift from any warehouse table with ``feature`` and ``psi`` columns (latest date <= as_of)."""
-    candidates = con.execute(
-        "select table_schema, table_name, list(lower(column_name)) from information_schema.columns "
-        "group by all having list_contains(list(lower(column_name)), 'psi') "
-        "and list_contains(list(lower(column_name)), 'feature') order by 1, 2"
-    ).fetchall()
-    if not candidates:
+    """Feature drift of the latest scoring date up to ``as_of`` (marts.mart_model_drift over ml_scores.score_drift)."""
+    try:
+        frame = con.sql(f"select * from {DRIFT_MART}").to_arrow_table().to_pandas()
+    except duckdb.Error as exc:
         missing["drift"] = (
-            "no drift table yet: the model-health section reads a table with columns feature and psi "
-            "(and as_of_date), e.g. ml_monitoring.feature_drift, written by the scoring stage"
+            f"{DRIFT_MART} cannot be read ({type(exc).__name__}): run `cobranza run` to rebuild the marts "
+            f"over {DRIFT_SOURCE}"
         )
         return None
-    schema, table, columns = candidates[0]
-    where = ""
-    if "as_of_date" in columns:
-        where = (
-            f" where as_of_date = (select max(as_of_date) from {schema}.{table} "
-            f"where as_of_date <= '{as_of.isoformat()}')"
-        )
-    frame = con.sql(f"select * from {schema}.{table}{where}").to_arrow_table().to_pandas()
-    frame.columns = [c.lower() for c in frame.columns]
-    frame["feature"] = frame["feature"].astype(str).replace({"__score__": "model score"})
-    if "is_drifted" not in frame.columns:
-        exempt = frame["is_exempt"].fillna(False) if "is_exempt" in frame.columns else False
-        limit = frame["threshold"].astype(float) if "threshold" in frame.columns else PSI_ALERT
-        frame["is_drifted"] = (frame["psi"].astype(float) > limit) & ~exempt
-    frame.attrs["source"] = f"{schema}.{table}"
     if frame.empty:
-        missing["drift"] = f"{schema}.{table} has no rows up to {as_of}"
+        missing["drift"] = f"{DRIFT_SOURCE} has no rows up to {as_of}: the daily run's score stage writes it"
         return None
+    frame["feature"] = frame["feature"].astype(str).replace({"__score__": "model score"})
+    frame.attrs["source"] = DRIFT_SOURCE
     return frame.sort_values("psi", ascending=False).reset_index(drop=True)

@@ -35,3 +35,20 @@
          then cast({{ numerator }} as {{ type_double() }}) / cast({{ denominator }} as {{ type_double() }}){{ (' * ' ~ scale) if scale != 1 else '' }}
     end
 {%- endmacro %}
+
+{#- The roll-up levels of mart_dso_trend over dim_segment and dim_country, each with `keys` (the
+    point date, and the month for the countback walk): segment x country, segment, country, total. -#}
+{% macro trend_grouping_sets(keys) -%}
+    grouping sets (
+        ({{ keys }}, dim_segment, dim_country),
+        ({{ keys }}, dim_segment),
+        ({{ keys }}, dim_country),
+        ({{ keys }})
+    )
+{%- endmacro %}
+
+{#- segment, country of a trend_grouping_sets aggregate ('all' where rolled up). -#}
+{% macro trend_group_keys() -%}
+    case when grouping(dim_segment) = 1 then 'all' else dim_segment end as segment,
+    case when grouping(dim_country) = 1 then 'all' else dim_country end as country
+{%- endmacro %}

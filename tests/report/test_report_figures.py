@@ -11,6 +11,7 @@ from __future__ import annotations
 import json
 import math
 import re
+from datetime import date, timedelta
 from decimal import Decimal
 from pathlib import Path
 
@@ -144,8 +145,11 @@ def test_missing_tables_make_sections_say_data_not_available(profile_s_data, tmp
 
     data = copy_world(profile_s_data, tmp_path / "world")
     with duckdb.connect(str(data / "warehouse.duckdb")) as con:
-        con.execute("drop schema ml_scores cascade")  # scores, drift, explanations
-        con.execute("drop schema decisions cascade")
+        # a warehouse before its first scoring and decision: the owners created the tables empty
+        # (flows.dbt.ensure_operational_tables) and the marts read them through dbt sources
+        for table in ("invoice_scores", "invoice_explanations", "customer_risk", "score_drift"):
+            con.execute(f"delete from ml_scores.{table}")
+        con.execute("delete from decisions.nba_decisions")
     result = build_report(data / "warehouse.duckdb", tmp_path / "r.html", tracking_uri=f"sqlite:///{tmp_path}/none.db")
     doc = lxml_html.fromstring(result.path.read_text(encoding="utf-8"))
     for section in ("risk", "model", "drift"):
@@ -197,3 +201,15 @@ def test_kpi_report_flow_writes_into_the_data_dir(profile_s_data, monkeypatch, p
     assert result["headline"]["ar_total_reporting"] == pytest.approx(
         float(_mart_row(profile_s_data / "warehouse.duckdb", "mid_market", "all", "all")["ar_total_reporting"])
     )
+
+
+def test_dso_trend_points_are_the_run_date_the_previous_period_and_twelve_month_ends(profile_s_data) -> None:
+    # the trend's points are defined once, in dbt (marts.mart_dso_trend), from the run date
+    with duckdb.connect(str(profile_s_data / "warehouse.duckdb"), read_only=True) as con:
+        points = [
+            r[0] for r in con.execute("select distinct point_date from marts.mart_dso_trend order by 1").fetchall()
+        ]
+    month_ends = [date(2025, 11, 30), date(2025, 12, 31)] + [
+        date(2026, m + 1, 1) - timedelta(days=1) for m in range(1, 11)
+    ]
+    assert points == sorted([*month_ends, date(2026, 10, 24), AS_OF])

@@ -13,7 +13,7 @@ import pytest
 
 from cobranza.report import insights
 from cobranza.report.build import format_value, render
-from cobranza.report.queries import ReportData, month_ends
+from cobranza.report.queries import ReportData
 
 AS_OF = date(2026, 11, 23)
 PREV = AS_OF - timedelta(days=30)
@@ -190,8 +190,3 @@ def test_render_marks_missing_sections_and_formats_tiles() -> None:
     assert 'data-unavailable="drift"' in page
     assert format_value(0.4734, "pct") == "47.3%" and format_value(110.74, "days") == "110.7 d"
     assert format_value(None, "money") == "n/a" and format_value(1234.5, "money", "USD") == "1,234 USD"
-
-
-def test_month_ends_are_the_last_twelve_before_the_run_month() -> None:
-    ends = month_ends(AS_OF)
-    assert ends[0] == date(2025, 11, 30) and ends[-1] == date(2026, 10, 31) and len(ends) == 12

@@ -1,29 +1,13 @@
--- Open invoices in scope by risk band (the champion's probability of paying late, in tenths) on
--- the latest scoring date up to the run date: invoices and open amount in the reporting currency.
-with score_date as (
-    select max(as_of_date) as scored_on
-    from ml_scores.invoice_scores
-    where as_of_date <= $as_of
-),
-
-fx as (
-    select currency, cast(fx_rate_to_reporting as double) as fx_rate
-    from marts.mart_collections_kpis
-    where segment = 'all' and country = 'all' and currency <> 'all'
-),
-
-scored as (
+-- Open invoices in scope by risk band (the champion's probability of paying late, in tenths) on the
+-- latest scoring date up to the run date: invoices and open amount in the reporting currency, from
+-- marts.mart_open_invoice_risk (dbt).
+with scored as (
     select
-        least(floor(scores.risk_score * 10), 9) as band,
-        cast(inv.amount_open as double) * fx.fx_rate as amount_open_rpt
-    from ml_scores.invoice_scores as scores
-    inner join score_date on scores.as_of_date = score_date.scored_on
-    inner join marts.fct_invoices as inv using (invoice_id)
-    inner join marts.dim_customers as customers on customers.customer_id = inv.customer_id
-    inner join fx on fx.currency = inv.currency
-    where inv.amount_open > 0
-      and ($segment is null or customers.segment = $segment)
-      and ($country is null or customers.country = $country)
+        least(floor(risk_score * 10), 9) as band,
+        amount_open_reporting as amount_open_rpt
+    from marts.mart_open_invoice_risk
+    where ($segment is null or segment = $segment)
+      and ($country is null or country = $country)
 ),
 
 bands as (

@@ -1,8 +1,8 @@
 -- One row per run date x segment x country x currency, plus roll-up rows ('all' markers) for
 -- country x currency, currency, segment and the grand total: open AR and aging, DSO (standard,
 -- countback, best possible), average days delinquent, CEI over the last 30 days, contact and
--- promise-kept rates, recovery by channel, auto-match rate and, when the decision log has
--- treatment and control groups, their 14-day paid rates.
+-- promise-kept rates, recovery by channel, auto-match rate and the decision log's treatment and
+-- control arms with their 14-day paid rates (0 customers and null rates before any decision).
 -- Native amounts are null on rows adding up several currencies; *_reporting amounts are in
 -- var('reporting_currency') at the rates valid on the run date. Ratios (DSO, CEI, rates) use
 -- native amounts where there is one currency and reporting amounts otherwise.
@@ -10,11 +10,6 @@
 {%- set window_days = var('kpi_window_days', 30) %}
 {%- set recovery_days = var('recovery_window_days', 14) %}
 {%- set grace_days = var('promise_grace_days', 3) %}
-{%- set decisions_relation = adapter.get_relation(database=target.database, schema='decisions', identifier='nba_decisions') if execute else none %}
-{%- set decision_columns = (adapter.get_columns_in_relation(decisions_relation) | map(attribute='name') | map('lower') | list) if decisions_relation is not none else [] %}
-{#- the decision log names the experiment arm `arm` (ml.nba.engine); `group` is the older name -#}
-{%- set arm_column = 'arm' if 'arm' in decision_columns else ('"group"' if 'group' in decision_columns else none) %}
-{%- set has_groups = arm_column is not none %}
 
 with invoices as (
     select * from {{ ref('fct_invoices') }}
@@ -88,8 +83,7 @@ sales as (
     group by {{ kpi_grouping_sets() }}
 ),
 
--- Countback: walk back month by month from the run date, consuming each month's sales until the
--- open AR is used up; DSO = whole months' days + the fraction of the last month.
+-- Countback DSO on the run date (macros/dso.sql, the one definition).
 monthly_sales as (
     select
         {{ kpi_group_keys() }},
@@ -109,15 +103,8 @@ monthly as (
         currency,
         month_start,
         sales,
-        case
-            when month_start = cast(date_trunc('month', {{ as_of_date() }}) as date)
-            then extract(day from {{ as_of_date() }})
-            else extract(day from {{ last_day_of_month('month_start') }})
-        end as days_in_month,
-        coalesce(sum(sales) over (
-            partition by segment, country, currency order by month_start desc
-            rows between unbounded preceding and 1 preceding
-        ), 0) as sales_before
+        {{ countback_month_days('month_start', as_of_date()) | indent(8) }} as days_in_month,
+        {{ countback_sales_before('sales', 'segment, country, currency') | indent(8) }} as sales_before
     from monthly_sales
 ),
 
@@ -127,12 +114,7 @@ countback as (
         monthly.country,
         monthly.currency,
         sum(
-            case
-                when ar_basis.ar >= monthly.sales_before + monthly.sales then monthly.days_in_month
-                when ar_basis.ar > monthly.sales_before
-                then monthly.days_in_month * (ar_basis.ar - monthly.sales_before) / monthly.sales
-                else 0
-            end
+            {{ countback_days('ar_basis.ar', 'monthly.sales_before', 'monthly.sales', 'monthly.days_in_month') | indent(12) }}
         ) as dso_countback
     from monthly
     inner join (
@@ -368,7 +350,6 @@ auto_match as (
     group by grouping sets ((bank.currency), ())
 ),
 
-{% if has_groups %}
 -- Treatment vs control: decided customers whose outcome window has closed, and whether they paid
 -- anything within recovery_window_days after the decision -----------------------------------------
 experiment as (
@@ -392,17 +373,16 @@ experiment as (
                   and payments.payment_date <= {{ add_days('decided.decision_date', recovery_days) }}
             ) as has_paid
         from (
-            select distinct customer_id, cast(as_of_date as date) as decision_date, lower({{ arm_column }}) as arm
-            from {{ decisions_relation }}
-            where {{ arm_column }} is not null
-              and cast(as_of_date as date) <= {{ add_days(as_of_date(), -recovery_days) }}
-              and cast(as_of_date as date) > {{ add_days(as_of_date(), -(recovery_days + window_days)) }}
+            select distinct customer_id, decision_date, arm
+            from {{ ref('stg_decisions__nba_decisions') }}
+            where arm is not null
+              and decision_date <= {{ add_days(as_of_date(), -recovery_days) }}
+              and decision_date > {{ add_days(as_of_date(), -(recovery_days + window_days)) }}
         ) as decided
         inner join customers using (customer_id)
     ) as experiment_base
     group by {{ kpi_grouping_sets() }}
 ),
-{% endif %}
 
 final as (
     select
@@ -461,20 +441,13 @@ final as (
         {{ to_reporting('auto_match.bank_credits_rpt', 1) }} as bank_credits_window_reporting,
         {{ to_reporting('auto_match.auto_matched_rpt', 1) }} as auto_matched_window_reporting,
         {{ safe_ratio('auto_match.auto_matched_basis', 'auto_match.bank_credits_basis') }} as auto_match_rate,
-        {%- if has_groups %}
         cast(coalesce(experiment.n_customers_treatment, 0) as bigint) as n_customers_treatment,
         cast(coalesce(experiment.n_customers_control, 0) as bigint) as n_customers_control,
         {{ safe_ratio('experiment.n_paid_treatment', 'experiment.n_customers_treatment') }} as paid_rate_treatment,
         {{ safe_ratio('experiment.n_paid_control', 'experiment.n_customers_control') }} as paid_rate_control
-        {%- else %}
-        cast(null as bigint) as n_customers_treatment,
-        cast(null as bigint) as n_customers_control,
-        cast(null as {{ type_double() }}) as paid_rate_treatment,
-        cast(null as {{ type_double() }}) as paid_rate_control
-        {%- endif %}
     from ar
     left join fx on fx.currency = ar.currency
-    {%- for cte in ['sales', 'countback', 'opening_ar', 'contact_rates', 'promise_rates', 'recovery', 'auto_match'] + (['experiment'] if has_groups else []) %}
+    {%- for cte in ['sales', 'countback', 'opening_ar', 'contact_rates', 'promise_rates', 'recovery', 'auto_match', 'experiment'] %}
     left join {{ cte }}
         on {{ cte }}.segment = ar.segment and {{ cte }}.country = ar.country and {{ cte }}.currency = ar.currency
     {%- endfor %}

@@ -1,10 +1,7 @@
 -- One row per touch with a customer up to the run date, across channels and systems: the
 -- omnichannel thread. Outbound and inbound interactions logged in the CRM, plus the contact tasks
 -- our own outbox created (with their latest delivery state), ordered in time per customer
--- (thread_seq). The outbox tables appear after the first dispatch; before that only the CRM counts.
-{%- set tasks_relation = adapter.get_relation(database=target.database, schema='outbox', identifier='contact_tasks') if execute else none %}
-{%- set events_relation = adapter.get_relation(database=target.database, schema='outbox', identifier='task_events') if execute else none %}
-
+-- (thread_seq). Before the first dispatch the outbox is empty and only the CRM counts.
 with crm as (
     select
         interaction_id,
@@ -21,7 +18,14 @@ with crm as (
     where occurred_date <= {{ as_of_date() }}
 ),
 
-{% if tasks_relation is not none and events_relation is not none %}
+tasks as (
+    select * from {{ ref('stg_outbox__contact_tasks') }}
+),
+
+events as (
+    select * from {{ ref('stg_outbox__task_events') }}
+),
+
 latest_events as (
     -- the current state of a task is its latest event (the outbox never updates rows)
     select task_id, state, event_at
@@ -31,7 +35,7 @@ latest_events as (
             state,
             event_at,
             row_number() over (partition by task_id order by event_seq desc) as _row_number
-        from {{ events_relation }}
+        from events
         where cast(event_at as date) <= {{ as_of_date() }}
     ) as ranked
     where _row_number = 1
@@ -39,7 +43,7 @@ latest_events as (
 
 sent_events as (
     select task_id, min(event_at) as sent_at
-    from {{ events_relation }}
+    from events
     where state = 'sent' and cast(event_at as date) <= {{ as_of_date() }}
     group by task_id
 ),
@@ -57,20 +61,17 @@ outbox as (
         cast(null as date) as promised_date,
         cast(null as decimal(18, 2)) as promised_amount,
         'outbox' as source
-    from {{ tasks_relation }} as tasks
+    from tasks
     left join latest_events using (task_id)
     left join sent_events using (task_id)
     where tasks.decision_date <= {{ as_of_date() }}
       and tasks.channel <> 'internal'
 ),
-{% endif %}
 
 unioned as (
     select * from crm
-    {% if tasks_relation is not none and events_relation is not none -%}
     union all
     select * from outbox
-    {%- endif %}
 ),
 
 final as (
