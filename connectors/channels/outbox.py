@@ -46,6 +46,7 @@ import duckdb
 import pandas as pd
 import pyarrow as pa
 
+from cobranza.logmask import mask
 from connectors.channels.base import ClaimFailed, Sender, SendResult
 from connectors.warehouse import transaction
 
@@ -342,7 +343,7 @@ def record_events(con: duckdb.DuckDBPyConnection, events: Iterable[Mapping[str, 
             "task_id": [r["task_id"] for r in rows],
             "state": [r["state"] for r in rows],
             "event_at": [instants.get(r["at"]) or instants.setdefault(r["at"], _utc_naive(r["at"])) for r in rows],
-            "detail": [r.get("detail") for r in rows],
+            "detail": [None if r.get("detail") is None else mask(r["detail"]) for r in rows],
             "provider_message_id": [r.get("provider_message_id") for r in rows],
         },
         schema=_EVENT_SCHEMA,
@@ -543,7 +544,14 @@ def _with_threads(con: duckdb.DuckDBPyConnection, records: list[dict[str, Any]])
 
 
 def _event(tid: str, state: str, at: datetime, detail: str | None = None, pmid: str | None = None) -> dict[str, Any]:
-    return {"task_id": tid, "state": state, "at": at, "detail": detail, "provider_message_id": pmid}
+    # Provider errors may quote the number or address they refused: task events are not for personal data.
+    return {
+        "task_id": tid,
+        "state": state,
+        "at": at,
+        "detail": None if detail is None else mask(detail),
+        "provider_message_id": pmid,
+    }
 
 
 class _Journal:

@@ -268,3 +268,20 @@ def test_missing_credentials_fail_before_sending(monkeypatch) -> None:
         monkeypatch.delenv(var, raising=False)
     with pytest.raises(registry.ChannelConfigError, match="COBRANZA_TWILIO__"):
         registry.build_senders({"sms": "twilio"}, dry_run_dir="unused", overrides={"twilio": {"from_number": "+1555"}})
+
+
+def test_provider_error_quoting_the_number_is_masked_in_task_events(con) -> None:
+    """Twilio's 21211 quotes the refused number; the task event keeps the error, not the number."""
+    emu = TwilioEmulator()
+    raw = "+52 55 1234 5678"
+    with serve(emu.app) as srv:
+        cfg = TwilioConfig(
+            base_url=srv.base_url, account_sid=emu.account_sid, auth_token=emu.auth_token, from_number="+15550001234"
+        )
+        outbox.enqueue(con, decision_rows(1, "sms", start=80, phone=raw), now().date())
+        with TwilioSender(cfg) as sender:
+            outbox.dispatch(con, sender, now())
+    details = [d for (d,) in con.execute("select detail from outbox.task_events where detail is not null").fetchall()]
+    assert any("21211" in d or "not a valid phone" in d for d in details), details
+    assert not any("1234 5678" in d or "5512345678" in d for d in details), details
+    assert emu.messages == {}
