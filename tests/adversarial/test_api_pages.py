@@ -415,6 +415,18 @@ SCRIPT_CASES: list[Case] = [
         reason="returned paging cursor after='same' twice",
     ),
     Case(
+        "api-hubspot-endless-pages",
+        "api_pages",
+        "refused",
+        "every page hands out a new cursor (p2, p3, ...) past the configured page limit",
+        payload={
+            "plan": [_page([_contact(i)], f"p{i + 1}") for i in range(1, 7)],
+            "config": {"max_pages": 4},
+            "rows": 4,
+        },
+        reason="more than 4 pages in one read",
+    ),
+    Case(
         "api-hubspot-html-page-200",
         "api_pages",
         "refused",
@@ -475,13 +487,15 @@ SCRIPT_CASES: list[Case] = [
 def test_scripted_pages(case: Case, con) -> None:
     app, _ = scripted_app(list(case.payload["plan"]))
     with serve(app) as server:
-        source = HubSpotSource(hubspot_config(server.base_url, max_attempts=4))
+        source = HubSpotSource(hubspot_config(server.base_url, max_attempts=4, **case.payload.get("config", {})))
         result = sync(con, source, clock=CLOCK)
         if case.expect == "refused":
             (refusal,) = [r for r in result.refused if r["stream"] == "raw_crm.contacts"]
             assert case.reason in refusal["error"], refusal
             assert "contacts" in refusal["error"]
             assert count(con, "quarantine.raw_files", "stream = 'raw_crm.contacts'") == 1
+            if "rows" in case.payload:  # the pages read before the refusal landed
+                assert count(con, "raw_crm.contacts") == case.payload["rows"]
             return
         assert result.refused == [], result.refused
         assert count(con, "raw_crm.contacts") == case.payload["rows"]

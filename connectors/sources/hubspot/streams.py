@@ -2,9 +2,10 @@
 
 Both streams read with ``POST …/{object}/search``: one filter ``<modified> GTE <since>`` (epoch ms),
 sorted ascending on the same property, ``limit`` up to 200 and the ``after`` cursor. Search stops
-at 10,000 results per query (HTTP 400 past that), so ``WindowedSearch`` restarts the query before
-the cap with ``GTE <last modification instant seen>`` (a new time window), skipping the records of
-that instant it already emitted. It refuses to loop when more than ``search_cap`` records share one
+at 10,000 results per query (HTTP 400 past that), so ``WindowedPaginator`` (a paginator of the
+shared paged-stream base, ``connectors.paging``) restarts the query before the cap with
+``GTE <last modification instant seen>`` (a new time window), skipping the records of that
+instant it already emitted. It refuses to loop when more than ``search_cap`` records share one
 instant. Results lag writes by a few seconds and exclude archived records (a CRM-side limit).
 
 - contacts (merge, cursor ``updated_at`` <- ``lastmodifieddate``): incremental from the watermark
@@ -22,15 +23,16 @@ with its record id. Datetimes are normalised to naive UTC.
 from __future__ import annotations
 
 import logging
-from collections.abc import Callable, Iterator
+from collections.abc import Callable
 from dataclasses import dataclass
-from datetime import UTC, datetime, timedelta
+from datetime import UTC, datetime
 from typing import Any
 
 from connectors import contracts
-from connectors.base import Batch, SourceStream, records_table
+from connectors.base import SourceStream
 from connectors.contracts import StreamContract
 from connectors.load import SourceDataError
+from connectors.paging import PagedStream, Paginator
 from connectors.sources.hubspot.client import HubSpotClient
 from connectors.sources.hubspot.config import HubSpotConfig
 
@@ -61,84 +63,85 @@ def epoch_ms(dt: datetime) -> int:
     return int(dt.timestamp() * 1000)
 
 
-@dataclass
-class WindowedSearch:
-    """Ascending search on a modification property, restarted before HubSpot's result cap."""
+@dataclass(frozen=True)
+class SearchPage:
+    """Page token of a windowed search: the window's lower bound, HubSpot's ``after`` cursor in it.
 
-    client: HubSpotClient
-    object_type: str
-    modified_property: str
-    properties: list[str]
-    page_size: int
-    search_cap: int
+    Attributes:
+        window: Window number (1 = the first query of the read).
+        lower: ``GTE`` bound on the modification property, epoch ms (None: no filter).
+        after: HubSpot's paging cursor within the window (None: its first page).
+        skip: Ids at ``lower`` the previous window already emitted (a restart re-reads that instant).
+    """
 
-    def pages(self, since: datetime | None) -> Iterator[tuple[str, list[dict[str, Any]]]]:
-        """Yield ``(position, results)`` for every record modified at or after ``since``."""
-        lower: int | None = epoch_ms(since) if since else None
-        seen_at_lower: set[str] = set()
-        window = 0
-        while True:
-            window += 1
-            fetched, after = 0, None
-            cursors_seen: set[str] = set()
-            last_ms: int | None = None
-            ids_at_last: set[str] = set()
-            restart = False
-            while True:
-                if fetched and fetched + self.page_size > self.search_cap:
-                    restart = True
-                    break
-                body: dict[str, Any] = {
-                    "filterGroups": (
-                        [
-                            {
-                                "filters": [
-                                    {"propertyName": self.modified_property, "operator": "GTE", "value": str(lower)}
-                                ]
-                            }
-                        ]
-                        if lower is not None
-                        else []
-                    ),
-                    "sorts": [{"propertyName": self.modified_property, "direction": "ASCENDING"}],
-                    "properties": self.properties,
-                    "limit": self.page_size,
-                }
-                if after is not None:
-                    body["after"] = after
-                data = self.client.search(self.object_type, body)
-                results = data["results"]
-                fetched += len(results)
-                if window == 1 and after is None:
-                    log.info("hubspot:%s: %s record(s) modified since %s", self.object_type, data.get("total"), since)
-                fresh = [r for r in results if str(r.get("id")) not in seen_at_lower]
-                for r in results:
-                    ms = self._modified_ms(r)
-                    if ms != last_ms:
-                        last_ms, ids_at_last = ms, set()
-                    ids_at_last.add(str(r.get("id")))
-                if fresh:
-                    yield f"window {window} after {after or 0}", fresh
-                after = ((data.get("paging") or {}).get("next") or {}).get("after")
-                if not after or not results:
-                    return
-                if str(after) in cursors_seen:
-                    # A server that hands back a cursor it already gave would make this loop forever.
-                    raise SourceDataError(
-                        f"hubspot:{self.object_type}: the search returned paging cursor after={after!r} twice; "
-                        "stopping instead of looping - the pages read so far landed, retry later or report it"
-                    )
-                cursors_seen.add(str(after))
-            if restart:
-                if last_ms is None or last_ms == lower:
-                    raise SourceDataError(
-                        f"hubspot:{self.object_type}: more than {self.search_cap} records share "
-                        f"{self.modified_property}={last_ms}; the search cannot page past them - "
-                        "split the scan with another filter"
-                    )
-                seen_at_lower = ids_at_last
-                lower = last_ms
-                log.info("hubspot:%s: search cap reached, new window from %s", self.object_type, lower)
+    window: int
+    lower: int | None
+    after: str | None = None
+    skip: frozenset[str] = frozenset()
+
+
+class WindowedPaginator(Paginator[SearchPage]):
+    """HubSpot's ``after`` cursor, restarted as a new time window before the search's result cap.
+
+    Within a window the next page is ``paging.next.after``; once another page would pass
+    ``search_cap`` results, the next page is the first of a new window starting at the last
+    modification instant seen (HubSpot answers HTTP 400 past 10,000 results of one query). It
+    refuses to loop when more than ``search_cap`` records share one instant. Repeated cursors and
+    the page limit are the base's (``connectors.paging.Paginator``).
+    """
+
+    def __init__(
+        self,
+        start: SearchPage,
+        *,
+        object_type: str,
+        modified_property: str,
+        page_size: int,
+        search_cap: int,
+        max_pages: int,
+    ) -> None:
+        super().__init__(start, where=f"hubspot:{object_type}", max_pages=max_pages)
+        self.object_type = object_type
+        self.modified_property = modified_property
+        self.page_size = page_size
+        self.search_cap = search_cap
+        self._fetched = 0
+        self._last_ms: int | None = None
+        self._ids_at_last: set[str] = set()
+
+    def key(self, token: SearchPage) -> tuple[int | None, str | None]:
+        """A cursor repeats when it comes back within the same window."""
+        return (token.lower, token.after)
+
+    def describe(self, token: SearchPage | None) -> str:
+        """``after='…'`` as HubSpot names it."""
+        return "start" if token is None else f"after={token.after!r}"
+
+    def next_page(self, response: dict[str, Any]) -> SearchPage | None:
+        """The next page in this window, the first of a new window, or None after the last page."""
+        current = self.current or SearchPage(1, None)
+        results = response["results"]
+        self._fetched += len(results)
+        for record in results:
+            ms = self._modified_ms(record)
+            if ms != self._last_ms:
+                self._last_ms, self._ids_at_last = ms, set()
+            self._ids_at_last.add(str(record.get("id")))
+        after = ((response.get("paging") or {}).get("next") or {}).get("after")
+        if not after or not results:
+            return None
+        if self._fetched + self.page_size <= self.search_cap:
+            return SearchPage(current.window, current.lower, str(after), current.skip)
+        if self._last_ms is None or self._last_ms == current.lower:
+            raise SourceDataError(
+                f"hubspot:{self.object_type}: more than {self.search_cap} records share "
+                f"{self.modified_property}={self._last_ms}; the search cannot page past them - "
+                "split the scan with another filter"
+            )
+        log.info("hubspot:%s: search cap reached, new window from %s", self.object_type, self._last_ms)
+        restart = SearchPage(current.window + 1, self._last_ms, None, frozenset(self._ids_at_last))
+        self._fetched, self._last_ms, self._ids_at_last = 0, None, set()
+        return restart
 
     def _modified_ms(self, record: dict[str, Any]) -> int:
         raw = (record.get("properties") or {}).get(self.modified_property) or record.get("updatedAt")
@@ -152,21 +155,66 @@ class WindowedSearch:
 
 
 @dataclass
-class HubSpotStream:
-    """One HubSpot object feeding one raw contract (implements ``connectors.base.SourceStream``)."""
+class HubSpotStream(PagedStream[SearchPage]):
+    """One HubSpot object feeding one raw contract: a declaration; the read loop is ``PagedStream.read``.
+
+    Reads ``POST …/{object}/search`` with one filter ``<modified> GTE <window start>``, sorted
+    ascending on the same property, ``page_size`` results a page.
+    """
 
     contract: StreamContract
-    search: WindowedSearch
+    client: HubSpotClient
+    object_type: str
+    modified_property: str
+    properties: list[str]
     to_row: Callable[[dict[str, Any]], dict[str, Any]]
+    page_size: int = 200
+    search_cap: int = 10_000
     lookback_days: int = 1
     max_bad_fraction: float = 0.05
+    max_pages: int = 100_000
 
-    def read(self, watermark: datetime | None) -> Iterator[Batch]:
-        """Yield one batch per search page modified since ``watermark - lookback_days``."""
-        since = watermark - timedelta(days=self.lookback_days) if watermark else None
-        for position, results in self.search.pages(since):
-            origin = f"hubspot:{self.search.object_type} since {since or 'start'} {position}"
-            yield Batch(origin=origin, table=records_table([self.to_row(r) for r in results], self.contract))
+    def new_paginator(self, since: datetime | None) -> WindowedPaginator:
+        """The first window starts at ``since`` (every record when None)."""
+        return WindowedPaginator(
+            SearchPage(1, epoch_ms(since) if since else None),
+            object_type=self.object_type,
+            modified_property=self.modified_property,
+            page_size=self.page_size,
+            search_cap=self.search_cap,
+            max_pages=self.max_pages,
+        )
+
+    def fetch(self, token: SearchPage | None, since: datetime | None) -> dict[str, Any]:
+        """One search page for ``token``."""
+        token = token or SearchPage(1, None)
+        filters = [{"propertyName": self.modified_property, "operator": "GTE", "value": str(token.lower)}]
+        body: dict[str, Any] = {
+            "filterGroups": [{"filters": filters}] if token.lower is not None else [],
+            "sorts": [{"propertyName": self.modified_property, "direction": "ASCENDING"}],
+            "properties": self.properties,
+            "limit": self.page_size,
+        }
+        if token.after is not None:
+            body["after"] = token.after
+        data = self.client.search(self.object_type, body)
+        if token.window == 1 and token.after is None:
+            log.info("hubspot:%s: %s record(s) modified since %s", self.object_type, data.get("total"), since)
+        return data
+
+    def records(self, response: dict[str, Any], token: SearchPage | None) -> list[dict[str, Any]]:
+        """The page's results, less those of the window's first instant already emitted."""
+        skip = token.skip if token else frozenset()
+        return [r for r in response["results"] if str(r.get("id")) not in skip]
+
+    def to_rows(self, records: list[dict[str, Any]]) -> list[dict[str, Any]]:
+        """HubSpot records -> contract rows."""
+        return [self.to_row(r) for r in records]
+
+    def origin(self, token: SearchPage | None, since: datetime | None) -> str:
+        """``hubspot:<object> since <since> window <n> after <cursor>``."""
+        window, after = (token.window, token.after) if token else (1, None)
+        return f"hubspot:{self.object_type} since {since or 'start'} window {window} after {after or 0}"
 
 
 class HubSpotSource:
@@ -197,26 +245,29 @@ class HubSpotSource:
         return [
             HubSpotStream(
                 contracts.CONTACTS,
-                WindowedSearch(
-                    self.client, "contacts", c.contacts_modified_property, contact_props, c.page_size, c.search_cap
-                ),
+                self.client,
+                "contacts",
+                c.contacts_modified_property,
+                contact_props,
                 self._contact_row,
+                page_size=c.page_size,
+                search_cap=c.search_cap,
                 lookback_days=c.lookback_days,
                 max_bad_fraction=c.max_bad_fraction,
+                max_pages=c.max_pages,
             ),
             HubSpotStream(
                 contracts.INTERACTIONS,
-                WindowedSearch(
-                    self.client,
-                    c.interactions_object,
-                    c.interactions_modified_property,
-                    interaction_props,
-                    c.page_size,
-                    c.search_cap,
-                ),
+                self.client,
+                c.interactions_object,
+                c.interactions_modified_property,
+                interaction_props,
                 self._interaction_row,
+                page_size=c.page_size,
+                search_cap=c.search_cap,
                 lookback_days=c.lookback_days,
                 max_bad_fraction=c.max_bad_fraction,
+                max_pages=c.max_pages,
             ),
         ]
 

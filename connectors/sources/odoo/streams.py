@@ -1,8 +1,9 @@
 """Odoo source: ``raw_erp.customers``, ``raw_erp.invoices``, ``raw_erp.credit_notes`` (CONNECTORS.md §2.1).
 
-Each stream is a declaration (model, base domain, fields, row mapping); paging is one object
-(``KeysetPager``) shared by all three. Records are read with ``search_read`` ordered by
-``write_date asc, id asc`` and paged on the keyset ``(write_date, id)``::
+Each stream is a declaration (model, base domain, fields, row mapping) on the shared paged-stream
+base (``connectors.paging``); paging is one object (``KeysetPaginator``) shared by all three.
+Records are read with ``search_read`` ordered by ``write_date asc, id asc`` and paged on the keyset
+``(write_date, id)``::
 
     ["|", ["write_date", ">", T], "&", ["write_date", "=", T], ["id", ">", ID]]
 
@@ -31,22 +32,20 @@ so a bad value is quarantined with its record key instead of failing the page.
 
 from __future__ import annotations
 
-import logging
 import re
-from collections.abc import Callable, Iterator
+from collections.abc import Callable
 from dataclasses import dataclass, field
-from datetime import datetime, timedelta
+from datetime import datetime
 from decimal import Decimal, InvalidOperation
 from typing import Any
 
 from connectors import contracts
-from connectors.base import Batch, SourceStream, records_table
+from connectors.base import SourceStream
 from connectors.contracts import StreamContract
 from connectors.load import SourceDataError
+from connectors.paging import PagedStream, Paginator
 from connectors.sources.odoo.client import OdooClient
 from connectors.sources.odoo.config import OdooConfig
-
-log = logging.getLogger(__name__)
 
 ODOO_DATETIME = "%Y-%m-%d %H:%M:%S"
 ORDER = "write_date asc, id asc"
@@ -100,73 +99,97 @@ def payment_terms_days(v: Any) -> int | None:
     return int(m.group(1)) if m else None
 
 
-@dataclass
-class KeysetPager:
-    """Keyset pagination on ``(write_date, id)`` for one model and base domain."""
+class KeysetPaginator(Paginator[tuple[str, int]]):
+    """Keyset pagination on ``(write_date, id)``: the next page starts after the last record read.
 
+    A short page is the last. The keyset must grow strictly (the base refuses a repeat or a step
+    back: a server ignoring ``order`` or the keyset domain would otherwise loop).
+    """
+
+    loop_hint = f"the server ignores order={ORDER!r} or the keyset domain; the pages read so far landed"
+
+    def __init__(self, start: tuple[str, int] | None, *, model: str, page_size: int, max_pages: int) -> None:
+        super().__init__(start, where=f"odoo:{model}", max_pages=max_pages)
+        self.model = model
+        self.page_size = page_size
+
+    def has_more(self, response: list[dict[str, Any]]) -> bool:
+        """An empty page is the last."""
+        return bool(response)
+
+    def next_page(self, response: list[dict[str, Any]]) -> tuple[str, int] | None:
+        """The keyset of the page's last record; None after a short page (the last one).
+
+        The last record is checked even on a short page: a record without ``write_date``/``id``
+        means the field list or the Odoo version is wrong, and the read says so.
+        """
+        last = response[-1]
+        if not last.get("write_date") or not isinstance(last.get("id"), int):
+            raise SourceDataError(
+                f"odoo:{self.model} record {last.get('id')!r} has no write_date/id; "
+                "the keyset cursor cannot advance - check the Odoo version and the field list"
+            )
+        return (str(last["write_date"]), int(last["id"])) if len(response) >= self.page_size else None
+
+    def moves_forward(self, previous: tuple[str, int] | None, token: tuple[str, int]) -> bool:
+        """Ordered by ``write_date, id``: the next keyset lies strictly after the previous one."""
+        return previous is None or token > previous
+
+    def describe(self, token: tuple[str, int] | None) -> str:
+        """``(write_date,id)`` as in the batch origin."""
+        return "start" if token is None else f"({token[0]},{token[1]})"
+
+
+@dataclass
+class OdooStream(PagedStream[tuple[str, int]]):
+    """One Odoo model feeding one raw contract: a declaration; the read loop is ``PagedStream.read``.
+
+    Records are read with ``search_read`` ordered by ``write_date asc, id asc``, ``page_size`` at a
+    time, each page after the keyset of the previous one.
+    """
+
+    contract: StreamContract
     client: OdooClient
     model: str
     domain: list
     fields: list[str]
-    page_size: int
+    map_rows: Callable[[list[dict[str, Any]]], list[dict[str, Any]]]
+    page_size: int = 500
     context: dict[str, Any] = field(default_factory=dict)
+    lookback_days: int = 3
+    max_bad_fraction: float = 0.05
+    max_pages: int = 100_000
 
     @staticmethod
     def keyset(write_date: str, last_id: int) -> list:
         """Domain for records strictly after ``(write_date, last_id)``."""
         return ["|", ["write_date", ">", write_date], "&", ["write_date", "=", write_date], ["id", ">", last_id]]
 
-    def pages(self, since: datetime | None) -> Iterator[tuple[tuple[str, int] | None, list[dict[str, Any]]]]:
-        """Yield ``(cursor before the page, records)`` until a short page.
+    def new_paginator(self, since: datetime | None) -> KeysetPaginator:
+        """Start at ``(since, 0)``: every record written at or after ``since`` (all when None)."""
+        start = (since.strftime(ODOO_DATETIME), 0) if since else None
+        return KeysetPaginator(start, model=self.model, page_size=self.page_size, max_pages=self.max_pages)
 
-        Args:
-            since: Read records written at or after this instant (UTC); all records when None.
-        """
-        cursor: tuple[str, int] | None = (since.strftime(ODOO_DATETIME), 0) if since else None
+    def fetch(self, token: tuple[str, int] | None, since: datetime | None) -> list[dict[str, Any]]:
+        """One ``search_read`` page after ``token``."""
+        domain = list(self.domain) + (self.keyset(*token) if token else [])
         fields = sorted({*self.fields, "id", "write_date"})
-        while True:
-            domain = list(self.domain) + (self.keyset(*cursor) if cursor else [])
-            records = self.client.search_read(
-                self.model, domain, fields, limit=self.page_size, order=ORDER, context=self.context
-            )
-            if not records:
-                return
-            yield cursor, records
-            last = records[-1]
-            if not last.get("write_date") or not isinstance(last.get("id"), int):
-                raise SourceDataError(
-                    f"odoo:{self.model} record {last.get('id')!r} has no write_date/id; "
-                    "the keyset cursor cannot advance - check the Odoo version and the field list"
-                )
-            new_cursor = (str(last["write_date"]), int(last["id"]))
-            if cursor is not None and new_cursor <= cursor:
-                raise SourceDataError(
-                    f"odoo:{self.model}: page after {cursor} did not advance (last record {new_cursor}); "
-                    f"the server ignores order={ORDER!r} or the keyset domain - stopping to avoid a loop"
-                )
-            cursor = new_cursor
-            if len(records) < self.page_size:
-                return
+        return self.client.search_read(
+            self.model, domain, fields, limit=self.page_size, order=ORDER, context=self.context
+        )
 
+    def records(self, response: list[dict[str, Any]], token: tuple[str, int] | None) -> list[dict[str, Any]]:
+        """The page's records."""
+        return response
 
-@dataclass
-class OdooStream:
-    """One Odoo model feeding one raw contract (implements ``connectors.base.SourceStream``)."""
+    def to_rows(self, records: list[dict[str, Any]]) -> list[dict[str, Any]]:
+        """Odoo records -> contract rows."""
+        return self.map_rows(records)
 
-    contract: StreamContract
-    pager: KeysetPager
-    to_rows: Callable[[list[dict[str, Any]]], list[dict[str, Any]]]
-    lookback_days: int = 3
-    max_bad_fraction: float = 0.05
-
-    def read(self, watermark: datetime | None) -> Iterator[Batch]:
-        """Yield one batch per ``search_read`` page changed since ``watermark - lookback_days``."""
-        since = watermark - timedelta(days=self.lookback_days) if watermark else None
-        for cursor, records in self.pager.pages(since):
-            after = f"({cursor[0]},{cursor[1]})" if cursor else "start"
-            origin = f"odoo:{self.pager.model} page after {after}"
-            log.debug("%s: %d record(s)", origin, len(records))
-            yield Batch(origin=origin, table=records_table(self.to_rows(records), self.contract))
+    def origin(self, token: tuple[str, int] | None, since: datetime | None) -> str:
+        """``odoo:<model> page after (<write_date>,<id>)`` or ``... page after start``."""
+        after = f"({token[0]},{token[1]})" if token else "start"
+        return f"odoo:{self.model} page after {after}"
 
 
 class OdooSource:
@@ -194,9 +217,18 @@ class OdooSource:
         no_archive_filter = {"active_test": False}  # archived customers still owe money
 
         def stream(contract: StreamContract, model: str, domain: list, fields: list[str], mapper) -> OdooStream:
-            pager = KeysetPager(self.client, model, domain, fields, c.page_size, no_archive_filter)
             return OdooStream(
-                contract, pager, mapper, lookback_days=c.lookback_days, max_bad_fraction=c.max_bad_fraction
+                contract,
+                self.client,
+                model,
+                domain,
+                fields,
+                mapper,
+                page_size=c.page_size,
+                context=no_archive_filter,
+                lookback_days=c.lookback_days,
+                max_bad_fraction=c.max_bad_fraction,
+                max_pages=c.max_pages,
             )
 
         move_fields = [
