@@ -47,12 +47,12 @@ def run(profile: str, work_dir: Path, as_of: date = AS_OF) -> dict[str, object]:
     ctx = stages.make_context(settings, as_of)
     seconds: dict[str, float] = {}
     for name, stage in (
-        ("simulate", stages.simulate_sources),
-        ("ingest", stages.ingest_sources),
-        ("dbt build", stages.dbt_build),
+        ("simulate", stages.simulate),
+        ("ingest", stages.ingest),
+        ("dbt build", stages.build),
     ):
         start = time.perf_counter()
-        stage.fn(ctx)
+        stage(ctx)
         seconds[name] = time.perf_counter() - start
     scores = evaluate_cash_application(settings.duckdb_path, ctx.landing_dir / "_truth")
     return {"seconds": seconds, "scores": scores}

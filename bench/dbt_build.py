@@ -77,10 +77,10 @@ def prepare(data_dir: Path, profile: str, *, reuse: bool = False) -> dict[str, A
     data_dir.mkdir(parents=True)
     ctx = stages.make_context(_settings(data_dir, profile), AS_OF)
     start = time.perf_counter()
-    stages.simulate_sources.fn(ctx)
+    stages.simulate(ctx)
     simulate_s = time.perf_counter() - start
     start = time.perf_counter()
-    stages.ingest_sources.fn(ctx)
+    stages.ingest(ctx)
     ingest_s = time.perf_counter() - start
     info = {
         "profile": profile,

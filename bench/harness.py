@@ -115,22 +115,22 @@ def run_bench(profile: str, as_of: date | None = None, work_dir: Path | None = N
     rows: list[dict[str, Any]] = []
     out: dict[str, Any] = {}
     try:
-        _measure("simulate", lambda: stages.simulate_sources.fn(ctx), rows)
-        _measure("ingest (bulk history)", lambda: stages.ingest_sources.fn(ctx), rows)
-        _measure("gx raw", lambda: stages.quality_gate.fn(ctx, "raw"), rows)
-        _measure("dbt build", lambda: stages.dbt_build.fn(ctx), rows)
-        _measure("gx pre_dispatch", lambda: stages.quality_gate.fn(ctx, "pre_dispatch"), rows)
-        out["train"] = _measure("train + register", lambda: stages.train_model.fn(ctx, force=True), rows)
-        _measure("score", lambda: stages.score_open_invoices.fn(ctx), rows)
-        out["decide"] = _measure("decide + outbox", lambda: stages.decide_actions.fn(ctx), rows)
-        _measure("dispatch (dry run)", lambda: stages.dispatch_dry_run.fn(ctx), rows)
+        _measure("simulate", lambda: stages.simulate(ctx), rows)
+        _measure("ingest (bulk history)", lambda: stages.ingest(ctx), rows)
+        _measure("gx raw", lambda: stages.gate(ctx, "raw"), rows)
+        _measure("dbt build", lambda: stages.build(ctx), rows)
+        _measure("gx pre_dispatch", lambda: stages.gate(ctx, "pre_dispatch"), rows)
+        out["train"] = _measure("train + register", lambda: stages.train(ctx, force=True), rows)
+        _measure("score", lambda: stages.score(ctx), rows)
+        out["decide"] = _measure("decide + outbox", lambda: stages.decide(ctx), rows)
+        _measure("dispatch (dry run)", lambda: stages.dispatch(ctx), rows)
         # The next business day: the incremental run a scheduler triggers every morning.
         nxt = stages.make_context(settings, date.fromordinal(ctx.as_of.toordinal() + 1))
-        _measure("next day: simulate", lambda: stages.simulate_sources.fn(nxt), rows)
-        _measure("next day: ingest (incremental)", lambda: stages.ingest_sources.fn(nxt), rows)
-        _measure("next day: dbt build", lambda: stages.dbt_build.fn(nxt), rows)
-        _measure("next day: score", lambda: stages.score_open_invoices.fn(nxt), rows)
-        _measure("next day: decide + outbox", lambda: stages.decide_actions.fn(nxt), rows)
+        _measure("next day: simulate", lambda: stages.simulate(nxt), rows)
+        _measure("next day: ingest (incremental)", lambda: stages.ingest(nxt), rows)
+        _measure("next day: dbt build", lambda: stages.build(nxt), rows)
+        _measure("next day: score", lambda: stages.score(nxt), rows)
+        _measure("next day: decide + outbox", lambda: stages.decide(nxt), rows)
     finally:
         if tmp:
             shutil.rmtree(tmp, ignore_errors=True)

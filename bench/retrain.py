@@ -52,9 +52,9 @@ def prepare(profile: str, data_dir: Path, as_of: date = AS_OF) -> dict[str, floa
     marts = "+ml_invoice_features +ml_open_invoice_features"
     seconds: dict[str, float] = {}
     for name, step in (
-        ("simulate", lambda: stages.simulate_sources.fn(ctx)),
-        ("ingest", lambda: stages.ingest_sources.fn(ctx)),
-        ("dbt build features", lambda: stages.dbt_build.fn(ctx, select=marts)),
+        ("simulate", lambda: stages.simulate(ctx)),
+        ("ingest", lambda: stages.ingest(ctx)),
+        ("dbt build features", lambda: stages.build(ctx, models=marts)),
     ):
         start = time.perf_counter()
         step()
@@ -79,7 +79,7 @@ def measure(profile: str, data_dir: Path, as_of: date = AS_OF, dask_scheduler: s
         raise FileNotFoundError(f"{ctx.warehouse}: no warehouse; run with --prepare first")
     start = time.perf_counter()
     with PeakRss() as mem:
-        trained = stages.train_model.fn(ctx, force=True)
+        trained = stages.train(ctx, force=True)
     return {
         "profile": profile,
         "machine": machine(),

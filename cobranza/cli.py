@@ -231,7 +231,7 @@ def dispatch(as_json: JsonOpt = False) -> None:
 
     ctx = stages.make_context(load_settings(), None)
     try:
-        counts = stages.dispatch_outbox.fn(ctx)
+        counts = stages.dispatch(ctx)
     except (ChannelConfigError, *_known_errors()) as exc:
         _fail(f"dispatch stopped: {exc}")
     _emit(counts, as_json, lambda o: console.print_json(data=o))
@@ -248,7 +248,7 @@ def emulators(
     Prints the URLs and the environment that points `cobranza dispatch` at them; Ctrl-C stops.
     """
     from cobranza.settings import load_settings
-    from simulator.emulators.channel_lab import run_until_stopped
+    from lab.channels import run_until_stopped
 
     settings = load_settings()
 
@@ -413,10 +413,10 @@ def simulate_policy(
 def decide(as_of: AsOfOpt = None, as_json: JsonOpt = False) -> None:
     """Decide today's next-best actions on the current warehouse (after `cobranza run` has built it)."""
     from cobranza.settings import load_settings
-    from flows.stages import decide_actions, make_context
+    from flows import stages
 
     try:
-        result = decide_actions.fn(make_context(load_settings(), _date(as_of)))
+        result = stages.decide(stages.make_context(load_settings(), _date(as_of)))
     except _known_errors() as exc:
         _fail(f"decide failed: {exc}; run `cobranza run` first to build the warehouse")
     _emit(result, as_json, lambda o: console.print_json(data=json.loads(json.dumps(o, default=str))))

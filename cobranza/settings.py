@@ -106,12 +106,12 @@ class ModelSettings(BaseModel):
 
 
 class NbaSettings(BaseModel):
-    """Next-best-action contact rules (DESIGN.md §10 defaults)."""
+    """Next-best-action value, capacity and experiment settings.
 
-    window_start_hour: int = Field(9, ge=0, le=23, description="Earliest local hour for a contact.")
-    window_end_hour: int = Field(19, ge=1, le=24, description="Contacts must be scheduled before this local hour.")
-    min_spacing_hours: int = Field(48, ge=0, description="Minimum hours between two contacts to a customer.")
-    respect_holidays: bool = Field(True, description="No contact on the debtor country's public holidays.")
+    The contact rules (windows, holidays, spacing, caps) are the per-country profiles of
+    ``ml.nba.compliance``, changed only through approved ``relaxations``.
+    """
+
     agents: int = Field(2, ge=0, description="Collectors available for call tasks (capacity = agents x calls).")
     calls_per_agent: int = Field(40, ge=0, description="Calls one collector makes a day.")
     control_share: float = Field(0.10, ge=0, le=1, description="Share of customers on the static ladder (control).")

@@ -28,6 +28,7 @@ import logging
 import uuid
 from dataclasses import asdict, dataclass
 from datetime import UTC, datetime, timedelta
+from typing import Any
 
 import duckdb
 
@@ -379,6 +380,18 @@ def land(
             origin,
         )
     return LandResult(contract.table, origin, batch_id, "loaded", rows_read, inserted, rows_bad, field_rows)
+
+
+def land_arrow(
+    con: duckdb.DuckDBPyConnection, contract: StreamContract, rows: Any, *, source: str, origin: str
+) -> LandResult:
+    """:func:`land` for rows already in memory (an Arrow table with the contract's column names)."""
+    name = f"_land_{contract.table.replace('.', '_')}"
+    con.register(name, rows)
+    try:
+        return land(con, contract, f"select * from {name}", source=source, origin=origin)
+    finally:
+        con.unregister(name)
 
 
 def _check_contact_points(con: duckdb.DuckDBPyConnection, contract: StreamContract) -> int:

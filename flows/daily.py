@@ -20,6 +20,13 @@ from flows import progress, stages
 runtime.apply_defaults()
 
 
+def _dispatch(ctx: stages.RunContext) -> dict[str, int]:
+    """Dispatch in three tasks: land channel feedback, cancel stale tasks, send (dry run by default)."""
+    feedback = stages.land_channel_feedback(ctx)
+    cancelled = stages.cancel_stale_tasks(ctx)
+    return stages.merge_dispatch(feedback, cancelled, stages.send_outbox(ctx))
+
+
 @flow(name="daily_collections", log_prints=False)
 def daily_collections(
     as_of: date | None = None,
@@ -48,7 +55,7 @@ def daily_collections(
         ("train", "train / keep champion", lambda: stages.train_model(ctx, force=retrain)),
         ("score", "score open invoices", lambda: stages.score_open_invoices(ctx)),
         ("decide", "decide next-best actions", lambda: stages.decide_actions(ctx)),
-        ("dispatch", "dispatch", lambda: stages.dispatch_dry_run(ctx)),
+        ("dispatch", "dispatch", lambda: _dispatch(ctx)),
     ]
     if not settings.simulator.enabled:
         plan = plan[1:]

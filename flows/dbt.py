@@ -45,20 +45,20 @@ def ensure_operational_tables(duckdb_path: Path) -> None:
     """Create, empty, the Python-owned tables the dbt project reads as sources (models/staging/ops).
 
     Each owner creates its own (idempotent): the outbox (``connectors.channels.outbox``), the raw
-    gate's exclusions (``expectations.gates``), the scores and the decision log (``flows.stages``).
-    A fresh warehouse then builds before the first score, decision or dispatch.
+    gate's exclusions (``expectations.gates``), the scores (``ml.score``) and the decision log
+    (``ml.nba.decision_log``). A fresh warehouse then builds before the first score, decision or dispatch.
     """
     from connectors import warehouse
     from connectors.channels import outbox
     from expectations.gates import ensure_excluded_table
-    from flows.stages import OPERATIONAL_TABLES
+    from ml import score
+    from ml.nba import decision_log
 
     with warehouse.connect(duckdb_path) as con:
         outbox.ensure_schema(con)
         ensure_excluded_table(con)
-        for table, ddl in OPERATIONAL_TABLES.items():
-            con.execute(f"create schema if not exists {table.split('.', 1)[0]}")
-            con.execute(f"create table if not exists {table} ({ddl})")
+        score.ensure_tables(con)
+        decision_log.ensure_table(con)
 
 
 def run_dbt(

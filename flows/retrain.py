@@ -1,6 +1,7 @@
 """Delinquency-model lifecycle flows: weekly retrain, promote, score, and evaluating an external AR history.
 
-Orchestration only: the steps are ``flows.stages`` tasks, the file connector, dbt and ``ml.train``.
+Orchestration only: the steps are ``flows.stages`` tasks, the file connector, dbt, ``ml.train`` and
+``ml.backtest`` (the history evaluation).
 
 - ``weekly_retrain``: rebuild the feature marts, train a candidate and promote it only if it wins.
 - ``promote_version``: re-judge the challenger (or a named version) on today's test window.
@@ -14,7 +15,7 @@ Orchestration only: the steps are ``flows.stages`` tasks, the file connector, db
 from __future__ import annotations
 
 import tempfile
-from datetime import date, timedelta
+from datetime import date
 from pathlib import Path
 from typing import Any
 
@@ -27,16 +28,13 @@ from flows import stages
 runtime.apply_defaults()
 
 FEATURE_MARTS = "+ml_invoice_features"
-HISTORY_LABELS = ("is_late", "is_paid_after_due")
-# Metrics reported for the model and each baseline by `evaluate_history`.
-REPORTED_METRICS = ("roc_auc", "pr_auc", "brier", "log_loss", "lift_top_decile")
 
 
 @flow(name="weekly_retrain")
 def weekly_retrain(as_of: date | None = None) -> dict[str, Any]:
     """Train, evaluate against baselines and the champion, and register the delinquency model."""
     ctx = stages.make_context(load_settings(), as_of)
-    built = stages.dbt_build(ctx, select=FEATURE_MARTS)
+    built = stages.dbt_build(ctx, models=FEATURE_MARTS)
     trained = stages.train_model(ctx, force=True)
     return {"dbt": built, "train": trained}
 
@@ -85,19 +83,6 @@ def _single_file_mapping(mapping_path: Path, file: Path):
     return mapping
 
 
-def _export_date(con) -> date:
-    """The day after the latest date the export records (its as-of date)."""
-    latest = con.execute(
-        "select greatest("
-        " (select max(issue_date) from raw_erp.invoices),"
-        " (select max(cast(updated_at as date)) from raw_erp.invoices),"
-        " (select max(payment_date) from raw_erp.payment_allocations))"
-    ).fetchall()[0][0]
-    if latest is None:
-        raise ValueError("the export landed no invoices: check the mapping's raw_erp.invoices stream")
-    return latest + timedelta(days=1)
-
-
 @flow(name="evaluate_history")
 def evaluate_history(
     file: Path,
@@ -134,8 +119,7 @@ def evaluate_history(
     from connectors.load import ensure_raw_table
     from connectors.sources.files.reader import load_mapping_files
     from flows.dbt import run_dbt
-    from ml import evaluate
-    from ml.train import fit_and_evaluate, rolling_backtest
+    from ml.backtest import evaluate_history_labels, export_as_of
 
     settings = load_settings()
     late_days = settings.model.late_days if late_days is None else late_days
@@ -143,7 +127,7 @@ def evaluate_history(
     file, mapping = Path(file).resolve(), Path(mapping).resolve()
     if not file.is_file():
         raise FileNotFoundError(f"{file}: no such history file")
-    log = stages._log()
+    log = stages.run_logger()
     with tempfile.TemporaryDirectory(prefix="cobranza-history-") as tmp:
         root = Path(work_dir) if work_dir else Path(tmp)
         db = root / "history.duckdb"
@@ -152,7 +136,7 @@ def evaluate_history(
             # Streams the export does not have (bank lines, contacts...) exist empty, so dbt builds.
             for contract in ALL_STREAMS:
                 ensure_raw_table(con, contract)
-            as_of = as_of or _export_date(con)
+            as_of = as_of or export_as_of(con)
         log.info("history %s landed; building features as of %s with late_days=%d", file.name, as_of, late_days)
         run_dbt(
             ["build", "--select", FEATURE_MARTS],
@@ -170,49 +154,8 @@ def evaluate_history(
         "late_days": late_days,
         "test_days": test_days,
         "invoices": len(features),
-        "labels": {},
     }
-    # With N = 0 the two labels are the same thing; evaluate it once.
-    labels = HISTORY_LABELS if late_days != 0 else HISTORY_LABELS[:1]
-    for label in labels:
-        try:
-            fit = fit_and_evaluate(features, seed=seed, test_days=test_days, label=label)
-        except ValueError as exc:
-            result["labels"][label] = {"error": str(exc)}
-            continue
-        m = fit.metrics
-        out: dict[str, Any] = {
-            "windows": {
-                "train": f"due before {fit.split.validation_window.start}",
-                "validation": str(fit.split.validation_window),
-                "calibration": str(fit.split.calibration_window),
-                "test": str(fit.split.test_window),
-            },
-            "n": {k: int(m[f"n_{k}"]) for k in ("train", "validation", "calibration", "test")},
-            "test_late_rate": round(m["test_late_rate"], 4),
-            "model": {k: round(m[k], 4) for k in REPORTED_METRICS},
-        }
-        for name in ("logreg", "prior_rate"):
-            if f"baseline_{name}_roc_auc" in m:
-                out[f"baseline_{name}"] = {k: round(m[f"baseline_{name}_{k}"], 4) for k in REPORTED_METRICS}
-        y_test = evaluate.labels(fit.split.test, label)
-        out["auc_vs_baselines"] = {
-            name: {k: round(v, 4) for k, v in evaluate.paired_auc_difference(y_test, fit.test_scores, scores).items()}
-            for name, scores in fit.baseline_scores.items()
-        }
-        out["beats_both_baselines"] = all(
-            m["roc_auc"] > m[f"baseline_{name}_roc_auc"]
-            for name in ("logreg", "prior_rate")
-            if f"baseline_{name}_roc_auc" in m
-        )
-        if folds > 1:
-            bt = rolling_backtest(features, folds=folds, seed=seed, test_days=test_days, label=label, first=fit)
-            out["backtest"] = {"folds": bt.folds, "pooled": bt.pooled}
-            out["beats_both_baselines_backtest"] = all(
-                bt.pooled["model"]["roc_auc"] > bt.pooled[name]["roc_auc"] for name in ("logreg", "prior_rate")
-            )
-        if label != "is_late":
-            # The prior-rate heuristic is the customer's prior share late by more than late_days.
-            out["note"] = f"prior-rate baseline = customer's prior share paid more than {late_days} days late"
-        result["labels"][label] = out
+    result["labels"] = evaluate_history_labels(
+        features, late_days=late_days, test_days=test_days, seed=seed, folds=folds
+    )
     return result

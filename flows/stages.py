@@ -1,18 +1,20 @@
 """Prefect tasks: one per stage of the collections pipeline, shared by the deployable flows.
 
-Each task is one logical step or one side effect. Tasks pass references (paths, table names,
-counts) rather than DataFrames, open their own short-lived warehouse connection (DuckDB allows one
-writing process per file), and hold no business rules: those live in dbt models, GX suites and
-``ml.nba``. Only idempotent stages retry.
+Each stage is a plain function of the run context (``ingest(ctx)``, ``decide(ctx)``, ...) that
+hands the settings to one library call with explicit arguments; the ``@task`` is a one-line wrapper
+of it (``ingest_sources = task(name="ingest-sources")(ingest)``). The CLI and the benchmarks call
+the plain functions, never a task's ``.fn``. Tasks pass references (paths, table names, counts)
+rather than DataFrames, open their own short-lived warehouse connection (DuckDB allows one writing
+process per file), and hold no SQL and no business rule: tables belong to their owners
+(``ml.score``, ``ml.nba.decision_log``, ``connectors.channels.outbox``), rules to dbt models, GX
+suites and ``ml.nba``. Only idempotent stages retry.
 """
 
 from __future__ import annotations
 
-import json
 import logging
 from dataclasses import dataclass
 from datetime import UTC, date, datetime, time, timedelta
-from decimal import Decimal
 from pathlib import Path
 from typing import Any
 
@@ -22,56 +24,13 @@ from prefect.logging import get_run_logger
 from cobranza.settings import Settings
 
 RAW_SCHEMAS = ["raw_erp", "raw_crm", "raw_bank"]
-SCORES_TABLE = "ml_scores.invoice_scores"
-EXPLANATIONS_TABLE = "ml_scores.invoice_explanations"
-CUSTOMER_RISK_TABLE = "ml_scores.customer_risk"
-DRIFT_TABLE = "ml_scores.score_drift"
-DECISIONS_TABLE = "decisions.nba_decisions"
-#: Columns of the score and decision tables this flow writes (the dbt project reads them as sources,
-#: models/staging/ops/_ops__sources.yml; flows.dbt.ensure_operational_tables creates them empty).
-OPERATIONAL_TABLES = {
-    EXPLANATIONS_TABLE: (
-        "as_of_date date, invoice_id varchar, rank integer, feature varchar, contribution double, "
-        "feature_value double, model_version varchar, scored_at timestamp"
-    ),
-    CUSTOMER_RISK_TABLE: (
-        "as_of_date date, customer_id varchar, currency varchar, n_open_invoices integer, "
-        "amount_open decimal(18,2), max_risk double, amount_weighted_risk double, "
-        "expected_late_amount decimal(18,2), model_version varchar, scored_at timestamp"
-    ),
-    DRIFT_TABLE: (
-        "as_of_date date, feature varchar, psi double, n_reference_bins integer, n_current integer, "
-        "is_drifted boolean, is_exempt boolean, model_version varchar, scored_at timestamp"
-    ),
-    SCORES_TABLE: (
-        "as_of_date date, invoice_id varchar, customer_id varchar, risk_score double, "
-        "model_version varchar, scored_at timestamp"
-    ),
-    DECISIONS_TABLE: (
-        "as_of_date date, customer_id varchar, contact_id varchar, action varchar, channel varchar, "
-        "scheduled_at timestamptz, amount_at_stake decimal(18,2), invoice_ids json, reason_codes json, "
-        "arm varchar, intent varchar, segment varchar, currency varchar, risk_score double, p_pay double, "
-        "expected_value_usd double, value_over_wait_usd double, rule_profile varchar"
-    ),
-}
-#: Columns the value-based policy added to the decision log (issue 6).
-DECISION_COLUMNS_V2 = {
-    "arm": "varchar",
-    "intent": "varchar",
-    "segment": "varchar",
-    "currency": "varchar",
-    "risk_score": "double",
-    "p_pay": "double",
-    "expected_value_usd": "double",
-    "value_over_wait_usd": "double",
-    "rule_profile": "varchar",
-}
 
 
-def _log() -> logging.Logger | logging.LoggerAdapter:
+def run_logger() -> logging.Logger | logging.LoggerAdapter:
+    """The Prefect run logger inside a flow run, the ``cobranza.flows`` logger outside one (CLI, bench)."""
     try:
         return get_run_logger()
-    except Exception:  # called outside a flow run (task.fn in tests, bench)
+    except Exception:  # called outside a flow run
         return logging.getLogger("cobranza.flows")
 
 
@@ -115,32 +74,29 @@ def make_context(settings: Settings, as_of: date | None, now_utc: datetime | Non
     return RunContext(settings=settings, as_of=as_of, now_utc=now_utc)
 
 
-@task(name="simulate-sources", retries=1, retry_delay_seconds=2)
-def simulate_sources(ctx: RunContext) -> dict[str, int]:
+def simulate(ctx: RunContext) -> dict[str, int]:
     """Write the simulator's extracts for the run date into the landing folder."""
-    from simulator import simulate
+    from simulator import simulate as write_extracts
 
     sim = ctx.settings.simulator
-    manifest = simulate(ctx.landing_dir, profile=sim.profile, seed=sim.seed, as_of=ctx.as_of, start_date=sim.start_date)
-    _log().info("simulator profile %s wrote %s", sim.profile, manifest.row_counts)
+    manifest = write_extracts(
+        ctx.landing_dir, profile=sim.profile, seed=sim.seed, as_of=ctx.as_of, start_date=sim.start_date
+    )
+    run_logger().info("simulator profile %s wrote %s", sim.profile, manifest.row_counts)
     return dict(manifest.row_counts)
 
 
-@task(name="ingest-sources")
-def ingest_sources(ctx: RunContext, streams: list[str] | None = None) -> list[dict[str, Any]]:
+def ingest(ctx: RunContext, streams: list[str] | None = None) -> list[dict[str, Any]]:
     """Land the configured file drops, APIs and bank statement files into the raw tables.
 
-    Every readable file lands (files already loaded are skipped by content hash). An unreadable
-    one is set aside whole (``quarantine.raw_files``, a WARNING naming it and the reason) and every
-    other file and source proceeds (DESIGN.md §5); the set-aside files are returned with status
-    ``quarantined`` for the run summary. Only a systemic failure stops the run here: a required
-    stream (``sources.required_streams``) with no rows at all, so nobody is contacted from a
-    warehouse that lacks its customers, invoices or contacts, or a stale one (its newest
-    ``updated_at`` more than ``sources.max_source_age_days`` before the run date).
+    ``connectors.ingest.ingest`` does the work: an unreadable file is set aside whole and named (a
+    WARNING) while every other file proceeds; a required stream left empty
+    (``sources.required_streams``) or a stale one (``sources.max_source_age_days``) stops the run.
+    Returns the landed batches, the set-aside files (status ``quarantined``) and the warnings of
+    batches that still landed (status ``warning``, e.g. a statement whose balances do not add up).
     """
     from connectors import warehouse
-    from connectors.base import sync
-    from connectors.load import SourceDataError
+    from connectors.ingest import ingest as ingest_sources_into
     from flows.sources import configured_sources
 
     cfg = ctx.settings.sources
@@ -149,63 +105,31 @@ def ingest_sources(ctx: RunContext, streams: list[str] | None = None) -> list[di
     clock = max(datetime.now(UTC), ctx.now_utc)
     if ctx.settings.simulator.enabled:
         clock = max(clock, datetime.combine(ctx.as_of + timedelta(days=1), time(0), tzinfo=UTC))
-    skew = timedelta(minutes=cfg.max_future_skew_minutes)
     sources = configured_sources(ctx.settings, ctx.landing_dir, streams)
-    landed, refused = [], []
     with warehouse.connect(ctx.warehouse) as con:
-        for source in sources:
-            result = sync(con, source, streams=streams, clock=clock, max_future_skew=skew)
-            landed += result.landed
-            refused += result.refused
-        fed = {st.contract.table for s in sources for st in s.streams()}
-        required = [t for t in cfg.required_streams if t in fed and (not streams or t in streams)]
-        empty = [t for t in required if not warehouse.table_exists(con, t) or not _has_rows(con, t)]
-        stale: dict[str, datetime] = {}
-        for t, days in cfg.max_source_age_days.items():
-            if t not in fed or t in empty or (streams and t not in streams) or not warehouse.table_exists(con, t):
-                continue
-            newest = _newest_change(con, t, clock + skew)
-            if newest is not None and newest.date() < ctx.as_of - timedelta(days=days):
-                stale[t] = newest
-    log = _log()
-    for r in landed:
+        result = ingest_sources_into(
+            con,
+            sources,
+            as_of=ctx.as_of,
+            clock=clock,
+            max_future_skew=timedelta(minutes=cfg.max_future_skew_minutes),
+            required_streams=cfg.required_streams,
+            max_source_age_days=cfg.max_source_age_days,
+            streams=streams,
+        )
+    log = run_logger()
+    for r in result.landed:
         if r.status == "loaded":
             log.info("%s <- %s: new=%s quarantined=%s", r.stream, r.origin, r.rows_new, r.rows_quarantined)
-    for x in refused:
+    for x in result.refused:
         log.warning("set aside, the run goes on without it: %s", x["error"])
-    if empty:
-        why = "; ".join(x["error"] for x in refused if x["stream"] in empty) or "no file or record arrived"
-        raise SourceDataError(
-            f"{', '.join(empty)} has no rows, so no customer can be dunned: {why} - fix or replace the file(s) named "
-            "and re-run"
-        )
-    if stale:
-        why = "; ".join(x["error"] for x in refused if x["stream"] in stale)
-        ages = ", ".join(f"{t} last changed {newest}" for t, newest in stale.items())
-        raise SourceDataError(
-            f"stale source: {ages}, more than {max(cfg.max_source_age_days[t] for t in stale)} day(s) before "
-            f"{ctx.as_of}{f' ({why})' if why else ''} - check that the export still runs and re-run"
-        )
-    return [r.as_dict() for r in landed] + [{**x, "status": "quarantined"} for x in refused]
+    for w in result.warnings:
+        log.warning("%s <- %s: %s", w["stream"], w["origin"], w["warning"])
+    result.raise_if_systemic()
+    return result.as_records()
 
 
-def _has_rows(con: Any, table: str) -> bool:
-    return bool(con.execute(f"select exists (select 1 from {table})").fetchall()[0][0])
-
-
-def _newest_change(con: Any, table: str, limit: datetime) -> datetime | None:
-    """The newest cursor value of a raw table, values from the future left out (None without a cursor)."""
-    from connectors.contracts import stream
-
-    cursor = stream(table).cursor
-    if cursor is None:
-        return None
-    bound = limit.astimezone(UTC).replace(tzinfo=None)
-    return con.execute(f'select max("{cursor}") from {table} where "{cursor}" <= ?', [bound]).fetchall()[0][0]
-
-
-@task(name="quality-gate")
-def quality_gate(ctx: RunContext, checkpoint: str) -> dict[str, Any]:
+def gate(ctx: RunContext, checkpoint: str) -> dict[str, Any]:
     """Run a GX checkpoint; a critical failure raises and stops the run before any contact."""
     from connectors import warehouse
     from expectations import run_checkpoint
@@ -218,7 +142,7 @@ def quality_gate(ctx: RunContext, checkpoint: str) -> dict[str, Any]:
             as_of=ctx.as_of,
             build_docs=True,
         )
-    log = _log()
+    log = run_logger()
     for w in result.warnings:
         log.warning("GX %s warning: %s", checkpoint, w)
     result.raise_if_failed()
@@ -230,12 +154,11 @@ def quality_gate(ctx: RunContext, checkpoint: str) -> dict[str, Any]:
     }
 
 
-@task(name="dbt-build")
-def dbt_build(ctx: RunContext, select: str | None = None) -> dict[str, int]:
-    """``dbt build`` the warehouse (models and their tests) as of the run date."""
+def build(ctx: RunContext, models: str | None = None) -> dict[str, int]:
+    """``dbt build`` the warehouse (models and their tests) as of the run date; ``models``: a dbt selector."""
     from flows.dbt import run_dbt
 
-    command = ["build"] + (["--select", select] if select else [])
+    command = ["build", *(["--select", models] if models else [])]
     counts = run_dbt(
         command,
         duckdb_path=ctx.warehouse,
@@ -243,32 +166,36 @@ def dbt_build(ctx: RunContext, select: str | None = None) -> dict[str, int]:
         as_of=ctx.as_of,
         late_days=ctx.settings.model.late_days,
     )
-    _log().info("dbt build %s: %s", select or "all", counts)
+    run_logger().info("dbt build %s: %s", models or "all", counts)
     return counts
 
 
-@task(name="train-model")
-def train_model(ctx: RunContext, force: bool = False) -> dict[str, Any]:
-    """Train, evaluate and register the delinquency model when due (weekly, or no champion yet)."""
+def train(ctx: RunContext, force: bool = False) -> dict[str, Any]:
+    """Train, evaluate and register the delinquency model when due (``ml.registry.retrain_reason``)."""
     from connectors import warehouse
     from ml import registry
+    from ml.score import drifted_features
     from ml.train import train_and_register
 
     uri = ctx.settings.tracking_uri
     cfg = ctx.settings.model
     why = "forced"
     if not force:
-        snapshot = registry.champion_snapshot_date(uri)
         version = registry.champion_version(uri)
-        drifted = _drift_flagged(ctx, version) if version else []
-        if drifted:
-            why = f"drift flagged for champion v{version}: {', '.join(drifted)}"
-        elif snapshot is not None and (ctx.as_of - snapshot).days < cfg.retrain_after_days:
-            _log().info("champion v%s trained on %s data is recent: not retraining", version, snapshot)
+        snapshot = registry.champion_snapshot_date(uri)
+        with warehouse.connect(ctx.warehouse) as con:
+            drifted = drifted_features(con, version) if version else []
+        why = registry.retrain_reason(
+            champion_version=version,
+            champion_snapshot=snapshot,
+            drifted=drifted,
+            as_of=ctx.as_of,
+            retrain_after_days=cfg.retrain_after_days,
+        )
+        if why is None:
+            run_logger().info("champion v%s trained on %s data is recent: not retraining", version, snapshot)
             return {"trained": False, "champion_version": version, "reason": f"champion trained on {snapshot}"}
-        else:
-            why = f"champion trained on {snapshot}" if snapshot else "no champion yet"
-        _log().info("retraining: %s", why)
+        run_logger().info("retraining: %s", why)
     with warehouse.connect(ctx.warehouse) as con:
         features = warehouse.read_frame(con, "marts.ml_invoice_features", order_by="invoice_id")
     result = train_and_register(
@@ -284,7 +211,7 @@ def train_model(ctx: RunContext, force: bool = False) -> dict[str, Any]:
         late_days=cfg.late_days,
         dask_scheduler=cfg.dask_scheduler,
     )
-    _log().info("trained v%s: %s", result.model_version, result.reason)
+    run_logger().info("trained v%s: %s", result.model_version, result.reason)
     return {
         "trained": True,
         "retrain_reason": why,
@@ -297,30 +224,16 @@ def train_model(ctx: RunContext, force: bool = False) -> dict[str, Any]:
     }
 
 
-def _drift_flagged(ctx: RunContext, version: str) -> list[str]:
-    """Features (or the score) a past scoring run flagged as drifted for this champion version."""
-    from connectors import warehouse
-
-    with warehouse.connect(ctx.warehouse) as con:
-        if not warehouse.table_exists(con, DRIFT_TABLE):
-            return []
-        flagged = warehouse.read_frame(
-            con, DRIFT_TABLE, f"model_version = '{version}' and is_drifted", order_by="as_of_date, feature"
-        )
-    return sorted(set(flagged["feature"]))
-
-
-@task(name="score-open-invoices", retries=1, retry_delay_seconds=2)
-def score_open_invoices(ctx: RunContext) -> dict[str, Any]:
+def score(ctx: RunContext) -> dict[str, Any]:
     """Score every open invoice with ``@champion``; write scores, explanations, customer risk and drift.
 
-    All four tables are partitioned by the run date and carry the model version. Drift compares the
-    invoices issued in the last ``model.drift_window_days`` (features as of issue, like training)
-    with the champion's training reference; past the PSI threshold it is logged, reported in the
-    summary and makes the next run retrain.
+    All four tables (``ml.score.TABLES``) are partitioned by the run date and carry the model
+    version. Drift compares the invoices issued in the last ``model.drift_window_days`` with the
+    champion's training reference; past the PSI threshold it is logged, reported in the summary and
+    makes the next run retrain.
     """
     from connectors import warehouse
-    from ml.score import score_with_champion
+    from ml.score import SCORES_TABLE, score_with_champion
 
     cfg = ctx.settings.model
     since = (ctx.as_of - timedelta(days=cfg.drift_window_days)).isoformat()
@@ -336,40 +249,16 @@ def score_open_invoices(ctx: RunContext) -> dict[str, Any]:
             drift_threshold=cfg.drift_psi_threshold,
             top_k=cfg.explain_top_k,
         )
-        stamp = {"as_of_date": ctx.as_of, "scored_at": ctx.now_utc.replace(tzinfo=None)}
-        partition = {"as_of_date": ctx.as_of}
-        warehouse.replace_partition(
-            con,
-            EXPLANATIONS_TABLE,
-            scored.explanations.assign(**stamp)[["as_of_date", *scored.explanations.columns, "scored_at"]],
-            OPERATIONAL_TABLES[EXPLANATIONS_TABLE],
-            partition,
-        )
-        warehouse.replace_partition(
-            con,
-            CUSTOMER_RISK_TABLE,
-            scored.customer_risk.assign(**stamp)[["as_of_date", *scored.customer_risk.columns, "scored_at"]],
-            OPERATIONAL_TABLES[CUSTOMER_RISK_TABLE],
-            partition,
-        )
-        warehouse.replace_partition(
-            con,
-            DRIFT_TABLE,
-            scored.drift.assign(**stamp)[["as_of_date", *scored.drift.columns, "scored_at"]],
-            OPERATIONAL_TABLES[DRIFT_TABLE],
-            partition,
-        )
-        scores = scored.invoice_scores.assign(**stamp)
-        n = warehouse.replace_partition(
-            con,
-            SCORES_TABLE,
-            scores[["as_of_date", "invoice_id", "customer_id", "risk_score", "model_version", "scored_at"]],
-            OPERATIONAL_TABLES[SCORES_TABLE],
-            {"as_of_date": ctx.as_of},
-        )
+        written = {
+            table: warehouse.replace_partition(con, table, frame, ddl, {"as_of_date": ctx.as_of})
+            for table, (frame, ddl) in scored.tables(ctx.as_of, ctx.now_utc).items()
+        }
     drift = scored.drift_summary()
     if drift.get("retrain_flag"):
-        _log().warning("drift past PSI %.2f for %s: the next run retrains", cfg.drift_psi_threshold, drift["drifted"])
+        run_logger().warning(
+            "drift past PSI %.2f for %s: the next run retrains", cfg.drift_psi_threshold, drift["drifted"]
+        )
+    n = written[SCORES_TABLE]
     return {
         "scored": n,
         "model_version": scored.model_version if n else None,
@@ -379,159 +268,102 @@ def score_open_invoices(ctx: RunContext) -> dict[str, Any]:
     }
 
 
-@task(name="decide-next-best-action")
-def decide_actions(ctx: RunContext) -> dict[str, Any]:
-    """Pick the one lawful, most valuable action per account with a dunnable overdue balance."""
+def decide(ctx: RunContext) -> dict[str, Any]:
+    """Pick the one lawful, most valuable action per account with a dunnable overdue balance.
+
+    ``ml.nba.daily.decide_day`` decides (a business day is decided once: a re-run keeps the day's
+    decisions); new decisions go to the outbox (``connectors.channels.outbox.enqueue``) and the
+    decision log (``ml.nba.decision_log.store``).
+    """
+    from connectors import warehouse
+    from connectors.channels import outbox
+    from ml.nba import daily, decision_log
+    from ml.nba.frames import summary
+    from ml.score import EXPLANATIONS_TABLE, SCORES_TABLE
+
+    with warehouse.connect(ctx.warehouse) as con:
+        config = daily.config_for_day(con, ctx.settings.nba.model_dump(), ctx.as_of)
+        recent = outbox.recent_contacts(
+            con, ctx.now_utc - timedelta(days=config.recent_contact_days), exclude_decision_date=ctx.as_of
+        )
+        day = daily.decide_day(
+            con,
+            as_of=ctx.as_of,
+            now_utc=ctx.now_utc,
+            config=config,
+            recent_contacts=recent,
+            scores_table=SCORES_TABLE,
+            explanations_table=EXPLANATIONS_TABLE,
+        )
+        if not day.already_decided:
+            new_tasks = outbox.enqueue(con, day.decisions, ctx.as_of)
+            decision_log.store(con, day.decisions, ctx.as_of)
+    out = summary(day.decisions)
+    if day.already_decided:
+        out.update(new_outbox_tasks=0, arms=day.decisions["arm"].value_counts().to_dict(), already_decided=True)
+        run_logger().info("decisions for %s were already made; kept: %s", ctx.as_of, out)
+        return out
+    out["new_outbox_tasks"] = new_tasks
+    out["arms"] = day.decisions["arm"].value_counts().to_dict()
+    run_logger().info("decisions: %s", out)
+    return out
+
+
+def land_feedback(ctx: RunContext) -> dict[str, int]:
+    """Webhook spool -> ``raw_channels.webhook_events`` -> interactions (delivery, read; replies read by ml.inbound)."""
+    from connectors import warehouse
+    from connectors.contracts import INTERACTIONS
+    from connectors.load import land_arrow
+    from connectors.webhooks.store import land_events
+    from ml.inbound.interactions import build_interactions
+
+    with warehouse.connect(ctx.warehouse) as con:
+        new_events = land_events(con, ctx.settings.resolve(ctx.settings.channels.inbound_dir))
+        rows, summary = build_interactions(con)
+        if rows.num_rows:
+            land_arrow(con, INTERACTIONS, rows, source="webhooks", origin="webhook events")
+    return {"webhook_events": new_events, "promises": summary.promises, "disputes": summary.disputes}
+
+
+def cancel_stale(ctx: RunContext) -> int:
+    """Cancel queued contacts the warehouse now says must not go out (``ml.nba.revalidate``).
+
+    First lands a killed dispatcher's write-ahead logs, so a task already handed over is not cancelled
+    and then resent. Reads only the invoices and contacts the waiting tasks name; each cancelled task
+    gets a ``dead`` event whose detail starts with ``cancelled before sending:`` and gives the reason.
+    """
     from connectors import warehouse
     from connectors.channels import outbox
     from ml.inbound import optouts
     from ml.nba import revalidate
-    from ml.nba.engine import decide
-    from ml.nba.inputs import accounts_for_decision, config_from, latest_usd_rates, relaxations_from
-    from ml.nba.policy import summary
 
-    nba = ctx.settings.nba
-    day = f"'{ctx.as_of.isoformat()}'"
     with warehouse.connect(ctx.warehouse) as con:
-        # A business day is decided once: a re-run (after a failed dispatch, or a second `make run`)
-        # keeps the day's decisions and their outbox tasks; news that arrives later in the day acts
-        # through dispatch-time suppression (payment seen, dispute opened), not through a new decision.
-        if warehouse.table_exists(con, DECISIONS_TABLE):
-            done = warehouse.read_frame(con, DECISIONS_TABLE, f"as_of_date = {day}", order_by="customer_id")
-            if not done.empty:
-                done["amount_at_stake"] = done["amount_at_stake"].map(lambda v: Decimal(str(v)))
-                out = summary(done)
-                out.update(new_outbox_tasks=0, arms=done["arm"].value_counts().to_dict(), already_decided=True)
-                _log().info("decisions for %s were already made; kept: %s", ctx.as_of, out)
-                return out
-        mart = warehouse.read_frame(con, "marts.mart_dunning_accounts", order_by="customer_id")
-        scores = warehouse.read_frame(con, SCORES_TABLE, f"as_of_date = {day}")
-        contacts = warehouse.read_frame(con, "marts.dim_contacts", order_by="contact_id")
-        # Opt-outs landed from the webhooks (unsubscribe links, STOP replies) withdraw consent now, not
-        # when the CRM catches up: the same withdrawals the pre-send re-check applies.
-        contacts = revalidate.apply_opt_outs(contacts, optouts.opt_outs(con))
-        interactions = warehouse.read_frame(
-            con,
-            "marts.fct_interactions",
-            # Point in time: a back-filled run must not see the contacts its own later dispatch made.
-            f"occurred_at >= cast({day} as date) - interval 365 day "
-            f"and occurred_at <= cast('{ctx.now_utc.astimezone(UTC).replace(tzinfo=None).isoformat()}' as timestamp)",
+        outbox.land_dispatch_logs(con)
+        waiting = outbox.pending_tasks(con, ctx.now_utc, states=("pending", "failed"))
+        if waiting.empty:
+            return 0
+        if not (
+            warehouse.table_exists(con, "marts.fct_invoices") and warehouse.table_exists(con, "marts.dim_contacts")
+        ):
+            raise RuntimeError(
+                f"{len(waiting)} contact tasks are waiting but marts.fct_invoices / marts.dim_contacts are missing, "
+                "so they cannot be re-checked before sending: run the dbt build (cobranza run) first"
+            )
+        invoices, contacts = outbox.waiting_subjects(
+            con, waiting, invoices="marts.fct_invoices", contacts="marts.dim_contacts"
         )
-        fx = warehouse.read_frame(con, "reference.fx_rates")
-        escalations = (
-            warehouse.read_frame(
-                con,
-                DECISIONS_TABLE,
-                f"action = 'escalate' and as_of_date < {day} and as_of_date >= cast({day} as date) - interval 60 day",
-            ).rename(columns={"scheduled_at": "escalated_at"})
-            if warehouse.table_exists(con, DECISIONS_TABLE)
-            else None
+        # Opt-outs from the webhook events landed moments ago (land_feedback), not yesterday's marts.
+        stale = revalidate.stale_tasks(
+            waiting, revalidate.still_open_invoices(invoices), contacts, optouts.opt_outs(con)
         )
-        recent = outbox.recent_contacts(con, ctx.now_utc - timedelta(days=14), exclude_decision_date=ctx.as_of)
-        config = config_from(nba.model_dump(), latest_usd_rates(fx, ctx.as_of), relaxations_from(nba.relaxations))
-        explanations = (
-            warehouse.read_frame(con, EXPLANATIONS_TABLE, f"as_of_date = {day}")
-            if warehouse.table_exists(con, EXPLANATIONS_TABLE)
-            else None
-        )
-        features = (
-            warehouse.read_frame(con, "marts.ml_open_invoice_features", order_by="invoice_id")
-            if warehouse.table_exists(con, "marts.ml_open_invoice_features")
-            else None
-        )
-        accounts = accounts_for_decision(mart, scores, explanations, features)
-        decisions = decide(
-            accounts,
-            contacts,
-            recent,
-            as_of=ctx.as_of,
-            now_utc=ctx.now_utc,
-            config=config,
-            interactions=interactions,
-            escalations=escalations,
-        )
-        new_tasks = outbox.enqueue(con, decisions, ctx.as_of)
-        _store_decisions(con, decisions, ctx)
-    out = summary(decisions)
-    out["new_outbox_tasks"] = new_tasks
-    out["arms"] = decisions["arm"].value_counts().to_dict()
-    _log().info("decisions: %s", out)
-    return out
+        n = outbox.cancel(con, stale, ctx.now_utc)
+    if n:
+        run_logger().info("dispatch: %d queued contacts cancelled before sending (%s)", n, stale["reason"].iloc[0])
+    return n
 
 
-def _jsonable(value: Any) -> Any:
-    """Decimal and dates as strings, NaN/None as null, numbers as they are."""
-    if value is None or (isinstance(value, float) and value != value):
-        return None
-    if isinstance(value, bool | int | float | str):
-        return value
-    return str(value)
-
-
-def _store_decisions(con, decisions, ctx: RunContext) -> None:
-    from connectors import warehouse
-
-    frame = decisions.assign(
-        as_of_date=ctx.as_of,
-        invoice_ids=decisions["invoice_ids"].map(json.dumps),
-        reason_codes=decisions["reason_codes"].map(json.dumps),
-        amount_at_stake=decisions["amount_at_stake"].astype(str),
-    )[
-        [
-            "as_of_date",
-            "customer_id",
-            "contact_id",
-            "action",
-            "channel",
-            "scheduled_at",
-            "amount_at_stake",
-            "invoice_ids",
-            "reason_codes",
-            "arm",
-            "intent",
-            "segment",
-            "currency",
-            "risk_score",
-            "p_pay",
-            "expected_value_usd",
-            "value_over_wait_usd",
-            "rule_profile",
-        ]
-    ]
-    frame["scheduled_at"] = frame["scheduled_at"].map(lambda t: None if t is None or t != t else t)
-    if warehouse.table_exists(con, DECISIONS_TABLE):  # decision logs written before issue 6 lack these columns
-        for col, typ in DECISION_COLUMNS_V2.items():
-            con.execute(f"alter table {DECISIONS_TABLE} add column if not exists {col} {typ}")
-    warehouse.replace_partition(
-        con,
-        DECISIONS_TABLE,
-        frame,
-        OPERATIONAL_TABLES[DECISIONS_TABLE],
-        {"as_of_date": ctx.as_of},
-    )
-
-
-def _land_channel_feedback(con, ctx: RunContext) -> dict[str, int]:
-    """Webhook spool -> raw_channels.webhook_events -> interactions (delivery, read, replies read by ml.inbound)."""
-    from connectors.contracts import INTERACTIONS
-    from connectors.load import land
-    from connectors.webhooks.store import land_events
-    from ml.inbound.interactions import build_interactions
-
-    new_events = land_events(con, ctx.settings.resolve(ctx.settings.channels.inbound_dir))
-    rows, summary = build_interactions(con)
-    if rows.num_rows:
-        con.register("_inbound_interactions", rows)
-        try:
-            land(con, INTERACTIONS, "select * from _inbound_interactions", source="webhooks", origin="webhook events")
-        finally:
-            con.unregister("_inbound_interactions")
-    return {"webhook_events": new_events, "promises": summary.promises, "disputes": summary.disputes}
-
-
-@task(name="dispatch")
-def dispatch_outbox(ctx: RunContext, overrides: dict[str, dict[str, Any]] | None = None) -> dict[str, int]:
-    """Land channel feedback, then hand open outbox tasks to each channel's provider exactly once.
+def send(ctx: RunContext, overrides: dict[str, dict[str, Any]] | None = None) -> dict[str, int]:
+    """Hand open outbox tasks to each channel's provider exactly once.
 
     Channels left on ``dry_run`` (the default) get every open task rendered to the dry-run file;
     real providers only get tasks whose lawful send window is open now.
@@ -544,11 +376,6 @@ def dispatch_outbox(ctx: RunContext, overrides: dict[str, dict[str, Any]] | None
     choice = {c: getattr(ch, c) for c in registry.CHANNELS}
     total: dict[str, int] = {}
     with warehouse.connect(ctx.warehouse) as con:
-        total.update(_land_channel_feedback(con, ctx))
-        # A dispatcher killed mid-batch left its claims/outcomes in its log: land them before the
-        # re-check, which would otherwise cancel a task that was in fact already handed over.
-        outbox.land_dispatch_logs(con)
-        total["cancelled"] = _cancel_stale_tasks(con, ctx)
         senders = registry.build_senders(
             choice,
             dry_run_dir=ctx.settings.resolve(ch.outbox_dir),
@@ -571,8 +398,21 @@ def dispatch_outbox(ctx: RunContext, overrides: dict[str, dict[str, Any]] | None
                     total[key] = total.get(key, 0) + value
         finally:
             registry.close_senders(senders)
-    _log().info("dispatch: %s", total)
     return total
+
+
+def merge_dispatch(feedback: dict[str, int], cancelled: int, sent: dict[str, int]) -> dict[str, int]:
+    """The dispatch summary: feedback landed, tasks cancelled, then the send counts."""
+    total = {**feedback, "cancelled": cancelled}
+    for key, value in sent.items():
+        total[key] = total.get(key, 0) + value
+    run_logger().info("dispatch: %s", total)
+    return total
+
+
+def dispatch(ctx: RunContext, overrides: dict[str, dict[str, Any]] | None = None) -> dict[str, int]:
+    """Land channel feedback, cancel stale tasks, then send: the whole dispatch (``cobranza dispatch``)."""
+    return merge_dispatch(land_feedback(ctx), cancel_stale(ctx), send(ctx, overrides))
 
 
 def unsubscribe_secret(settings: Settings) -> str:
@@ -609,76 +449,16 @@ def _send_clock(ctx: RunContext) -> Any:
     return None
 
 
-def _cancel_stale_tasks(con: Any, ctx: RunContext) -> int:
-    """Cancel queued contacts the warehouse now says must not go out (``ml.nba.revalidate``).
-
-    Reads only the invoices and contacts the waiting tasks name; each cancelled task gets a ``dead``
-    event whose detail starts with ``cancelled before sending:`` and gives the reason.
-    """
-    import pyarrow as pa
-
-    from connectors import warehouse
-    from connectors.channels import outbox
-    from ml.inbound import optouts
-    from ml.nba import revalidate
-
-    waiting = outbox.pending_tasks(con, ctx.now_utc, states=("pending", "failed"))
-    if waiting.empty:
-        return 0
-    if not (warehouse.table_exists(con, "marts.fct_invoices") and warehouse.table_exists(con, "marts.dim_contacts")):
-        raise RuntimeError(
-            f"{len(waiting)} contact tasks are waiting but marts.fct_invoices / marts.dim_contacts are missing, "
-            "so they cannot be re-checked before sending: run the dbt build (cobranza run) first"
-        )
-    named = {
-        "_waiting_invoice_ids": pa.table({"id": sorted({str(i) for ids in waiting["invoice_ids"] for i in ids})}),
-        "_waiting_contact_ids": pa.table({"id": sorted({str(c) for c in waiting["contact_id"].dropna()})}),
-    }
-    for name, ids in named.items():
-        con.register(name, ids)
-    try:
-        invoices = (
-            con.sql(
-                "select invoice_id, status, amount_open, is_disputed from marts.fct_invoices "
-                "where invoice_id in (select id from _waiting_invoice_ids)"
-            )
-            .to_arrow_table()
-            .to_pandas()
-        )
-        contacts = (
-            con.sql("select * from marts.dim_contacts where contact_id in (select id from _waiting_contact_ids)")
-            .to_arrow_table()
-            .to_pandas()
-        )
-    finally:
-        for name in named:
-            con.unregister(name)
-    # Opt-outs from the webhook events landed moments ago (_land_channel_feedback), not yesterday's marts.
-    fresh_opt_outs = optouts.opt_outs(con)
-    stale = revalidate.stale_tasks(waiting, revalidate.still_open_invoices(invoices), contacts, fresh_opt_outs)
-    outbox.record_events(
-        con,
-        (
-            {
-                "task_id": r.task_id,
-                "state": "dead",
-                "at": ctx.now_utc,
-                "detail": f"cancelled before sending: {r.reason}",
-            }
-            for r in stale.itertuples()
-        ),
-    )
-    if len(stale):
-        _log().info("dispatch: %d queued contacts cancelled before sending (%s)", len(stale), stale["reason"].iloc[0])
-    return len(stale)
+def _jsonable(value: Any) -> Any:
+    """Decimal and dates as strings, NaN/None as null, numbers as they are."""
+    if value is None or (isinstance(value, float) and value != value):
+        return None
+    if isinstance(value, bool | int | float | str):
+        return value
+    return str(value)
 
 
-#: The daily flow's name for the dispatch stage (dry run unless channels are configured).
-dispatch_dry_run = dispatch_outbox
-
-
-@task(name="summarise")
-def summarise(ctx: RunContext, stages: dict[str, Any]) -> dict[str, Any]:
+def summarise_run(ctx: RunContext, stages: dict[str, Any]) -> dict[str, Any]:
     """Rows per layer, model quality, actions by channel and where to look next."""
     from connectors import warehouse
     from ml import registry
@@ -720,3 +500,18 @@ def summarise(ctx: RunContext, stages: dict[str, Any]) -> dict[str, Any]:
             "gx_data_docs": (stages.get("gate_marts") or {}).get("data_docs") or "",
         },
     }
+
+
+simulate_sources = task(name="simulate-sources", retries=1, retry_delay_seconds=2)(simulate)
+ingest_sources = task(name="ingest-sources")(ingest)
+quality_gate = task(name="quality-gate")(gate)
+dbt_build = task(name="dbt-build")(build)
+train_model = task(name="train-model")(train)
+score_open_invoices = task(name="score-open-invoices", retries=1, retry_delay_seconds=2)(score)
+decide_actions = task(name="decide-next-best-action")(decide)
+land_channel_feedback = task(name="land-channel-feedback")(land_feedback)
+cancel_stale_tasks = task(name="cancel-stale-tasks")(cancel_stale)
+send_outbox = task(name="send-outbox")(send)
+#: The whole dispatch as one task (the CLI's ``cobranza dispatch`` calls :func:`dispatch` itself).
+dispatch_outbox = task(name="dispatch")(dispatch)
+summarise = task(name="summarise")(summarise_run)

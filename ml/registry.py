@@ -234,6 +234,34 @@ def load_champion(tracking_uri: str) -> tuple[Any, str]:
     raise RuntimeError(f"{MODEL_NAME}@{CHAMPION} kept moving while loading; retry")
 
 
+def retrain_reason(
+    *,
+    champion_version: str | None,
+    champion_snapshot: date | None,
+    drifted: list[str],
+    as_of: date,
+    retrain_after_days: int,
+) -> str | None:
+    """Why the delinquency model is due for retraining on ``as_of``, or None when the champion stays.
+
+    Due when a scoring run flagged drift for the champion (``drifted``, ``ml.score.drifted_features``),
+    when the champion was trained on data ``retrain_after_days`` or more days old, or when there is
+    no champion yet.
+
+    Args:
+        champion_version: The champion's version (None without a champion).
+        champion_snapshot: The data snapshot date the champion was trained on.
+        drifted: Features (or the score) flagged as drifted for the champion, sorted.
+        as_of: The run date.
+        retrain_after_days: The champion's maximum age in days.
+    """
+    if drifted:
+        return f"drift flagged for champion v{champion_version}: {', '.join(drifted)}"
+    if champion_snapshot is not None and (as_of - champion_snapshot).days < retrain_after_days:
+        return None
+    return f"champion trained on {champion_snapshot}" if champion_snapshot else "no champion yet"
+
+
 def threshold_failures(metrics: dict[str, float]) -> list[str]:
     """Return the promotion thresholds that `metrics` fail, in plain words (empty = passes).
 

@@ -17,6 +17,7 @@ from __future__ import annotations
 import json
 import logging
 from dataclasses import dataclass
+from datetime import UTC, date, datetime
 from decimal import Decimal
 from typing import Any
 
@@ -53,6 +54,33 @@ CUSTOMER_RISK_COLUMNS = [
 ]
 DRIFT_COLUMNS = ["feature", "psi", "n_reference_bins", "n_current", "is_drifted", "is_exempt"]
 SCORE_FEATURE = "__score__"
+
+#: The warehouse tables a scoring pass writes (partitioned by ``as_of_date``, stamped ``scored_at``).
+#: dbt reads them as sources (``models/staging/ops``).
+SCORES_TABLE = "ml_scores.invoice_scores"
+EXPLANATIONS_TABLE = "ml_scores.invoice_explanations"
+CUSTOMER_RISK_TABLE = "ml_scores.customer_risk"
+DRIFT_TABLE = "ml_scores.score_drift"
+#: Column definitions of each table, in the order a scoring pass writes them.
+TABLES = {
+    EXPLANATIONS_TABLE: (
+        "as_of_date date, invoice_id varchar, rank integer, feature varchar, contribution double, "
+        "feature_value double, model_version varchar, scored_at timestamp"
+    ),
+    CUSTOMER_RISK_TABLE: (
+        "as_of_date date, customer_id varchar, currency varchar, n_open_invoices integer, "
+        "amount_open decimal(18,2), max_risk double, amount_weighted_risk double, "
+        "expected_late_amount decimal(18,2), model_version varchar, scored_at timestamp"
+    ),
+    DRIFT_TABLE: (
+        "as_of_date date, feature varchar, psi double, n_reference_bins integer, n_current integer, "
+        "is_drifted boolean, is_exempt boolean, model_version varchar, scored_at timestamp"
+    ),
+    SCORES_TABLE: (
+        "as_of_date date, invoice_id varchar, customer_id varchar, risk_score double, "
+        "model_version varchar, scored_at timestamp"
+    ),
+}
 
 # Features whose drift is expected by construction and must not trigger a retrain: a month of new
 # invoices always has one or two due months, never the training year's spread.
@@ -286,6 +314,23 @@ class ScoringOutput:
         """Features (and `__score__`) past the drift threshold."""
         return self.drift.loc[self.drift["is_drifted"].astype(bool), "feature"].tolist() if len(self.drift) else []
 
+    def tables(self, as_of: date, scored_at: datetime) -> dict[str, tuple[pd.DataFrame, str]]:
+        """``{table: (rows, column definitions)}`` of this pass for run date ``as_of``, in :data:`TABLES` order.
+
+        Each frame carries ``as_of_date`` first and ``scored_at`` (naive UTC) last, in the DDL's order.
+        """
+        stamp = {"as_of_date": as_of, "scored_at": scored_at.astimezone(UTC).replace(tzinfo=None)}
+        frames = {
+            EXPLANATIONS_TABLE: self.explanations,
+            CUSTOMER_RISK_TABLE: self.customer_risk,
+            DRIFT_TABLE: self.drift,
+            SCORES_TABLE: self.invoice_scores[["invoice_id", "customer_id", "risk_score", "model_version"]],
+        }
+        return {
+            table: (frame.assign(**stamp)[["as_of_date", *frame.columns, "scored_at"]], TABLES[table])
+            for table, frame in frames.items()
+        }
+
     def drift_summary(self) -> dict[str, Any]:
         """PSI of the score, the worst features, and whether a retrain is flagged."""
         if self.drift.empty:
@@ -300,6 +345,30 @@ class ScoringOutput:
             "retrain_flag": bool(self.drifted),
             "n_current": int(self.drift["n_current"].max()),
         }
+
+
+def ensure_tables(con: Any) -> None:
+    """Create the score tables (:data:`TABLES`), empty, where missing: dbt reads them as sources."""
+    for table, ddl in TABLES.items():
+        con.execute(f"create schema if not exists {table.split('.', 1)[0]}")
+        con.execute(f"create table if not exists {table} ({ddl})")
+
+
+def drifted_features(con: Any, model_version: str) -> list[str]:
+    """Features (or the score) a past scoring run flagged as drifted for ``model_version``, sorted.
+
+    Args:
+        con: DuckDB warehouse connection (reads :data:`DRIFT_TABLE`; none yet means none flagged).
+    """
+    schema, name = DRIFT_TABLE.split(".", 1)
+    if not con.execute(
+        "select 1 from information_schema.tables where table_schema = ? and table_name = ?", [schema, name]
+    ).fetchall():
+        return []
+    rows = con.execute(
+        f"select distinct feature from {DRIFT_TABLE} where model_version = ? and is_drifted", [model_version]
+    ).fetchall()
+    return sorted(r[0] for r in rows)
 
 
 def score_with_champion(

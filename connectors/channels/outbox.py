@@ -241,7 +241,7 @@ def enqueue(
 
     Args:
         con: DuckDB connection (the warehouse); the outbox schema is created if needed.
-        decisions: Output of ``ml.nba.policy.decide``.
+        decisions: Output of ``ml.nba.engine.decide``.
         decision_date: Business date of the decision, part of the idempotency key.
         created_at: Timezone-aware insertion instant (defaults to now, UTC).
 
@@ -359,36 +359,70 @@ def record_events(con: duckdb.DuckDBPyConnection, events: Iterable[Mapping[str, 
     return len(rows)
 
 
-def record_event(
-    con: duckdb.DuckDBPyConnection,
-    task_id: str,
-    state: str,
-    at: datetime,
-    detail: str | None = None,
-    provider_message_id: str | None = None,
-) -> None:
-    """Append one event to a task's history (never updates anything).
+#: How a task cancelled by the pre-send re-check is marked: a ``dead`` event whose detail starts so.
+CANCELLED_PREFIX = "cancelled before sending: "
+
+
+def cancel(con: duckdb.DuckDBPyConnection, stale: pd.DataFrame, at: datetime) -> int:
+    """Mark waiting tasks dead before they are sent (the re-check found they must not go out).
 
     Args:
         con: DuckDB connection.
-        task_id: The task.
-        state: One of ``STATES``.
-        at: Timezone-aware instant of the event.
-        detail: Free text (error, note).
-        provider_message_id: Provider's message id, for ``sent``.
+        stale: ``task_id`` and ``reason`` of each task to cancel (``ml.nba.revalidate.stale_tasks``).
+        at: Timezone-aware instant of the cancellation.
+
+    Returns:
+        Tasks cancelled.
     """
     record_events(
         con,
-        [
-            {
-                "task_id": task_id,
-                "state": state,
-                "at": at,
-                "detail": detail,
-                "provider_message_id": provider_message_id,
-            }
-        ],
+        (
+            {"task_id": r.task_id, "state": "dead", "at": at, "detail": f"{CANCELLED_PREFIX}{r.reason}"}
+            for r in stale.itertuples()
+        ),
     )
+    return len(stale)
+
+
+def waiting_subjects(
+    con: duckdb.DuckDBPyConnection, waiting: pd.DataFrame, *, invoices: str, contacts: str
+) -> tuple[pd.DataFrame, pd.DataFrame]:
+    """The invoices and the contacts the waiting tasks name, as the warehouse has them now.
+
+    Args:
+        con: DuckDB connection.
+        waiting: Tasks from :func:`pending_tasks` (``invoice_ids``, ``contact_id``).
+        invoices: The invoice table (``marts.fct_invoices``): ``invoice_id``, ``status``,
+            ``amount_open``, ``is_disputed`` are read.
+        contacts: The contact table (``marts.dim_contacts``): every column is read.
+
+    Returns:
+        ``(invoices, contacts)`` restricted to the ids the tasks name (only those rows are read).
+    """
+    named = {
+        "_waiting_invoice_ids": pa.table({"id": sorted({str(i) for ids in waiting["invoice_ids"] for i in ids})}),
+        "_waiting_contact_ids": pa.table({"id": sorted({str(c) for c in waiting["contact_id"].dropna()})}),
+    }
+    for name, ids in named.items():
+        con.register(name, ids)
+    try:
+        found_invoices = (
+            con.sql(
+                f"select invoice_id, status, amount_open, is_disputed from {invoices} "
+                "where invoice_id in (select id from _waiting_invoice_ids)"
+            )
+            .to_arrow_table()
+            .to_pandas()
+        )
+        found_contacts = (
+            con.sql(f"select * from {contacts} where contact_id in (select id from _waiting_contact_ids)")
+            .to_arrow_table()
+            .to_pandas()
+        )
+    finally:
+        for name in named:
+            con.unregister(name)
+    return found_invoices, found_contacts
 
 
 def _fetch(con: duckdb.DuckDBPyConnection, sql: str, params: Sequence[Any] = ()) -> pd.DataFrame:

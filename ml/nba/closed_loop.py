@@ -40,7 +40,7 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
-from ml.nba import compliance, engine, revalidate
+from ml.nba import compliance, engine, frames, revalidate
 from ml.nba.value import NbaConfig
 
 logger = logging.getLogger(__name__)
@@ -179,7 +179,7 @@ class ObservedState:
         dunnable = clean & (due <= horizon)  # overdue, and upcoming within predue_days
         x = inv[dunnable].assign(amount=amount_open[dunnable], due=due[dunnable])
         if x.empty:
-            return pd.DataFrame(columns=list(engine._ACCOUNT_COLUMNS) + ["segment", "risk_score"])
+            return pd.DataFrame(columns=list(frames.ACCOUNT_COLUMNS) + ["segment", "risk_score"])
         x = x.assign(dpd=[(as_of - dd).days for dd in x["due"]]).sort_values(["customer_id", "due", "invoice_id"])
         rows = []
         for cid, g in x.groupby("customer_id", sort=True):

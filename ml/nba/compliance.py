@@ -24,20 +24,66 @@ Sources (summarised; the profile values are the encoding):
 
 Weeks are rolling 7-day windows (the strictest reading of "per week"); days and hours are the
 contact's local wall clock (timezone from the address, never the phone prefix); public holidays come
-from the ``holidays`` package via :mod:`ml.nba.rules`.
+from the ``holidays`` package (:func:`is_holiday`, national calendar only: the contract carries no
+subdivision, so regional holidays are not applied).
 """
 
 from __future__ import annotations
 
 import json
+import logging
 from collections.abc import Iterable, Mapping
 from dataclasses import asdict, dataclass, field, fields, replace
 from datetime import UTC, date, datetime, time, timedelta
+from functools import lru_cache
 from typing import Any
+from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
+import holidays
 import pandas as pd
 
-from ml.nba.rules import is_holiday, zone
+logger = logging.getLogger(__name__)
+
+
+@lru_cache(maxsize=256)
+def zone(tz: str) -> ZoneInfo:
+    """Return the :class:`ZoneInfo` for an IANA name, with a clear error for a bad one."""
+    try:
+        return ZoneInfo(tz)
+    except (ZoneInfoNotFoundError, ValueError, TypeError) as exc:
+        raise ValueError(f"unknown IANA timezone {tz!r}; fix the contact's or customer's timezone") from exc
+
+
+@lru_cache(maxsize=1024)
+def _holiday_calendar(country: str, year: int) -> frozenset[date]:
+    try:
+        cal = holidays.country_holidays(country.upper(), years=year)
+    except (NotImplementedError, KeyError):
+        logger.warning("no public-holiday calendar for country %r; only weekdays/hours apply", country)
+        return frozenset()
+    return frozenset(cal.keys())
+
+
+def is_holiday(day: date, country: str | None) -> bool:
+    """Whether ``day`` is a national public holiday in ``country`` (ISO 3166-1 alpha-2)."""
+    if not country:
+        return False
+    return day in _holiday_calendar(country, day.year)
+
+
+def as_utc(ts: datetime | pd.Timestamp) -> datetime:
+    """A timezone-aware instant as a UTC :class:`datetime`; a naive one is an error."""
+    if isinstance(ts, pd.Timestamp):
+        ts = ts.to_pydatetime()
+    if ts.tzinfo is None or ts.utcoffset() is None:
+        raise ValueError(f"timestamp {ts!r} is naive; pass a timezone-aware UTC instant")
+    return ts.astimezone(UTC)
+
+
+def format_local(ts_utc: datetime | pd.Timestamp, tz: str) -> str:
+    """ISO-8601 local wall time with offset and zone name, e.g. ``2026-03-02T09:00:00-05:00 America/Bogota``."""
+    return f"{as_utc(ts_utc).astimezone(zone(tz)).isoformat()} {tz}"
+
 
 #: Channels that are a written message (everything but a call).
 WRITTEN_CHANNELS = ("email", "whatsapp", "sms")

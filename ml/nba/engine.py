@@ -35,18 +35,18 @@ import numpy as np
 import pandas as pd
 
 from ml.nba import bandit, capacity, compliance, ladder, value
-from ml.nba.policy import (
-    _ACCOUNT_COLUMNS,
-    _CONTACT_COLUMNS,
+from ml.nba.compliance import format_local
+from ml.nba.frames import (
+    ACCOUNT_COLUMNS,
+    CONTACT_COLUMNS,
     SUPPORTED_LANGUAGES,
-    _bool,
-    _check_money,
-    _fallback_language,
-    _require,
-    _text,
-    _valid_zones,
+    as_bool,
+    as_text,
+    check_money,
+    fallback_language,
+    require,
+    valid_zones,
 )
-from ml.nba.rules import format_local
 
 logger = logging.getLogger(__name__)
 
@@ -116,11 +116,11 @@ def _empty_history() -> pd.DataFrame:
 def _history(history: pd.DataFrame | None, interactions: pd.DataFrame | None, now: pd.Timestamp) -> pd.DataFrame:
     """Contacts made or scheduled around now, with call conversations flagged from the CRM log."""
     h = _empty_history() if history is None or history.empty else history.copy()
-    _require(h, ("customer_id", "channel", "scheduled_at"), "history")
+    require(h, ("customer_id", "channel", "scheduled_at"), "history")
     h["customer_id"] = h["customer_id"].astype(str)
     h["channel"] = h["channel"].astype(str).replace({"call_task": "call"})
     h["scheduled_at"] = pd.to_datetime(h["scheduled_at"], utc=True)
-    h["conversation"] = _bool(h["conversation"]) if "conversation" in h else False
+    h["conversation"] = as_bool(h["conversation"]) if "conversation" in h else False
     if interactions is not None and len(interactions):
         it = interactions
         conv = it[
@@ -188,15 +188,15 @@ def _candidates(
     c = contacts[contacts["customer_id"].astype(str).isin(acc["customer_id"])].copy()
     c["customer_id"] = c["customer_id"].astype(str)
     for col in ("role", "preferred_channel", "language"):
-        c[col] = _text(c[col]).str.lower()
+        c[col] = as_text(c[col]).str.lower()
     for col in ("email", "phone", "timezone", "contact_id"):
-        c[col] = _text(c[col])
-    c["full_name"] = _text(c["full_name"]) if "full_name" in c else ""
+        c[col] = as_text(c[col])
+    c["full_name"] = as_text(c["full_name"]) if "full_name" in c else ""
     for col in ("consent_email", "consent_whatsapp", "consent_sms", "consent_call"):
-        c[col] = _bool(c[col])
+        c[col] = as_bool(c[col])
     c["preferred_hour"] = pd.to_numeric(c["preferred_hour"], errors="coerce")
     c = c.merge(acc[["customer_id", "timezone", "country", "profile_key"]], on="customer_id", suffixes=("", "_cust"))
-    valid = _valid_zones(pd.concat([c["timezone"], c["timezone_cust"]]))
+    valid = valid_zones(pd.concat([c["timezone"], c["timezone_cust"]]))
     c["tz_fallback"] = ~c["timezone"].isin(valid)
     c["timezone"] = c["timezone"].where(c["timezone"].isin(valid), c["timezone_cust"])
     c = c[c["timezone"].isin(valid)]
@@ -296,26 +296,26 @@ def decide(
     cfg = config or value.NbaConfig()
     if now_utc.tzinfo is None:
         raise ValueError("now_utc must be timezone-aware (UTC)")
-    _require(accounts, _ACCOUNT_COLUMNS, "accounts")
+    require(accounts, ACCOUNT_COLUMNS, "accounts")
     if accounts.empty:
         return pd.DataFrame(columns=OUTPUT_COLUMNS)
     if accounts["customer_id"].duplicated().any():
         dup = accounts.loc[accounts["customer_id"].duplicated(), "customer_id"].iloc[0]
         raise ValueError(f"accounts must have one row per customer; {dup!r} appears more than once")
-    _check_money(accounts["overdue_amount"])
-    _require(contacts, _CONTACT_COLUMNS, "contacts")
+    check_money(accounts["overdue_amount"])
+    require(contacts, CONTACT_COLUMNS, "contacts")
     now = pd.Timestamp(now_utc).tz_convert("UTC")
 
     acc = accounts.reset_index(drop=True).copy()
     acc["customer_id"] = acc["customer_id"].astype(str)
     acc.index = pd.Index(acc["customer_id"].to_numpy(), name=None)
-    acc["country"] = _text(acc["country"]).str.upper()
-    acc["timezone"] = _text(acc["timezone"])
-    acc["segment"] = _text(acc["segment"]).replace("", "unknown") if "segment" in acc else "unknown"
+    acc["country"] = as_text(acc["country"]).str.upper()
+    acc["timezone"] = as_text(acc["timezone"])
+    acc["segment"] = as_text(acc["segment"]).replace("", "unknown") if "segment" in acc else "unknown"
     acc["risk_score"] = pd.to_numeric(acc["risk_score"], errors="coerce").astype(float)
     acc["max_days_past_due"] = pd.to_numeric(acc["max_days_past_due"]).astype("int64")
-    acc["payment_link"] = _text(acc["payment_link"]) if "payment_link" in acc else ""
-    acc["needs_review"] = _bool(acc["needs_dispute_review"]) if "needs_dispute_review" in acc else False
+    acc["payment_link"] = as_text(acc["payment_link"]) if "payment_link" in acc else ""
+    acc["needs_review"] = as_bool(acc["needs_dispute_review"]) if "needs_dispute_review" in acc else False
     drivers = acc["risk_drivers"] if "risk_drivers" in acc else pd.Series([[]] * len(acc), index=acc.index)
     acc["drivers"] = drivers.map(lambda d: list(d) if isinstance(d, list | tuple | np.ndarray) else [])
     control = ladder.control_mask(acc["customer_id"], cfg.control_share, cfg.control_salt)
@@ -584,7 +584,7 @@ def decide(
     lang = out["c_language"].where(picked, None)
     lang_ok = lang.isin(SUPPORTED_LANGUAGES)
     out["lang_fallback"] = picked & ~lang_ok
-    out["language"] = lang.where(lang_ok, _fallback_language(out["country"]))
+    out["language"] = lang.where(lang_ok, fallback_language(out["country"]))
     for col, src in (("contact_id", "c_contact_id"), ("contact_name", "c_full_name"), ("email", "c_email")):
         out[col] = _none_unless(out[src], picked)
     out["phone"] = _none_unless(out["c_phone"], picked)

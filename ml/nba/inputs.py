@@ -1,4 +1,4 @@
-"""Shapes the warehouse's outputs into the policy's inputs (``ml.nba.policy.decide``).
+"""Shapes the warehouse's outputs into the decision engine's inputs (``ml.nba.engine.decide``).
 
 ``marts.mart_dunning_accounts`` carries each account's dunnable invoices as JSON (dbt contracts
 keep to flat types); the policy wants them as Python objects with Decimal amounts, and wants the
@@ -17,7 +17,6 @@ from typing import Any
 import pandas as pd
 
 from ml.nba.compliance import Relaxation
-from ml.nba.rules import ContactRules
 from ml.nba.value import NbaConfig
 
 
@@ -105,16 +104,6 @@ def _customer_feature(features: pd.DataFrame | None, name: str, customers: pd.Se
     values = pd.to_numeric(features[name], errors="coerce")
     by_cust = values.groupby(features["customer_id"].astype(str)).mean()
     return customers.map(by_cust).astype(float)
-
-
-def rules_from(*, start_hour: int, end_hour: int, min_spacing_hours: int, respect_holidays: bool) -> ContactRules:
-    """Build the contact rules from configured values (validation happens in ContactRules)."""
-    return ContactRules(
-        start_hour=start_hour,
-        end_hour=end_hour,
-        min_spacing_hours=min_spacing_hours,
-        respect_holidays=respect_holidays,
-    )
 
 
 def relaxations_from(items: Iterable[Mapping[str, Any]]) -> tuple[Relaxation, ...]:

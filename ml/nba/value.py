@@ -109,6 +109,12 @@ class NbaConfig:
         daily_contact_budget: At most this many treatment contacts a day, the most valuable first
             (None: only ``min_gain_usd`` limits them).
         seed: Seed of the Thompson draws (combined with the decision date).
+        interaction_history_days: The daily decision reads this many days of interactions (replies,
+            promises, deliveries) before the run date (:func:`ml.nba.daily.decide_day`).
+        escalation_lookback_days: ... and the escalations of this many days before it (longer than
+            ``escalation_cooldown_days``, which decides what they suppress).
+        recent_contact_days: ... and the outbox's contacts of this many days before the decision clock
+            (longer than the longest spacing rule of :mod:`ml.nba.compliance`).
         relaxations: Approved contact-rule relaxations per segment.
         bandit: Priors and memory of the response model.
         usd_rates: Currency -> USD per unit; a missing currency is an error.
@@ -146,6 +152,9 @@ class NbaConfig:
     nudge_rate: float = 0.15
     daily_contact_budget: int | None = None
     seed: int = 42
+    interaction_history_days: int = 365
+    escalation_lookback_days: int = 60
+    recent_contact_days: int = 14
     relaxations: tuple[Relaxation, ...] = ()
     bandit: BanditParams = DEFAULT_BANDIT
     usd_rates: Mapping[str, float] = field(default_factory=lambda: {"USD": 1.0})
@@ -250,11 +259,6 @@ def p_pull(response: pd.Series, fat: pd.Series, pay_on_response: float) -> pd.Se
 def dso_gain(p: pd.Series, amount_days_usd: pd.Series, cost_usd: pd.Series | float, horizon_days: float) -> pd.Series:
     """Value over waiting: P(pull) x USD-days pulled forward / horizon - cost."""
     return p * amount_days_usd / horizon_days - cost_usd
-
-
-def expected_value(p: pd.Series, amount_usd: pd.Series, cost_usd: pd.Series | float) -> pd.Series:
-    """P x amount - cost."""
-    return p * amount_usd - cost_usd
 
 
 def to_usd(amounts: pd.Series, currencies: pd.Series, rates: Mapping[str, float]) -> pd.Series:

@@ -11,9 +11,13 @@ import pytest
 
 sys.path.insert(0, str(Path(__file__).parents[1] / "nba"))
 
-from factories import account, contact, frames, invoice  # noqa: E402
-
-from ml.nba.policy import decide  # noqa: E402
+from factories import (  # noqa: E402
+    account,
+    contact,
+    decide,  # noqa: E402
+    frames,
+    invoice,
+)
 
 AS_OF = date(2026, 3, 2)
 NOW = datetime(2026, 3, 2, 11, 0, tzinfo=UTC)
@@ -37,8 +41,17 @@ def decisions():
             account("C5", needs_dispute_review=True),
         ],
         [
-            contact("k1", "C1", consent_call=True),
-            contact("k2", "C2", consent_whatsapp=True, preferred_channel="whatsapp", timezone="America/Mexico_City"),
+            # Only a call (C1) and only WhatsApp (C2) consented: the engine's value ranking would pick
+            # the cheaper e-mail otherwise, and these fixtures need one task per kind of channel.
+            contact("k1", "C1", consent_call=True, consent_email=False),
+            contact(
+                "k2",
+                "C2",
+                consent_whatsapp=True,
+                consent_email=False,
+                preferred_channel="whatsapp",
+                timezone="America/Mexico_City",
+            ),
             contact("k3", "C3", language="pt", timezone="America/Sao_Paulo"),
             contact("k4", "C4", role="other"),
             contact("k5", "C5"),

@@ -364,9 +364,8 @@ def test_landed_opt_outs_withdraw_consent_before_the_decision() -> None:
     from datetime import UTC, datetime
 
     import pandas as pd
-    from factories import account, contact, frames
+    from factories import account, contact, decide, frames
 
-    from ml.nba.policy import decide
     from ml.nba.revalidate import apply_opt_outs
 
     acc, cons, rec = frames(

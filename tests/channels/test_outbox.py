@@ -9,7 +9,7 @@ from pathlib import Path
 
 import pandas as pd
 import pytest
-from factories import account, contact, frames, invoice
+from factories import account, contact, decide, frames, invoice
 
 from connectors.channels.dry_run import DryRunSender
 from connectors.channels.outbox import (
@@ -20,11 +20,10 @@ from connectors.channels.outbox import (
     enqueue,
     pending_tasks,
     recent_contacts,
-    record_event,
+    record_events,
     task_key,
     task_states,
 )
-from ml.nba.policy import decide
 
 # The same decided day as conftest.py's fixtures (importing conftest by name clashes across folders).
 AS_OF = date(2026, 3, 2)
@@ -167,7 +166,7 @@ def test_non_retryable_failure_is_dead_at_once(con, decisions) -> None:
 def test_unconfirmable_sending_becomes_unknown(con, decisions) -> None:
     enqueue(con, decisions, AS_OF)
     for tid in task_states(con)["task_id"]:
-        record_event(con, tid, "sending", NOW)
+        record_events(con, [{"task_id": tid, "state": "sending", "at": NOW}])
     sender = Flaky()
     counts = dispatch(con, sender, NOW, due_only=False)
     assert counts["unknown"] == 4 and sender.calls == 0
@@ -219,7 +218,7 @@ def test_recent_contacts_feed_spacing_so_a_rerun_adds_nothing(con, decisions, tm
     )
     tomorrow = NOW + timedelta(days=1)
     again = decide(acc, cons, recent_contacts(con, tomorrow - timedelta(hours=48)), as_of=AS_OF, now_utc=tomorrow)
-    assert again.loc[0, "action"] == "wait" and "skip:spacing" in again.loc[0, "reason_codes"]
+    assert again.loc[0, "action"] == "wait" and "skip:one_channel_week" in again.loc[0, "reason_codes"]
     assert enqueue(con, again, AS_OF + timedelta(days=1)) == 0
 
 

@@ -7,7 +7,7 @@ import time
 from datetime import UTC, date, datetime, timedelta
 
 import pytest
-from factories import account, contact, frames, invoice
+from factories import account, contact, decide, frames, invoice
 
 from connectors.channels.base import SendResult
 from connectors.channels.outbox import (
@@ -16,10 +16,9 @@ from connectors.channels.outbox import (
     dispatch,
     enqueue,
     recent_contacts,
-    record_event,
+    record_events,
     task_states,
 )
-from ml.nba.policy import decide
 
 AS_OF = date(2026, 3, 2)
 NOW = datetime(2026, 3, 2, 11, 0, tzinfo=UTC)
@@ -111,7 +110,7 @@ def test_smtp_like_ambiguity_is_dead_at_once_never_resent_and_still_counts(con, 
 def test_a_crash_mid_send_then_ttl_dead_counts_as_a_contact_but_a_refusal_does_not(con, decisions) -> None:
     enqueue(con, decisions, AS_OF)
     tasks = task_states(con).set_index("customer_id")
-    record_event(con, tasks.loc["C1", "task_id"], "sending", NOW)  # the dispatcher died mid-send
+    record_events(con, [{"task_id": tasks.loc["C1", "task_id"], "state": "sending", "at": NOW}])  # died mid-send
     refused = Streaming(lambda t: SendResult(t["task_id"], False, detail="21211 invalid number", retryable=False),
                         window=timedelta(hours=1))  # fmt: skip
     dispatch(con, refused, NOW, due_only=False)  # C2, C3 (and the internal C5) refused: never left
@@ -126,7 +125,7 @@ def test_a_crash_mid_send_then_ttl_dead_counts_as_a_contact_but_a_refusal_does_n
                           [contact("k1", "C1")])  # fmt: skip
     tomorrow = NOW + timedelta(days=1)
     again = decide(acc, cons, recent_contacts(con, tomorrow - timedelta(hours=48)), as_of=AS_OF, now_utc=tomorrow)
-    assert again.loc[0, "action"] == "wait" and "skip:spacing" in again.loc[0, "reason_codes"]
+    assert again.loc[0, "action"] == "wait" and "skip:one_channel_week" in again.loc[0, "reason_codes"]
 
 
 def test_a_dead_run_s_dispatch_log_is_folded_once_and_a_torn_line_ignored(tmp_path, decisions) -> None:

@@ -125,7 +125,7 @@ def test_champion_is_registered_and_loads_by_alias(first_and_second_run) -> None
 
 
 def test_outbox_only_contacts_lawful_eligible_customers(first_and_second_run) -> None:
-    from ml.nba.rules import DEFAULT_RULES, is_lawful
+    from ml.nba import compliance
 
     db = first_and_second_run["data"] / "warehouse.duckdb"
     with duckdb.connect(str(db)) as con:
@@ -140,6 +140,8 @@ def test_outbox_only_contacts_lawful_eligible_customers(first_and_second_run) ->
         ).df()
         contacts = con.execute("select * from marts.dim_contacts").df().set_index("contact_id")
         invoices = con.execute("select * from marts.fct_invoices").df().set_index("invoice_id")
+        segments = dict(con.execute("select customer_id, segment from marts.mart_dunning_accounts").fetchall())
+        countries = dict(con.execute("select customer_id, country from marts.dim_customers").fetchall())
     assert len(tasks) > 50
     assert tasks["task_id"].is_unique and tasks["customer_id"].is_unique
     internal = tasks[tasks["channel"] == "internal"]  # dispute reviews and escalations: nobody is contacted
@@ -153,7 +155,20 @@ def test_outbox_only_contacts_lawful_eligible_customers(first_and_second_run) ->
         assert bool(c[consent[t.channel]]), f"{t.task_id}: no {t.channel} consent"
         at = pd.Timestamp(t.scheduled_at)
         at = at.tz_localize("UTC") if at.tzinfo is None else at  # the outbox stores naive UTC
-        assert is_lawful(at.to_pydatetime(), c["timezone"], c["country"], DEFAULT_RULES), t.task_id
+        # The rules the engine applies: the customer's country profile (no relaxation configured).
+        country = countries.get(t.customer_id)
+        profile, _ = compliance.effective_profile(country, segments.get(t.customer_id))
+        broken = compliance.check_contact(
+            at=at.to_pydatetime(),
+            channel=t.channel,
+            role=c["role"],
+            consent=bool(c[consent[t.channel]]),
+            tz=c["timezone"] or "UTC",
+            country=country,
+            profile=profile,
+            history=[],
+        )
+        assert not broken, f"{t.task_id}: {broken}"
         ids = json.loads(t.invoice_ids) if isinstance(t.invoice_ids, str) else list(t.invoice_ids)
         inv = invoices.loc[ids]
         assert (inv["customer_id"] == t.customer_id).all()

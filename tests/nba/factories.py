@@ -71,3 +71,17 @@ def frames(accounts: list[dict], contacts: list[dict], recent: list[dict] | None
     con = pd.DataFrame(contacts) if contacts else pd.DataFrame(columns=list(contact("x", "y")))
     rec = pd.DataFrame(recent or [], columns=["customer_id", "channel", "scheduled_at"])
     return acc, con, rec
+
+
+#: USD rates of the currencies the factories use.
+USD_RATES = {"COP": 0.000256, "USD": 1.0, "MXN": 0.0585, "BRL": 0.18, "EUR": 1.08}
+
+
+def decide(accounts: pd.DataFrame, contacts: pd.DataFrame, recent: pd.DataFrame, **kwargs: Any) -> pd.DataFrame:
+    """The engine's decision (``ml.nba.engine.decide``) for a decided day in the channel tests: every
+    account in the treatment arm, so the value ranking (not the control ladder's hash) picks the action."""
+    from ml.nba.engine import decide as engine_decide
+    from ml.nba.value import NbaConfig
+
+    config = kwargs.pop("config", None) or NbaConfig(usd_rates=USD_RATES, control_share=0.0)
+    return engine_decide(accounts, contacts, recent, config=config, **kwargs)
