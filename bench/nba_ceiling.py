@@ -1,7 +1,7 @@
 """Ceiling of the closed loop (issue 6): an oracle that knows the simulator's ground truth picks the contacts.
 
 Evaluation only; the policy never reads the ground truth. Same loop as ``cobranza simulate-policy``
-(:func:`ml.nba.closed_loop.simulate_policy`): a policy arm and the static ladder on the same seed,
+(:func:`evaluation.closed_loop.simulate_policy`): a policy arm and the static ladder on the same seed,
 the policy arm's contacts (delivered + queued) capped at the ladder's, every delivered contact
 re-checked by :func:`ml.nba.compliance.check_contact`. The oracle arm runs the real engine
 (:func:`ml.nba.engine.decide`: the same lawful candidates, suppression, agent capacity, daily budget
@@ -49,8 +49,8 @@ import numpy as np
 import pandas as pd
 
 from bench.harness import machine
+from evaluation import closed_loop as cl
 from ml.nba import bandit, engine, value
-from ml.nba import closed_loop as cl
 from ml.nba.value import NbaConfig
 from simulator import profiles as sim_profiles
 from simulator import stepping as st

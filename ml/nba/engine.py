@@ -1,7 +1,7 @@
 """Value-based next-best-action under lawful contact rules: the daily decision (DESIGN.md §7, §10).
 
 One call, :func:`decide`, used by the daily flow (``flows.stages.decide_actions``) and by the
-closed-loop evaluation (:mod:`ml.nba.closed_loop`) alike. Per customer with a dunnable overdue
+closed-loop evaluation (:mod:`evaluation.closed_loop`) alike. Per customer with a dunnable overdue
 balance, in this order:
 
 1. **Suppression and routing** - a pending dispute claim goes to an internal ``dispute_review`` and
@@ -306,6 +306,25 @@ def decide(
     require(contacts, CONTACT_COLUMNS, "contacts")
     now = pd.Timestamp(now_utc).tz_convert("UTC")
 
+    acc = _prepare_accounts(accounts, cfg)
+    profiles = _rule_profiles(acc, cfg)
+    hist_by, esc_recent, suppressed = _account_state(acc, history, interactions, escalations, as_of, now, cfg)
+    cand, lawful = _lawful_candidates(acc, suppressed, contacts, hist_by, interactions, as_of, now, profiles, cfg)
+    out, chosen_idx = _choose(acc, lawful, cand, suppressed, esc_recent, cfg)
+    result = _materialise(out, lawful, chosen_idx, profiles, as_of, now, cfg)
+    control = acc["arm"] == "control"
+    logger.info(
+        "nba decide as_of=%s: %d accounts -> %s (control %d)",
+        as_of,
+        len(result),
+        result["action"].value_counts().to_dict(),
+        int(control.sum()),
+    )
+    return result
+
+
+def _prepare_accounts(accounts: pd.DataFrame, cfg: value.NbaConfig) -> pd.DataFrame:
+    """Phase 0: the accounts typed, in their experiment arm, with their stake, risk and lateness in USD-days."""
     acc = accounts.reset_index(drop=True).copy()
     acc["customer_id"] = acc["customer_id"].astype(str)
     acc.index = pd.Index(acc["customer_id"].to_numpy(), name=None)
@@ -338,6 +357,11 @@ def decide(
     )
     acc["amount_days_usd"] = _amount_days_usd(acc, cfg)
 
+    return acc
+
+
+def _rule_profiles(acc: pd.DataFrame, cfg: value.NbaConfig) -> dict:
+    """Phase 0: the compliance profile governing each (country, segment), written onto ``acc``."""
     # rule profile per (country, segment)
     profiles: dict = {}
     keys = []
@@ -350,6 +374,23 @@ def decide(
     acc["rule_profile"] = [profiles[k][0].name for k in keys]
     acc["relaxation"] = [profiles[k][1].relaxation_id if profiles[k][1] else "" for k in keys]
 
+    return profiles
+
+
+def _account_state(
+    acc: pd.DataFrame,
+    history: pd.DataFrame | None,
+    interactions: pd.DataFrame | None,
+    escalations: pd.DataFrame | None,
+    as_of: date,
+    now: pd.Timestamp,
+    cfg: value.NbaConfig,
+) -> tuple[dict, pd.Series, pd.Series]:
+    """Phase 1 (suppression and routing): contact history, promises, escalations, what a contact can move.
+
+    Returns the history by customer (for the hard rules), the recently escalated accounts and the
+    suppressed ones (dispute review, active promise, recent paid claim).
+    """
     # history, promises, fatigue
     hist = _history(history, interactions, now)
     hist_by = compliance.history_by_customer(hist)
@@ -384,6 +425,25 @@ def decide(
     acc["committed"] = value.committed_share(acc["customer_id"], interactions, as_of, cfg.pay_on_response, cfg)
     acc["pull_factor"] = np.where(acc["stopped_paying"], cfg.stopped_paying_factor, 1.0) * (1.0 - acc["committed"])
 
+    return hist_by, esc_recent, suppressed
+
+
+def _lawful_candidates(
+    acc: pd.DataFrame,
+    suppressed: pd.Series,
+    contacts: pd.DataFrame,
+    hist_by: dict,
+    interactions: pd.DataFrame | None,
+    as_of: date,
+    now: pd.Timestamp,
+    profiles: dict,
+    cfg: value.NbaConfig,
+) -> tuple[pd.DataFrame, pd.DataFrame]:
+    """Phases 2 and 3: every (contact, channel) candidate checked by the hard rules; the lawful ones valued.
+
+    Returns all candidates and the lawful ones with their response draw, P(pay), gain over waiting
+    and expected value, best first per customer.
+    """
     # candidates (only for accounts that may be contacted today)
     cand = _candidates(acc[~suppressed], contacts, hist_by, now, profiles)
     lawful = cand[cand["lawful"]] if len(cand) else cand
@@ -418,6 +478,22 @@ def decide(
             ascending=[True, False, True, False, True],
         )
 
+    return cand, lawful
+
+
+def _choose(
+    acc: pd.DataFrame,
+    lawful: pd.DataFrame,
+    cand: pd.DataFrame,
+    suppressed: pd.Series,
+    esc_recent: pd.Series,
+    cfg: value.NbaConfig,
+) -> tuple[pd.DataFrame, dict[str, int]]:
+    """Phases 3 and 4: treatment by value (or escalation), control by the ladder, under call capacity and budget.
+
+    Returns the accounts with their action, intent and skip reason, and the chosen candidate (an index
+    into ``lawful``) per contacted customer.
+    """
     # ---- treatment: best by value; control: the ladder
     out = acc.copy()
     out["action"] = "wait"
@@ -537,6 +613,19 @@ def decide(
         chosen_idx[cid] = int(hit.index[0])
         out.at[cid, "intent"] = "statement" if act == "statement" else ("call" if want == "call" else "reminder")
 
+    return out, chosen_idx
+
+
+def _materialise(
+    out: pd.DataFrame,
+    lawful: pd.DataFrame,
+    chosen_idx: dict[str, int],
+    profiles: dict,
+    as_of: date,
+    now: pd.Timestamp,
+    cfg: value.NbaConfig,
+) -> pd.DataFrame:
+    """The output rows: the chosen contact, its slot in local time, language, invoices covered and reasons."""
     # materialise the chosen contacts
     cols = ["contact_id", "full_name", "role", "channel", "scheduled_at", "slot_how", "timezone", "language"]
     cols += ["email", "phone", "tz_fallback", "pref_honoured", "consent", "violations"]
@@ -602,13 +691,6 @@ def decide(
     out["channel"] = _none_unless(out["channel"], out["action"] != "wait")
     result = out.reset_index(drop=True)[OUTPUT_COLUMNS].sort_values("customer_id", kind="stable")
     result = result.reset_index(drop=True)
-    logger.info(
-        "nba decide as_of=%s: %d accounts -> %s (control %d)",
-        as_of,
-        len(result),
-        result["action"].value_counts().to_dict(),
-        int(control.sum()),
-    )
     return result
 
 

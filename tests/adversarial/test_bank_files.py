@@ -1193,7 +1193,7 @@ def test_bank_file_case(case: Case, tmp_path: Path) -> None:
 def _cli_prints_the_error(path: Path, reason: str) -> None:
     from typer.testing import CliRunner
 
-    from cobranza.cli import app
+    from cli.app import app
 
     result = CliRunner().invoke(app, ["parse-statement", str(path)])
     assert result.exit_code == 1, result.output

@@ -45,7 +45,7 @@ def test_bai2_summary_totals_must_match_the_details(tmp_path: Path) -> None:
 
 
 def test_bai2_cli_json(tmp_path: Path) -> None:
-    from cobranza.cli import app
+    from cli.app import app
 
     result = CliRunner().invoke(app, ["parse-statement", str(FIXTURE), "--json"])
     assert result.exit_code == 0, result.output

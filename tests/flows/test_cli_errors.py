@@ -8,7 +8,8 @@ from datetime import date, datetime
 import pytest
 import typer
 
-from cobranza import cli, runtime
+from cli import app as cli
+from cobranza import runtime
 from connectors.load import SourceDataError
 from expectations.gates import Failure, GateResult, QualityGateError, SuiteResult
 

@@ -8,7 +8,7 @@ from decimal import Decimal
 import pytest
 from typer.testing import CliRunner
 
-from ml.nba.closed_loop import simulate_policy, usd_rates
+from evaluation.closed_loop import simulate_policy, usd_rates
 
 
 @pytest.mark.slow
@@ -33,7 +33,7 @@ def test_fx_rates_come_from_the_dbt_seed() -> None:
 
 @pytest.mark.slow
 def test_cli_simulate_policy_prints_one_json_object(tmp_path, monkeypatch) -> None:
-    from cobranza.cli import app
+    from cli.app import app
 
     monkeypatch.setenv("COBRANZA_DATA_DIR", str(tmp_path))
     res = CliRunner().invoke(app, ["simulate-policy", "--days", "2", "--seed", "3", "--json"])

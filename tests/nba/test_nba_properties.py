@@ -16,8 +16,8 @@ import pandas as pd
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
+from evaluation.closed_loop import ObservedState
 from ml.nba import compliance as C
-from ml.nba.closed_loop import ObservedState
 from ml.nba.compliance import Relaxation
 from ml.nba.engine import contacts_of, decide
 from ml.nba.value import NbaConfig

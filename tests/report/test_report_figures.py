@@ -175,7 +175,7 @@ def test_wrong_date_and_unknown_scope_fail_with_the_fix(profile_s_data, tmp_path
 def test_cli_report_json_and_one_line_error(profile_s_data, tmp_path, monkeypatch) -> None:
     from typer.testing import CliRunner
 
-    from cobranza.cli import app
+    from cli.app import app
 
     monkeypatch.setenv("COBRANZA_DATA_DIR", str(profile_s_data))
     runner = CliRunner()

@@ -45,7 +45,7 @@ from ml.nba.value import NbaConfig
 
 logger = logging.getLogger(__name__)
 
-FX_SEED = Path(__file__).resolve().parents[2] / "dbt_project" / "seeds" / "fx_rates.csv"
+FX_SEED = Path(__file__).resolve().parents[1] / "dbt_project" / "seeds" / "fx_rates.csv"
 DECIDE_HOUR_UTC = 6
 LATE_DAYS = 30
 _NUMBER = re.compile(r"[A-Z]{2,4}-\d{4}-\d{3,}")

@@ -397,7 +397,7 @@ def simulate_policy(
 ) -> None:
     """Closed loop: the decision policy vs the static dunning ladder on the same simulated world."""
     from cobranza.settings import load_settings
-    from ml.nba import closed_loop
+    from evaluation import closed_loop
     from ml.nba.inputs import config_from, relaxations_from
 
     nba = load_settings().nba
@@ -453,7 +453,7 @@ def bench(
     as_json: JsonOpt = False,
 ) -> None:
     """Run the pipeline stages at a profile and print wall time and peak memory per stage."""
-    from bench.harness import render, run_bench
+    from cli.benchmark import render, run_bench
 
     result = run_bench(_profile(profile) or "S", as_of=_date(as_of), work_dir=out)
     _emit(result, as_json, render)
@@ -614,7 +614,7 @@ def _render_statement(parsed) -> None:
 
 
 def main() -> None:  # pragma: no cover - console entry
-    """Entry point for ``python -m cobranza.cli``."""
+    """Entry point for ``python -m cli.app``."""
     app()
 
 

@@ -1,0 +1,161 @@
+"""Benchmark runner of ``cobranza bench``: the daily pipeline's stages at profile S, M or L, timed and memory-sampled.
+
+Runs each stage's plain function (``flows.stages.ingest(ctx)``, ...) in a fresh work folder, so the figures
+are the stages' own cost without Prefect's orchestration; the wall time of the full Prefect flow
+is measured separately by ``--with-prefect``-style comparisons in RESULTS.md. Peak memory is the
+process's resident set size sampled every 20 ms while the stage runs (psutil).
+
+Usage: ``cobranza bench --profile M`` or ``python -m bench.harness M``. It lives with the CLI (DESIGN §11:
+``cobranza bench`` is a public command) so the product never imports ``bench/``; the benchmark
+scripts in ``bench/`` reuse its :class:`PeakRss` and :func:`machine`.
+"""
+
+from __future__ import annotations
+
+import platform
+import shutil
+import subprocess
+import tempfile
+import threading
+import time
+from collections.abc import Callable
+from datetime import UTC, date, datetime
+from pathlib import Path
+from typing import Any
+
+import psutil
+
+from cobranza import runtime
+
+runtime.apply_defaults()
+
+
+class PeakRss:
+    """Samples this process's RSS in a background thread and keeps the maximum."""
+
+    def __init__(self, interval: float = 0.02) -> None:
+        self.interval = interval
+        self.peak = 0
+        self._stop = threading.Event()
+        self._proc = psutil.Process()
+        self._thread = threading.Thread(target=self._run, daemon=True)
+
+    def _run(self) -> None:
+        while not self._stop.is_set():
+            self.peak = max(self.peak, self._proc.memory_info().rss)
+            self._stop.wait(self.interval)
+
+    def __enter__(self) -> PeakRss:
+        self.peak = self._proc.memory_info().rss
+        self._thread.start()
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self._stop.set()
+        self._thread.join()
+        self.peak = max(self.peak, self._proc.memory_info().rss)
+
+
+def _measure(name: str, fn: Callable[[], Any], rows: list[dict[str, Any]]) -> Any:
+    start = time.perf_counter()
+    with PeakRss() as mem:
+        result = fn()
+    rows.append({"stage": name, "seconds": round(time.perf_counter() - start, 2), "peak_rss_mib": mem.peak >> 20})
+    return result
+
+
+def _cpu_model() -> str:
+    try:
+        for line in Path("/proc/cpuinfo").read_text().splitlines():
+            if line.startswith("model name"):
+                return line.split(":", 1)[1].strip()
+    except OSError:
+        pass
+    return platform.processor() or platform.machine()
+
+
+def machine() -> dict[str, Any]:
+    """Where the figures were taken."""
+    try:
+        commit = subprocess.run(
+            ["git", "rev-parse", "--short", "HEAD"], capture_output=True, text=True, check=False
+        ).stdout.strip()
+    except OSError:
+        commit = "unknown"
+    return {
+        "cpus": psutil.cpu_count(logical=True),
+        "memory_gib": round(psutil.virtual_memory().total / 2**30, 1),
+        "cpu_model": _cpu_model(),
+        "python": platform.python_version(),
+        "date": datetime.now(UTC).date().isoformat(),
+        "commit": commit,
+    }
+
+
+def run_bench(profile: str, as_of: date | None = None, work_dir: Path | None = None) -> dict[str, Any]:
+    """Run every stage of the daily pipeline once at ``profile`` and report time and memory.
+
+    Args:
+        profile: Simulator profile S, M or L.
+        as_of: Business date (default 2026-11-23, so runs are comparable).
+        work_dir: Folder for the generated data (default: a temporary folder, removed afterwards).
+
+    Returns:
+        ``{"profile", "machine", "stages": [{"stage", "seconds", "peak_rss_mib"}], "total_seconds"}``.
+    """
+    from cobranza.settings import load_settings
+    from flows import stages
+
+    tmp = None
+    if work_dir is None:
+        tmp = tempfile.mkdtemp(prefix=f"cobranza-bench-{profile}-")
+        work_dir = Path(tmp)
+    settings = load_settings(data_dir=Path(work_dir))
+    settings.simulator.profile = profile
+    ctx = stages.make_context(settings, as_of or date(2026, 11, 23))
+    rows: list[dict[str, Any]] = []
+    out: dict[str, Any] = {}
+    try:
+        _measure("simulate", lambda: stages.simulate(ctx), rows)
+        _measure("ingest (bulk history)", lambda: stages.ingest(ctx), rows)
+        _measure("gx raw", lambda: stages.gate(ctx, "raw"), rows)
+        _measure("dbt build", lambda: stages.build(ctx), rows)
+        _measure("gx pre_dispatch", lambda: stages.gate(ctx, "pre_dispatch"), rows)
+        out["train"] = _measure("train + register", lambda: stages.train(ctx, force=True), rows)
+        _measure("score", lambda: stages.score(ctx), rows)
+        out["decide"] = _measure("decide + outbox", lambda: stages.decide(ctx), rows)
+        _measure("dispatch (dry run)", lambda: stages.dispatch(ctx), rows)
+        # The next business day: the incremental run a scheduler triggers every morning.
+        nxt = stages.make_context(settings, date.fromordinal(ctx.as_of.toordinal() + 1))
+        _measure("next day: simulate", lambda: stages.simulate(nxt), rows)
+        _measure("next day: ingest (incremental)", lambda: stages.ingest(nxt), rows)
+        _measure("next day: dbt build", lambda: stages.build(nxt), rows)
+        _measure("next day: score", lambda: stages.score(nxt), rows)
+        _measure("next day: decide + outbox", lambda: stages.decide(nxt), rows)
+    finally:
+        if tmp:
+            shutil.rmtree(tmp, ignore_errors=True)
+    return {
+        "profile": profile,
+        "machine": machine(),
+        "stages": rows,
+        "total_seconds": round(sum(r["seconds"] for r in rows), 1),
+        "peak_rss_mib": max(r["peak_rss_mib"] for r in rows),
+        "model_roc_auc": (out.get("train") or {}).get("metrics", {}).get("roc_auc"),
+        "actions": (out.get("decide") or {}).get("actions"),
+    }
+
+
+def render(result: dict[str, Any]) -> None:
+    """Print a bench result as a table."""
+    from rich.console import Console
+    from rich.table import Table
+
+    t = Table(title=f"Cobranza bench - profile {result['profile']} - {result['machine']}")
+    t.add_column("stage")
+    t.add_column("seconds", justify="right")
+    t.add_column("peak RSS MiB", justify="right")
+    for r in result["stages"]:
+        t.add_row(r["stage"], f"{r['seconds']:.2f}", str(r["peak_rss_mib"]))
+    t.add_row("total", f"{result['total_seconds']:.1f}", str(result["peak_rss_mib"]))
+    Console().print(t)

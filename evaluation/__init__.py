@@ -1,0 +1,6 @@
+"""Evaluation code that reads the simulator's ground truth, apart from the product's libraries.
+
+``closed_loop``: the decision policy against the static ladder in the simulated market
+(``cobranza simulate-policy``). The product (``ml``, ``connectors``, ``flows``) never imports this
+package; the CLI, ``bench/`` and the tests do.
+"""
