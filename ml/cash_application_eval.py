@@ -9,7 +9,7 @@ customer transfer really paid) at invoice level: a prediction is a (bank line, i
 - both broken down by the line's remittance quality (``_truth/bank_lines.parquet``) and, for
   precision, by match method;
 - auto-match rate = customer transfers with at least one allocation / customer transfers, and the
-  share of such transfers sent to ``int_bank_lines_for_review``.
+  share of such transfers sent to ``mart_bank_lines_for_review``.
 
 A plain library: paths and connection come in as arguments; the bench and the tests call it.
 """
@@ -23,7 +23,7 @@ import duckdb
 import pandas as pd
 
 MATCHES_TABLE = "intermediate.int_payments_matched_to_invoices"
-REVIEW_TABLE = "intermediate.int_bank_lines_for_review"
+REVIEW_TABLE = "marts.mart_bank_lines_for_review"
 
 
 @dataclass(frozen=True)

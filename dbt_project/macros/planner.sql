@@ -10,7 +10,7 @@
     - without_jit (pre-hook, `set local`: this model's transaction only): no JIT compilation. Our
       models join CTEs, whose rows Postgres cannot estimate from statistics, so the estimated cost
       of a cash-application model reaches 10^10 and passes every JIT threshold: compiling its ~370
-      expressions with inlining and optimisation took 6.3 s of the 9 s int_payment_candidates
+      expressions with inlining and optimisation took 6.3 s of the 9 s int_payment_candidates_corroborated
       needs at profile S (2.1 s without). JIT pays off on long scans evaluating one expression over
       many rows; these models spend their time in joins and sorts, and the warehouse would be
       configured for them anyway (jit = off is a server setting; this keeps the project's timings

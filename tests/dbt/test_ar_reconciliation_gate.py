@@ -23,9 +23,9 @@ pytestmark = pytest.mark.slow
 def test_ar_that_does_not_reconcile_blocks_dispatch(tmp_path: Path) -> None:
     settings = load_settings(data_dir=tmp_path)
     ctx = stages.make_context(settings, date(2026, 11, 23))
-    stages.simulate_sources.fn(ctx)
-    stages.ingest_sources.fn(ctx)
-    stages.dbt_build.fn(ctx)
+    stages.simulate(ctx)
+    stages.ingest(ctx)
+    stages.build(ctx)
     with duckdb.connect(str(settings.duckdb_path)) as con:
         rows = con.execute(
             "select currency, difference, relative_difference from marts.mart_ar_reconciliation"
@@ -40,7 +40,7 @@ def test_ar_that_does_not_reconcile_blocks_dispatch(tmp_path: Path) -> None:
             "delete from marts.fct_invoices where invoice_id = (select invoice_id from marts.fct_invoices "
             "where status = 'posted' and amount_open_erp > 0 order by amount_open_erp desc limit 1)"
         )
-    stages.dbt_build.fn(ctx, select="mart_ar_reconciliation")
+    stages.build(ctx, models="mart_ar_reconciliation")
     with duckdb.connect(str(settings.duckdb_path)) as con:
         gate = run_checkpoint("pre_dispatch", con, as_of=ctx.as_of)
     assert not gate.success

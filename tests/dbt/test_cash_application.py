@@ -3,7 +3,7 @@
 Simulates, ingests and builds the warehouse up to the cash-application models (their dbt unit
 tests run in the same build), then scores ``int_payments_matched_to_invoices`` at invoice level
 with ``ml.cash_application_eval``: precision >= 99.5 % and recall >= 95 % overall, and every line
-that is neither matched nor fully matched stays visible in ``int_bank_lines_for_review``.
+that is neither matched nor fully matched stays visible in ``mart_bank_lines_for_review``.
 """
 
 from __future__ import annotations
@@ -28,9 +28,9 @@ def built(tmp_path_factory: pytest.TempPathFactory) -> tuple[Path, Path]:
     root = tmp_path_factory.mktemp("cash_app")
     settings = load_settings(data_dir=root, simulator={"profile": "S"})
     ctx = stages.make_context(settings, AS_OF)
-    stages.simulate_sources.fn(ctx)
-    stages.ingest_sources.fn(ctx)
-    stages.dbt_build.fn(ctx, select="+int_bank_lines_for_review +fct_payments +int_invoice_balances")
+    stages.simulate(ctx)
+    stages.ingest(ctx)
+    stages.build(ctx, models="+mart_bank_lines_for_review +fct_payments +int_invoice_balances_adjusted")
     CONTEXT["ctx"] = ctx
     return settings.duckdb_path, ctx.landing_dir / "_truth"
 
@@ -58,11 +58,11 @@ def test_unmatched_lines_go_to_review_and_nothing_is_over_allocated(built: tuple
         unreviewed = con.sql(
             """select count(*) from marts.fct_payments
             where amount_unmatched > 0
-                and bank_txn_id not in (select bank_txn_id from intermediate.int_bank_lines_for_review)"""
+                and bank_txn_id not in (select bank_txn_id from marts.mart_bank_lines_for_review)"""
         ).fetchall()[0][0]
         over = con.sql("select count(*) from marts.fct_payments where amount_unmatched < 0").fetchall()[0][0]
         reasons = dict(
-            con.sql("select reason, count(*) from intermediate.int_bank_lines_for_review group by reason").fetchall()
+            con.sql("select reason, count(*) from marts.mart_bank_lines_for_review group by reason").fetchall()
         )
     assert unreviewed == 0
     assert over == 0
@@ -85,7 +85,7 @@ def test_reversed_payment_reopens_its_invoice(built: tuple[Path, Path]) -> None:
         paid = con.sql(
             """select m.bank_txn_id, m.invoice_id, m.amount_allocated, b.amount_open
             from intermediate.int_payments_matched_to_invoices m
-            join intermediate.int_invoice_balances b using (invoice_id)
+            join intermediate.int_invoice_balances_adjusted b using (invoice_id)
             where not m.is_recorded_in_erp and m.booking_date < date '2026-11-20'
                 -- the ERP has not recorded it in any way yet (its open amount still counts the invoice)
                 and b.amount_paid_bank_unrecorded = m.amount_allocated and b.amount_open_erp >= m.amount_allocated
@@ -107,7 +107,7 @@ def test_reversed_payment_reopens_its_invoice(built: tuple[Path, Path]) -> None:
             from raw_bank.statement_lines where bank_txn_id = ?""",
             [txn],
         )
-    stages.dbt_build.fn(CONTEXT["ctx"], select="int_bank_lines_reversed+,+int_invoice_balances +fct_payments")
+    stages.build(CONTEXT["ctx"], models="int_bank_lines_reversed+,+int_invoice_balances_adjusted +fct_payments")
     with duckdb.connect(str(warehouse)) as con:
         reversed_line = con.execute(
             "select match_method, amount_matched, amount_unmatched, is_reversed, reversed_by_bank_txn_id "
@@ -118,7 +118,7 @@ def test_reversed_payment_reopens_its_invoice(built: tuple[Path, Path]) -> None:
             "select count(*) from intermediate.int_payments_matched_to_invoices where bank_txn_id = ?", [txn]
         ).fetchall()[0][0]
         open_after = con.execute(
-            "select amount_open from intermediate.int_invoice_balances where invoice_id = ?", [invoice]
+            "select amount_open from intermediate.int_invoice_balances_adjusted where invoice_id = ?", [invoice]
         ).fetchall()[0][0]
     assert reversed_line == [("reversed", 0, 0, True, f"REVERSAL-OF-{txn}")]
     assert still_matched == 0

@@ -28,9 +28,9 @@ def _build(root: Path, as_of: date) -> pd.DataFrame:
 
     settings = load_settings(data_dir=root)
     ctx = stages.make_context(settings, as_of)
-    stages.simulate_sources.fn(ctx)
-    stages.ingest_sources.fn(ctx)
-    stages.dbt_build.fn(ctx, select="+ml_invoice_features")
+    stages.simulate(ctx)
+    stages.ingest(ctx)
+    stages.build(ctx, models="+ml_invoice_features")
     with duckdb.connect(str(settings.duckdb_path)) as con:
         return con.execute(
             "select * exclude (is_label_known, is_late) from marts.ml_invoice_features where snapshot_date <= ?",

@@ -4,13 +4,11 @@
 -- 'payer' and no number, that the invoice is an open invoice of one of the line's payer candidates.
 -- Candidates are blocked by currency and by number key, deletion neighbour, number prefix + customer
 -- or amount, or payer customer: never all lines against all invoices.
--- A table of its own (not a CTE of int_payment_candidates) so that Postgres plans the next step on
+-- A table of its own (not a CTE of int_payment_candidates_corroborated) so that Postgres plans the next step on
 -- real statistics: estimating these unions from the CTEs above (10^21 rows guessed at profile L for
 -- 10M real), it met the ERP allocations in a nested loop, every candidate against every allocation.
 with bank_credits as (
-    select *
-    from {{ ref('stg_bank__statement_lines') }}
-    where credit_debit = 'CRDT' and booking_date <= {{ as_of_date() }}
+    select * from {{ ref('int_bank_credits_booked') }}
 ),
 
 tokens as (
@@ -18,23 +16,11 @@ tokens as (
 ),
 
 payer_candidates as (
-    select * from {{ ref('int_bank_credit_payer_candidates') }}
+    select * from {{ ref('int_bank_credits_linked_to_payers') }}
 ),
 
 invoices as (
-    select
-        invoices.invoice_id,
-        invoices.customer_id,
-        invoices.currency,
-        invoices.issue_date,
-        invoices.due_date,
-        {{ number_key('invoices.invoice_number') }} as number_key,
-        upper(replace(invoices.payment_reference, ' ', '')) as payment_reference,
-        settled.amount_due,
-        settled.settled_known_date
-    from {{ ref('stg_erp__invoices') }} as invoices
-    inner join {{ ref('int_invoices_settled') }} as settled using (invoice_id)
-    where settled.amount_due > 0
+    select * from {{ ref('int_invoices_awaiting_cash') }}
 ),
 
 line_tokens as materialized (
@@ -44,17 +30,15 @@ line_tokens as materialized (
 ),
 
 by_reference as (
+    -- a valid structured reference equal to an open invoice's (int_bank_credits_matched_by_reference)
     select
-        bank_credits.bank_txn_id,
-        invoices.invoice_id,
-        bank_credits.creditor_reference as token_key,
+        matched.bank_txn_id,
+        matched.invoice_id,
+        matched.creditor_reference as token_key,
         'structured_reference' as evidence,
         0 as edit_distance
-    from bank_credits
-    inner join invoices
-        on bank_credits.creditor_reference = invoices.payment_reference
-        and bank_credits.currency = invoices.currency
-    where {{ is_valid_creditor_reference('bank_credits.creditor_reference') }}
+    from {{ ref('int_bank_credits_matched_by_reference') }} as matched
+    inner join invoices on invoices.invoice_id = matched.invoice_id
 ),
 
 -- With the invoice's customer and whether the amounts agree, for lines_settled_by_text below: met

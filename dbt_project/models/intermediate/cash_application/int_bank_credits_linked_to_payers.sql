@@ -22,8 +22,7 @@ with bank_credits as materialized (
         currency,
         counterparty_iban,
         {{ normalised_name('counterparty_name') }} as payer_name
-    from {{ ref('stg_bank__statement_lines') }}
-    where credit_debit = 'CRDT' and booking_date <= {{ as_of_date() }}
+    from {{ ref('int_bank_credits_booked') }}
 ),
 
 accounts as (

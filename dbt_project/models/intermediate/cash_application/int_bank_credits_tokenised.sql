@@ -3,8 +3,8 @@
 -- INV 2025 000123, a cut-off INV-2025-00); its key is the digits alone, the form invoice numbers are
 -- matched on. Texts quoting several invoices give several rows; texts with no number give none.
 with bank_credits as (
-    select * from {{ ref('stg_bank__statement_lines') }}
-    where credit_debit = 'CRDT' and booking_date <= {{ as_of_date() }} and remittance_text is not null
+    select * from {{ ref('int_bank_credits_booked') }}
+    where remittance_text is not null
 ),
 
 numbers as (

@@ -4,8 +4,8 @@
 -- reference or the exact number of an invoice of exactly the line's amount (known from booking).
 -- Consumers must only use a link learned before the booking date of the line they match.
 with bank_credits as (
-    select * from {{ ref('stg_bank__statement_lines') }}
-    where credit_debit = 'CRDT' and booking_date <= {{ as_of_date() }} and counterparty_iban is not null
+    select * from {{ ref('int_bank_credits_booked') }}
+    where counterparty_iban is not null
 ),
 
 tokens as (
@@ -38,12 +38,9 @@ from_erp as (
 ),
 
 from_reference as (
-    select bank_credits.counterparty_iban, invoices.customer_id, bank_credits.booking_date as learned_date
-    from bank_credits
-    inner join invoices
-        on bank_credits.creditor_reference = invoices.payment_reference
-        and bank_credits.currency = invoices.currency
-    where {{ is_valid_creditor_reference('bank_credits.creditor_reference') }}
+    select counterparty_iban, customer_id, booking_date as learned_date
+    from {{ ref('int_bank_credits_matched_by_reference') }}
+    where counterparty_iban is not null
 ),
 
 from_exact_number as (

@@ -1,33 +1,22 @@
 -- One row per (bank credit line booked up to the run date, evidence that it may pay an invoice, from
--- int_payment_evidence) that is still plausible when the line was booked, with what corroborates it:
+-- int_bank_credits_linked_to_invoices) that is still plausible when the line was booked, with what corroborates it:
 -- whether the payer is known to pay for the invoice's customer, and how the line's amount compares
 -- with what was still open on the invoice when the line was booked (amount due minus the ERP
 -- allocations recorded before).
 with bank_credits as (
-    select *
-    from {{ ref('stg_bank__statement_lines') }}
-    where credit_debit = 'CRDT' and booking_date <= {{ as_of_date() }}
+    select * from {{ ref('int_bank_credits_booked') }}
 ),
 
 evidence as (
-    select * from {{ ref('int_payment_evidence') }}
+    select * from {{ ref('int_bank_credits_linked_to_invoices') }}
 ),
 
 payer_candidates as (
-    select * from {{ ref('int_bank_credit_payer_candidates') }}
+    select * from {{ ref('int_bank_credits_linked_to_payers') }}
 ),
 
 invoices as (
-    select
-        invoices.invoice_id,
-        invoices.customer_id,
-        invoices.issue_date,
-        invoices.due_date,
-        settled.amount_due,
-        settled.settled_known_date
-    from {{ ref('stg_erp__invoices') }} as invoices
-    inner join {{ ref('int_invoices_settled') }} as settled using (invoice_id)
-    where settled.amount_due > 0
+    select * from {{ ref('int_invoices_awaiting_cash') }}
 ),
 
 allocations as (

@@ -1,7 +1,7 @@
 -- One row per (bank credit line, invoice) allocation found by cash application, as of the run date.
 -- The cascade, most trusted first (each allocation keeps its method and confidence):
 --   1. text: per number quoted (or structured reference), the unique best-scoring candidate invoice,
---      if its score clears the bar (int_payment_candidates: reference / exact / one typo / cut short,
+--      if its score clears the bar (int_payment_candidates_corroborated: reference / exact / one typo / cut short,
 --      corroborated by amount and payer); a tie at the top is ambiguous and goes to review;
 --   2. completion: when the invoices named leave a remainder, the payer's other open invoices of the
 --      same customer that make up exactly that remainder, oldest due first;
@@ -18,7 +18,7 @@
 -- bank lines; a `not in` over a set is a hashed subplan whatever the estimate (DuckDB: a hash mark
 -- join either way). `candidates` is `not materialized` so Postgres plans with the table's statistics.
 with candidates as not materialized (
-    select * from {{ ref('int_payment_candidates') }}
+    select * from {{ ref('int_payment_candidates_corroborated') }}
     -- a payment reversed or returned by the run date pays nothing (its invoices stay open), and a
     -- reversal line is not a payment (int_bank_lines_reversed)
     where bank_txn_id not in (select bank_txn_id from {{ ref('int_bank_lines_reversed') }})

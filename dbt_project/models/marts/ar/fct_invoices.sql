@@ -6,7 +6,7 @@ with invoices as (
 ),
 
 balances as (
-    select * from {{ ref('int_invoice_balances') }}
+    select * from {{ ref('int_invoice_balances_adjusted') }}
 ),
 
 open_disputes as (

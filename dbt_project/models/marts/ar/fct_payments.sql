@@ -3,8 +3,7 @@
 -- by the run date matches nothing (match_method 'reversed', with the reversing line); a credit that
 -- is itself a reversal (of a debit) is 'reversal'.
 with credits as (
-    select * from {{ ref('stg_bank__statement_lines') }}
-    where credit_debit = 'CRDT' and booking_date <= {{ as_of_date() }}
+    select * from {{ ref('int_bank_credits_booked') }}
 ),
 
 matches as (

@@ -5,10 +5,9 @@
 -- ('unallocated_remainder': over-payments, invoices not found). Candidates are listed, never applied.
 with bank_credits as (
     select *
-    from {{ ref('stg_bank__statement_lines') }}
-    where credit_debit = 'CRDT' and booking_date <= {{ as_of_date() }}
-        -- a reversed payment or a reversal line is no cash to apply (fct_payments shows them)
-        and bank_txn_id not in (select bank_txn_id from {{ ref('int_bank_lines_reversed') }})
+    from {{ ref('int_bank_credits_booked') }}
+    -- a reversed payment or a reversal line is no cash to apply (fct_payments shows them)
+    where bank_txn_id not in (select bank_txn_id from {{ ref('int_bank_lines_reversed') }})
 ),
 
 matches as (
@@ -16,7 +15,7 @@ matches as (
 ),
 
 candidates as (
-    select * from {{ ref('int_payment_candidates') }}
+    select * from {{ ref('int_payment_candidates_corroborated') }}
 ),
 
 allocated as (

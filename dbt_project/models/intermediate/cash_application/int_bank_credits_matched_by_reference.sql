@@ -1,0 +1,35 @@
+-- One row per (bank credit line booked up to the run date, posted invoice) where the line quotes a
+-- valid structured creditor reference (ISO 11649 RF or Swiss QRR, check digits verified) equal to the
+-- invoice's payment reference, in the same currency: the payer is beyond doubt. The one definition
+-- of a structured-reference match: int_bank_credits_linked_to_invoices uses it as evidence, and
+-- int_payer_accounts_learned learns the payer's account from it.
+with bank_credits as (
+    select * from {{ ref('int_bank_credits_booked') }}
+),
+
+invoices as (
+    select
+        invoices.invoice_id,
+        invoices.customer_id,
+        invoices.currency,
+        upper(replace(invoices.payment_reference, ' ', '')) as payment_reference
+    from {{ ref('stg_erp__invoices') }} as invoices
+    inner join {{ ref('int_invoices_settled') }} as settled using (invoice_id)
+),
+
+final as (
+    select
+        bank_credits.bank_txn_id,
+        invoices.invoice_id,
+        invoices.customer_id,
+        bank_credits.creditor_reference,
+        bank_credits.counterparty_iban,
+        bank_credits.booking_date
+    from bank_credits
+    inner join invoices
+        on bank_credits.creditor_reference = invoices.payment_reference
+        and bank_credits.currency = invoices.currency
+    where {{ is_valid_creditor_reference('bank_credits.creditor_reference') }}
+)
+
+select * from final
