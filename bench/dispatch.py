@@ -1,6 +1,6 @@
 """Dispatch throughput benchmark: outbox -> WhatsApp Cloud API and Twilio emulators on 127.0.0.1.
 
-The emulators and the webhook receiver run in separate processes (``simulator.emulators.channel_lab``;
+The emulators and the webhook receiver run in separate processes (``lab.channels``;
 WhatsApp from one, Twilio from another), as real providers would. This process enqueues ``--messages``
 contact tasks (half WhatsApp, half SMS) in a fresh DuckDB outbox and times ``outbox.dispatch``
 through the real senders (pooled connections, worker threads, templates rendered per message, every
@@ -65,7 +65,7 @@ def run(messages: int, work: Path, concurrency: int) -> dict[str, Any]:
     # Two lab processes: WhatsApp served by one, Twilio by the other (separate services, separate GILs).
     labs = [
         subprocess.Popen(
-            [sys.executable, "-m", "simulator.emulators.channel_lab", str(work / f"inbound{i}")],
+            [sys.executable, "-m", "lab.channels", str(work / f"inbound{i}")],
             stdout=subprocess.PIPE,
             text=True,
         )

@@ -336,8 +336,8 @@ def run(
         max_runs: Restarts allowed to drain the outbox after the kills.
     """
     from connectors.channels import outbox
+    from lab.channels import start_lab
     from simulator.emulators.channel_common import FaultPlan
-    from simulator.emulators.channel_lab import start_lab
 
     rng = random.Random(seed)
     tmp = Path(workdir or tempfile.mkdtemp(prefix="outbox-faults-"))

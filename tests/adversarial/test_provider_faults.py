@@ -37,8 +37,8 @@ from connectors.channels import outbox, registry
 from connectors.channels.hubspot_tasks.sender import reference
 from connectors.channels.twilio_sms.sender import marker
 from connectors.webhooks import store
+from lab.channels import ChannelLab, start_lab
 from simulator.emulators.channel_common import FaultPlan, FaultProxy
-from simulator.emulators.channel_lab import ChannelLab, start_lab
 from tests.adversarial.corpus import Case, case_ids
 
 HTTP = ("whatsapp", "sms", "call")

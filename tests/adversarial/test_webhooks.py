@@ -779,7 +779,7 @@ def test_opt_out_after_queueing_cancels_the_next_dispatch(tmp_path) -> None:
     from cobranza.settings import load_settings
     from connectors.channels import outbox
     from flows import stages
-    from simulator.emulators.channel_lab import start_lab
+    from lab.channels import start_lab
 
     case = next(c for c in CASES if c.id == "hook-optout-after-queueing")
     settings = load_settings(data_dir=tmp_path, channels={"email": "smtp", "whatsapp": "whatsapp_cloud"})

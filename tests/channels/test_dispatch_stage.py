@@ -12,7 +12,7 @@ from channels_helpers import decision_rows, warehouse_state
 from cobranza.settings import load_settings
 from connectors.channels import outbox
 from flows import stages
-from simulator.emulators.channel_lab import start_lab
+from lab.channels import start_lab
 
 
 def test_stage_sends_whatsapp_live_and_the_rest_dry_run(tmp_path) -> None:

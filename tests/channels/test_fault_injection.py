@@ -20,8 +20,8 @@ import pytest
 from channels_helpers import decision_rows
 
 from connectors.channels import outbox
+from lab.channels import start_lab
 from simulator.emulators.channel_common import FaultPlan
-from simulator.emulators.channel_lab import start_lab
 
 WORKER = Path(__file__).with_name("dispatch_worker.py")
 ROOT = Path(__file__).parents[2]

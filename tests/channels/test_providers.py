@@ -18,9 +18,9 @@ from connectors.channels.whatsapp_cloud import WhatsAppConfig, WhatsAppSender
 from connectors.contracts import INTERACTIONS
 from connectors.load import land
 from connectors.webhooks import store
+from lab.channels import start_lab
 from ml.inbound.interactions import build_interactions
 from simulator.emulators.channel_common import FaultPlan
-from simulator.emulators.channel_lab import start_lab
 from simulator.emulators.server import serve
 from simulator.emulators.twilio import TwilioEmulator
 

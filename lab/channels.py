@@ -1,20 +1,20 @@
-"""A local channel lab: WhatsApp, Twilio and HubSpot emulators, an aiosmtpd SMTP server and the webhook
+"""The channel lab: WhatsApp, Twilio and HubSpot emulators, an SMTP server and the production webhook
 receiver, all on 127.0.0.1, wired to each other like the real services.
 
 The emulators post their delivery/read/inbound webhooks to the receiver, which verifies the
 signatures and spools the events for the dispatch stage. Used by the channel tests, the dispatch
-benchmark and ``cobranza emulators`` (the demo). :meth:`ChannelLab.env` gives the environment that
-points the senders at the lab, :meth:`ChannelLab.overrides` the same as explicit config values.
+benchmark (``python -m lab.channels <spool> [<crm dir>]`` runs it as a separate process) and
+``cobranza emulators`` (the demo). :meth:`ChannelLab.env` gives the environment that points the
+senders at the lab, :meth:`ChannelLab.overrides` the same as explicit config values.
+
+Why it lives in ``lab/`` and not in ``simulator/emulators/``: see the package docstring.
 """
 
 from __future__ import annotations
 
 import secrets
-import socket
 import threading
 from dataclasses import dataclass, field
-from email import message_from_bytes
-from email.message import Message
 from pathlib import Path
 from typing import Any
 
@@ -24,55 +24,11 @@ from connectors.webhooks.app import create_app
 from connectors.webhooks.spool import Spool
 from simulator.emulators.channel_common import FaultPlan
 from simulator.emulators.server import RunningServer, serve
+from simulator.emulators.smtp import SmtpSink, free_port
 from simulator.emulators.twilio import TwilioEmulator
 from simulator.emulators.whatsapp import WhatsAppEmulator
 
 FROM_NUMBER = "+15550001234"
-
-
-def _free_port() -> int:
-    """A free loopback port (aiosmtpd's controller cannot bind port 0 itself)."""
-    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as sock:
-        sock.bind(("127.0.0.1", 0))
-        return sock.getsockname()[1]
-
-
-class SmtpSink:
-    """aiosmtpd handler keeping every accepted message (``email.message.Message``) in memory.
-
-    Faults from a :class:`FaultPlan`, as a relay shows them at the end of DATA: ``5xx``/``429`` ->
-    ``451 4.3.0`` (transient, not queued); ``504_after`` -> the message is queued (counted as
-    delivered) and the connection is dropped before the ``250`` reply; ``timeout_after`` -> queued,
-    the reply comes after ``hang_s``; ``html_after``/``timeout_before`` -> ``421`` and the connection
-    closed before queuing.
-    """
-
-    def __init__(self, faults: FaultPlan | None = None) -> None:
-        self.messages: list[Message] = []
-        self.envelopes: list[tuple[str, list[str]]] = []
-        self.faults = faults or FaultPlan()
-        self._lock = threading.Lock()
-
-    async def handle_DATA(self, server: Any, session: Any, envelope: Any) -> str:  # noqa: N802 - aiosmtpd API
-        """Keep the message; answer 250 (or the drawn fault)."""
-        import asyncio
-
-        fault = self.faults.draw()
-        if fault in ("5xx", "429"):
-            return "451 4.3.0 Temporary failure, try again later"
-        if fault in ("html_after", "timeout_before"):
-            # Reply 421, then close the connection (RFC 5321 §3.8): nothing was queued.
-            asyncio.get_running_loop().call_later(0.05, server.transport.close)
-            return "421 4.3.2 Service shutting down"
-        msg = message_from_bytes(envelope.original_content or envelope.content)
-        with self._lock:
-            self.messages.append(msg)
-            self.envelopes.append((envelope.mail_from, list(envelope.rcpt_tos)))
-        if fault == "504_after":
-            server.transport.abort()  # queued, but the client never hears the 250
-        elif fault == "timeout_after":
-            await asyncio.sleep(self.faults.hang_s)
-        return "250 Message accepted for delivery"
 
 
 @dataclass
@@ -215,7 +171,7 @@ def start_lab(
             servers.append(hs_srv)
             hubspot_url = hs_srv.base_url
         sink = SmtpSink(smtp_faults)
-        controller = Controller(sink, hostname="127.0.0.1", port=_free_port())
+        controller = Controller(sink, hostname="127.0.0.1", port=free_port())
         controller.start()
     except BaseException:
         for srv in servers:
@@ -277,7 +233,7 @@ def run_until_stopped(
         stop.wait()
 
 
-if __name__ == "__main__":  # pragma: no cover - used by bench/dispatch.py as a separate process
+if __name__ == "__main__":  # pragma: no cover - `python -m lab.channels`: bench/dispatch.py's separate processes
     import sys
 
     run_until_stopped(sys.argv[1], crm_dir=sys.argv[2] if len(sys.argv) > 2 else None, read_rate=0.0)
