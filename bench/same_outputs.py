@@ -19,7 +19,12 @@ Doubles are compared at 12 significant digits (parallel aggregation varies the l
 
 Usage::
 
-    python -m bench.same_outputs --before <rev> [--after <rev>|--after-tree] [--work-dir DIR] [--compare-only]
+    python -m bench.same_outputs --before <rev> [--after <rev>] [--after-dbt-from <rev>] [--work-dir DIR]
+        [--side before|after|both] [--compare-only]
+
+``--after-dbt-from REV`` runs the "after" side with the ``dbt_project`` of ``REV`` (e.g. the
+"before" commit), to show a Python-only change keeps the outputs while the dbt project changes
+concurrently (or is mid-way through a change at the "after" commit).
 """
 
 from __future__ import annotations
@@ -61,6 +66,15 @@ def export_tree(rev: str, dest: Path) -> Path:
     archive = subprocess.run(["git", "-C", str(ROOT), "archive", rev], check=True, capture_output=True).stdout
     subprocess.run(["tar", "-x", "-C", str(dest)], input=archive, check=True)
     return dest
+
+
+def replace_dbt_project(tree: Path, rev: str) -> None:
+    """Swap the exported tree's ``dbt_project`` for that of git revision ``rev``."""
+    shutil.rmtree(tree / "dbt_project")
+    archive = subprocess.run(
+        ["git", "-C", str(ROOT), "archive", rev, "dbt_project"], check=True, capture_output=True
+    ).stdout
+    subprocess.run(["tar", "-x", "-C", str(tree)], input=archive, check=True)
 
 
 def daily_run(tree: Path, data: Path, as_of: date, lock: bool) -> None:
@@ -142,6 +156,7 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--before", required=True, help="git revision before")
     parser.add_argument("--after", default="HEAD", help="git revision after (default HEAD)")
     parser.add_argument("--as-of", type=date.fromisoformat, default=AS_OF)
+    parser.add_argument("--after-dbt-from", default=None, help="run the after side with this revision's dbt_project")
     parser.add_argument("--work-dir", type=Path, default=None, help="keep trees and data here")
     parser.add_argument("--side", choices=["before", "after", "both"], default="both", help="which runs to do")
     parser.add_argument("--compare-only", action="store_true", help="compare the runs already in --work-dir")
@@ -158,6 +173,8 @@ def main(argv: list[str] | None = None) -> int:
                     continue
                 shutil.rmtree(work / side, ignore_errors=True)
                 tree = export_tree(rev, work / side / "tree")
+                if side == "after" and args.after_dbt_from:
+                    replace_dbt_project(tree, args.after_dbt_from)
                 daily_run(tree, work / side / "data", args.as_of, lock=not args.no_lock)
         if args.side != "both" and not args.compare_only:
             return 0
@@ -166,7 +183,8 @@ def main(argv: list[str] | None = None) -> int:
         if args.work_dir is None:
             shutil.rmtree(work, ignore_errors=True)
     failed = False
-    lines = [f"{args.before} vs {args.after}, daily run on profile S as of {args.as_of}"]
+    dbt_note = f" (dbt_project of {args.after_dbt_from})" if args.after_dbt_from else ""
+    lines = [f"{args.before} vs {args.after}{dbt_note}, daily run on profile S as of {args.as_of}"]
     lines.append(f"{'table':<46}{'rows b':>9}{'rows a':>9}{'only b':>8}{'only a':>8}  note")
     fmt = lambda v: "-" if v is None else f"{v:,}"  # noqa: E731 - local formatter
     for r in rows:

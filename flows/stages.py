@@ -12,66 +12,16 @@ suites and ``ml.nba``. Only idempotent stages retry.
 
 from __future__ import annotations
 
-import logging
-from dataclasses import dataclass
-from datetime import UTC, date, datetime, time, timedelta
-from pathlib import Path
+from datetime import UTC, datetime, time, timedelta
 from typing import Any
 
 from prefect import task
-from prefect.logging import get_run_logger
 
-from cobranza.settings import Settings
+# make_context, merge_dispatch and unsubscribe_secret are re-exported: the flows, the CLI and tests use stages.*
+from flows.context import RunContext, make_context, run_logger  # noqa: F401
+from flows.dispatch import cancel_stale, dispatch, land_feedback, merge_dispatch, send, unsubscribe_secret  # noqa: F401
 
 RAW_SCHEMAS = ["raw_erp", "raw_crm", "raw_bank"]
-
-
-def run_logger() -> logging.Logger | logging.LoggerAdapter:
-    """The Prefect run logger inside a flow run, the ``cobranza.flows`` logger outside one (CLI, bench)."""
-    try:
-        return get_run_logger()
-    except Exception:  # called outside a flow run
-        return logging.getLogger("cobranza.flows")
-
-
-@dataclass(frozen=True)
-class RunContext:
-    """What every stage needs to know about this run."""
-
-    settings: Settings
-    as_of: date
-    now_utc: datetime
-
-    @property
-    def warehouse(self) -> Path:
-        """The DuckDB file."""
-        return self.settings.duckdb_path
-
-    @property
-    def landing_dir(self) -> Path:
-        """Folder of the source extracts."""
-        return self.settings.resolve(self.settings.sources.landing_dir)
-
-    @property
-    def dbt_dir(self) -> Path:
-        """dbt target and logs for this data directory."""
-        return self.settings.data_dir / "dbt"
-
-
-def make_context(settings: Settings, as_of: date | None, now_utc: datetime | None = None) -> RunContext:
-    """Fix the business date and the decision clock of a run.
-
-    A run for today decides at the current time; a run for another date (back-fill, tests) decides
-    as if it ran at 06:00 UTC that day, so its schedule is reproducible.
-    """
-    from cobranza import logmask
-
-    logmask.install()  # phone numbers and e-mail addresses never reach a log line of a run
-    today = datetime.now(UTC).date()
-    as_of = as_of or today
-    if now_utc is None:
-        now_utc = datetime.now(UTC) if as_of == today else datetime.combine(as_of, time(6, 0), tzinfo=UTC)
-    return RunContext(settings=settings, as_of=as_of, now_utc=now_utc)
 
 
 def simulate(ctx: RunContext) -> dict[str, int]:
@@ -307,146 +257,6 @@ def decide(ctx: RunContext) -> dict[str, Any]:
     out["arms"] = day.decisions["arm"].value_counts().to_dict()
     run_logger().info("decisions: %s", out)
     return out
-
-
-def land_feedback(ctx: RunContext) -> dict[str, int]:
-    """Webhook spool -> ``raw_channels.webhook_events`` -> interactions (delivery, read; replies read by ml.inbound)."""
-    from connectors import warehouse
-    from connectors.contracts import INTERACTIONS
-    from connectors.load import land_arrow
-    from connectors.webhooks.store import land_events
-    from ml.inbound.interactions import build_interactions
-
-    with warehouse.connect(ctx.warehouse) as con:
-        new_events = land_events(con, ctx.settings.resolve(ctx.settings.channels.inbound_dir))
-        rows, summary = build_interactions(con)
-        if rows.num_rows:
-            land_arrow(con, INTERACTIONS, rows, source="webhooks", origin="webhook events")
-    return {"webhook_events": new_events, "promises": summary.promises, "disputes": summary.disputes}
-
-
-def cancel_stale(ctx: RunContext) -> int:
-    """Cancel queued contacts the warehouse now says must not go out (``ml.nba.revalidate``).
-
-    First lands a killed dispatcher's write-ahead logs, so a task already handed over is not cancelled
-    and then resent. Reads only the invoices and contacts the waiting tasks name; each cancelled task
-    gets a ``dead`` event whose detail starts with ``cancelled before sending:`` and gives the reason.
-    """
-    from connectors import warehouse
-    from connectors.channels import outbox
-    from ml.inbound import optouts
-    from ml.nba import revalidate
-
-    with warehouse.connect(ctx.warehouse) as con:
-        outbox.land_dispatch_logs(con)
-        waiting = outbox.pending_tasks(con, ctx.now_utc, states=("pending", "failed"))
-        if waiting.empty:
-            return 0
-        if not (
-            warehouse.table_exists(con, "marts.fct_invoices") and warehouse.table_exists(con, "marts.dim_contacts")
-        ):
-            raise RuntimeError(
-                f"{len(waiting)} contact tasks are waiting but marts.fct_invoices / marts.dim_contacts are missing, "
-                "so they cannot be re-checked before sending: run the dbt build (cobranza run) first"
-            )
-        invoices, contacts = outbox.waiting_subjects(
-            con, waiting, invoices="marts.fct_invoices", contacts="marts.dim_contacts"
-        )
-        # Opt-outs from the webhook events landed moments ago (land_feedback), not yesterday's marts.
-        stale = revalidate.stale_tasks(
-            waiting, revalidate.still_open_invoices(invoices), contacts, optouts.opt_outs(con)
-        )
-        n = outbox.cancel(con, stale, ctx.now_utc)
-    if n:
-        run_logger().info("dispatch: %d queued contacts cancelled before sending (%s)", n, stale["reason"].iloc[0])
-    return n
-
-
-def send(ctx: RunContext, overrides: dict[str, dict[str, Any]] | None = None) -> dict[str, int]:
-    """Hand open outbox tasks to each channel's provider exactly once.
-
-    Channels left on ``dry_run`` (the default) get every open task rendered to the dry-run file;
-    real providers only get tasks whose lawful send window is open now.
-    """
-    from connectors import warehouse
-    from connectors.channels import outbox, registry
-    from connectors.webhooks import store
-
-    ch = ctx.settings.channels
-    choice = {c: getattr(ch, c) for c in registry.CHANNELS}
-    total: dict[str, int] = {}
-    with warehouse.connect(ctx.warehouse) as con:
-        senders = registry.build_senders(
-            choice,
-            dry_run_dir=ctx.settings.resolve(ch.outbox_dir),
-            whatsapp_status_lookup=lambda ids: store.whatsapp_confirmations(con, ids),
-            whatsapp_last_inbound=store.whatsapp_last_inbound(con),
-            overrides=_with_unsubscribe_key(ctx, choice, overrides),
-        )
-        try:
-            for channels, sender in senders:
-                counts = outbox.dispatch(
-                    con,
-                    sender,
-                    ctx.now_utc,
-                    channels=channels,
-                    max_attempts=ch.max_attempts,
-                    unknown_ttl=timedelta(hours=ch.unknown_ttl_hours),
-                    clock=_send_clock(ctx),
-                )
-                for key, value in counts.items():
-                    total[key] = total.get(key, 0) + value
-        finally:
-            registry.close_senders(senders)
-    return total
-
-
-def merge_dispatch(feedback: dict[str, int], cancelled: int, sent: dict[str, int]) -> dict[str, int]:
-    """The dispatch summary: feedback landed, tasks cancelled, then the send counts."""
-    total = {**feedback, "cancelled": cancelled}
-    for key, value in sent.items():
-        total[key] = total.get(key, 0) + value
-    run_logger().info("dispatch: %s", total)
-    return total
-
-
-def dispatch(ctx: RunContext, overrides: dict[str, dict[str, Any]] | None = None) -> dict[str, int]:
-    """Land channel feedback, cancel stale tasks, then send: the whole dispatch (``cobranza dispatch``)."""
-    return merge_dispatch(land_feedback(ctx), cancel_stale(ctx), send(ctx, overrides))
-
-
-def unsubscribe_secret(settings: Settings) -> str:
-    """The secret of the unsubscribe links, shared by the e-mail sender and the webhook receiver.
-
-    ``webhooks.token_secret`` (``COBRANZA_WEBHOOKS__TOKEN_SECRET``) when set; else the one generated
-    at first run and kept, mode 0600, in ``webhooks.key_file`` under the data directory.
-    """
-    from connectors.channels.templates.unsubscribe import load_or_create_secret
-
-    configured = settings.webhooks.token_secret
-    if configured is not None and configured.get_secret_value():
-        return configured.get_secret_value()
-    return load_or_create_secret(settings.resolve(settings.webhooks.key_file))
-
-
-def _with_unsubscribe_key(
-    ctx: RunContext, choice: dict[str, str], overrides: dict[str, dict[str, Any]] | None
-) -> dict[str, dict[str, Any]] | None:
-    """The senders' overrides with the unsubscribe secret given to SMTP (its links must verify)."""
-    if choice.get("email") != "smtp" or "unsubscribe_key" in ((overrides or {}).get("smtp") or {}):
-        return overrides
-    out = dict(overrides or {})
-    out["smtp"] = {**(out.get("smtp") or {}), "unsubscribe_key": unsubscribe_secret(ctx.settings)}
-    return out
-
-
-def _send_clock(ctx: RunContext) -> Any:
-    """The time stamped on each message's events: the wall clock on a live run (the run's ``now_utc`` is
-    when the flow started, minutes before a message leaves); on a replayed day, ``dispatch``'s default
-    (the replayed instant plus the real time elapsed)."""
-    if abs(datetime.now(UTC) - ctx.now_utc) < timedelta(hours=1):
-        return lambda: datetime.now(UTC)
-    return None
 
 
 def _jsonable(value: Any) -> Any:
