@@ -208,6 +208,9 @@ def blocks(prefect_harness):
         value = "12345678" if block == "cobranza-smtp-password" else _value(field)
         Secret(value=value).save(block, overwrite=True)
         saved[block] = value
+    # Not a credential, but kept beside Twilio's token (TwilioConfig.block_fields).
+    Secret(value="AC-from-a-block").save("cobranza-twilio-account-sid", overwrite=True)
+    saved["cobranza-twilio-account-sid"] = "AC-from-a-block"
     yield saved
     for block in saved:
         Secret.delete(block)
@@ -229,6 +232,14 @@ class _Probe(EnvConfig):
     env_section: ClassVar[str] = "PROBE"
     label: ClassVar[str] = "Probe channel"
     token: SecretStr
+
+
+def test_account_sid_from_its_block_beside_the_token(blocks, monkeypatch) -> None:
+    monkeypatch.delenv("COBRANZA_TWILIO__ACCOUNT_SID", raising=False)
+    monkeypatch.delenv("TWILIO_ACCOUNT_SID", raising=False)
+    cfg = TwilioConfig.from_env(from_number="+15550001234")
+    assert cfg.account_sid == "AC-from-a-block"
+    assert cfg.auth_token.get_secret_value() == blocks["cobranza-twilio-auth-token"]
 
 
 def test_missing_block_is_named_with_the_api_it_asked(prefect_harness, monkeypatch) -> None:
