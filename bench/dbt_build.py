@@ -7,9 +7,10 @@ figures are the build's own (dbt's import and project parsing included, as in a 
 
 - ``--target duckdb``: on the warehouse file itself (DuckDB runs inside the process, so the peak
   RSS is the engine's memory too);
-- ``--target postgres``: the raw tables are first copied into a fresh database (default
-  ``cobranza_bench``, dropped afterwards unless ``--keep``): raw tables created from
-  ``connectors/contracts.py``, rows exported by DuckDB as CSV and sent with psycopg ``COPY``; the
+- ``--target postgres``: every table the models read as a source is first copied into a fresh
+  database (default ``cobranza_bench``, dropped afterwards unless ``--keep``): raw tables created
+  from ``connectors/contracts.py``, the operational ones (quarantine, outbox, decision log, scores)
+  from the warehouse's own columns, rows exported by DuckDB as CSV and sent with psycopg ``COPY``; the
   build then runs through the ``postgres`` output of ``dbt_project/profiles.yml``. The peak RSS is
   the dbt client's; the server's memory is not in it.
 
@@ -169,6 +170,104 @@ def copy_raw_to_postgres(warehouse: Path, dbname: str, spool_dir: Path) -> dict[
     return counts
 
 
+PROJECT_DIR = Path(__file__).resolve().parents[1] / "dbt_project"
+#: DuckDB column types (information_schema.columns.data_type) -> PostgreSQL.
+_PG_TYPES = {
+    "VARCHAR": "varchar",
+    "DATE": "date",
+    "TIMESTAMP": "timestamp",
+    "TIMESTAMP WITH TIME ZONE": "timestamptz",
+    "INTEGER": "integer",
+    "BIGINT": "bigint",
+    "DOUBLE": "double precision",
+    "BOOLEAN": "boolean",
+    "JSON": "json",
+    "VARCHAR[]": "varchar[]",
+}
+
+
+def declared_sources(project_dir: Path = PROJECT_DIR) -> list[str]:
+    """Every table the dbt project reads as a source (``schema.table``), from its ``*sources.yml`` files."""
+    import yaml
+
+    tables: list[str] = []
+    for path in sorted(project_dir.glob("models/**/_*__sources.yml")):
+        for source in yaml.safe_load(path.read_text(encoding="utf-8")).get("sources") or []:
+            schema = source.get("schema") or source["name"]
+            tables += [f"{schema}.{t['name']}" for t in source.get("tables") or []]
+    return tables
+
+
+def _pg_type(duckdb_type: str) -> str:
+    if duckdb_type.startswith("DECIMAL"):
+        return duckdb_type.replace("DECIMAL", "numeric")
+    try:
+        return _PG_TYPES[duckdb_type]
+    except KeyError:
+        raise ValueError(
+            f"no PostgreSQL type for DuckDB type {duckdb_type}: add it to bench/dbt_build._PG_TYPES"
+        ) from None
+
+
+def _pg_csv_expr(name: str, duckdb_type: str) -> str:
+    """The column as PostgreSQL's CSV input reads it (a list as an array literal ``{"a","b"}``)."""
+    if not duckdb_type.endswith("[]"):
+        return f'"{name}"'
+    # each element double-quoted, its backslashes and double quotes escaped with a backslash
+    element = """'"' || replace(replace(x, '\\', '\\\\'), '"', '\\"') || '"'"""
+    items = f"array_to_string(list_transform(\"{name}\", lambda x: {element}), ',')"
+    return f"""case when "{name}" is null then null else '{{' || {items} || '}}' end"""
+
+
+def copy_sources_to_postgres(warehouse: Path, dbname: str, spool_dir: Path) -> dict[str, int]:
+    """Copy every table the dbt project reads as a source from the DuckDB warehouse into ``dbname``.
+
+    The raw tables (created from ``connectors/contracts.py``, :func:`copy_raw_to_postgres`) and the
+    operational ones Python writes (``models/staging/ops``: outbox, decision log, scores, the raw
+    gate's quarantine), created with the DuckDB table's columns; those a fresh warehouse lacks are
+    first created empty by their owners (``flows.dbt.ensure_operational_tables``). Without the
+    quarantine table the PostgreSQL build would leave nothing out.
+
+    Returns:
+        Rows per copied table.
+    """
+    import duckdb
+
+    from connectors.contracts import ALL_STREAMS
+    from flows.dbt import ensure_operational_tables
+
+    ensure_operational_tables(warehouse)
+    counts = copy_raw_to_postgres(warehouse, dbname, spool_dir)
+    raw = {s.table for s in ALL_STREAMS}
+    with duckdb.connect(str(warehouse)) as src, _pg_connect(dbname) as pg:
+        for table in declared_sources():
+            if table in raw:
+                continue
+            schema, name = table.split(".", 1)
+            columns = src.execute(
+                "select column_name, data_type from information_schema.columns "
+                "where table_schema = ? and table_name = ? order by ordinal_position",
+                [schema, name],
+            ).fetchall()
+            if not columns:
+                raise ValueError(f"{table} is a dbt source but not in {warehouse}: its owner did not create it")
+            pg.execute(f"create schema if not exists {schema}")
+            ddl = ", ".join(f'"{c}" {_pg_type(t)}' for c, t in columns)
+            pg.execute(f"create table {table} ({ddl})")
+            names = ", ".join(f'"{c}"' for c, _ in columns)
+            exprs = ", ".join(_pg_csv_expr(c, t) for c, t in columns)
+            csv = spool_dir / f"{table}.csv"
+            src.execute(f"copy (select {exprs} from {table}) to '{csv}' (format csv, header false, force_quote *)")
+            with pg.cursor() as cur:
+                with cur.copy(f"copy {table} ({names}) from stdin (format csv)") as copy, csv.open("rb") as f:
+                    while block := f.read(1 << 20):
+                        copy.write(block)
+                counts[table] = cur.execute(f"select count(*) from {table}").fetchall()[0][0]
+            csv.unlink()
+            pg.execute(f"analyze {table}")
+    return counts
+
+
 def _build_in_child(data_dir: str, target: str, dbname: str | None, queue: Any) -> None:
     """Run ``dbt build --full-refresh`` and put ``{"seconds", "peak_rss", "counts"}`` or an error on ``queue``."""
     from flows.dbt import run_dbt
@@ -265,7 +364,7 @@ def run(
             pg_db = dbname
             recreate_pg_database(pg_db)
             start = time.perf_counter()
-            report["copied_rows"] = copy_raw_to_postgres(_settings(data_dir, profile).duckdb_path, pg_db, data_dir)
+            report["copied_rows"] = copy_sources_to_postgres(_settings(data_dir, profile).duckdb_path, pg_db, data_dir)
             report["copy_s"] = round(time.perf_counter() - start, 1)
         report["build"] = timed_build(data_dir, target, pg_db, timeout_min * 60)
         if "error" not in report["build"]:

@@ -1,11 +1,14 @@
 """The dbt project builds on the Postgres scale-out target and agrees with the DuckDB build.
 
 A small simulated world (150 customers) is landed by the file connector into a temporary DuckDB
-warehouse and built there with ``dbt build``; the same raw rows are then copied into a fresh
-Postgres database (raw tables created from ``connectors/contracts.py``, rows sent with psycopg
-``COPY``), ``dbt build --target postgres`` runs on it, and the marts must match: row counts, open
-amounts and DSO per currency. The database is dropped afterwards. Skipped when no Postgres answers
-on ``COBRANZA_POSTGRES__HOST:PORT`` (default 127.0.0.1:5432).
+warehouse, one invoice and one customer are quarantined the way the raw gate does it
+(``quarantine.raw_excluded``), and the warehouse is built there with ``dbt build``; every table the
+models read as a source (raw tables created from ``connectors/contracts.py``, the operational ones
+from the warehouse: quarantine, outbox, decision log, scores) is then copied into a fresh Postgres
+database with psycopg ``COPY``, ``dbt build --target postgres`` runs on it, and the marts must
+match: row counts, open amounts and DSO per currency, the quarantined records left out on both.
+The database is dropped afterwards. Skipped when no Postgres answers on
+``COBRANZA_POSTGRES__HOST:PORT`` (default 127.0.0.1:5432).
 """
 
 from __future__ import annotations
@@ -23,6 +26,7 @@ pytestmark = pytest.mark.slow
 
 AS_OF = date(2026, 11, 23)
 N_CUSTOMERS = 150
+QUARANTINED: dict[str, str] = {}  # the invoice and the held customer the fixture quarantines
 MARTS = (
     "dim_customers",
     "fct_invoices",
@@ -30,6 +34,7 @@ MARTS = (
     "fct_ar_balances_daily",
     "fct_interactions",
     "mart_collections_kpis",
+    "mart_dso_trend",
     "mart_dunning_accounts",
     "dim_contacts",
     "ml_invoice_features",
@@ -67,24 +72,15 @@ def postgres_db():
         admin.close()
 
 
-def land_raw_into_postgres(duckdb_path: Path, dbname: str) -> dict[str, int]:
-    """Create the raw tables of every stream contract in Postgres and copy the DuckDB raw rows."""
-    from connectors.contracts import ALL_STREAMS, LINEAGE_COLUMNS
+def land_sources_into_postgres(duckdb_path: Path, dbname: str, spool_dir: Path) -> dict[str, int]:
+    """Copy every table the dbt project reads as a source (raw and operational) into Postgres.
 
-    counts: dict[str, int] = {}
-    with duckdb.connect(str(duckdb_path)) as src, _pg_connect(dbname) as pg:
-        for stream in ALL_STREAMS:
-            columns = {c.name: c.type for c in stream.columns} | LINEAGE_COLUMNS
-            ddl = ", ".join(f'"{name}" {type_}' for name, type_ in columns.items())
-            pg.execute(f"create schema if not exists {stream.schema}")
-            pg.execute(f"create table {stream.table} ({ddl})")
-            names = ", ".join(f'"{n}"' for n in columns)
-            rows = src.execute(f"select {names} from {stream.table}").fetchall()
-            with pg.cursor() as cur, cur.copy(f"copy {stream.table} ({names}) from stdin") as copy:
-                for row in rows:
-                    copy.write_row(row)
-            counts[stream.table] = len(rows)
-    return counts
+    The bench's copy (``bench.dbt_build.copy_sources_to_postgres``), so the test and the PostgreSQL
+    figures rest on the same code.
+    """
+    from bench.dbt_build import copy_sources_to_postgres
+
+    return copy_sources_to_postgres(duckdb_path, dbname, spool_dir)
 
 
 def _dbt(args: list[str], work_dir: Path, target: str) -> None:
@@ -105,14 +101,39 @@ def duckdb_build(tmp_path_factory):
     settings = load_settings(data_dir=root)
     ctx = stages.make_context(settings, AS_OF)
     simulate(ctx.landing_dir, profile="S", seed=11, as_of=AS_OF, n_customers=N_CUSTOMERS)
-    stages.ingest_sources.fn(ctx)
-    stages.dbt_build.fn(ctx)
+    stages.ingest(ctx)
+    from expectations.gates import ensure_excluded_table
+
+    with duckdb.connect(str(ctx.warehouse)) as con:
+        ensure_excluded_table(con)
+        invoice_id, customer_id = con.execute(
+            "select invoice_id, customer_id from raw_erp.invoices where status = 'posted' order by invoice_id limit 1"
+        ).fetchone()
+        held = con.execute(
+            "select customer_id from raw_erp.invoices where customer_id <> ? and status = 'posted' "
+            "and amount_open > 0 and due_date < ? order by customer_id limit 1",
+            [customer_id, AS_OF],
+        ).fetchone()[0]
+        con.execute(
+            "insert into quarantine.raw_excluded values "
+            "('raw_erp.invoices', ?, ?, 'test: a bad invoice', now()), "
+            "('raw_erp.payment_allocations', 'alloc-test', ?, 'test: a bad allocation', now())",
+            [invoice_id, customer_id, held],
+        )
+    QUARANTINED.update(invoice_id=invoice_id, held_customer_id=held)
+    stages.build(ctx)
     return ctx
 
 
 def _mart_figures(fetch) -> dict[str, object]:
     """Row counts per mart, open AR per currency, bank lines and cash matched per method, KPIs per currency."""
     out: dict[str, object] = {m: fetch(f"select count(*) from marts.{m}")[0][0] for m in MARTS}
+    out["quarantined_invoice_in_marts"] = fetch(
+        f"select count(*) from marts.fct_invoices where invoice_id = '{QUARANTINED['invoice_id']}'"
+    )[0][0]
+    out["held_customer_dunned"] = fetch(
+        f"select count(*) from marts.mart_dunning_accounts where customer_id = '{QUARANTINED['held_customer_id']}'"
+    )[0][0]
     out["amount_open_by_currency"] = {
         cur: Decimal(amount).quantize(Decimal("0.01"))
         for cur, amount in fetch(
@@ -143,8 +164,9 @@ def _mart_figures(fetch) -> dict[str, object]:
 
 def test_postgres_build_matches_duckdb(duckdb_build, postgres_db, monkeypatch) -> None:
     ctx = duckdb_build
-    landed = land_raw_into_postgres(ctx.warehouse, postgres_db)
+    landed = land_sources_into_postgres(ctx.warehouse, postgres_db, ctx.settings.data_dir / "pg_spool")
     assert landed["raw_erp.invoices"] > 1_000
+    assert landed["quarantine.raw_excluded"] == 2 and "outbox.contact_tasks" in landed
 
     monkeypatch.setenv("COBRANZA_POSTGRES__DBNAME", postgres_db)
     _dbt(["build"], ctx.settings.data_dir / "dbt_pg", target="postgres")
@@ -155,5 +177,6 @@ def test_postgres_build_matches_duckdb(duckdb_build, postgres_db, monkeypatch) -
         actual = _mart_figures(lambda sql: pg.execute(sql).fetchall())
 
     assert expected["kpis_by_currency"], "no per-currency KPI rows"
+    assert expected["quarantined_invoice_in_marts"] == 0 and expected["held_customer_dunned"] == 0
     for key, value in expected.items():
         assert actual[key] == value, f"{key}: postgres {actual[key]} != duckdb {value}"
