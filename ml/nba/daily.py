@@ -43,7 +43,7 @@ class DayDecisions:
 
 def _frame(con: duckdb.DuckDBPyConnection, sql: str, params: list[Any] | None = None) -> pd.DataFrame:
     # Through Arrow: DECIMAL stays Decimal (``.df()`` would make money a float).
-    return con.execute(sql, params or []).fetch_arrow_table().to_pandas()
+    return con.sql(sql, params=params or None).to_arrow_table().to_pandas()
 
 
 def config_for_day(con: duckdb.DuckDBPyConnection, nba: Mapping[str, Any], as_of: date) -> NbaConfig:

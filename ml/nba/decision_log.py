@@ -55,7 +55,7 @@ def exists(con: duckdb.DuckDBPyConnection, table: str = TABLE) -> bool:
 def read(con: duckdb.DuckDBPyConnection, where: str, params: list[Any], order_by: str | None = None) -> pd.DataFrame:
     """Rows of the decision log matching ``where`` (with ``?`` parameters), through Arrow (Decimals kept)."""
     sql = f"select * from {TABLE} where {where}" + (f" order by {order_by}" if order_by else "")
-    return con.execute(sql, params).fetch_arrow_table().to_pandas()
+    return con.sql(sql, params=params).to_arrow_table().to_pandas()
 
 
 def ensure_table(con: duckdb.DuckDBPyConnection) -> None:

@@ -52,3 +52,23 @@ def test_a_stale_source_stops_the_run(tmp_path: Path, landing: Path) -> None:
     with pytest.raises(SourceDataError, match=r"stale source: raw_erp.invoices last changed 2026-11-2"):
         stages.ingest_sources.fn(_ctx(tmp_path, landing, later))
     stages.ingest_sources.fn(_ctx(tmp_path, landing, AS_OF + timedelta(days=5)))  # within the week: goes on
+
+
+def test_a_statement_warning_lands_the_file_and_reaches_the_stage_summary(tmp_path: Path, landing: Path) -> None:
+    """A camt.053 whose closing balance does not add up lands (the lines are the bank's), and the
+    run's summary carries the warning naming the file, not only the log (issue 16, SyncResult.warnings)."""
+    import re
+
+    camt = sorted((landing / "bank" / "statements").glob("*.xml"))[0]
+    text = camt.read_text(encoding="utf-8")
+    # The closing booked balance, one unit more than the lines add up to.
+    closing = re.search(r"<Cd>CLBD</Cd>\s*</CdOrPrtry>\s*</Tp>\s*<Amt Ccy=\"(\w+)\">([0-9.]+)</Amt>", text)
+    assert closing is not None
+    wrong = f"{float(closing.group(2)) + 1:.2f}"
+    camt.write_text(text[: closing.start(2)] + wrong + text[closing.end(2) :], encoding="utf-8")
+    out = stages.ingest(_ctx(tmp_path, landing))
+    warned = [r for r in out if r["status"] == "warning"]
+    assert warned and all(r["stream"] == "raw_bank.statement_lines" for r in warned)
+    assert any(camt.name in r["origin"] and r["warning"] for r in warned), warned
+    landed = [r for r in out if r.get("origin") == str(camt) and r["status"] == "loaded"]
+    assert landed, "the statement with a balance warning still lands"
