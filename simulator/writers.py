@@ -40,7 +40,7 @@ import pyarrow.parquet as pq
 from connectors import contracts
 from simulator.bank_formats import write_daily_statements
 from simulator.profiles import get_profile
-from simulator.world import TRUTH_PREFIX, World, WorldConfig, iter_world
+from simulator.world import TRUTH_PREFIX, WorldConfig, iter_world
 
 DEFAULT_START_DATE = date(2024, 11, 1)
 DEFAULT_HISTORY_DAYS = 730  # as_of defaults to two years of history after start_date
@@ -223,22 +223,6 @@ def _write_statement_files(manifest: SimulationManifest, days: int) -> list[Path
 def _write_manifest(manifest: SimulationManifest) -> None:
     out = manifest.out_dir / MANIFEST_FILE
     _atomic_write(out, lambda f: f.write((manifest.to_json(relative=True) + "\n").encode()))
-
-
-def write_world(world: World, out_dir: Path, profile: str, cfg: WorldConfig) -> SimulationManifest:
-    """Write an in-memory ``World`` (see ``simulator.world.build_world``) under ``out_dir``.
-
-    Args:
-        world: The tables to write.
-        out_dir: Target directory.
-        profile: Profile name recorded in the manifest.
-        cfg: The world's configuration, recorded in the manifest.
-
-    Returns:
-        The manifest of what was written.
-    """
-    items = [*world.tables.items(), *((TRUTH_PREFIX + k, t) for k, t in world.truth.items())]
-    return write_tables(iter(items), out_dir, profile, cfg, world.defects)
 
 
 def write_tables(
