@@ -2,9 +2,10 @@
 
 The task channels are ``email``, ``whatsapp``, ``sms``, ``call`` and ``internal``; each maps to a
 provider name (``dry_run``, ``smtp``, ``whatsapp_cloud``, ``twilio``, ``hubspot``). Channels that share
-a provider share one sender (one pool of connections). Provider configs come from the environment /
-Prefect Secret blocks (``<provider>.config.from_env``), so a missing credential fails here, before
-anything is sent, with the variable to set.
+a provider share one sender (one pool of connections). Provider configs are built here,
+once, by ``<Provider>Config.from_env`` (``connectors.secrets.EnvConfig``: explicit overrides, then
+``COBRANZA_<SECTION>__<FIELD>``, then the Prefect Secret block ``cobranza-<section>-<field>``), so a
+missing credential fails here, before anything is sent, naming the variable and the block to set.
 """
 
 from __future__ import annotations
