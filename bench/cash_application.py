@@ -3,7 +3,7 @@
 Runs the pipeline's own stage bodies (``flows.stages``: simulate -> ingest -> dbt build) in a fresh
 work folder at profile S or M, times the dbt build, then scores
 ``intermediate.int_payments_matched_to_invoices`` against the simulator's ground truth with
-``ml.cash_application_eval``: invoice-level precision and recall, by remittance quality and by match
+``evaluation.cash_application``: invoice-level precision and recall, by remittance quality and by match
 method, and the auto-match rate.
 
 Usage: ``python -m bench.cash_application --profile S`` (``--keep`` leaves the work folder).
@@ -40,8 +40,8 @@ def run(profile: str, work_dir: Path, as_of: date = AS_OF) -> dict[str, object]:
         ``seconds`` per stage and ``scores`` (a ``CashApplicationScores``).
     """
     from cobranza.settings import load_settings
+    from evaluation.cash_application import evaluate_cash_application
     from flows import stages
-    from ml.cash_application_eval import evaluate_cash_application
 
     settings = load_settings(data_dir=work_dir, simulator={"profile": profile})
     ctx = stages.make_context(settings, as_of)

@@ -2,7 +2,7 @@
 
 Simulates, ingests and builds the warehouse up to the cash-application models (their dbt unit
 tests run in the same build), then scores ``int_payments_matched_to_invoices`` at invoice level
-with ``ml.cash_application_eval``: precision >= 99.5 % and recall >= 95 % overall, and every line
+with ``evaluation.cash_application``: precision >= 99.5 % and recall >= 95 % overall, and every line
 that is neither matched nor fully matched stays visible in ``mart_bank_lines_for_review``.
 """
 
@@ -36,7 +36,7 @@ def built(tmp_path_factory: pytest.TempPathFactory) -> tuple[Path, Path]:
 
 
 def test_precision_and_recall_meet_targets(built: tuple[Path, Path]) -> None:
-    from ml.cash_application_eval import evaluate_cash_application
+    from evaluation.cash_application import evaluate_cash_application
 
     scores = evaluate_cash_application(*built)
     detail = f"\n{scores.by_quality}\n{scores.by_method}"
