@@ -6,382 +6,48 @@
 -- Native amounts are null on rows adding up several currencies; *_reporting amounts are in
 -- var('reporting_currency') at the rates valid on the run date. Ratios (DSO, CEI, rates) use
 -- native amounts where there is one currency and reporting amounts otherwise.
+-- Each KPI family is summed per group in its own model (intermediate/kpis); this mart joins them on
+-- the open-AR groups (int_kpis_ar_aged), rounds money and takes the ratios across families.
 {%- set dso_days = 90 %}
-{%- set window_days = var('kpi_window_days', 30) %}
-{%- set recovery_days = var('recovery_window_days', 14) %}
-{%- set grace_days = var('promise_grace_days', 3) %}
 
-with invoices as (
-    select * from {{ ref('fct_invoices') }}
-    where status = 'posted'
+with ar as (
+    select * from {{ ref('int_kpis_ar_aged') }}
 ),
-
-customers as (
-    select
-        customer_id,
-        coalesce(segment, 'unknown') as dim_segment,
-        coalesce(country, 'unknown') as dim_country,
-        currency as customer_currency
-    from {{ ref('stg_erp__customers') }}
-),
-
-{{ fx_valid_rates(as_of_date()) }},
 
 fx as (
-    {{ fx_rates_to_reporting(as_of_date()) | indent(4) }}
+    select * from {{ ref('int_fx_rates_selected') }}
 ),
 
-invoice_base as (
-    select
-        invoices.*,
-        coalesce(customers.dim_segment, 'unknown') as dim_segment,
-        coalesce(customers.dim_country, 'unknown') as dim_country,
-        invoices.currency as dim_currency,
-        cast(fx.fx_rate_to_reporting as decimal(38, 10)) as fx_rate
-    from invoices
-    left join customers using (customer_id)
-    left join fx using (currency)
-),
-
--- Open AR and aging on the run date --------------------------------------------------------------
-ar as (
-    select
-        {{ kpi_group_keys() }},
-        {{ native_sum('amount_open') }} as ar_total,
-        {{ native_sum("case when aging_bucket = 'current' then amount_open else 0 end") }} as ar_current,
-        {{ native_sum("case when aging_bucket = '1-30' then amount_open else 0 end") }} as ar_1_30,
-        {{ native_sum("case when aging_bucket = '31-60' then amount_open else 0 end") }} as ar_31_60,
-        {{ native_sum("case when aging_bucket = '61-90' then amount_open else 0 end") }} as ar_61_90,
-        {{ native_sum("case when aging_bucket = '90+' then amount_open else 0 end") }} as ar_90_plus,
-        sum(amount_open * fx_rate) as ar_total_rpt,
-        sum(case when aging_bucket = 'current' then amount_open * fx_rate else 0 end) as ar_current_rpt,
-        sum(case when aging_bucket = '1-30' then amount_open * fx_rate else 0 end) as ar_1_30_rpt,
-        sum(case when aging_bucket = '31-60' then amount_open * fx_rate else 0 end) as ar_31_60_rpt,
-        sum(case when aging_bucket = '61-90' then amount_open * fx_rate else 0 end) as ar_61_90_rpt,
-        sum(case when aging_bucket = '90+' then amount_open * fx_rate else 0 end) as ar_90_plus_rpt,
-        count(*) filter (where amount_open > 0) as n_open_invoices,
-        count(*) filter (where is_overdue) as n_overdue_invoices,
-        count(distinct customer_id) filter (where is_overdue) as n_overdue_customers
-    from invoice_base
-    group by {{ kpi_grouping_sets() }}
-),
-
--- Credit sales of the DSO period and of the CEI window --------------------------------------------
 sales as (
-    select
-        {{ kpi_group_keys() }},
-        {{ native_sum("case when issue_date > " ~ add_days(as_of_date(), -dso_days) ~ " then amount_total else 0 end") }}
-            as credit_sales_period,
-        sum(case when issue_date > {{ add_days(as_of_date(), -dso_days) }} then amount_total * fx_rate else 0 end)
-            as credit_sales_period_rpt,
-        {{ native_sum("case when issue_date > " ~ add_days(as_of_date(), -window_days) ~ " then amount_total else 0 end") }}
-            as credit_sales_window,
-        sum(case when issue_date > {{ add_days(as_of_date(), -window_days) }} then amount_total * fx_rate else 0 end)
-            as credit_sales_window_rpt
-    from invoice_base
-    where issue_date > {{ add_days(as_of_date(), -dso_days) }}
-    group by {{ kpi_grouping_sets() }}
-),
-
--- Countback DSO on the run date (macros/dso.sql, the one definition).
-monthly_sales as (
-    select
-        {{ kpi_group_keys() }},
-        month_start,
-        coalesce({{ native_sum('amount_total') }}, sum(amount_total * fx_rate)) as sales
-    from (
-        select *, cast(date_trunc('month', issue_date) as date) as month_start
-        from invoice_base
-    ) as by_month
-    group by {{ kpi_grouping_sets('month_start') }}
-),
-
-monthly as (
-    select
-        segment,
-        country,
-        currency,
-        month_start,
-        sales,
-        {{ countback_month_days('month_start', as_of_date()) | indent(8) }} as days_in_month,
-        {{ countback_sales_before('sales', 'segment, country, currency') | indent(8) }} as sales_before
-    from monthly_sales
+    select * from {{ ref('int_kpis_sales_summed') }}
 ),
 
 countback as (
-    select
-        monthly.segment,
-        monthly.country,
-        monthly.currency,
-        sum(
-            {{ countback_days('ar_basis.ar', 'monthly.sales_before', 'monthly.sales', 'monthly.days_in_month') | indent(12) }}
-        ) as dso_countback
-    from monthly
-    inner join (
-        select segment, country, currency, coalesce(ar_total, ar_total_rpt) as ar from ar
-    ) as ar_basis
-        on monthly.segment = ar_basis.segment
-        and monthly.country = ar_basis.country
-        and monthly.currency = ar_basis.currency
-    where monthly.sales > 0
-    group by monthly.segment, monthly.country, monthly.currency
-),
-
--- CEI: opening AR rebuilt from the invoice history as known today --------------------------------
-credit_notes_by_window_start as (
-    select invoice_id, sum(amount_total) as amount_credited
-    from {{ ref('stg_erp__credit_notes') }}
-    where status = 'posted' and invoice_id is not null
-      and issue_date <= {{ add_days(as_of_date(), -window_days) }}
-    group by invoice_id
-),
-
-paid_by_window_start as (
-    select invoice_id, sum(amount) as amount_paid
-    from {{ ref('stg_erp__payment_allocations') }}
-    where payment_date <= {{ add_days(as_of_date(), -window_days) }}
-      and recorded_date <= {{ as_of_date() }}
-    group by invoice_id
-),
-
-opening as (
-    -- open at the window start: total - credit notes - payments dated by then (a payment the
-    -- ERP has not recorded yet counts from its bank value date)
-    select
-        invoice_base.*,
-        greatest(
-            invoice_base.amount_total
-            - coalesce(credit_notes_by_window_start.amount_credited, 0)
-            - coalesce(paid_by_window_start.amount_paid, 0)
-            - case when invoice_base.last_payment_date <= {{ add_days(as_of_date(), -window_days) }}
-                   then invoice_base.amount_paid_bank_unrecorded else 0 end,
-            0
-        ) as amount_open_at_start
-    from invoice_base
-    left join credit_notes_by_window_start using (invoice_id)
-    left join paid_by_window_start using (invoice_id)
-    where invoice_base.issue_date <= {{ add_days(as_of_date(), -window_days) }}
+    select * from {{ ref('int_kpis_dso_counted_back') }}
 ),
 
 opening_ar as (
-    select
-        {{ kpi_group_keys() }},
-        {{ native_sum('amount_open_at_start') }} as ar_opening,
-        sum(amount_open_at_start * fx_rate) as ar_opening_rpt
-    from opening
-    group by {{ kpi_grouping_sets() }}
-),
-
--- Customer payments (ERP allocations, plus bank payments cash application matched that the ERP has
--- not recorded yet) and outbound contacts ------------------------------------------------------
-payments as (
-    select
-        'erp:' || allocation_id as payment_id,
-        customer_id,
-        currency,
-        payment_date,
-        amount
-    from {{ ref('stg_erp__payment_allocations') }}
-    where recorded_date <= {{ as_of_date() }} and payment_date <= {{ as_of_date() }}
-    union all
-    select
-        'bank:' || bank_txn_id as payment_id,
-        customer_id,
-        currency,
-        value_date as payment_date,
-        amount_matched as amount
-    from {{ ref('fct_payments') }}
-    where not is_recorded_in_erp and amount_matched > 0 and customer_id is not null
-),
-
-payments_base as (
-    select
-        payments.*,
-        coalesce(customers.dim_segment, 'unknown') as dim_segment,
-        coalesce(customers.dim_country, 'unknown') as dim_country,
-        payments.currency as dim_currency,
-        cast(fx.fx_rate_to_reporting as decimal(38, 10)) as fx_rate
-    from payments
-    left join customers using (customer_id)
-    left join fx using (currency)
-),
-
-interactions as (
-    select *, cast(occurred_at as date) as occurred_date
-    from {{ ref('fct_interactions') }}
-),
-
-outbound_attempts as (
-    -- contacts that went out (CRM-logged, or handed to the provider by our outbox)
-    select * from interactions
-    where direction = 'outbound' and outcome not in ('pending', 'sending', 'failed', 'dead')
-),
-
--- Contact rate and effective contact rate, over customers overdue today --------------------------
-overdue_customers as (
-    select distinct customer_id, dim_segment, dim_country, dim_currency
-    from invoice_base
-    where is_overdue
-),
-
-contacted as (
-    select
-        customer_id,
-        max(case when direction = 'outbound' and outcome not in ('pending', 'sending', 'failed', 'dead')
-                 then 1 else 0 end) as is_contacted,
-        max(case when outcome in ('delivered', 'read', 'replied', 'promise_to_pay') or direction = 'inbound'
-                 then 1 else 0 end) as is_effective
-    from interactions
-    where occurred_date > {{ add_days(as_of_date(), -window_days) }} and occurred_date <= {{ as_of_date() }}
-    group by customer_id
+    select * from {{ ref('int_kpis_opening_ar_rebuilt') }}
 ),
 
 contact_rates as (
-    select
-        {{ kpi_group_keys() }},
-        count(*) filter (where contacted.is_contacted = 1) as n_customers_contacted,
-        count(*) filter (where contacted.is_contacted = 1 and contacted.is_effective = 1) as n_customers_contacted_effective
-    from overdue_customers
-    left join contacted using (customer_id)
-    group by {{ kpi_grouping_sets() }}
-),
-
--- Promise-kept rate: promises whose deadline (promised date + grace) has passed ------------------
-promises as (
-    select
-        interactions.interaction_id,
-        interactions.customer_id,
-        interactions.occurred_date,
-        interactions.promised_amount,
-        {{ add_days('interactions.promised_date', grace_days) }} as deadline
-    from interactions
-    where interactions.outcome = 'promise_to_pay'
-      and interactions.promised_date is not null
-      and {{ add_days('interactions.promised_date', grace_days) }} < {{ as_of_date() }}
-      and {{ add_days('interactions.promised_date', grace_days) }} >= {{ add_days(as_of_date(), -dso_days) }}
-),
-
-promise_outcomes as (
-    select
-        promises.interaction_id,
-        promises.customer_id,
-        coalesce(sum(payments.amount), 0) >= coalesce(promises.promised_amount, 0.01) as is_kept
-    from promises
-    left join payments
-        on payments.customer_id = promises.customer_id
-        and payments.payment_date >= promises.occurred_date
-        and payments.payment_date <= promises.deadline
-    group by promises.interaction_id, promises.customer_id, promises.promised_amount
+    select * from {{ ref('int_kpis_contacts_counted') }}
 ),
 
 promise_rates as (
-    select
-        {{ kpi_group_keys() }},
-        count(*) as n_promises_due,
-        count(*) filter (where is_kept) as n_promises_kept
-    from (
-        select promise_outcomes.*, customers.dim_segment, customers.dim_country,
-               customers.customer_currency as dim_currency
-        from promise_outcomes
-        inner join customers using (customer_id)
-    ) as promise_base
-    group by {{ kpi_grouping_sets() }}
-),
-
--- Recovery by channel: payments of the window credited to the latest outbound contact in the
--- recovery_window_days before them (last touch, so no payment counts twice) ------------------------
-payment_touches as (
-    select
-        payments_base.payment_id,
-        outbound_attempts.channel,
-        row_number() over (
-            partition by payments_base.payment_id
-            order by outbound_attempts.occurred_at desc, outbound_attempts.interaction_id desc
-        ) as touch_rank
-    from payments_base
-    inner join outbound_attempts
-        on outbound_attempts.customer_id = payments_base.customer_id
-        and outbound_attempts.occurred_date <= payments_base.payment_date
-        and outbound_attempts.occurred_date >= {{ add_days('payments_base.payment_date', -recovery_days) }}
-    where payments_base.payment_date > {{ add_days(as_of_date(), -window_days) }}
+    select * from {{ ref('int_kpis_promises_kept') }}
 ),
 
 recovery as (
-    select
-        {{ kpi_group_keys() }},
-        sum(amount * fx_rate) as collected_rpt,
-        {%- for channel in ['email', 'whatsapp', 'sms', 'call', 'letter'] %}
-        sum(case when last_touch.channel = '{{ channel }}' then amount * fx_rate else 0 end) as recovered_{{ channel }}_rpt
-        {{- "," if not loop.last }}
-        {%- endfor %}
-    from payments_base
-    left join (
-        select payment_id, channel from payment_touches where touch_rank = 1
-    ) as last_touch using (payment_id)
-    where payments_base.payment_date > {{ add_days(as_of_date(), -window_days) }}
-    group by {{ kpi_grouping_sets() }}
+    select * from {{ ref('int_kpis_recovery_attributed') }}
 ),
 
--- Auto-match rate: share of the bank credit amount of the window that cash application matched
--- (payments have no segment until matched, so only the currency and total levels get one) ---------
 auto_match as (
-    select
-        'all' as segment,
-        'all' as country,
-        case when grouping(bank.currency) = 1 then 'all' else bank.currency end as currency,
-        sum(bank.amount * fx.fx_rate_to_reporting) as bank_credits_rpt,
-        sum(case when bank.match_method not in ('unmatched', 'manual') then bank.amount_matched else 0 end
-            * fx.fx_rate_to_reporting) as auto_matched_rpt,
-        coalesce(
-            case when grouping(bank.currency) = 0 then sum(bank.amount) end,
-            sum(bank.amount * fx.fx_rate_to_reporting)
-        ) as bank_credits_basis,
-        coalesce(
-            case when grouping(bank.currency) = 0
-                 then sum(case when bank.match_method not in ('unmatched', 'manual') then bank.amount_matched else 0 end) end,
-            sum(case when bank.match_method not in ('unmatched', 'manual') then bank.amount_matched else 0 end
-                * fx.fx_rate_to_reporting)
-        ) as auto_matched_basis
-    from {{ ref('fct_payments') }} as bank
-    left join (
-        select currency, cast(fx_rate_to_reporting as decimal(38, 10)) as fx_rate_to_reporting from fx
-    ) as fx using (currency)
-    where bank.booking_date > {{ add_days(as_of_date(), -window_days) }}
-    group by grouping sets ((bank.currency), ())
+    select * from {{ ref('int_kpis_auto_match_summed') }}
 ),
 
--- Treatment vs control: decided customers whose outcome window has closed, and whether they paid
--- anything within recovery_window_days after the decision -----------------------------------------
 experiment as (
-    select
-        {{ kpi_group_keys() }},
-        count(*) filter (where arm = 'treatment') as n_customers_treatment,
-        count(*) filter (where arm = 'control') as n_customers_control,
-        count(*) filter (where arm = 'treatment' and has_paid) as n_paid_treatment,
-        count(*) filter (where arm = 'control' and has_paid) as n_paid_control
-    from (
-        select
-            decided.customer_id,
-            decided.arm,
-            customers.dim_segment,
-            customers.dim_country,
-            customers.customer_currency as dim_currency,
-            exists (
-                select 1 from payments
-                where payments.customer_id = decided.customer_id
-                  and payments.payment_date > decided.decision_date
-                  and payments.payment_date <= {{ add_days('decided.decision_date', recovery_days) }}
-            ) as has_paid
-        from (
-            select distinct customer_id, decision_date, arm
-            from {{ ref('stg_decisions__nba_decisions') }}
-            where arm is not null
-              and decision_date <= {{ add_days(as_of_date(), -recovery_days) }}
-              and decision_date > {{ add_days(as_of_date(), -(recovery_days + window_days)) }}
-        ) as decided
-        inner join customers using (customer_id)
-    ) as experiment_base
-    group by {{ kpi_grouping_sets() }}
+    select * from {{ ref('int_kpis_experiment_arms_counted') }}
 ),
 
 final as (
