@@ -16,6 +16,17 @@
     )
 {%- endmacro %}
 
+{#- The KPI group columns of a row of `rows` (an invoice or a payment) joined to int_customers_segmented
+    as `customers` and int_fx_rates_selected as `fx`: the customer's segment and country ('unknown'
+    when the customer is not known), the row's own currency, and its rate to the reporting currency
+    (null without one). -#}
+{% macro kpi_group_columns(rows) -%}
+    coalesce(customers.dim_segment, 'unknown') as dim_segment,
+    coalesce(customers.dim_country, 'unknown') as dim_country,
+    {{ rows }}.currency as dim_currency,
+    cast(fx.fx_rate_to_reporting as decimal(38, 10)) as fx_rate
+{%- endmacro %}
+
 {#- The group key columns segment, country, currency of a kpi_grouping_sets aggregate; a level
     that rolls a dimension up says 'all'. -#}
 {% macro kpi_group_keys() -%}

@@ -17,10 +17,7 @@ fx as (
 final as (
     select
         invoices.*,
-        coalesce(customers.dim_segment, 'unknown') as dim_segment,
-        coalesce(customers.dim_country, 'unknown') as dim_country,
-        invoices.currency as dim_currency,
-        cast(fx.fx_rate_to_reporting as decimal(38, 10)) as fx_rate
+        {{ kpi_group_columns('invoices') | indent(4) }}
     from invoices
     left join customers using (customer_id)
     left join fx using (currency)

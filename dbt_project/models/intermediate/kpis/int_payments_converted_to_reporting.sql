@@ -42,10 +42,7 @@ payments as (
 final as (
     select
         payments.*,
-        coalesce(customers.dim_segment, 'unknown') as dim_segment,
-        coalesce(customers.dim_country, 'unknown') as dim_country,
-        payments.currency as dim_currency,
-        cast(fx.fx_rate_to_reporting as decimal(38, 10)) as fx_rate
+        {{ kpi_group_columns('payments') | indent(4) }}
     from payments
     left join customers using (customer_id)
     left join fx using (currency)
