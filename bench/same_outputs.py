@@ -151,8 +151,13 @@ def _float_noise(con: duckdb.DuckDBPyConnection, table: str, kept: list[tuple[st
     return max(float(v) if v is not None else float("inf") for v in row)
 
 
-def compare(before_db: Path, after_db: Path, float_digits: int = 12) -> list[dict]:
-    """One row per table: rows before/after, rows only before/after, columns left out, notes."""
+def compare(before_db: Path, after_db: Path, float_digits: int = 12, pairs: dict[str, str] | None = None) -> list[dict]:
+    """One row per table: rows before/after, rows only before/after, columns left out, notes.
+
+    ``pairs`` maps a table moved or renamed between the two commits (``schema.table`` before) to its
+    name after; each pair is compared as one table and neither name is reported missing.
+    """
+    pairs = pairs or {}
     con = duckdb.connect()
     con.execute(f"attach '{before_db}' as b (read_only)")
     con.execute(f"attach '{after_db}' as a (read_only)")
@@ -165,10 +170,13 @@ def compare(before_db: Path, after_db: Path, float_digits: int = 12) -> list[dic
         ).fetchall()
     }
     out = []
-    for table in [*sorted(marts), *OPERATIONAL]:
+    marts -= set(pairs.values())
+    for table in [*sorted(marts), *pairs, *OPERATIONAL]:
         ignored = OPERATIONAL.get(table, {})
-        cols_b, cols_a = _columns(con, "b", table), _columns(con, "a", table)
-        row = {"table": table, "ignored": sorted(ignored), "note": ""}
+        after = pairs.get(table, table)
+        cols_b, cols_a = _columns(con, "b", table), _columns(con, "a", after)
+        label = table if after == table else f"{table} = {after}"
+        row = {"table": label, "ignored": sorted(ignored), "note": ""}
         if not cols_b or not cols_a:
             row["note"] = "missing before" if not cols_b else "missing after"
             out.append(row)
@@ -180,14 +188,15 @@ def compare(before_db: Path, after_db: Path, float_digits: int = 12) -> list[dic
             )
         names = ", ".join(_expr(c, t, float_digits) for c, t in cols_b if (c, t) in cols_a and c not in ignored)
         kept = [(c, t) for c, t in cols_b if (c, t) in cols_a and c not in ignored]
+        name = {"b": table, "a": after}
         row["rows_before"] = con.execute(f"select count(*) from b.{table}").fetchone()[0]
-        row["rows_after"] = con.execute(f"select count(*) from a.{table}").fetchone()[0]
+        row["rows_after"] = con.execute(f"select count(*) from a.{after}").fetchone()[0]
         for side, (x, y) in {"only_before": ("b", "a"), "only_after": ("a", "b")}.items():
             row[side] = con.execute(
-                f"select count(*) from (select {names} from {x}.{table} except all select {names} from {y}.{table})"
+                f"select count(*) from (select {names} from {x}.{name[x]} except all select {names} from {y}.{name[y]})"
             ).fetchone()[0]
         if (row["only_before"] or row["only_after"]) and not row["note"]:
-            worst = _float_noise(con, table, kept)
+            worst = _float_noise(con, table, kept) if after == table else None
             if worst is not None and worst <= FLOAT_TOLERANCE:
                 row["note"] = f"float noise (max relative difference {worst:.1e})"
         out.append(row)
@@ -207,6 +216,7 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--compare-only", action="store_true", help="compare the runs already in --work-dir")
     parser.add_argument("--no-lock", action="store_true", help="do not take /tmp/cobranza-heavy.lock")
     parser.add_argument("--float-digits", type=int, default=12)
+    parser.add_argument("--pair", action="append", default=[], help="before_table=after_table (moved/renamed)")
     args = parser.parse_args(argv)
     work = args.work_dir or Path(tempfile.mkdtemp(prefix="cobranza-same-outputs-"))
     work.mkdir(parents=True, exist_ok=True)
@@ -223,7 +233,11 @@ def main(argv: list[str] | None = None) -> int:
                 daily_run(tree, work / side / "data", args.as_of, lock=not args.no_lock)
         if args.side != "both" and not args.compare_only:
             return 0
-        rows = compare(*(work / s / "data" / "warehouse.duckdb" for s in sides), float_digits=args.float_digits)
+        rows = compare(
+            *(work / s / "data" / "warehouse.duckdb" for s in sides),
+            float_digits=args.float_digits,
+            pairs=dict(x.split("=", 1) for x in args.pair),
+        )
     finally:
         if args.work_dir is None:
             shutil.rmtree(work, ignore_errors=True)

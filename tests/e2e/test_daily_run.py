@@ -163,7 +163,8 @@ def test_outbox_only_contacts_lawful_eligible_customers(first_and_second_run) ->
             channel=t.channel,
             role=c["role"],
             consent=bool(c[consent[t.channel]]),
-            tz=c["timezone"] or "UTC",
+            # The zone the engine scheduled in (the contact's, else the customer's), named in the payload.
+            tz=json.loads(t.payload)["timezone"],
             country=country,
             profile=profile,
             history=[],
