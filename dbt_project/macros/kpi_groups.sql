@@ -35,9 +35,16 @@
     case when grouping(dim_currency) = 1 then 'all' else dim_currency end as currency
 {%- endmacro %}
 
-{#- A native-currency sum that is null on the rows adding up several currencies. -#}
+{#- A native-currency sum (money, 2 decimals) that is null on the rows adding up several currencies.
+    The type is spelt out so the KPI models have the same column types on DuckDB and PostgreSQL
+    (a PostgreSQL sum of numerics has no declared scale). -#}
 {% macro native_sum(expr) -%}
-    case when grouping(dim_currency) = 0 then sum({{ expr }}) end
+    cast(case when grouping(dim_currency) = 0 then sum({{ expr }}) end as decimal(38, 2))
+{%- endmacro %}
+
+{#- A sum of amount x fx_rate (2 + 10 decimals): a reporting-currency sum kept unrounded, 12 decimals. -#}
+{% macro reporting_sum(expr) -%}
+    cast(sum({{ expr }}) as decimal(38, 12))
 {%- endmacro %}
 
 {#- numerator / denominator as a double, null when the denominator is 0 or null. -#}

@@ -20,19 +20,21 @@ final as (
         'all' as segment,
         'all' as country,
         case when grouping(bank.currency) = 1 then 'all' else bank.currency end as currency,
-        sum(bank.amount * fx.fx_rate_to_reporting) as bank_credits_rpt,
-        sum(case when bank.match_method not in ('unmatched', 'manual') then bank.amount_matched else 0 end
-            * fx.fx_rate_to_reporting) as auto_matched_rpt,
-        coalesce(
+        cast(sum(bank.amount * fx.fx_rate_to_reporting) as decimal(38, 12)) as bank_credits_rpt,
+        cast(sum(case when bank.match_method not in ('unmatched', 'manual') then bank.amount_matched else 0 end
+            * fx.fx_rate_to_reporting) as decimal(38, 12)) as auto_matched_rpt,
+        -- the basis: native on a currency's row, reporting currency on the total, in cents (what
+        -- DuckDB makes of the coalesce; spelt out so PostgreSQL computes the same rate)
+        cast(coalesce(
             case when grouping(bank.currency) = 0 then sum(bank.amount) end,
             sum(bank.amount * fx.fx_rate_to_reporting)
-        ) as bank_credits_basis,
-        coalesce(
+        ) as decimal(38, 2)) as bank_credits_basis,
+        cast(coalesce(
             case when grouping(bank.currency) = 0
                  then sum(case when bank.match_method not in ('unmatched', 'manual') then bank.amount_matched else 0 end) end,
             sum(case when bank.match_method not in ('unmatched', 'manual') then bank.amount_matched else 0 end
                 * fx.fx_rate_to_reporting)
-        ) as auto_matched_basis
+        ) as decimal(38, 2)) as auto_matched_basis
     from bank
     left join fx using (currency)
     group by grouping sets ((bank.currency), ())

@@ -39,9 +39,10 @@ final as (
         monthly.segment,
         monthly.country,
         monthly.currency,
-        sum(
+        -- a double on every adapter (PostgreSQL would keep a numeric)
+        cast(sum(
             {{ countback_days('ar_basis.ar', 'monthly.sales_before', 'monthly.sales', 'monthly.days_in_month') | indent(12) }}
-        ) as dso_countback
+        ) as {{ type_double() }}) as dso_countback
     from monthly
     inner join (
         select segment, country, currency, coalesce(ar_total, ar_total_rpt) as ar from ar

@@ -46,7 +46,7 @@ final as (
     select
         {{ kpi_group_keys() }},
         {{ native_sum('amount_open_at_start') }} as ar_opening,
-        sum(amount_open_at_start * fx_rate) as ar_opening_rpt
+        {{ reporting_sum("amount_open_at_start * fx_rate") }} as ar_opening_rpt
     from opening
     group by {{ kpi_grouping_sets() }}
 )

@@ -39,9 +39,9 @@ last_touch as (
 final as (
     select
         {{ kpi_group_keys() }},
-        sum(amount * fx_rate) as collected_rpt,
+        {{ reporting_sum('amount * fx_rate') }} as collected_rpt,
         {%- for channel in ['email', 'whatsapp', 'sms', 'call', 'letter'] %}
-        sum(case when last_touch.channel = '{{ channel }}' then amount * fx_rate else 0 end) as recovered_{{ channel }}_rpt
+        {{ reporting_sum("case when last_touch.channel = '" ~ channel ~ "' then amount * fx_rate else 0 end") }} as recovered_{{ channel }}_rpt
         {{- "," if not loop.last }}
         {%- endfor %}
     from payments

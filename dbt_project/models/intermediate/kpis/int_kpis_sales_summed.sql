@@ -14,11 +14,11 @@ final as (
         {{ kpi_group_keys() }},
         {{ native_sum("case when issue_date > " ~ add_days(as_of_date(), -dso_days) ~ " then amount_total else 0 end") }}
             as credit_sales_period,
-        sum(case when issue_date > {{ add_days(as_of_date(), -dso_days) }} then amount_total * fx_rate else 0 end)
+        {{ reporting_sum("case when issue_date > " ~ add_days(as_of_date(), -dso_days) ~ " then amount_total * fx_rate else 0 end") }}
             as credit_sales_period_rpt,
         {{ native_sum("case when issue_date > " ~ add_days(as_of_date(), -window_days) ~ " then amount_total else 0 end") }}
             as credit_sales_window,
-        sum(case when issue_date > {{ add_days(as_of_date(), -window_days) }} then amount_total * fx_rate else 0 end)
+        {{ reporting_sum("case when issue_date > " ~ add_days(as_of_date(), -window_days) ~ " then amount_total * fx_rate else 0 end") }}
             as credit_sales_window_rpt
     from invoices
     group by {{ kpi_grouping_sets() }}
