@@ -98,7 +98,8 @@ def _tables(con: duckdb.DuckDBPyConnection, catalog: str, schema: str) -> list[s
     return [f"{schema}.{r[0]}" for r in rows]
 
 
-def _columns(con: duckdb.DuckDBPyConnection, catalog: str, table: str) -> list[tuple[str, str]]:
+def table_columns(con: duckdb.DuckDBPyConnection, catalog: str, table: str) -> list[tuple[str, str]]:
+    """(name, type) of ``table`` (``schema.name``) in the attached database ``catalog``, in order."""
     schema, name = table.split(".", 1)
     return con.execute(
         "select column_name, data_type from information_schema.columns "
@@ -134,10 +135,10 @@ def compare(before_db: Path, after_db: Path, pairs: dict[str, str], float_digits
     mapping = {t: pairs.get(t, t) for t in sorted(before)}
     out: list[TableDiff] = []
     for old, new in mapping.items():
-        if new not in after and not _columns(con, "a", new):
+        if new not in after and not table_columns(con, "a", new):
             out.append(TableDiff(old, new, None, None, None, None, "missing after"))
             continue
-        cols_b, cols_a = _columns(con, "b", old), _columns(con, "a", new)
+        cols_b, cols_a = table_columns(con, "b", old), table_columns(con, "a", new)
         note = ""
         if cols_b != cols_a:
             gone = [c for c in cols_b if c not in cols_a]

@@ -46,7 +46,7 @@ from pathlib import Path
 
 import duckdb
 
-from bench.compare_marts import FLOAT_TYPES
+from bench.compare_marts import FLOAT_TYPES, table_columns
 
 ROOT = Path(__file__).resolve().parents[1]
 AS_OF = date(2026, 11, 23)
@@ -100,15 +100,6 @@ def daily_run(tree: Path, data: Path, as_of: date, lock: bool) -> None:
     (data / "run.log").write_text(run.stdout + "\n" + run.stderr)
     if run.returncode != 0:
         raise RuntimeError(f"daily run of {tree} failed (log {data / 'run.log'}):\n{run.stderr[-3000:]}")
-
-
-def _columns(con: duckdb.DuckDBPyConnection, catalog: str, table: str) -> list[tuple[str, str]]:
-    schema, name = table.split(".", 1)
-    return con.execute(
-        "select column_name, data_type from information_schema.columns "
-        "where table_catalog = ? and table_schema = ? and table_name = ? order by ordinal_position",
-        [catalog, schema, name],
-    ).fetchall()
 
 
 def _expr(name: str, type_: str, digits: int) -> str:
@@ -174,7 +165,7 @@ def compare(before_db: Path, after_db: Path, float_digits: int = 12, pairs: dict
     for table in [*sorted(marts), *pairs, *OPERATIONAL]:
         ignored = OPERATIONAL.get(table, {})
         after = pairs.get(table, table)
-        cols_b, cols_a = _columns(con, "b", table), _columns(con, "a", after)
+        cols_b, cols_a = table_columns(con, "b", table), table_columns(con, "a", after)
         label = table if after == table else f"{table} = {after}"
         row = {"table": label, "ignored": sorted(ignored), "note": ""}
         if not cols_b or not cols_a:

@@ -77,9 +77,7 @@ class StreamContract:
         return [c.name for c in self.columns]
 
 
-def _c(
-    name: str, type_: str, nullable: bool = True, description: str = "", contact_point: str | None = None
-) -> Column:
+def _c(name: str, type_: str, nullable: bool = True, description: str = "", contact_point: str | None = None) -> Column:
     return Column(name, type_, nullable, description, contact_point)  # type: ignore[arg-type]
 
 
