@@ -176,6 +176,27 @@ class QualitySettings(BaseModel):
     gx_root: Path = Field(Path("data/gx"), description="Validation results and Data Docs (generated).")
 
 
+class ServiceSettings(BaseModel):
+    """Cobranza as a service: the operational store, the published read copy, the locks and the schedules.
+
+    The warehouse has one writer at a time (the daily run, the bank sync: they hold the warehouse lock
+    for their whole run); the dispatcher and the inbound flow work on the small operational store
+    (outbox, webhook events, inbound interactions, the serving tables of the pre-send re-check), opened
+    only briefly under its own lock; readers (report, retrain, notebooks, dbt docs) open the published copy.
+    """
+
+    ops_path: Path = Field(Path("data/ops.duckdb"), description="Operational store (DuckDB): outbox, events, inbound.")
+    published_path: Path = Field(
+        Path("data/published/warehouse.duckdb"), description="Read-only copy of the warehouse every writer publishes."
+    )
+    warehouse_lock_timeout_s: float = Field(
+        1800, gt=0, description="Longest wait of a warehouse writer for another one to finish, in seconds."
+    )
+    ops_lock_timeout_s: float = Field(120, gt=0, description="Longest wait for the operational store, in seconds.")
+    dispatch_interval_minutes: int = Field(5, ge=1, description="Minutes between two dispatcher passes.")
+    inbound_interval_minutes: int = Field(2, ge=1, description="Minutes between two inbound passes.")
+
+
 class Settings(BaseSettings):
     """All Cobranza settings. See README 'Configuration' for the generated reference."""
 
@@ -190,6 +211,7 @@ class Settings(BaseSettings):
     channels: ChannelsSettings = ChannelsSettings()
     webhooks: WebhooksSettings = WebhooksSettings()
     quality: QualitySettings = QualitySettings()
+    service: ServiceSettings = ServiceSettings()
 
     @field_validator("data_dir")
     @classmethod
@@ -221,6 +243,16 @@ class Settings(BaseSettings):
     def duckdb_path(self) -> Path:
         """Absolute path of the DuckDB warehouse file."""
         return self.resolve(self.warehouse.duckdb_path)
+
+    @property
+    def ops_path(self) -> Path:
+        """Absolute path of the operational store (``service.ops_path``)."""
+        return self.resolve(self.service.ops_path)
+
+    @property
+    def published_path(self) -> Path:
+        """Absolute path of the published read copy of the warehouse (``service.published_path``)."""
+        return self.resolve(self.service.published_path)
 
     @property
     def tracking_uri(self) -> str:
