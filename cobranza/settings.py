@@ -170,6 +170,48 @@ class WebhooksSettings(BaseModel):
     max_body_bytes: int = Field(1_048_576, ge=1024, description="Largest webhook body accepted (else 413).")
 
 
+class CompanySettings(BaseModel):
+    """The company's own clock: the business date of a run, its schedules and its holidays.
+
+    A run's business date is the date in ``timezone`` (a run at 23:30 in Mexico City is still that
+    day, though UTC has moved on), every deployment's schedule is in that zone, and a run on one of
+    ``country``'s public holidays does what ``on_holiday`` says: ``skip`` decides nothing new (data is
+    still refreshed; the dispatcher, inbound and bank sync go on, so contacts decided on business
+    days still go out inside their lawful windows), ``run`` treats it as a business day,
+    ``dispatch_only`` makes the daily run only dispatch (no ingest, build, score or decide). The
+    contacts' own countries' holidays are contact rules (``ml.nba.compliance``), not this.
+    """
+
+    timezone: str = Field("America/Mexico_City", description="IANA time zone of the business date and schedules.")
+    country: str = Field("MX", description="ISO 3166-1 country whose public holidays are company holidays.")
+    on_holiday: Literal["skip", "run", "dispatch_only"] = Field(
+        "skip",
+        description="A daily run on a company holiday: skip (decide nothing new; dispatch, inbound and bank "
+        "sync go on), run (a business day), dispatch_only (the daily run only dispatches).",
+    )
+
+    @field_validator("timezone")
+    @classmethod
+    def _known_zone(cls, v: str) -> str:
+        from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
+
+        try:
+            ZoneInfo(v)
+        except (ZoneInfoNotFoundError, ValueError):
+            raise ValueError(f"unknown time zone {v!r}: use an IANA name such as America/Mexico_City") from None
+        return v
+
+    @field_validator("country")
+    @classmethod
+    def _known_country(cls, v: str) -> str:
+        import holidays
+
+        code = v.strip().upper()
+        if code not in holidays.list_supported_countries():
+            raise ValueError(f"no public-holiday calendar for country {v!r}: use an ISO 3166-1 code such as MX")
+        return code
+
+
 class QualitySettings(BaseModel):
     """Great Expectations gates."""
 
@@ -211,6 +253,7 @@ class Settings(BaseSettings):
     channels: ChannelsSettings = ChannelsSettings()
     webhooks: WebhooksSettings = WebhooksSettings()
     quality: QualitySettings = QualitySettings()
+    company: CompanySettings = CompanySettings()
     service: ServiceSettings = ServiceSettings()
 
     @field_validator("data_dir")

@@ -222,8 +222,13 @@ def decide(ctx: RunContext) -> dict[str, Any]:
 
     ``ml.nba.daily.decide_day`` decides (a business day is decided once: a re-run keeps the day's
     decisions); new decisions go to the outbox (``connectors.channels.outbox.enqueue``) and the
-    decision log (``ml.nba.decision_log.store``).
+    decision log (``ml.nba.decision_log.store``). On a company holiday whose policy is not ``run``
+    (``company.on_holiday``) nothing new is decided and the result says why.
     """
+    if not ctx.decides:
+        why = f"company holiday {ctx.holiday} ({ctx.as_of}, {ctx.settings.company.country}): on_holiday={ctx.day_plan}"
+        run_logger().info("no new decisions: %s", why)
+        return {"actions": {}, "new_outbox_tasks": 0, "skipped": why}
     from connectors import warehouse
     from connectors.channels import outbox
     from ml.nba import daily, decision_log

@@ -35,6 +35,7 @@ def summarise_run(ctx: RunContext, stages: dict[str, Any]) -> dict[str, Any]:
     s = ctx.settings
     return {
         "as_of": ctx.as_of.isoformat(),
+        "company_day": ctx.company_day(),
         "rows_per_layer": layers,
         "rows_per_table": counts,
         "model": champion,
