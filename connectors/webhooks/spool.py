@@ -12,6 +12,10 @@ message | unsubscribe | preference), ``provider_message_id``, ``status``, ``corr
 id when the provider echoes it), ``from_addr``, ``to_addr``, ``text``, ``context_message_id``,
 ``error_code``, ``error_title``, ``occurred_at`` and ``received_at`` (ISO-8601 UTC), and for a verified
 unsubscribe the ``customer_id`` and ``contact_id`` its token names (``status`` is then the channel).
+The debtor portal (``portal``) spools what a debtor did there under the kinds ``portal_promise``,
+``portal_dispute``, ``portal_plan_accepted``, ``portal_opt_out`` and ``payment_succeeded`` (a verified
+payment-provider webhook), with the token's ``customer_id`` and the details (invoices, dates,
+amounts as strings) in ``payload``, a JSON object stored as text.
 
 Signed bodies the receiver cannot read (the wrong JSON shape, a required id missing) are kept apart in
 ``<dir>/quarantine/<provider>-YYYYMMDD.jsonl`` with the reason, never landed: an operator can read
@@ -45,6 +49,7 @@ EVENT_FIELDS = (
     "received_at",
     "customer_id",
     "contact_id",
+    "payload",
 )
 
 
@@ -66,6 +71,8 @@ class Spool:
         lines = []
         for e in events:
             record = {k: e.get(k) for k in EVENT_FIELDS}
+            if isinstance(record["payload"], dict):
+                record["payload"] = json.dumps(record["payload"], ensure_ascii=False, sort_keys=True, default=str)
             record["received_at"] = record["received_at"] or now.isoformat()
             if not record["event_id"] or not record["provider"] or not record["kind"]:
                 raise ValueError(f"webhook event without event_id/provider/kind: {record}")

@@ -42,8 +42,9 @@ create table if not exists {TABLE} (
     _loaded_at timestamp not null
 );
 """
-#: Columns added after the table's first version (verified unsubscribe tokens name their contact).
-_ADDED = ("customer_id", "contact_id")
+#: Columns added after the table's first version (verified unsubscribe tokens name their contact; portal
+#: events carry their details as a JSON object in ``payload``).
+_ADDED = ("customer_id", "contact_id", "payload")
 
 
 def ensure_table(con: duckdb.DuckDBPyConnection) -> None:
