@@ -38,6 +38,8 @@ import pyarrow.csv as pa_csv
 import pyarrow.parquet as pq
 
 from connectors import contracts
+from simulator.anomalies import AnomalyConfig
+from simulator.anomalies import inject as inject_anomalies
 from simulator.bank_formats import write_daily_statements
 from simulator.profiles import get_profile
 from simulator.world import TRUTH_PREFIX, WorldConfig, iter_world
@@ -60,6 +62,7 @@ TRUTH_FILES: dict[str, str] = {
     "bank_line_invoices": "_truth/bank_line_invoices.parquet",
     "bank_lines": "_truth/bank_lines.parquet",
     "customer_classes": "_truth/customer_classes.parquet",
+    "anomalies": "_truth/anomalies.parquet",  # only with anomalies (simulator.anomalies)
 }
 MANIFEST_FILE = "manifest.json"
 STATEMENTS_DIR = "bank/statements"
@@ -157,6 +160,7 @@ def simulate(
     n_customers: int | None = None,
     defects: bool = False,
     daily_statement_days: int = 5,
+    anomalies: AnomalyConfig | None = None,
 ) -> SimulationManifest:
     """Generate the AR world and write its source extracts as seen on ``as_of``.
 
@@ -175,6 +179,8 @@ def simulate(
             as daily statement files under ``bank/statements/`` (camt.053 .08 for EUR/MXN accounts,
             .02 for USD/COP, MT940 for the others; one file per account and booking day, balances
             chained from ``simulator.bank_formats.DEFAULT_OPENING_BALANCE``). 0 writes none.
+        anomalies: Plant the early-warning anomalies (``simulator.anomalies``) and write their labels
+            to ``_truth/anomalies.parquet``; None (default) leaves the world honest.
 
     Returns:
         The manifest, also written to ``<out_dir>/manifest.json``.
@@ -195,7 +201,10 @@ def simulate(
         defects=defects,
     )
     defects_log: list[str] = []
-    manifest = write_tables(iter_world(cfg, defects_log), Path(out_dir), prof.name, cfg, defects_log)
+    items = iter_world(cfg, defects_log)
+    if anomalies is not None:
+        items = inject_anomalies(items, cfg, anomalies)
+    manifest = write_tables(items, Path(out_dir), prof.name, cfg, defects_log)
     if daily_statement_days > 0:
         manifest.statement_files = _write_statement_files(manifest, daily_statement_days)
         _write_manifest(manifest)
