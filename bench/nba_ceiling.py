@@ -34,12 +34,10 @@ changes only the seed of the policy's Thompson draws (how much of a result is lu
 from __future__ import annotations
 
 import argparse
-import contextlib
 import dataclasses
 import json
 import logging
 import time
-from collections.abc import Iterator
 from dataclasses import asdict, replace
 from datetime import timedelta
 from pathlib import Path
@@ -50,89 +48,14 @@ import pandas as pd
 
 from bench.harness import machine
 from evaluation import closed_loop as cl
-from ml.nba import bandit, engine, value
+from evaluation import oracle as oracle_mod
 from ml.nba.value import NbaConfig
 from simulator import profiles as sim_profiles
 from simulator import stepping as st
 
-MODES = ("end", "noclass", "nosens", "nopayday", "nobudget", "policy")
-_CHANNEL = {name: i for i, name in enumerate(st.CHANNELS)}
-TAKE_SHARE = st.ALL_INVOICES_SHARE + (1 - st.ALL_INVOICES_SHARE) * 0.5  # invoices of a contact acted on
-PAY_LAG_DAYS = 6  # a paying customer's typical delay after the contact (promise ~8, pays ~4, nudge ~7)
-
-
-class Oracle:
-    """Ground-truth estimates for the engine, read from one market."""
-
-    def __init__(self, market: Any, end_day: int, mode: set[str]) -> None:
-        self.market = market
-        self.end = end_day
-        self.mode = mode
-        n = int(market.cust["n"])
-        ids = market._v_all.cust(np.arange(n)).to_numpy(zero_copy_only=False)
-        self.index = {str(c): i for i, c in enumerate(ids)}
-
-    def pull(self, cust_i: np.ndarray, ch: np.ndarray) -> np.ndarray:
-        """P(pays because of the contact), before fatigue, per (customer index, channel index)."""
-        m, t = self.market, self.market._day + 1
-        cls = m.cust["cls"][cust_i]
-        factors = (st.CLASS_RESPONSE, st.CLASS_DISPUTE, st.CLASS_KEEP_PROMISE, st.CLASS_PAY_ON_REPLY, st.CLASS_NUDGE)
-        if "noclass" in self.mode:
-            everyone = m.cust["cls"]
-            resp, disp, keep, pay, nudge = (np.full(cust_i.size, float(f[everyone].mean())) for f in factors)
-            mult = np.ones(cust_i.size)
-        else:
-            resp, disp, keep, pay, nudge = (f[cls] for f in factors)
-            defaulted = (cls == 4) & (m.cust["default_day"][cust_i] <= t)
-            mult = np.where(defaulted, st.AFTER_DEFAULT, 1.0)
-        sens = m.cust["sens"].mean(axis=0)[ch] if "nosens" in self.mode else m.cust["sens"][cust_i, ch]
-        p_resp = np.minimum(sens * resp, 0.95)
-        replied = p_resp * (1 - disp) * (st.PROMISE_SHARE * keep + (1 - st.PROMISE_SHARE) * pay)
-        nudged = (1 - p_resp) * nudge * np.minimum(sens / 0.3, 2.0)
-        return TAKE_SHARE * (1 - st.BOUNCE[ch]) * (replied + nudged) * mult
-
-    def draws(self, post: pd.DataFrame, seed: int, as_of: Any) -> pd.Series:
-        """Stands in for :func:`ml.nba.bandit.thompson_draws`: the true P(pull) per posterior row."""
-        ci = post["customer_id"].astype(str).map(self.index).to_numpy(dtype=np.int64)
-        ch = post["channel"].astype(str).map(_CHANNEL).to_numpy(dtype=np.int64)
-        return pd.Series(self.pull(ci, ch), index=post.index)
-
-    def amount_days(self, acc: pd.DataFrame, cfg: NbaConfig) -> pd.Series:
-        """Stands in for the engine's USD-days per account: latent payment days instead of lateness."""
-        m, t = self.market, self.market._day + 1
-        out = []
-        for invs, up, cur in zip(acc["invoices"], acc["upcoming"], acc["currency"], strict=True):
-            items = list(invs) + list(up)
-            if not items:
-                out.append(0.0)
-                continue
-            idx = np.array([int(str(i["invoice_id"]).removeprefix("inv_")) - 1 for i in items], dtype=np.int64)
-            usd = np.array([float(i["amount_open"]) for i in items]) * cfg.usd_rates[str(cur)]
-            p0 = m._part0[idx]
-            latent = np.where(p0 >= 0, m.parts["day"][np.maximum(p0, 0)], st.NEVER).astype(np.int64)
-            paid_at = np.maximum(t + PAY_LAG_DAYS, m.inv["due"][idx].astype(np.int64))
-            days = np.clip(np.minimum(latent, self.end + 30) - paid_at, 0, None)
-            if "end" in self.mode:
-                days = 30.0 * ((latent > self.end) & (paid_at <= self.end)) + 0.1 * days
-            out.append(float((usd * days).sum()))
-        return pd.Series(out, index=acc.index, dtype=float)
-
-
-@contextlib.contextmanager
-def patched(oracle: Oracle | None) -> Iterator[None]:
-    """Make the engine use the oracle's estimates for one decision (a no-op without an oracle)."""
-    if oracle is None:
-        yield
-        return
-    saved = bandit.thompson_draws, engine._amount_days_usd, value.p_pull
-    bandit.thompson_draws = oracle.draws
-    if "nopayday" not in oracle.mode:
-        engine._amount_days_usd = oracle.amount_days
-    value.p_pull = lambda response, fat, pay_on_response: response * fat  # the draws already include paying
-    try:
-        yield
-    finally:
-        bandit.thompson_draws, engine._amount_days_usd, value.p_pull = saved
+MODES = (*oracle_mod.MODES, "nobudget", "policy")
+Oracle = oracle_mod.Oracle  # the oracle lives in evaluation/ (issue 22); kept importable from here
+patched = oracle_mod.patched
 
 
 def run(
@@ -163,15 +86,15 @@ def run(
     cache = cache_dir / f"ladder_{profile}{size}_{seed}_{days}.json" if cache_dir else None
     cached = json.loads(cache.read_text()) if cache is not None and cache.exists() else None
     lad = None if cached else cl._Arm("ladder", market(), replace(base, control_share=1.0))
-    oracle = None if "policy" in mode else Oracle(pol.market, pol.market._day + days, mode)
+    oracle = None if "policy" in mode else Oracle(pol.market, pol.market._day + days, mode & set(oracle_mod.MODES))
     counts: dict[str, int] = {}
     advance = pol.market.advance
 
-    def counted(contacts: pd.DataFrame | None = None) -> Any:
+    def counted(contacts: pd.DataFrame | None = None, escalations: pd.DataFrame | None = None) -> Any:
         if contacts is not None:
             for cid, n in contacts["customer_id"].astype(str).value_counts().items():
                 counts[cid] = counts.get(cid, 0) + int(n)
-        return advance(contacts)
+        return advance(contacts, escalations)
 
     pol.market.advance = counted
     ar_start = customer_ar(pol.market)
@@ -180,7 +103,7 @@ def run(
     for i in range(days):
         if lad is not None:
             lad.step()
-            allowed_by_day.append(lad.result.contacts + len(lad.queue))
+            allowed_by_day.append(lad.result.contacts)  # delivered: the policy never exceeds it (issue 22)
         allowed = allowed_by_day[i] if lad is not None else cached["allowed"][i]
         used = pol.result.contacts + len(pol.queue)
         with patched(oracle):

@@ -394,8 +394,23 @@ def simulate_policy(
     profile: ProfileOpt = "S",
     seed: Annotated[int, typer.Option("--seed", help="World seed (the same for both arms).")] = 42,
     as_json: JsonOpt = False,
+    seeds: Annotated[
+        str | None,
+        typer.Option("--seeds", help="Comma list of seeds, e.g. 42,7,1,3,5: one run per seed and the aggregate."),
+    ] = None,
+    oracle: Annotated[
+        bool, typer.Option("--oracle", help="Also run the oracle arm (ground truth, evaluation only): the ceiling.")
+    ] = False,
+    budget_share: Annotated[
+        float | None,
+        typer.Option("--budget-share", help="Cap the policy's contacts at this share of the ladder's (frontier)."),
+    ] = None,
 ) -> None:
-    """Closed loop: the decision policy vs the static dunning ladder on the same simulated world."""
+    """Closed loop: the decision policy vs the static dunning ladder (and the oracle) on the same simulated world.
+
+    With --seeds or --oracle the JSON is {"runs": [one object per seed], "aggregate": {...}}; a single
+    --seed without them prints the one object as before.
+    """
     from cobranza.settings import load_settings
     from evaluation import closed_loop
     from ml.nba.inputs import config_from, relaxations_from
@@ -403,10 +418,18 @@ def simulate_policy(
     nba = load_settings().nba
     try:
         config = config_from(nba.model_dump(), {"USD": 1.0}, relaxations_from(nba.relaxations))
-        result = closed_loop.simulate_policy(days=days, profile=_profile(profile) or "S", seed=seed, config=config)
+        kw = {"days": days, "profile": _profile(profile) or "S", "config": config, "budget_share": budget_share}
+        if seeds is None and not oracle:
+            result = closed_loop.simulate_policy(seed=seed, **kw)
+        else:
+            try:
+                seed_list = [int(x) for x in (seeds or str(seed)).split(",") if x.strip()]
+            except ValueError:
+                raise ValueError(f"--seeds must be a comma list of integers, got {seeds!r}") from None
+            result = closed_loop.simulate_policies(seed_list, oracle=oracle, **kw)
     except ValueError as exc:
         _fail(f"simulate-policy failed: {exc}")
-    _emit(result, as_json, _render_policy)
+    _emit(result, as_json, _render_policies if "runs" in result else _render_policy)
 
 
 @app.command()
@@ -420,6 +443,33 @@ def decide(as_of: AsOfOpt = None, as_json: JsonOpt = False) -> None:
     except _known_errors() as exc:
         _fail(f"decide failed: {exc}; run `cobranza run` first to build the warehouse")
     _emit(result, as_json, lambda o: console.print_json(data=json.loads(json.dumps(o, default=str))))
+
+
+def _render_policies(res: dict[str, Any]) -> None:
+    out = Console()
+    arms = [a for a in ("policy", "ladder", "oracle") if a in res["runs"][0]]
+    t = Table(title=f"Closed loop - profile {res['profile']}, {res['days']} days (DSO: collectable / gross)")
+    for col in ("seed", "arm", "DSO end", "DSO mean", "collected USD", "contacts", "escal.", "opt-outs", "viol."):
+        t.add_column(col, justify="right")
+    for r in res["runs"]:
+        for a in arms:
+            x = r[a]
+            t.add_row(
+                str(r["seed"]),
+                a,
+                f"{x['dso_end_collectable']:.1f} / {x['dso_end']:.1f}",
+                f"{x['dso_mean_collectable']:.1f} / {x['dso_mean']:.1f}",
+                f"{x['collected_usd']:,.0f}",
+                f"{x['contacts']:,}",
+                f"{x['escalations']:,}",
+                f"{x['opt_outs']:,}",
+                f"{x['violations']:,}",
+            )
+    out.print(t)
+    for r in res["runs"]:
+        share = r.get("share_of_oracle_gain_collectable")
+        tail = "" if share is None else f"; share of the oracle's gain {share:.0%}, bar met: {r['decision_bar_met']}"
+        out.print(f"seed {r['seed']}: policy DSO {r['dso_reduction_end_collectable']:+.1%} vs the ladder{tail}")
 
 
 def _render_policy(r: dict[str, Any]) -> None:

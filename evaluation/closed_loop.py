@@ -22,15 +22,21 @@ expected days late is the customer's mean days late of his settled invoices, as 
 it from ``f_cust_mean_days_late``; his recent days late (invoices due in the last 180 days) and the days
 since his last payment likewise (``f_cust_days_late_trend``, ``f_cust_days_since_payment``).
 
-Reported per arm: DSO at the end and averaged over the period (ground truth, money in the bank),
-amount collected in USD, contacts made, rule violations, opt-outs and complaints.
+Reported per arm: DSO at the end, at day 90 and averaged over the period (ground truth, money in the
+bank), gross and on the collectable receivables (written-off bad debt left out, ``Market.dso``),
+amount collected and written off in USD, contacts, escalations, rule violations, opt-outs and
+complaints. ``oracle=True`` adds a third arm: the same engine fed the simulator's ground truth
+(:mod:`evaluation.oracle`, evaluation only), and the policy's share of the oracle's DSO reduction
+(issue 22). :func:`simulate_policies` runs several seeds and aggregates.
 """
 
 from __future__ import annotations
 
+import contextlib
 import csv
 import logging
 import re
+from collections.abc import Iterator
 from dataclasses import asdict, dataclass, field, replace
 from datetime import UTC, date, datetime, time, timedelta
 from decimal import Decimal
@@ -228,6 +234,24 @@ def _contactable_invoices(accounts: pd.DataFrame) -> dict[str, set[str]]:
     }
 
 
+def _countries():
+    from simulator import profiles
+
+    return profiles.COUNTRIES
+
+
+@contextlib.contextmanager
+def _patched(oracle: Any) -> Iterator[None]:
+    """The oracle arm's ground-truth estimates for one decision (no-op for the policy and the ladder)."""
+    if oracle is None:
+        yield
+        return
+    from evaluation.oracle import patched
+
+    with patched(oracle):
+        yield
+
+
 def _initial_tables(market) -> dict[str, pd.DataFrame]:
     from simulator import world as W
 
@@ -252,6 +276,13 @@ class ArmResult:
     dso_start: float = 0.0
     dso_end: float = 0.0
     dso_mean: float = 0.0
+    dso_start_collectable: float = 0.0
+    dso_end_collectable: float = 0.0
+    dso_mean_collectable: float = 0.0
+    dso_day90: float | None = None
+    dso_day90_collectable: float | None = None
+    written_off_usd: float = 0.0
+    touches: int = 0
     collected_usd: float = 0.0
     opt_outs: int = 0
     complaints: int = 0
@@ -260,7 +291,7 @@ class ArmResult:
 
 
 class _Arm:
-    def __init__(self, name: str, market, config: NbaConfig) -> None:
+    def __init__(self, name: str, market, config: NbaConfig, oracle: Any = None) -> None:
         self.name = name
         self.market = market
         self.config = config
@@ -269,8 +300,10 @@ class _Arm:
         self.queue = pd.DataFrame()
         self.delivered = pd.DataFrame(columns=["customer_id", "channel", "scheduled_at", "conversation"])
         self.escalations = pd.DataFrame(columns=["customer_id", "escalated_at"])
-        self.result = ArmResult(arm=name, dso_start=market.dso())
+        self.result = ArmResult(arm=name, dso_start=market.dso(), dso_start_collectable=market.dso(collectable=True))
+        self.oracle = oracle  # evaluation.oracle.Oracle for the oracle arm (ground truth), else None
         self.dso_series: list[float] = []
+        self.dso_series_collectable: list[float] = []
         self.decided = 0
 
     def step(self, budget: int | None = None) -> None:
@@ -282,16 +315,17 @@ class _Arm:
             if len(self.queue)
             else self.delivered
         )
-        decisions = engine.decide(
-            accounts,
-            self.state.contacts,
-            history,
-            as_of=day,
-            now_utc=now,
-            config=self.config if budget is None else replace(self.config, daily_contact_budget=budget),
-            interactions=self.state.interactions,
-            escalations=self.escalations,
-        )
+        with _patched(self.oracle):
+            decisions = engine.decide(
+                accounts,
+                self.state.contacts,
+                history,
+                as_of=day,
+                now_utc=now,
+                config=self.config if budget is None else replace(self.config, daily_contact_budget=budget),
+                interactions=self.state.interactions,
+                escalations=self.escalations,
+            )
         esc = decisions[decisions["action"] == "escalate"]
         self.result.escalations += len(esc)
         self.result.dispute_reviews += int((decisions["action"] == "dispute_review").sum())
@@ -308,7 +342,11 @@ class _Arm:
         due = self._still_dunnable(due, accounts)
         due = self._still_consented(due)
         self._audit(due, accounts, day)
-        res = self.market.advance(due.assign(channel=due["channel"].replace({"call_task": "call"})))
+        # escalations reach the customer too (a legal letter, a credit hold; issue 22)
+        res = self.market.advance(
+            due.assign(channel=due["channel"].replace({"call_task": "call"})),
+            esc[["customer_id", "intent"]],
+        )
         self.result.opt_outs += res.opt_outs
         self.result.complaints += res.complaints
         self.result.promises += res.promises
@@ -331,6 +369,7 @@ class _Arm:
         horizon = pd.Timestamp(now) - pd.Timedelta(days=15)
         self.delivered = self.delivered[pd.to_datetime(self.delivered["scheduled_at"], utc=True) > horizon]
         self.dso_series.append(self.market.dso())
+        self.dso_series_collectable.append(self.market.dso(collectable=True))
 
     @staticmethod
     def _still_dunnable(due: pd.DataFrame, accounts: pd.DataFrame) -> pd.DataFrame:
@@ -390,13 +429,29 @@ class _Arm:
                 logger.warning("violation %s on %s: customer %s %s at %s", v, day, cid, ch, at)
 
     def finish(self, since: date) -> ArmResult:
-        self.result.dso_end = self.market.dso()
-        self.result.dso_mean = float(np.mean(self.dso_series)) if self.dso_series else self.result.dso_start
+        r = self.result
+        r.dso_end = self.market.dso()
+        r.dso_mean = float(np.mean(self.dso_series)) if self.dso_series else r.dso_start
+        r.dso_end_collectable = self.market.dso(collectable=True)
+        r.dso_mean_collectable = (
+            float(np.mean(self.dso_series_collectable)) if self.dso_series_collectable else r.dso_start_collectable
+        )
+        if len(self.dso_series) >= 90:
+            r.dso_day90, r.dso_day90_collectable = self.dso_series[89], self.dso_series_collectable[89]
+        r.touches = r.contacts + r.escalations
         rates = self.config.usd_rates
+        rate = np.array([c.usd_rate for c in _countries()])[self.market.cust["country"][self.market.inv["cust"]]]
+        r.written_off_usd = float((self.market.written_off() / rate / 100.0).sum())
         self.result.collected_usd = float(
             sum(float(v) * rates.get(k, 0.0) for k, v in self.market.amount_collected(since).items())
         )
         return self.result
+
+
+def _share_of_gain(arm: float, ladder: float, oracle: float) -> float:
+    """The arm's DSO reduction vs the ladder as a share of the oracle's (nan when the oracle gains nothing)."""
+    gain = ladder - oracle
+    return (ladder - arm) / gain if gain > 0 else float("nan")
 
 
 def simulate_policy(
@@ -408,68 +463,161 @@ def simulate_policy(
     as_of: date | None = None,
     n_customers: int | None = None,
     match_ladder_volume: bool = True,
+    oracle: bool = False,
+    budget_share: float | None = None,
 ) -> dict[str, Any]:
-    """Run the policy and the static ladder for ``days`` on the same simulated world.
+    """Run the policy, the static ladder and optionally the oracle for ``days`` on the same simulated world.
 
     Args:
         days: Simulated days.
         profile: Simulator scale profile.
-        seed: World seed (both arms).
+        seed: World seed (every arm).
         config: Policy configuration; its ``control_share`` is overridden per arm (0 and 1).
         as_of: Day the markets open at (simulator default when None).
         n_customers: Override the profile's customer count (small worlds for tests).
-        match_ladder_volume: Cap the policy's contacts at the ladder's cumulative count ("at no more
-            contacts"); the policy ranks its contacts by value within that budget.
+        match_ladder_volume: Cap the policy's (and the oracle's) contacts at the ladder's cumulative
+            delivered count ("at no more contacts"); they rank their contacts by value within it.
+        oracle: Also run the oracle arm (:mod:`evaluation.oracle`: the engine fed the simulator's
+            ground truth, same rules, same budget): the ceiling the policy is judged against.
+        budget_share: Cap the policy's contacts at this share of the ladder's instead (a frontier
+            point, e.g. 0.6); the oracle keeps the full budget.
 
     Returns:
-        JSON-able dict: per-arm results, DSO reduction of the policy vs the ladder, contact ratio and
-        whether the DSIGN §9 target (>= 15% lower DSO, no more contacts, zero violations) is met.
+        JSON-able dict: per-arm results (``policy``, ``ladder``, ``oracle`` when run), DSO reductions of
+        the policy vs the ladder (gross and collectable, at the end and on the mean), contact ratio,
+        the policy's share of the oracle's DSO reduction, and the verdicts: ``target_met`` (issue 6's
+        15% bar, kept for comparison) and ``decision_bar_met`` (issue 22: >= 85% of the oracle's
+        collectable DSO reduction at the end, no more contacts than the ladder, zero violations).
     """
     from simulator.stepping import DEFAULT_AS_OF, open_market
 
     if days <= 0:
         raise ValueError(f"--days must be positive, got {days}")
+    if budget_share is not None and not 0.0 < budget_share <= 5.0:
+        raise ValueError(f"--budget-share must be within (0, 5], got {budget_share}")
     start = as_of or DEFAULT_AS_OF
     base = config or NbaConfig()
     base = replace(base, usd_rates={**usd_rates(as_of=start), **dict(base.usd_rates)}, seed=seed)
-    arms = [
-        _Arm(
-            name,
-            open_market(profile, seed, as_of=start, n_customers=n_customers, horizon_days=days + 5),
-            replace(base, control_share=share),
-        )
-        for name, share in (("policy", 0.0), ("ladder", 1.0))
-    ]
+
+    def market():
+        return open_market(profile, seed, as_of=start, n_customers=n_customers, horizon_days=days + 5)
+
+    ladder_arm = _Arm("ladder", market(), replace(base, control_share=1.0))
+    policy_arm = _Arm("policy", market(), replace(base, control_share=0.0))
+    oracle_arm = None
+    if oracle:
+        from evaluation.oracle import Oracle
+
+        m = market()
+        oracle_arm = _Arm("oracle", m, replace(base, control_share=0.0), oracle=Oracle(m, m._day + days))
     t0 = datetime.now(UTC)
-    policy_arm, ladder_arm = arms
+    share = 1.0 if budget_share is None else budget_share
+    capped = match_ladder_volume or budget_share is not None
     for i in range(days):
         ladder_arm.step()
-        # at no more contacts than the ladder: the policy's contacts delivered or queued never exceed the
-        # ladder's delivered or queued so far (its own value threshold may leave budget unused)
-        used = policy_arm.result.contacts + len(policy_arm.queue)
-        allowed = ladder_arm.result.contacts + len(ladder_arm.queue)
-        budget = max(allowed - used, 0) if match_ladder_volume else None
-        policy_arm.step(budget)
+        # at no more contacts than the ladder: an arm's contacts delivered or queued never exceed the
+        # ladder's delivered so far (its own value threshold may leave budget unused)
+        for arm, sh in ((policy_arm, share), (oracle_arm, 1.0)):
+            if arm is None:
+                continue
+            used = arm.result.contacts + len(arm.queue)
+            budget = max(int(sh * ladder_arm.result.contacts) - used, 0) if capped else None
+            arm.step(budget)
         if (i + 1) % 10 == 0:
-            logger.info("simulate-policy: day %d/%d", i + 1, days)
+            logger.info("simulate-policy: seed %d day %d/%d", seed, i + 1, days)
     since = start + timedelta(days=1)
-    policy, lad = (a.finish(since) for a in arms)
-    reduction = 1.0 - policy.dso_end / lad.dso_end if lad.dso_end else float("nan")
-    reduction_mean = 1.0 - policy.dso_mean / lad.dso_mean if lad.dso_mean else float("nan")
-    return {
+    lad = ladder_arm.finish(since)
+    policy = policy_arm.finish(since)
+    orc = oracle_arm.finish(since) if oracle_arm is not None else None
+
+    def lower(a: float, b: float) -> float:
+        return 1.0 - a / b if b else float("nan")
+
+    reduction = lower(policy.dso_end, lad.dso_end)
+    reduction_c = lower(policy.dso_end_collectable, lad.dso_end_collectable)
+    no_more = policy.contacts <= lad.contacts and policy.violations == 0 and lad.violations == 0
+    out: dict[str, Any] = {
         "profile": profile,
         "seed": seed,
         "days": days,
-        "customers": int(arms[0].market.cust["n"]),
+        "customers": int(ladder_arm.market.cust["n"]),
         "match_ladder_volume": match_ladder_volume,
+        "budget_share": budget_share,
         "opened_at": start.isoformat(),
         "policy": asdict(policy),
         "ladder": asdict(lad),
         "dso_reduction_end": reduction,
-        "dso_reduction_mean": reduction_mean,
+        "dso_reduction_mean": lower(policy.dso_mean, lad.dso_mean),
+        "dso_reduction_end_collectable": reduction_c,
+        "dso_reduction_mean_collectable": lower(policy.dso_mean_collectable, lad.dso_mean_collectable),
         "contact_ratio": policy.contacts / lad.contacts if lad.contacts else float("nan"),
-        "target_met": bool(
-            reduction >= 0.15 and policy.contacts <= lad.contacts and policy.violations == 0 and lad.violations == 0
-        ),
-        "seconds": round((datetime.now(UTC) - t0).total_seconds(), 1),
+        "target_met": bool(reduction >= 0.15 and no_more),
     }
+    if orc is not None:
+        out["oracle"] = asdict(orc)
+        out["oracle_dso_reduction_end"] = lower(orc.dso_end, lad.dso_end)
+        out["oracle_dso_reduction_end_collectable"] = lower(orc.dso_end_collectable, lad.dso_end_collectable)
+        out["oracle_dso_reduction_mean_collectable"] = lower(orc.dso_mean_collectable, lad.dso_mean_collectable)
+        out["share_of_oracle_gain"] = _share_of_gain(policy.dso_end, lad.dso_end, orc.dso_end)
+        out["share_of_oracle_gain_collectable"] = _share_of_gain(
+            policy.dso_end_collectable, lad.dso_end_collectable, orc.dso_end_collectable
+        )
+        out["share_of_oracle_gain_mean_collectable"] = _share_of_gain(
+            policy.dso_mean_collectable, lad.dso_mean_collectable, orc.dso_mean_collectable
+        )
+        out["decision_bar_met"] = bool(
+            out["share_of_oracle_gain_collectable"] >= 0.85 and no_more and orc.violations == 0
+        )
+    out["seconds"] = round((datetime.now(UTC) - t0).total_seconds(), 1)
+    return out
+
+
+AGGREGATED = (
+    "dso_end",
+    "dso_end_collectable",
+    "dso_mean",
+    "dso_mean_collectable",
+    "dso_day90",
+    "dso_day90_collectable",
+    "collected_usd",
+    "written_off_usd",
+    "contacts",
+    "escalations",
+    "touches",
+    "opt_outs",
+    "complaints",
+    "violations",
+)
+
+
+def aggregate(runs: list[dict[str, Any]]) -> dict[str, Any]:
+    """Per arm, the mean (sums for counts) of the figures over the seeds; the policy's share of the oracle's gain."""
+    arms = [a for a in ("policy", "ladder", "oracle") if all(a in r for r in runs)]
+    agg: dict[str, Any] = {"seeds": [r["seed"] for r in runs]}
+    for arm in arms:
+        vals: dict[str, Any] = {}
+        for key in AGGREGATED:
+            xs = [r[arm][key] for r in runs if r[arm].get(key) is not None]
+            if not xs:
+                continue
+            counts = key in ("contacts", "escalations", "touches", "opt_outs", "complaints", "violations")
+            vals[key] = int(sum(xs)) if counts else float(np.mean(xs))
+        agg[arm] = vals
+    for key in ("dso_reduction_end", "dso_reduction_end_collectable", "dso_reduction_mean_collectable"):
+        agg[f"{key}_mean"] = float(np.mean([r[key] for r in runs]))
+    if "oracle" in arms:
+        shares = [r["share_of_oracle_gain_collectable"] for r in runs]
+        agg["share_of_oracle_gain_collectable_min"] = float(np.nanmin(shares)) if shares else float("nan")
+        end = {arm: agg[arm]["dso_end_collectable"] for arm in arms}
+        agg["share_of_oracle_gain_collectable_pooled"] = _share_of_gain(end["policy"], end["ladder"], end["oracle"])
+        agg["decision_bar_met_every_seed"] = all(r["decision_bar_met"] for r in runs)
+    return agg
+
+
+def simulate_policies(seeds: list[int], **kwargs: Any) -> dict[str, Any]:
+    """:func:`simulate_policy` for each seed, and the aggregate (``{"runs": [...], "aggregate": {...}}``)."""
+    if not seeds:
+        raise ValueError("--seeds needs at least one seed, e.g. --seeds 42,7,1,3,5")
+    runs = [simulate_policy(seed=s, **kwargs) for s in seeds]
+    profile, days = kwargs.get("profile", "S"), kwargs.get("days", 90)
+    return {"profile": profile, "days": days, "runs": runs, "aggregate": aggregate(runs)}

@@ -537,12 +537,7 @@ def _choose(
         & (out["promise_broken"] | out["unresponsive"])
     )
     legal = out["max_days_past_due"] >= cfg.legal_min_dpd
-    esc_gain = np.where(
-        legal,
-        cfg.legal_recovery * (1 - out["p0"]) * out["amount_usd"] - cfg.cost("escalate"),
-        0.5 * cfg.legal_recovery * (1 - out["p0"]) * out["amount_usd"] - cfg.cost("escalate") / 4,
-    )
-    out["esc_gain"] = np.where(esc_ok, esc_gain, -np.inf)
+    out["esc_gain"] = np.where(esc_ok, value.escalation_gain(out, legal, cfg), -np.inf)
 
     treat = active & (out["arm"] == "treatment")
     best_gain = out["customer_id"].map(bi["gain"]) if bi is not None else pd.Series(np.nan, index=out.index)
@@ -556,7 +551,10 @@ def _choose(
 
     # capacity: treatment call winners compete for agents; control calls are served first
     ctrl = active & (out["arm"] == "control")
-    step = ladder.ladder_step(out["max_days_past_due"], out["touch_age_days"])
+    # nothing overdue: the ladder's pre-due level is keyed on the invoice due next (issue 22)
+    next_due = out["upcoming"].map(lambda u: max((int(i["days_past_due"]) for i in u), default=-(10**6)))
+    ladder_dpd = out["max_days_past_due"].where(out["n_overdue_invoices"].astype(int) > 0, next_due)
+    step = ladder.ladder_step(ladder_dpd, out["touch_age_days"])
     out["ladder_action"] = step["step_action"].to_numpy()
     has_call = out["customer_id"].isin(ci.index if ci is not None else [])
     ctrl_call = ctrl & (out["ladder_action"] == "call_task") & has_call
@@ -611,7 +609,9 @@ def _choose(
             out.at[cid, "skip"] = out.at[cid, "skip"] or "ladder:blocked"
             continue
         chosen_idx[cid] = int(hit.index[0])
-        out.at[cid, "intent"] = "statement" if act == "statement" else ("call" if want == "call" else "reminder")
+        pre_due = int(out.at[cid, "n_overdue_invoices"]) == 0
+        intent = "pre_due_reminder" if pre_due else "reminder"
+        out.at[cid, "intent"] = "statement" if act == "statement" else ("call" if want == "call" else intent)
 
     return out, chosen_idx
 
@@ -679,7 +679,7 @@ def _materialise(
     out["phone"] = _none_unless(out["c_phone"], picked)
     # a contact covers the overdue invoices, plus those coming due when the policy (or the ladder's
     # statement) sends a consolidated statement of account
-    with_upcoming = (out["arm"] == "treatment") | (out["intent"] == "statement")
+    with_upcoming = (out["arm"] == "treatment") | out["intent"].isin(("statement", "pre_due_reminder"))
     covered = [
         list(invs) + (list(up) if both else [])
         for invs, up, both in zip(out["invoices"], out["upcoming"], with_upcoming, strict=True)

@@ -4,7 +4,11 @@ Control membership is a stable hash of ``(salt, customer_id)``: a customer stays
 every day and across re-runs, and changing the share only moves the customers near the boundary.
 
 The ladder is Odoo's classic follow-up levels, keyed on the days past due of the customer's oldest
-overdue invoice: +1 e-mail, +7 e-mail, +15 call, +30 letter (a statement of account), +60 legal.
+overdue invoice: -3 pre-due e-mail, +1 e-mail, +7 e-mail, +15 call, +30 letter (a statement of
+account), +60 legal. The pre-due level (issue 22) is the reminder Odoo's follow-up levels allow with a
+negative delay ("can be negative if you want to send a reminder before the invoice due date") and most
+dunning ladders start with; for an account with nothing overdue it is keyed on its invoice due next
+(days past due -3..0), so the comparison with the policy, which sends pre-due reminders, is fair.
 The highest level reached fires once: it is done when the customer was contacted (or escalated) on or
 after the day the level became due. A level the contact rules block today simply fires on a later day.
 """
@@ -32,6 +36,7 @@ class LadderStep:
 
 
 ODOO_LADDER: tuple[LadderStep, ...] = (
+    LadderStep(-3, "email"),
     LadderStep(1, "email"),
     LadderStep(7, "email"),
     LadderStep(15, "call_task"),
@@ -68,7 +73,8 @@ def ladder_step(
     """The ladder level due today for each account, if it has not been done yet.
 
     Args:
-        max_days_past_due: Days past due of the oldest overdue invoice.
+        max_days_past_due: Days past due of the oldest overdue invoice; for an account with nothing
+            overdue, of its invoice due next (0 or negative: the pre-due level).
         last_touch_age_days: Days since the last contact or escalation (NaN if none).
         ladder: The levels, ascending.
 

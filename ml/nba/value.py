@@ -256,6 +256,20 @@ def p_pull(response: pd.Series, fat: pd.Series, pay_on_response: float) -> pd.Se
     return response.clip(0, 1) * fat * pay_on_response
 
 
+def escalation_gain(acc: pd.DataFrame, legal: pd.Series, cfg: NbaConfig) -> np.ndarray:
+    """Value of escalating (legal where ``legal``, else a credit hold) over waiting, in USD.
+
+    ``legal_recovery`` x the amount that would not come anyway (half of it for a credit hold), less
+    the escalation's cost (a quarter of it for a credit hold). ``acc`` needs ``p0`` and ``amount_usd``.
+    """
+    stake = (1 - acc["p0"]) * acc["amount_usd"]
+    return np.where(
+        legal,
+        cfg.legal_recovery * stake - cfg.cost("escalate"),
+        0.5 * cfg.legal_recovery * stake - cfg.cost("escalate") / 4,
+    )
+
+
 def dso_gain(p: pd.Series, amount_days_usd: pd.Series, cost_usd: pd.Series | float, horizon_days: float) -> pd.Series:
     """Value over waiting: P(pull) x USD-days pulled forward / horizon - cost."""
     return p * amount_days_usd / horizon_days - cost_usd

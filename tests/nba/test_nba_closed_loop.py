@@ -42,3 +42,29 @@ def test_cli_simulate_policy_prints_one_json_object(tmp_path, monkeypatch) -> No
     assert out["seed"] == 3 and out["policy"]["violations"] == 0 and "target_met" in out
     bad = CliRunner().invoke(app, ["simulate-policy", "--days", "0"])
     assert bad.exit_code == 1 and "--days must be positive" in bad.output
+
+
+@pytest.mark.slow
+def test_cli_runs_policy_ladder_and_oracle_per_seed_and_in_aggregate(tmp_path, monkeypatch) -> None:
+    """Issue 22: one command, several seeds, the oracle arm, collectable and gross DSO, the share of the gain."""
+    from cli.app import app
+    from evaluation import closed_loop
+
+    real = closed_loop.simulate_policy
+    monkeypatch.setattr(closed_loop, "simulate_policy", lambda **kw: real(n_customers=120, **kw))  # a tiny world
+    monkeypatch.setenv("COBRANZA_DATA_DIR", str(tmp_path))
+    res = CliRunner().invoke(app, ["simulate-policy", "--days", "3", "--seeds", "3,5", "--oracle", "--json"])
+    assert res.exit_code == 0, res.output
+    out = json.loads(res.stdout.strip().splitlines()[-1])
+    assert [r["seed"] for r in out["runs"]] == [3, 5]
+    for r in out["runs"]:
+        for arm in ("policy", "ladder", "oracle"):
+            a = r[arm]
+            assert a["violations"] == 0 and a["dso_end_collectable"] <= a["dso_end"]
+            assert a["contacts"] <= r["ladder"]["contacts"]
+        assert "share_of_oracle_gain_collectable" in r and "decision_bar_met" in r
+    agg = out["aggregate"]
+    assert agg["ladder"]["contacts"] == sum(r["ladder"]["contacts"] for r in out["runs"])
+    assert "share_of_oracle_gain_collectable_pooled" in agg and "decision_bar_met_every_seed" in agg
+    bad = CliRunner().invoke(app, ["simulate-policy", "--seeds", "a,b"])
+    assert bad.exit_code == 1 and "comma list of integers" in bad.output

@@ -170,8 +170,10 @@ def test_control_group_is_stable_and_follows_the_ladder() -> None:
     m = ladder.control_mask(ids, 0.10)
     assert 0.08 < m.mean() < 0.12 and m.equals(ladder.control_mask(ids, 0.10))
     assert (ladder.control_mask(ids, 0.2) | ~m).all()  # growing the share keeps everyone already in control
-    steps = ladder.ladder_step(pd.Series([0, 1, 8, 15, 31, 61, 20]), pd.Series([None, None, 0.5, None, 0.5, None, 2.0]))
-    assert list(steps["step_action"]) == ["", "email", "", "call_task", "", "escalate", ""]
+    steps = ladder.ladder_step(
+        pd.Series([0, 1, 8, 15, 31, 61, 20, -3, -5]), pd.Series([None, None, 0.5, None, 0.5, None, 2.0, None, None])
+    )
+    assert list(steps["step_action"]) == ["email", "email", "", "call_task", "", "escalate", "", "email", ""]
     cfg = NbaConfig(usd_rates=RATES, control_share=1.0)
     accounts = [big("A", dpd=1), big("B", dpd=16), big("C", dpd=35, risk_score=0.2)]
     contacts = [contact("a", "A"), contact("b", "B", consent_call=True), contact("c", "C")]
@@ -189,7 +191,13 @@ def test_pre_due_reminder_covers_upcoming_invoices() -> None:
     out = run([acc, big("V")], [contact("u", "U"), contact("v", "V")])
     assert out.loc["U", "intent"] == "pre_due_reminder" and out.loc["U", "invoice_ids"] == ["u1"]
     ctl = run([acc], [contact("u", "U")], config=NbaConfig(usd_rates=RATES, control_share=1.0))
-    assert ctl.loc["U", "action"] == "wait"  # the static ladder only starts after the due date
+    # the static ladder's pre-due level (Odoo's negative delay) fires 3 days before the due date (issue 22)
+    assert ctl.loc["U", "action"] == "email" and ctl.loc["U", "intent"] == "pre_due_reminder"
+    assert ctl.loc["U", "invoice_ids"] == ["u1"]
+    far = account("F", invoices=[], upcoming_invoices=[invoice("f1", "5000000.00", -10)])
+    far.update(overdue_amount=Decimal(0), n_overdue_invoices=0, max_days_past_due=0, invoices=[])
+    ctl = run([far], [contact("f", "F")], config=NbaConfig(usd_rates=RATES, control_share=1.0))
+    assert ctl.loc["F", "action"] == "wait"  # not yet: 10 days before the due date
 
 
 def test_relaxation_is_quoted_in_the_reasons() -> None:

@@ -267,3 +267,53 @@ def test_a_contact_never_makes_an_invoice_paid_before_its_due_date(truth: pd.Dat
     caused = [(i, d) for i, d in zip(early["invoice_id"], paid[early.index], strict=True) if (i, d) not in latent]
     assert not caused, f"contacts made invoices paid before their due date: {caused[:5]}"
     assert len(pol) > len(base)  # the contacts did pull overdue payments forward
+
+
+def test_write_off_leaves_collectable_ar_once_and_stays_in_gross() -> None:
+    """Bad-debt policy (issue 22): written off on its day, out of the collectable AR for good, kept gross."""
+    m = open_market("S", seed=SEED, as_of=AS_OF, n_customers=N, horizon_days=6)
+    wo, gross = m.write_off_day(), m.receivables()
+    soon = np.flatnonzero((wo > m._day) & (wo <= m._day + 4) & (gross > 0))
+    assert soon.size, "the test world needs an open invoice reaching its write-off day within 4 days"
+    i = int(soon[0])
+    assert m.receivables(collectable=True)[i] == gross[i] and m.written_off()[i] == 0
+    while m._day < wo[i]:
+        m.advance()
+    after = m.receivables()
+    assert m.receivables(collectable=True)[i] == 0 and after[i] > 0  # out of collectable, still owed gross
+    written = m.written_off()[i]
+    assert written == after[i]
+    m.advance()
+    assert m.written_off()[i] == written and m.receivables(collectable=True)[i] == 0  # once, not again
+    assert m.dso(collectable=True) < m.dso()
+
+
+def test_defaulted_customers_answer_calls_and_escalations_more_than_letters() -> None:
+    """Issue 22: after default a call (pays 35% when answered) or a legal letter moves far more than e-mails (x0.1)."""
+    n, days = 1500, 20
+
+    def market() -> Market:
+        m = open_market("S", seed=SEED, as_of=AS_OF, n_customers=n, horizon_days=days + 1)
+        gone = (m.cust["cls"] == 4) & (m.cust["default_day"] < m._day)
+        m.cust["default_day"][gone] = m._day - 10  # defaulted ten days ago: not yet insolvent
+        return m
+
+    t = market().truth()
+    dflt = t[(t.latent_class == "defaulting") & (t.default_date < AS_OF)].assign(best="email")
+    ids = set(dflt.customer_id)
+    assert len(ids) >= 30
+
+    def collected(channel: str | None, escalate: bool = False) -> int:
+        m, res = market(), []
+        for _ in range(days):
+            day = m.today + timedelta(days=1)
+            esc = pd.DataFrame({"customer_id": sorted(ids), "intent": "legal"}) if escalate and not res else None
+            contacts = _contacts(dflt, day, channel) if channel and day.weekday() in (1, 3) else None
+            res.append(m.advance(contacts, esc))
+        return _collected(res, ids)
+
+    base = collected(None)
+    email, call, legal = collected("email") - base, collected("call") - base, collected(None, True) - base
+    assert call > 2 * max(email, 1) and legal > 2 * max(email, 1), (email, call, legal)
+    with pytest.raises(ValueError, match="unknown customer_id"):
+        market().advance(None, pd.DataFrame({"customer_id": ["X1"]}))
