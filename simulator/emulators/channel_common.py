@@ -124,12 +124,15 @@ class WebhookPusher:
             requests (one per item, or one envelope for many).
         batch: Max items handed to ``build`` at once.
         attempts: POST attempts per request before giving up (logged).
+        backoff_s: Wait before the n-th retry is ``backoff_s * n`` (a real provider retries for hours:
+            raise ``attempts`` and this to ride out a receiver restart).
     """
 
-    def __init__(self, build: Build, *, batch: int = 1, attempts: int = 4) -> None:
+    def __init__(self, build: Build, *, batch: int = 1, attempts: int = 4, backoff_s: float = 0.05) -> None:
         self._build = build
         self._batch = max(1, batch)
-        self._attempts = attempts
+        self.attempts = attempts
+        self.backoff_s = backoff_s
         self._queue: queue.Queue[tuple[str, Any]] = queue.Queue()
         self._session = requests.Session()
         self.delivered = 0
@@ -183,7 +186,7 @@ class WebhookPusher:
                 self._cond.notify_all()
 
     def _post(self, url: str, body: bytes, headers: dict[str, str]) -> None:
-        for attempt in range(1, self._attempts + 1):
+        for attempt in range(1, self.attempts + 1):
             try:
                 resp = self._session.post(url, data=body, headers=headers, timeout=5)
                 if resp.status_code < 300:
@@ -192,7 +195,7 @@ class WebhookPusher:
                 log.warning("webhook %s answered %s (attempt %d)", url, resp.status_code, attempt)
             except requests.RequestException as exc:
                 log.warning("webhook %s failed: %s (attempt %d)", url, type(exc).__name__, attempt)
-            time.sleep(0.05 * attempt)
+            time.sleep(self.backoff_s * attempt)
         self.failed += 1
 
 

@@ -32,6 +32,7 @@ import re
 import secrets
 import threading
 import time
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -80,6 +81,8 @@ class WhatsAppEmulator:
         not_on_whatsapp: Recipients (digits) for which delivery fails with 131026; numbers ending in
             ``0000`` are treated the same.
         read_rate: Share of delivered messages that are also read.
+        clock: The provider's clock (Unix seconds) for webhook timestamps and the 24-hour window; a
+            harness with an accelerated clock passes its own.
     """
 
     token: str = "wa-test-token"
@@ -91,6 +94,7 @@ class WhatsAppEmulator:
     not_on_whatsapp: set[str] = field(default_factory=set)
     read_rate: float = 0.5
     display_phone_number: str = "15550001234"
+    clock: Callable[[], float] = time.time
 
     def __post_init__(self) -> None:
         self.lock = threading.Lock()
@@ -130,7 +134,7 @@ class WhatsAppEmulator:
         st: dict[str, Any] = {
             "id": msg["id"],
             "status": status,
-            "timestamp": str(int(time.time())),
+            "timestamp": str(int(self.clock())),
             "recipient_id": msg["to"],
         }
         if msg.get("biz_opaque_callback_data"):
@@ -153,7 +157,7 @@ class WhatsAppEmulator:
             }
             self.pusher.push(self.webhook_url, self._status(msg, "failed", [err]))
             return
-        if msg["type"] != "template" and time.time() - self.last_inbound.get(to, -1e12) > WINDOW_S:
+        if msg["type"] != "template" and self.clock() - self.last_inbound.get(to, -1e12) > WINDOW_S:
             err = {
                 "code": 131047,
                 "title": "Re-engagement message",
@@ -173,14 +177,14 @@ class WhatsAppEmulator:
         message: dict[str, Any] = {
             "from": wa_id,
             "id": wamid,
-            "timestamp": str(int(time.time())),
+            "timestamp": str(int(self.clock())),
             "type": "text",
             "text": {"body": text},
         }
         if context_id:
             message["context"] = {"from": self.display_phone_number, "id": context_id}
         with self.lock:
-            self.last_inbound[wa_id] = time.time()
+            self.last_inbound[wa_id] = self.clock()
         self.pusher.push(self.webhook_url, {"message": message, "name": name})
         return wamid
 
