@@ -167,9 +167,9 @@ def create_app(
     def root(request: Request) -> str:
         return str(request.scope.get("root_path") or "").rstrip("/")
 
-    def page(request: Request, template: str, status: int = 200, **values: Any) -> HTMLResponse:
+    def page(request: Request, template: str, status_code: int = 200, **values: Any) -> HTMLResponse:
         html = env.get_template(template).render(static=f"{root(request)}/static", **values)
-        return HTMLResponse(html, status_code=status)
+        return HTMLResponse(html, status_code=status_code)
 
     def denied(request: Request, status: int = 403) -> HTMLResponse:
         return page(request, "denied.html.j2", status, status=status)
