@@ -1,9 +1,9 @@
 """Benchmark runner of ``cobranza bench``: the daily pipeline's stages at profile S, M or L, timed and memory-sampled.
 
 Runs each stage's plain function (``flows.stages.ingest(ctx)``, ...) in a fresh work folder, so the figures
-are the stages' own cost without Prefect's orchestration; the wall time of the full Prefect flow
-is measured separately by ``--with-prefect``-style comparisons in RESULTS.md. Peak memory is the
-process's resident set size sampled every 20 ms while the stage runs (psutil).
+are the stages' own cost without Prefect's orchestration (``bench/prefect_overhead.py`` compares the
+two). The first day is onboarding; the next business day runs in a fresh process, as the morning run
+does. Peak memory is the process's resident set size sampled every 20 ms while the stage runs (psutil).
 
 Usage: ``cobranza bench --profile M`` or ``python -m bench.harness M``. It lives with the CLI (DESIGN §11:
 ``cobranza bench`` is a public command) so the product never imports ``bench/``; the benchmark
@@ -92,8 +92,62 @@ def machine() -> dict[str, Any]:
     }
 
 
+#: The stages of the next business day's run, in order (what a scheduler triggers every morning).
+NEXT_DAY_STAGES = (
+    "simulate",
+    "ingest (incremental)",
+    "gx raw",
+    "dbt build",
+    "gx pre_dispatch",
+    "score",
+    "decide + outbox",
+    "dispatch (dry run)",
+)
+#: The stages that make up the daily increment of DESIGN §9 (the simulator writing the sources is not one).
+INCREMENT_STAGES = frozenset(NEXT_DAY_STAGES) - {"simulate"}
+#: Onboarding: the first load of the history (DESIGN §8) through to the first champion.
+ONBOARDING_STAGES = ("ingest (bulk history)", "gx raw", "dbt build", "train + register")
+
+
+def _settings(profile: str, work_dir: Path) -> Any:
+    from cobranza.settings import load_settings
+
+    settings = load_settings(data_dir=Path(work_dir))
+    settings.simulator.profile = profile
+    return settings
+
+
+def next_day(profile: str, work_dir: str, as_of: date) -> list[dict[str, Any]]:
+    """Run the next business day's stages on ``work_dir`` (prepared by the first day) and time each one.
+
+    :func:`run_bench` calls it in a fresh process, as a scheduler starts the morning run, so its
+    peak memory is the increment's own and not what the first day's training left allocated.
+    """
+    from flows import stages
+
+    ctx = stages.make_context(_settings(profile, Path(work_dir)), as_of)
+    plan: dict[str, Callable[[], Any]] = {
+        "simulate": lambda: stages.simulate(ctx),
+        "ingest (incremental)": lambda: stages.ingest(ctx),
+        "gx raw": lambda: stages.gate(ctx, "raw"),
+        "dbt build": lambda: stages.build(ctx),
+        "gx pre_dispatch": lambda: stages.gate(ctx, "pre_dispatch"),
+        "score": lambda: stages.score(ctx),
+        "decide + outbox": lambda: stages.decide(ctx),
+        "dispatch (dry run)": lambda: stages.dispatch(ctx),
+    }
+    rows: list[dict[str, Any]] = []
+    for name in NEXT_DAY_STAGES:
+        _measure(f"next day: {name}", plan[name], rows)
+    return rows
+
+
 def run_bench(profile: str, as_of: date | None = None, work_dir: Path | None = None) -> dict[str, Any]:
-    """Run every stage of the daily pipeline once at ``profile`` and report time and memory.
+    """Run the daily pipeline's stages at ``profile`` on the first day and the next, timed and memory-sampled.
+
+    The first day is onboarding (the simulator's two years of history loaded in bulk, the full build,
+    the first training); the next day runs in a fresh process (:func:`next_day`). DuckDB is bounded
+    by the settings ``warehouse.memory_limit/threads/temp_directory`` (``COBRANZA_WAREHOUSE__*``).
 
     Args:
         profile: Simulator profile S, M or L.
@@ -101,17 +155,19 @@ def run_bench(profile: str, as_of: date | None = None, work_dir: Path | None = N
         work_dir: Folder for the generated data (default: a temporary folder, removed afterwards).
 
     Returns:
-        ``{"profile", "machine", "stages": [{"stage", "seconds", "peak_rss_mib"}], "total_seconds"}``.
+        ``{"profile", "machine", "stages": [{"stage", "seconds", "peak_rss_mib"}], "total_seconds",
+        "peak_rss_mib", "onboarding": {...}, "increment": {...}, "duckdb": {...}}``.
     """
-    from cobranza.settings import load_settings
+    import multiprocessing
+
+    from connectors import warehouse
     from flows import stages
 
     tmp = None
     if work_dir is None:
         tmp = tempfile.mkdtemp(prefix=f"cobranza-bench-{profile}-")
         work_dir = Path(tmp)
-    settings = load_settings(data_dir=Path(work_dir))
-    settings.simulator.profile = profile
+    settings = _settings(profile, Path(work_dir))
     ctx = stages.make_context(settings, as_of or date(2026, 11, 23))
     rows: list[dict[str, Any]] = []
     out: dict[str, Any] = {}
@@ -125,22 +181,30 @@ def run_bench(profile: str, as_of: date | None = None, work_dir: Path | None = N
         _measure("score", lambda: stages.score(ctx), rows)
         out["decide"] = _measure("decide + outbox", lambda: stages.decide(ctx), rows)
         _measure("dispatch (dry run)", lambda: stages.dispatch(ctx), rows)
-        # The next business day: the incremental run a scheduler triggers every morning.
-        nxt = stages.make_context(settings, date.fromordinal(ctx.as_of.toordinal() + 1))
-        _measure("next day: simulate", lambda: stages.simulate(nxt), rows)
-        _measure("next day: ingest (incremental)", lambda: stages.ingest(nxt), rows)
-        _measure("next day: dbt build", lambda: stages.build(nxt), rows)
-        _measure("next day: score", lambda: stages.score(nxt), rows)
-        _measure("next day: decide + outbox", lambda: stages.decide(nxt), rows)
+        # The next business day: the incremental run a scheduler starts every morning, in its own process.
+        nxt = date.fromordinal(ctx.as_of.toordinal() + 1)
+        with multiprocessing.get_context("spawn").Pool(1) as pool:
+            rows.extend(pool.apply(next_day, (profile, str(work_dir), nxt)))
     finally:
         if tmp:
             shutil.rmtree(tmp, ignore_errors=True)
+    first = {r["stage"]: r for r in rows if not r["stage"].startswith("next day: ")}
+    increment = [r for r in rows if r["stage"] in {f"next day: {name}" for name in INCREMENT_STAGES}]
     return {
         "profile": profile,
         "machine": machine(),
+        "duckdb": {k: str(v) for k, v in warehouse.limits().items()},
         "stages": rows,
         "total_seconds": round(sum(r["seconds"] for r in rows), 1),
         "peak_rss_mib": max(r["peak_rss_mib"] for r in rows),
+        "onboarding": {
+            "seconds": round(sum(first[s]["seconds"] for s in ONBOARDING_STAGES), 1),
+            "peak_rss_mib": max(first[s]["peak_rss_mib"] for s in ONBOARDING_STAGES),
+        },
+        "increment": {
+            "seconds": round(sum(r["seconds"] for r in increment), 1),
+            "peak_rss_mib": max(r["peak_rss_mib"] for r in increment),
+        },
         "model_roc_auc": (out.get("train") or {}).get("metrics", {}).get("roc_auc"),
         "actions": (out.get("decide") or {}).get("actions"),
     }
@@ -158,4 +222,7 @@ def render(result: dict[str, Any]) -> None:
     for r in result["stages"]:
         t.add_row(r["stage"], f"{r['seconds']:.2f}", str(r["peak_rss_mib"]))
     t.add_row("total", f"{result['total_seconds']:.1f}", str(result["peak_rss_mib"]))
+    for part in ("onboarding", "increment"):
+        if part in result:
+            t.add_row(part, f"{result[part]['seconds']:.1f}", str(result[part]["peak_rss_mib"]))
     Console().print(t)

@@ -29,9 +29,18 @@ DEFAULT_CONFIG_FILE = "cobranza.yaml"
 
 
 class WarehouseSettings(BaseModel):
-    """Where the warehouse lives."""
+    """Where the warehouse lives, and the bounds of every DuckDB connection the pipeline opens (dbt's too)."""
 
     duckdb_path: Path = Field(Path("data/warehouse.duckdb"), description="DuckDB database file.")
+    memory_limit: str = Field(
+        "3GB",
+        description="DuckDB memory_limit (e.g. 3GB, 80%): past it DuckDB spills to temp_directory. "
+        "3GB keeps a profile-L daily run under the 4 GiB of DESIGN.md §9 (bench/RESULTS.md, issue 19).",
+    )
+    threads: int = Field(2, ge=1, description="DuckDB worker threads per connection (and dbt-duckdb's).")
+    temp_directory: Path = Field(
+        Path("data/duckdb_tmp"), description="Where DuckDB spills what does not fit in memory_limit."
+    )
 
 
 class SimulatorSettings(BaseModel):

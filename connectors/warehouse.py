@@ -1,7 +1,10 @@
 """Warehouse I/O for DuckDB: open the file, read a table into pandas, write a result table.
 
 Moves bytes only. Money columns come back as ``Decimal`` (DuckDB DECIMAL -> Python Decimal) and
-go back in as DECIMAL; nothing here rounds or converts to float.
+go back in as DECIMAL; nothing here rounds or converts to float. A frame is written with the types
+its table declares (:func:`as_declared`), never with types DuckDB infers from the frame: DuckDB sizes
+a pandas column of ``Decimal``s from a 1,000-row sample, so a large amount outside the sample (ten
+billion COP) failed to fit "DECIMAL(12,2)" at profile L (issue 19).
 """
 
 from __future__ import annotations
@@ -12,13 +15,55 @@ from pathlib import Path
 
 import duckdb
 import pandas as pd
+import pyarrow as pa
+
+#: The bounds :func:`connect` applies to every connection of this process (:func:`set_limits`).
+_LIMITS: dict[str, object] = {}
+
+
+def configure(
+    con: duckdb.DuckDBPyConnection,
+    memory_limit: str | None = None,
+    threads: int | None = None,
+    temp_directory: Path | None = None,
+) -> duckdb.DuckDBPyConnection:
+    """Bound a DuckDB connection: ``memory_limit`` (e.g. ``3GB``), worker ``threads``, spill ``temp_directory``.
+
+    Past the memory limit DuckDB spills joins, aggregates and sorts to the temp folder instead of
+    growing (at profile L an unbounded build peaked at 17-20 GiB, bench/RESULTS.md). ``None`` leaves
+    DuckDB's own default. Returns ``con``.
+    """
+    if temp_directory is not None:
+        Path(temp_directory).mkdir(parents=True, exist_ok=True)
+        con.execute("set temp_directory = '" + str(temp_directory).replace("'", "''") + "'")
+    if memory_limit:
+        con.execute("set memory_limit = '" + str(memory_limit).replace("'", "''") + "'")
+    if threads:
+        con.execute(f"set threads = {int(threads)}")
+    return con
+
+
+def set_limits(memory_limit: str | None = None, threads: int | None = None, temp_directory: Path | None = None) -> None:
+    """Make :func:`connect` :func:`configure` every later connection of this process with these bounds.
+
+    The run context sets them once from ``warehouse.memory_limit/threads/temp_directory``, so every
+    stage's connection is bounded without each caller passing them on.
+    """
+    _LIMITS.clear()
+    _LIMITS.update(memory_limit=memory_limit, threads=threads, temp_directory=temp_directory)
+
+
+def limits() -> dict[str, object]:
+    """The bounds :func:`connect` applies (empty: DuckDB's defaults)."""
+    return dict(_LIMITS)
 
 
 def connect(path: Path) -> duckdb.DuckDBPyConnection:
-    """Open (creating if needed) the DuckDB warehouse file."""
+    """Open (creating if needed) the DuckDB warehouse file, bounded by :func:`set_limits` if set."""
     path = Path(path)
     path.parent.mkdir(parents=True, exist_ok=True)
-    return duckdb.connect(str(path))
+    con = duckdb.connect(str(path))
+    return configure(con, **_LIMITS) if _LIMITS else con
 
 
 @contextmanager
@@ -58,6 +103,31 @@ def read_frame(
     return con.sql(sql).to_arrow_table().to_pandas()
 
 
+def as_declared(con: duckdb.DuckDBPyConnection, table: str, frame: pd.DataFrame) -> pa.Table:
+    """``frame`` as an Arrow table typed like the columns of ``table`` it carries (DECIMAL(p,s) -> decimal128(p,s)).
+
+    Raises:
+        ValueError: If a value does not fit its declared column (e.g. an amount wider than the
+            column's DECIMAL precision, or with more decimal places), naming the table and column.
+    """
+    declared = con.sql(f"select * from {table} limit 0").to_arrow_table().schema
+    missing = [c for c in frame.columns if c not in declared.names]
+    if missing:
+        raise ValueError(f"{table} has no column(s) {missing}; the frame written to it must match its DDL")
+    schema = pa.schema([declared.field(c) for c in frame.columns])
+    try:
+        return pa.Table.from_pandas(frame, schema=schema, preserve_index=False, safe=True)
+    except (pa.ArrowInvalid, pa.ArrowTypeError) as exc:
+        for field in schema:
+            try:
+                pa.array(frame[field.name], type=field.type, from_pandas=True, safe=True)
+            except (pa.ArrowInvalid, pa.ArrowTypeError) as col_exc:
+                raise ValueError(
+                    f"{table}.{field.name} is declared {field.type}; a value of the frame does not fit it: {col_exc}"
+                ) from exc
+        raise ValueError(f"frame does not match the declared columns of {table}: {exc}") from exc
+
+
 def replace_partition(
     con: duckdb.DuckDBPyConnection, table: str, frame: pd.DataFrame, ddl: str, partition: dict[str, object]
 ) -> int:
@@ -77,7 +147,7 @@ def replace_partition(
     con.execute(f"create schema if not exists {schema}")
     con.execute(f"create table if not exists {table} ({ddl})")
     where = " and ".join(f"{k} = ?" for k in partition)
-    con.register("_frame", frame)
+    con.register("_frame", as_declared(con, table, frame))
     try:
         with transaction(con):
             con.execute(f"delete from {table} where {where}", list(partition.values()))

@@ -120,6 +120,7 @@ def make_context(settings: Settings, as_of: date | None, now_utc: datetime | Non
     at local midnight instead, so the clock always lies on the business date).
     """
     from cobranza import logmask
+    from connectors import warehouse
 
     logmask.install()  # phone numbers and e-mail addresses never reach a log line of a run
     wall = datetime.now(UTC)
@@ -131,4 +132,6 @@ def make_context(settings: Settings, as_of: date | None, now_utc: datetime | Non
         else:
             local_midnight = datetime.combine(as_of, time(0), tzinfo=company_zone(settings)).astimezone(UTC)
             now_utc = max(datetime.combine(as_of, time(6, 0), tzinfo=UTC), local_midnight)
+    wh = settings.warehouse  # every DuckDB connection of the run is bounded (issue 19)
+    warehouse.set_limits(wh.memory_limit, wh.threads, settings.resolve(wh.temp_directory))
     return RunContext(settings=settings, as_of=as_of, now_utc=now_utc, holiday=company_holiday(settings, as_of))

@@ -18,11 +18,28 @@ class DbtBuildError(RuntimeError):
     """dbt build failed; the message lists the failing nodes and their errors."""
 
 
+def _bound_duckdb(duckdb_path: Path) -> None:
+    """Hand the run's DuckDB bounds (``connectors.warehouse.limits``, from the settings) to dbt-duckdb's profile."""
+    from connectors import warehouse
+
+    bounds = warehouse.limits()
+    temp = bounds.get("temp_directory") or Path(f"{duckdb_path}.tmp")  # DuckDB's own default folder
+    Path(temp).mkdir(parents=True, exist_ok=True)
+    os.environ["COBRANZA_DBT_DUCKDB_TEMP_DIRECTORY"] = str(temp)
+    for key in ("memory_limit", "threads"):
+        name = f"COBRANZA_DBT_DUCKDB_{key.upper()}"
+        if bounds.get(key):
+            os.environ[name] = str(bounds[key])
+        else:
+            os.environ.pop(name, None)
+
+
 def dbt_args(
     command: list[str], *, duckdb_path: Path, work_dir: Path, as_of: date, late_days: int, target: str | None = None
 ) -> list[str]:
     """Full dbt CLI arguments for one command on this project and warehouse (``target``: a profile output)."""
     os.environ["COBRANZA_DBT_DUCKDB_PATH"] = str(duckdb_path)
+    _bound_duckdb(duckdb_path)
     dbt_vars = {"as_of_date": as_of.isoformat(), "late_days": late_days}
     return [
         *command,

@@ -18,6 +18,7 @@ from typing import Any
 
 import duckdb
 import pandas as pd
+import pyarrow as pa
 
 TABLE = "decisions.nba_decisions"
 #: Column definitions of the decision log, in order.
@@ -97,7 +98,7 @@ def _jsonable_rows(decisions: pd.DataFrame, as_of: date) -> pd.DataFrame:
         as_of_date=as_of,
         invoice_ids=decisions["invoice_ids"].map(json.dumps),
         reason_codes=decisions["reason_codes"].map(json.dumps),
-        amount_at_stake=decisions["amount_at_stake"].astype(str),
+        amount_at_stake=decisions["amount_at_stake"].map(lambda v: None if v is None else Decimal(str(v))),
     )[COLUMNS]
     frame["scheduled_at"] = frame["scheduled_at"].map(lambda t: None if t is None or t != t else t)
     return frame
@@ -117,7 +118,10 @@ def store(con: duckdb.DuckDBPyConnection, decisions: pd.DataFrame, as_of: date) 
     ensure_table(con)
     frame = _jsonable_rows(decisions, as_of)
     cols = ", ".join(frame.columns)
-    con.register("_decisions", frame)
+    # Written with the log's declared types, never types DuckDB infers from a sample of the frame
+    # (a 1,000-row sample sized a money column DECIMAL(12,2) at profile L, issue 19).
+    declared = con.sql(f"select {cols} from {TABLE} limit 0").to_arrow_table().schema
+    con.register("_decisions", pa.Table.from_pandas(frame, schema=declared, preserve_index=False, safe=True))
     try:
         con.execute("begin transaction")
         try:
