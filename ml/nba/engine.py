@@ -534,8 +534,10 @@ def _choose(
         active
         & ~esc_recent
         & (out["max_days_past_due"] >= cfg.credit_hold_min_dpd)
-        & (out["promise_broken"] | out["unresponsive"])
+        & (out["promise_broken"] | out["unresponsive"] | (not cfg.escalate_unresponsive_only))
     )
+    # the USD-days an escalation can pull forward: the overdue invoices only (issue 22)
+    out["overdue_days_usd"] = _amount_days_usd(out.assign(upcoming=[[] for _ in range(len(out))]), cfg).to_numpy()
     legal = out["max_days_past_due"] >= cfg.legal_min_dpd
     out["esc_gain"] = np.where(esc_ok, value.escalation_gain(out, legal, cfg), -np.inf)
 

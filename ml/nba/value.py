@@ -79,6 +79,14 @@ class NbaConfig:
         credit_hold_min_dpd: Credit hold (escalation without legal) from this many days past due.
         legal_recovery: P(recovery | legal) of the money that would not come anyway.
         escalation_cooldown_days: An escalated account is not escalated again within this period.
+        escalate_unresponsive_only: Escalate only accounts that broke a promise or ignored
+            ``unresponsive_contacts`` contacts (the issue-6 rule); off: any account past
+            ``credit_hold_min_dpd`` whose escalation is worth more than a contact (issue 22).
+        escalation_pay_rate: P(the customer pays its overdue invoices after a legal letter or a credit
+            hold), the prior of the DSO-aware escalation value: enforcement-worded letters and a
+            supplier's threat to stop deliveries move customers that reminders do not (Fellner et al.
+            2013, Hallsworth et al. 2017, Petersen and Rajan 1997; bench/RESULTS.md, issue 22). 0: the
+            issue-6 value (``legal_recovery`` x the amount that would not come anyway).
         unresponsive_contacts: Contacts without engagement that make an account unresponsive.
         predue_days: Invoices due within this many days count as upcoming: a treatment contact covers
             them too (a statement of the open items), and an account with only upcoming invoices gets
@@ -137,6 +145,8 @@ class NbaConfig:
     credit_hold_min_dpd: int = 60
     legal_recovery: float = 0.25
     escalation_cooldown_days: int = 30
+    escalate_unresponsive_only: bool = False
+    escalation_pay_rate: float = 0.4
     unresponsive_contacts: int = 3
     predue_days: int = 60
     value_horizon_days: float = 30.0
@@ -259,9 +269,16 @@ def p_pull(response: pd.Series, fat: pd.Series, pay_on_response: float) -> pd.Se
 def escalation_gain(acc: pd.DataFrame, legal: pd.Series, cfg: NbaConfig) -> np.ndarray:
     """Value of escalating (legal where ``legal``, else a credit hold) over waiting, in USD.
 
-    ``legal_recovery`` x the amount that would not come anyway (half of it for a credit hold), less
-    the escalation's cost (a quarter of it for a credit hold). ``acc`` needs ``p0`` and ``amount_usd``.
+    With ``escalation_pay_rate`` (and ``overdue_days_usd`` in ``acc``): that P x the USD-days the
+    overdue invoices would be pulled forward / ``value_horizon_days`` (x ``pull_factor``), the scale of
+    a contact's gain; otherwise ``legal_recovery`` x the amount that would not come anyway (half of it
+    for a credit hold). Less the escalation's cost (a quarter of it for a credit hold).
     """
+    if cfg.escalation_pay_rate > 0 and "overdue_days_usd" in acc:
+        # DSO-aware, on the scale of a contact's gain: P(pays) x USD-days of the overdue invoices / horizon
+        pull = cfg.escalation_pay_rate * acc.get("pull_factor", 1.0)
+        gain = pull * acc["overdue_days_usd"] / cfg.value_horizon_days
+        return np.where(legal, gain - cfg.cost("escalate"), gain - cfg.cost("escalate") / 4)
     stake = (1 - acc["p0"]) * acc["amount_usd"]
     return np.where(
         legal,

@@ -124,7 +124,9 @@ def test_an_account_that_stopped_paying_is_worth_a_fraction_of_a_contact() -> No
         account("PAYS", invoices=[invoice("b", "20000000.00", 10)], expected_days_late=40.0, days_since_payment=20.0),
     ]
     acc, con, rec = frames(accounts, [contact("k1", "GONE"), contact("k2", "PAYS")])
-    cfg = NbaConfig(usd_rates=CFG.usd_rates, control_share=0.0, stopped_paying_factor=0.1)
+    cfg = NbaConfig(
+        usd_rates=CFG.usd_rates, control_share=0.0, stopped_paying_factor=0.1, escalate_unresponsive_only=True
+    )
     on = decide(acc, con, rec, as_of=AS_OF, now_utc=NOW, config=cfg).set_index("customer_id")
     off = decide(acc, con, rec, as_of=AS_OF, now_utc=NOW, config=replace(cfg, stopped_paying_factor=1.0))
     off = off.set_index("customer_id")
