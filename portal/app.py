@@ -315,6 +315,10 @@ def create_app(
     async def healthz() -> PlainTextResponse:
         return PlainTextResponse("ok")
 
+    @app.get("/favicon.ico")
+    async def favicon() -> Response:
+        return Response(status_code=204, headers={"Cache-Control": "max-age=86400"})
+
     @app.get("/p/{token}")
     async def statement_page(request: Request, token: str) -> Response:
         visit = open_link(request, token)

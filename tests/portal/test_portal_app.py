@@ -262,13 +262,27 @@ def test_pay_now_refuses_disputed_foreign_or_mixed(client, world) -> None:
     assert client.post(path + "/pay", data={"invoice": ["I1"]}, follow_redirects=False).status_code == 403
 
 
-def test_rate_limits(client) -> None:
-    path = link("C1")
-    codes = [client.get(path).status_code for _ in range(65)]
-    assert codes[:60] == [200] * 60 and codes[-1] == 429
-    # guessing links from one IP: 429 before the 121st try, whatever the token
-    codes = [client.get(f"/p/guess-{i}").status_code for i in range(70)]
-    assert 429 in codes
+def test_rate_limits(world) -> None:
+    from portal.app import PortalLimits, create_app
+
+    limits = PortalLimits(link_requests_per_minute=5, link_posts_per_minute=2, ip_requests_per_minute=12)
+    app = create_app(
+        snapshot_path=world["snapshot"],
+        spool_dir=world["spool"],
+        data_dir=world["data"],
+        token_secret=SECRET,
+        limits=limits,
+        clock=lambda: NOW,
+    )
+    with TestClient(app) as c:
+        path = link("C1")
+        codes = [c.get(path).status_code for _ in range(6)]
+        assert codes == [200] * 5 + [429]
+        r = c.get(path)
+        assert r.status_code == 429 and int(r.headers["retry-after"]) > 0 and "Ferretería" not in r.text
+        # guessing links from the same IP: refused with 403 until the IP's budget is spent, then 429
+        codes = [c.get(f"/p/guess-{i}").status_code for i in range(6)]
+        assert codes[:5] == [403] * 5 and codes[-1] == 429
 
 
 def test_checkout_return_pages_show_no_data(client) -> None:
