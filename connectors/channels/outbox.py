@@ -69,7 +69,7 @@ DEFAULT_SEND_WINDOW = timedelta(minutes=30)
 #: How long a task to an agent or an internal queue may wait before it is stale.
 DEFAULT_TASK_WINDOW = timedelta(days=7)
 #: Actions that become tasks; ``wait`` is an audit-only decision.
-OUTBOX_ACTIONS = ("email", "whatsapp", "sms", "call_task", "dispute_review")
+OUTBOX_ACTIONS = ("email", "whatsapp", "sms", "call_task", "dispute_review", "alert_review")
 #: Channels that are not a contact with the customer (excluded from spacing).
 INTERNAL_CHANNELS = ("internal",)
 

@@ -19,9 +19,11 @@ from typing import Any
 import duckdb
 import pandas as pd
 
+from ml.alerts import lifecycle
 from ml.inbound import optouts
 from ml.nba import decision_log, revalidate
 from ml.nba.engine import decide
+from ml.nba.holds import apply_alert_holds
 from ml.nba.inputs import accounts_for_decision, config_from, latest_usd_rates, relaxations_from
 from ml.nba.value import NbaConfig
 
@@ -122,4 +124,6 @@ def decide_day(
         interactions=interactions,
         escalations=escalations,
     )
+    # open early-warning alerts hold written contacts and suggest credit holds (ml.nba.holds)
+    decisions = apply_alert_holds(decisions, lifecycle.holds(con))
     return DayDecisions(decisions, already_decided=False)

@@ -71,7 +71,7 @@ class HubSpotTaskSender(HTTPChannelSender):
 
     def task_body(self, task: Mapping[str, Any]) -> dict[str, Any]:
         """The create request for one task."""
-        action = task["action"] if task["action"] in ("call_task", "dispute_review") else "call_task"
+        action = task["action"] if task["action"] in ("call_task", "dispute_review", "alert_review") else "call_task"
         msg = render_message(action, {**task["payload"], "channel": task["channel"]})
         due = pd.Timestamp(task["scheduled_at"]).tz_convert("UTC")
         props: dict[str, Any] = {

@@ -57,6 +57,7 @@ _BODY_TEMPLATE = {
     "sms": "sms.txt.j2",
     "call_task": "task.txt.j2",
     "dispute_review": "task.txt.j2",
+    "alert_review": "task.txt.j2",  # an early-warning alert for a person (ml.alerts)
 }
 
 

@@ -1,0 +1,138 @@
+"""Early-warning stage (issue 21): raise the day's alerts, queue a person's task, tell the data team.
+
+``raise_alerts(ctx)`` is the plain stage function (the daily run calls it after scoring and before
+deciding, so an alert's hold already shapes the day's decisions; the bank sync calls it after its
+rebuild). It reads the signals dbt found (``marts.mart_alert_signals``) and the behaviour scorer's
+breaks (``ml.alerts.behaviour``), raises the new ones through ``ml.alerts.lifecycle`` (ranked, at
+most ``alerts.max_share`` of customers a day), queues one ``alert_review`` task on the internal
+channel per high-severity alert with a customer (``connectors.channels.outbox``: it is that
+customer's one task of the day, so no automated contact goes out beside it), and emits one Prefect
+event per high-severity alert for the data team:
+
+    event ``cobranza.alert.raised``, resource ``cobranza.alert.<alert_id>`` with labels
+    ``cobranza.signal`` and ``cobranza.severity``; payload: customer, description, evidence.
+
+A Prefect automation matches it, e.g. trigger ``{"match": {"prefect.resource.id": "cobranza.alert.*"},
+"expect": ["cobranza.alert.raised"], "posture": "Reactive", "threshold": 1}`` with a send-notification
+action to the data team's block. Outside a Prefect run the emit is a no-op.
+"""
+
+from __future__ import annotations
+
+from datetime import timedelta
+from typing import Any
+
+import pandas as pd
+from prefect import task
+from pydantic import BaseModel, Field
+
+from flows.context import RunContext, run_logger
+
+SIGNALS = "marts.mart_alert_signals"
+
+
+class AlertsSettings(BaseModel):
+    """The ``alerts`` settings section (``cobranza.settings.Settings.alerts``; these are its defaults)."""
+
+    lookback_days: int = Field(
+        7, ge=1, description="A finding whose evidence completed this many days ago is still news."
+    )
+    max_share: float = Field(0.01, gt=0, le=1, description="At most this share of customers alerted a day (ranked).")
+    behaviour_z: float = Field(3.0, gt=0, description="Robust z-score of lateness against the customer's history.")
+    behaviour_min_shift_days: float = Field(30.0, ge=0, description="Smallest lateness shift (days) that is a break.")
+
+
+def _emit(alerts: pd.DataFrame) -> int:
+    """One ``cobranza.alert.raised`` event per alert, inside a Prefect run (else none: no server to tell)."""
+    from prefect.context import FlowRunContext, TaskRunContext
+    from prefect.events import emit_event
+
+    if FlowRunContext.get() is None and TaskRunContext.get() is None:
+        return 0
+    n = 0
+    for r in alerts.itertuples():
+        event = emit_event(
+            event="cobranza.alert.raised",
+            resource={
+                "prefect.resource.id": f"cobranza.alert.{r.alert_id}",
+                "cobranza.signal": str(r.signal),
+                "cobranza.severity": str(r.severity),
+            },
+            payload={"customer_id": r.customer_id, "description": r.description, "evidence": r.evidence},
+        )
+        n += event is not None
+    return n
+
+
+def raise_alerts(ctx: RunContext) -> dict[str, Any]:
+    """Raise the day's new alerts, queue review tasks for the high ones and emit their events."""
+    from connectors import warehouse
+    from connectors.channels import outbox
+    from ml.alerts import lifecycle
+    from ml.alerts.behaviour import BEHAVIOUR_INPUTS, BehaviourConfig, score_behaviour
+
+    cfg = getattr(ctx.settings, "alerts", None) or AlertsSettings()
+    since = ctx.as_of - timedelta(days=cfg.lookback_days)
+    with warehouse.connect(ctx.warehouse) as con:
+        signals = con.sql(f"select * from {SIGNALS} where first_seen_date > ?", params=[since]).to_arrow_table()
+        findings = signals.to_pandas().rename(columns={"signal_id": "alert_id"})
+        inputs = con.sql(f"select * from {BEHAVIOUR_INPUTS}").to_arrow_table().to_pandas()
+        breaks = score_behaviour(
+            inputs, BehaviourConfig(z_threshold=cfg.behaviour_z, min_shift_days=cfg.behaviour_min_shift_days)
+        )
+        lifecycle.ensure_tables(con)
+        open_behaviour = lifecycle.current(con, lifecycle.OPEN_STATUSES)
+        open_behaviour = set(open_behaviour.loc[open_behaviour["signal"] == "behaviour_change", "customer_id"])
+        breaks = breaks[~breaks["customer_id"].isin(open_behaviour)]
+        behaviour = pd.DataFrame(
+            {
+                "alert_id": [lifecycle.behaviour_alert_id(c, ctx.as_of) for c in breaks["customer_id"]],
+                "signal": "behaviour_change",
+                "customer_id": breaks["customer_id"],
+                "evidence_key": ctx.as_of.isoformat(),
+                "severity": breaks["severity"],
+                "score": breaks["isolation_score"],
+                "first_seen_date": ctx.as_of,
+                "amount": None,
+                "currency": None,
+                "evidence": [f"robust_z={z:.1f}" for z in breaks["robust_z"]],
+                "description": breaks["description"],
+            }
+        )
+        n_customers = int(con.sql("select count(*) from marts.dim_customers").fetchall()[0][0])
+        new = lifecycle.raise_alerts(
+            con,
+            pd.concat([findings, behaviour], ignore_index=True) if len(behaviour) else findings,
+            as_of=ctx.as_of,
+            now_utc=ctx.now_utc,
+            n_customers=n_customers,
+            config=lifecycle.AlertsConfig(lookback_days=cfg.lookback_days, max_share=cfg.max_share),
+        )
+        high = new[(new["severity"] == "high") & new["customer_id"].notna()] if len(new) else new
+        tasks = 0
+        if len(high):
+            review = pd.DataFrame(
+                {
+                    "customer_id": high["customer_id"],
+                    "contact_id": None,
+                    "action": "alert_review",
+                    "channel": "internal",
+                    "scheduled_at": pd.Timestamp(ctx.now_utc).floor("s"),
+                    "amount_at_stake": [a if a is not None and a == a else 0 for a in high["amount"]],
+                    "currency": high["currency"].fillna(""),
+                    "invoice_ids": [[] for _ in range(len(high))],
+                    "reason_codes": [
+                        [f"alert:{s}:{a[:8]}", f"severity:{v}"]
+                        for s, a, v in zip(high["signal"], high["alert_id"], high["severity"], strict=True)
+                    ],
+                    "customer_name": high["customer_id"],
+                }
+            ).drop_duplicates("customer_id")
+            tasks = outbox.enqueue(con, review, ctx.as_of)
+    emitted = _emit(new[new["severity"] == "high"]) if len(new) else 0
+    by_signal = new["signal"].value_counts().to_dict() if len(new) else {}
+    run_logger().info("alerts raised: %s (review tasks %s, events %s)", by_signal, tasks, emitted)
+    return {"raised": int(len(new)), "by_signal": by_signal, "review_tasks": tasks, "events": emitted}
+
+
+raise_day_alerts = task(name="raise-alerts")(raise_alerts)

@@ -1,0 +1,1 @@
+"""Tests of the early warnings (issue 21)."""
