@@ -1,10 +1,11 @@
 """Early warnings against the simulator's ground truth (issue 21): precision and recall per anomaly type.
 
 Reads ``_truth/anomalies.parquet`` (what ``simulator.anomalies`` planted) and
-``_truth/customer_classes.parquet`` (customers whose latent behaviour turns: ``defaulting`` stop paying,
-``deteriorating`` drift late) and compares them with what the product found: the deterministic
-signals (``marts.mart_alert_signals``) and the behaviour scorer's findings (``ml.alerts``). Lives
-apart from the product (it reads the truth); the product never imports it.
+``_truth/customer_classes.parquet`` (customers whose latent behaviour turns: ``defaulting`` stop
+paying, ``deteriorating`` drift late: both, and the planted stops, count as behaviour changes) and
+compares them with what the product found: the deterministic signals (``marts.mart_alert_signals``)
+and the behaviour scorer's findings (``ml.alerts``). Lives apart from the product (it reads the
+truth); the product never imports it.
 
 Matching: a finding of a type is a true positive when its customer carries a label of that type
 (``suspense``: when its bank line is a planted one). Recall counts the labels whose evidence can
@@ -45,8 +46,10 @@ DETECTION_LAG_DAYS: dict[str, int] = {
     "exposure": 0,
     "suspense": 5,
     "stops_paying": 150,
-    "behaviour_change": 240,
+    "behaviour_change": 120,
 }
+#: A behaviour break is news for this long after its onset; older ones are the customer's habit now.
+BEHAVIOUR_WINDOW_DAYS = 400
 EXPOSURE_WINDOW_DAYS = 60
 
 
@@ -109,6 +112,9 @@ def truth_labels(sim_dir: Path, as_of: date) -> pd.DataFrame:
             }
         ),
     ]
+    # a customer that stops paying has also broken from its own behaviour
+    stopped = pd.concat([planted[planted["anomaly_type"] == "stops_paying"], extra[0]], ignore_index=True)
+    extra.append(stopped.assign(anomaly_type="behaviour_change"))
     labels = pd.concat([planted, *extra], ignore_index=True)
     labels["onset_date"] = pd.to_datetime(labels["onset_date"]).dt.date
     return labels[labels["onset_date"] <= as_of]
@@ -132,6 +138,8 @@ def score(findings: pd.DataFrame, labels: pd.DataFrame, as_of: date) -> list[Typ
             since = as_of - timedelta(days=EXPOSURE_WINDOW_DAYS)
             lt = lt[lt["onset_date"] > since]
             ft = ft[ft["first_seen_date"] > since]
+        if t == "behaviour_change":
+            lt = lt[lt["onset_date"] > as_of - timedelta(days=BEHAVIOUR_WINDOW_DAYS)]
         detectable = lt[lt["onset_date"] <= as_of - timedelta(days=DETECTION_LAG_DAYS[t])]
         if t == "suspense":
             hit = ft["evidence_key"].isin(lt["bank_txn_id"])
