@@ -26,13 +26,11 @@ from portal_helpers import PDF, SECRET, make_snapshot
 
 from connectors.webhooks.spool import Spool
 from connectors.webhooks.store import land_events
+from lab.portal import start_portal_lab
 from ml.inbound.portal_events import portal_interactions, settled_online
 from ml.nba import revalidate
 from portal import tokens
-from portal.app import attach_body_limit, create_app
 from portal.links import portal_url
-from portal.payments import StripeCheckout
-from simulator.emulators.server import serve
 from simulator.emulators.stripe import StripeEmulator
 
 
@@ -53,29 +51,16 @@ def test_debtor_journey_in_headless_chromium(chromium: str, tmp_path: Path) -> N
     today = datetime.now(UTC).date()
     snapshot = make_snapshot(tmp_path / "published.duckdb", today=today)
     spool_dir, data_dir = tmp_path / "spool", tmp_path / "data"
-    stripe = StripeEmulator()
-    with serve(stripe.app) as emulator:
-        payments = StripeCheckout(emulator.base_url, stripe.secret_key)
-        app = create_app(
-            snapshot_path=snapshot,
-            spool_dir=spool_dir,
-            data_dir=data_dir,
-            token_secret=SECRET,
-            payments=payments,
-            stripe_webhook_secret=stripe.webhook_secret,
-        )
-        with serve(attach_body_limit(app)) as portal:
-            stripe.webhook_url = f"{portal.base_url}/webhooks/stripe"
-            browser = Browser(chromium, tmp_path / "profile")
-            try:
-                refused = _journey(browser, portal.base_url, stripe, spool_dir, data_dir, today)
-                # the only failed loads allowed: the deliberate 403s and the emulator's missing favicon
-                allowed = {f"@ {u}" for u in refused} | {f"@ {emulator.base_url}/favicon.ico"}
-                problems = [p for p in browser.problems() if not any(p.endswith(a) for a in allowed)]
-                assert problems == []
-            finally:
-                browser.close()
-                payments.close()
+    with start_portal_lab(snapshot, spool_dir, data_dir, token_secret=SECRET) as lab:
+        browser = Browser(chromium, tmp_path / "profile")
+        try:
+            refused = _journey(browser, lab.portal_url, lab.stripe, spool_dir, data_dir, today)
+            # the only failed loads allowed: the deliberate 403s and the emulator's missing favicon
+            allowed = {f"@ {u}" for u in refused} | {f"@ {lab.stripe_url}/favicon.ico"}
+            problems = [p for p in browser.problems() if not any(p.endswith(a) for a in allowed)]
+            assert problems == []
+        finally:
+            browser.close()
 
 
 def _journey(browser: Browser, base: str, stripe: StripeEmulator, spool_dir: Path, data_dir: Path, today) -> list[str]:
@@ -116,7 +101,8 @@ def _journey(browser: Browser, base: str, stripe: StripeEmulator, spool_dir: Pat
     assert browser.goto(link) == 200
     browser.js("document.querySelector('input[name=invoice][value=I2]').checked = false")
     assert browser.click_and_wait("#pay-now") == 200
-    assert browser.js("location.href").startswith(stripe.base_url or "http://127.0.0.1")
+    checkout = browser.js("location.href")
+    assert "/c/pay/cs_test_" in checkout and not checkout.startswith(base)  # on the provider's page
     assert "50.000,00" not in browser.text("#total") and "5,000,000.00 COP" in browser.text("#total")
     assert browser.click_and_wait("#pay") == 200
     assert browser.js("location.pathname") == "/checkout/done"
