@@ -62,13 +62,15 @@ def ensure_operational_tables(duckdb_path: Path) -> None:
     """Create, empty, the Python-owned tables the dbt project reads as sources (models/staging/ops).
 
     Each owner creates its own (idempotent): the outbox (``connectors.channels.outbox``), the raw
-    gate's exclusions (``expectations.gates``), the scores (``ml.score``) and the decision log
-    (``ml.nba.decision_log``). A fresh warehouse then builds before the first score, decision or dispatch.
+    gate's exclusions (``expectations.gates``), the scores (``ml.score``), the decision log
+    (``ml.nba.decision_log``) and the alerts (``ml.alerts.lifecycle``). A fresh warehouse then
+    builds before the first score, decision or dispatch.
     """
     from connectors import warehouse
     from connectors.channels import outbox
     from expectations.gates import ensure_excluded_table
     from ml import score
+    from ml.alerts import lifecycle
     from ml.nba import decision_log
 
     with warehouse.connect(duckdb_path) as con:
@@ -76,6 +78,7 @@ def ensure_operational_tables(duckdb_path: Path) -> None:
         ensure_excluded_table(con)
         score.ensure_tables(con)
         decision_log.ensure_table(con)
+        lifecycle.ensure_tables(con)
 
 
 def run_dbt(

@@ -58,11 +58,11 @@ final as (
     select
         history.customer_id,
         history.n_invoices as n_history,
-        cast(history.median_days_late as double) as history_median_days_late,
-        cast(deviations.mad_days_late as double) as history_mad_days_late,
+        cast(history.median_days_late as double precision) as history_median_days_late,
+        cast(deviations.mad_days_late as double precision) as history_mad_days_late,
         recent.n_invoices as n_recent,
-        cast(recent.median_days_late as double) as recent_median_days_late,
-        cast(recent.share_open as double) as recent_share_open
+        cast(recent.median_days_late as double precision) as recent_median_days_late,
+        cast(recent.share_open as double precision) as recent_share_open
     from medians as history
     inner join medians as recent on history.customer_id = recent.customer_id and recent.period = 'recent'
     inner join deviations on history.customer_id = deviations.customer_id

@@ -31,7 +31,7 @@ final as (
         cast(issue_date as varchar) as evidence_key,
         case when n_notes >= {{ var('alert_credit_note_burst', 3) }} and n_after_payment > 0 then 'high' else 'medium' end
             as severity,
-        cast(n_notes as double) as score,
+        cast(n_notes as double precision) as score,
         issue_date as first_seen_date,
         cast(amount as decimal(38, 2)) as amount,
         currency,

@@ -36,7 +36,7 @@ final as (
         customer_id,
         bank_txn_id as evidence_key,
         'medium' as severity,
-        cast(amount as double) as score,
+        cast(amount as double precision) as score,
         booking_date as first_seen_date,
         cast(amount as decimal(38, 2)) as amount,
         currency,

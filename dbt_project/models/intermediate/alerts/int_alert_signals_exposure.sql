@@ -35,7 +35,7 @@ final as (
         invoices.customer_id,
         invoices.invoice_id as evidence_key,
         case when customers.exposure > 2 * customers.credit_limit then 'high' else 'medium' end as severity,
-        cast(customers.exposure / customers.credit_limit as double) as score,
+        cast(customers.exposure / customers.credit_limit as double precision) as score,
         invoices.issue_date as first_seen_date,
         cast(invoices.amount_total as decimal(38, 2)) as amount,
         invoices.currency,

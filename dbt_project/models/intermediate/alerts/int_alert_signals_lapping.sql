@@ -23,7 +23,7 @@ final as (
         shared.customer_id,
         shared.counterparty_iban as evidence_key,
         'high' as severity,
-        cast(shared.n_payments as double) as score,
+        cast(shared.n_payments as double precision) as score,
         nth_payment.booking_date as first_seen_date,
         cast(shared.amount as decimal(38, 2)) as amount,
         shared.currency,

@@ -59,7 +59,7 @@ final as (
         runs.customer_id,
         runs.counterparty_iban as evidence_key,
         'high' as severity,
-        cast(runs.n_run as double) as score,
+        cast(runs.n_run as double precision) as score,
         runs.run_end_date as first_seen_date,
         cast(runs.amount as decimal(38, 2)) as amount,
         runs.currency,

@@ -56,7 +56,7 @@ final as (
         customer_id,
         bank_txn_id as evidence_key,
         case when n_in_window >= 2 then 'high' else 'medium' end as severity,
-        cast(amount as double) as score,
+        cast(amount as double precision) as score,
         reversed_on as first_seen_date,
         cast(amount as decimal(38, 2)) as amount,
         currency,

@@ -30,7 +30,7 @@ final as (
         shared.customer_id,
         shared.counterparty_iban as evidence_key,
         'high' as severity,
-        cast(shared.n_customers as double) as score,
+        cast(shared.n_customers as double precision) as score,
         greatest(shared.first_paid_date, reached.reached_date) as first_seen_date,
         cast(shared.amount as decimal(38, 2)) as amount,
         shared.currency,

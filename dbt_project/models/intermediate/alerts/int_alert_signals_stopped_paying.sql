@@ -60,7 +60,7 @@ final as (
         customer_id,
         cast(last_paid_date as varchar) as evidence_key,
         'high' as severity,
-        cast({{ days_between('last_paid_date', as_of_date()) }} as double) / greatest(median_gap_days, 1) as score,
+        cast({{ days_between('last_paid_date', as_of_date()) }} as double precision) / greatest(median_gap_days, 1) as score,
         {{ add_days('last_paid_date', 'silence_threshold_days') }} as first_seen_date,
         cast(amount_overdue as decimal(38, 2)) as amount,
         currency,

@@ -44,7 +44,7 @@ final as (
         credits.bank_txn_id as evidence_key,
         case when credits.amount * rates.rate_to_usd >= 5 * {{ var('alert_suspense_min_usd', 5000) }} then 'high' else 'medium' end
             as severity,
-        cast(credits.amount * rates.rate_to_usd as double) as score,
+        cast(credits.amount * rates.rate_to_usd as double precision) as score,
         {{ add_days('credits.booking_date', var('alert_suspense_min_days', 5)) }} as first_seen_date,
         cast(credits.amount_unmatched as decimal(38, 2)) as amount,
         credits.currency,

@@ -30,7 +30,7 @@ final as (
         cast(customer_id as varchar) as customer_id,
         cast(evidence_key as varchar) as evidence_key,
         cast(severity as varchar) as severity,
-        cast(score as double) as score,
+        cast(score as double precision) as score,
         cast(first_seen_date as date) as first_seen_date,
         cast(amount as decimal(38, 2)) as amount,
         cast(currency as varchar) as currency,
