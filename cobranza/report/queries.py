@@ -56,6 +56,7 @@ class ReportData:
     model: dict[str, Any] | None
     drift: pd.DataFrame | None
     missing: dict[str, str] = field(default_factory=dict)
+    alerts: pd.DataFrame = field(default_factory=pd.DataFrame)
 
     @property
     def scope(self) -> str:
@@ -200,6 +201,13 @@ def load_report_data(
     else:
         missing["model"] = "no MLflow tracking URI was given"
     data.drift = _drift(con, as_of, missing)
+    try:
+        from ml.alerts.lifecycle import HOLD_SIGNALS
+
+        data.alerts = run_sql(con, "alerts", **params)
+        data.alerts["holds_contacts"] = data.alerts["is_open"] & data.alerts["signal"].isin(HOLD_SIGNALS)
+    except duckdb.Error as exc:  # a warehouse built before the early warnings (issue 21)
+        missing["alerts"] = f"marts.mart_alerts cannot be read ({type(exc).__name__}): run `cobranza run` to build it"
     return data
 
 
