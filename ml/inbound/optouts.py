@@ -77,8 +77,8 @@ _KEYWORDS = {
 }
 #: A message that starts with one of these words followed by more text ("STOP, no me escriban más"),
 #: or has one as a sentence of its own ("Ya pagamos. STOP.").
-_LEADING = re.compile(r"^\W*(stop ?all|stop|unsubscribe|opt[ -]?out|baja)\b(?!\w)")
-_SENTENCE = re.compile(r"[.!?;,:]\s*(stop ?all|stop|unsubscribe|baja)\s*(?:[.!?;,:]|$)")
+_LEADING = re.compile(r"^\W*(stop ?all|stop|unsubscribe|opt[ -]?out|baja|pare|sair)\b(?!\w)")
+_SENTENCE = re.compile(r"[.!?;,:]\s*(stop ?all|stop|unsubscribe|baja|pare|sair)\s*(?:[.!?;,:]|$)")
 #: Verbs that mean any contact at all (scope ``all``) rather than this channel's messages.
 _ANY_CONTACT = re.compile(r"contact|contat|molest|incomod|llam|ligu|lig(ar|uem)|call|procur")
 #: Words that widen a withdrawal to every channel.
@@ -93,7 +93,8 @@ _ALL_CHANNELS = re.compile(
 _PHRASES: list[tuple[str, bool]] = [
     # Spanish
     (r"\bno (me|nos) (vuelvan a |sigan |)(escrib|envi|mand|contact|molest|llam)\w*", False),
-    (r"\bdejen de (escrib|envi|mand|contact|molest|llam)\w*", False),
+    (r"\bdej(en|a|e|ad|ar) de (escrib|envi|mand|contact|molest|llam)\w*", False),
+    (r"\bbasta de (mensajes|msj|correos|llamadas|whatsapps?|sms|escribir|llamar)\b", False),
     (r"\bde baja\b", True),
     (
         r"\b(saquen|borren|eliminen|quiten|retiren|sacar|borrar|eliminar|quitar|retirar)(me|nos)?\b"
@@ -114,6 +115,9 @@ _PHRASES: list[tuple[str, bool]] = [
     (r"\bstop (texting|messaging|emailing|e-mailing|contacting|sending|writing|spamming|bothering|harassing)\b", False),
     (r"\b(do not|don't|dont|never) (contact|text|message|email|e-mail|write to|send) (me|us)\b", False),
     (r"\bno more (messages|texts|emails|e-mails|reminders|notifications|contact)\b", False),
+    (r"\b(don't|dont|do not) want to (receive|get) (these|any|your|more)\b", False),
+    (r"\bopt (me|us) out\b", False),
+    (r"\bquit (texting|messaging|emailing|e-mailing|calling|contacting) (me|us)\b", False),
     # Portuguese
     (
         r"\bnao (quero|queremos|desejo|desejamos) (mais )?(receber|continuar recebendo)\b",
@@ -125,6 +129,13 @@ _PHRASES: list[tuple[str, bool]] = [
     (r"\b(me|nos) (tirem|removam|retirem|excluam)\b[^.!?]{0,25}\blista\b", True),
     (r"\b(removid|excluid|retirad)[oa]s? d[ae]s? [^.!?]{0,15}\blista\b", True),
     (r"\bdescadastr\w*", True),
+    (r"\b(me|nos) (tira|tirem|tirar|remove|removam|exclui|excluam)\b[^.!?]{0,15}\b(lista|cadastro|base)\b", True),
+    (r"\bremo(cao|ver|vam) (do |o |de )?(meu |nosso )?(contacto|contato|numero|telefone|e-?mail)", True),
+    (r"\b(excluam|exclua|removam|remova|apaguem) (o )?(meu|nosso) (numero|contacto|contato|telefone|e-?mail)", True),
+    (r"\bchega de (mensage\w*|msgs?|ligac\w*|cobranc\w*|e-?mails?)\b", False),
+    (r"\bn (quero|queremos) mais receber\b", False),
+    (r"\bpara de (me |nos )?(envi|mand|escrev|contat|contact|lig|incomod)\w*", False),
+    (r"\bnao (me |nos )?(entrem|entre) (mais )?em contac?to\b", False),
     (r"\bcancelar (a |minha |nossa )?inscricao\b", True),
 ]
 _COMPILED = [(re.compile(p), negatable) for p, negatable in _PHRASES]
@@ -169,7 +180,7 @@ _EVENTS = """
 select w.event_id, w.provider, w.kind, w.status, w.text, w.from_addr, w.occurred_at,
        w.customer_id, w.contact_id
 from raw_channels.webhook_events w
-where w.kind in ('unsubscribe', 'preference', 'message')
+where w.kind in ('unsubscribe', 'portal_opt_out', 'preference', 'message')
 """
 
 
@@ -187,18 +198,20 @@ def _digits(value: object) -> str | None:
     return digits or None
 
 
-def opt_outs(con: duckdb.DuckDBPyConnection) -> pd.DataFrame:
+def opt_outs(con: duckdb.DuckDBPyConnection, directory: str = "marts.dim_contacts") -> pd.DataFrame:
     """Every consent withdrawal the landed webhook events carry.
 
     Args:
-        con: Warehouse connection (``raw_channels.webhook_events``; the outbox and
-            ``marts.dim_contacts`` are used to tell the contact of a reply when present).
+        con: Warehouse or operational-store connection (``raw_channels.webhook_events``; the
+            outbox and the contact directory are used to tell the contact of a reply when present).
+        directory: The contact directory table (``marts.dim_contacts``, or the store's serving copy).
 
     Returns:
         One row per withdrawal: ``event_id``, ``customer_id`` and ``contact_id`` (None when the
         sender could not be matched), ``address`` (phone digits of a reply or preference; None for
         a link), ``channel`` (one of :data:`WITHDRAWAL_CHANNELS`), ``occurred_at`` and ``source``
-        (``unsubscribe_link``, ``whatsapp_preference`` or ``reply: <phrase>``).
+        (``unsubscribe_link``, ``portal`` (the debtor portal's preferences page), ``whatsapp_preference`` or
+        ``reply: <phrase>``).
     """
     empty = pd.DataFrame({c: pd.Series(dtype=object) for c in COLUMNS})
     if not _exists(con, "raw_channels", "webhook_events"):
@@ -210,9 +223,9 @@ def opt_outs(con: duckdb.DuckDBPyConnection) -> pd.DataFrame:
         return empty
     rows: list[dict[str, object]] = []
     for e in events.itertuples(index=False):
-        if e.kind == "unsubscribe":
+        if e.kind in ("unsubscribe", "portal_opt_out"):
             if not e.contact_id:
-                continue  # the receiver only spools verified tokens, which always name a contact
+                continue  # the receiver and the portal only spool verified tokens, which always name a contact
             channel = e.status if e.status in WITHDRAWAL_CHANNELS else "all"
             rows.append(
                 {
@@ -222,7 +235,7 @@ def opt_outs(con: duckdb.DuckDBPyConnection) -> pd.DataFrame:
                     "address": None,
                     "channel": channel,
                     "occurred_at": e.occurred_at,
-                    "source": "unsubscribe_link",
+                    "source": "unsubscribe_link" if e.kind == "unsubscribe" else "portal",
                 }
             )
         elif e.kind == "preference":
@@ -253,20 +266,20 @@ def opt_outs(con: duckdb.DuckDBPyConnection) -> pd.DataFrame:
     # The contact of a reply or preference: the number we last wrote to, else the contact directory.
     unknown = out["contact_id"].isna() & out["address"].notna()
     if unknown.any():
-        known = _contacts_by_phone(con)
+        known = _contacts_by_phone(con, directory)
         hit = out.loc[unknown, "address"].map(known)
         out.loc[unknown, "customer_id"] = hit.map(lambda v: v[0] if isinstance(v, tuple) else None)
         out.loc[unknown, "contact_id"] = hit.map(lambda v: v[1] if isinstance(v, tuple) else None)
     return out.astype(object).where(out.notna(), None).reset_index(drop=True)
 
 
-def _contacts_by_phone(con: duckdb.DuckDBPyConnection) -> dict[str, tuple[str, str]]:
+def _contacts_by_phone(con: duckdb.DuckDBPyConnection, directory: str) -> dict[str, tuple[str, str]]:
     """Phone digits -> (customer_id, contact_id): the outbox's latest task to that number, else the directory."""
     found: dict[str, tuple[str, str]] = {}
-    if _exists(con, "marts", "dim_contacts"):
+    if _exists(con, *directory.split(".", 1)):
         for digits, customer, contact in con.execute(
             "select regexp_replace(phone, '[^0-9]', '', 'g'), min(customer_id), min(contact_id) "
-            "from marts.dim_contacts where phone is not null group by 1"
+            f"from {directory} where phone is not null group by 1"
         ).fetchall():
             if digits:
                 found[digits] = (customer, contact)

@@ -1,0 +1,1 @@
+"""Build-time material of the labelled debtor-reply corpus (never imported by the product)."""
