@@ -48,6 +48,13 @@ DETECTION_LAG_DAYS: dict[str, int] = {
     "stops_paying": 150,
     "behaviour_change": 120,
 }
+#: Customer payments a planted anomaly needs before (history) and after (evidence) its onset to be
+#: detectable at all: a customer with no payment history cannot "change" its payer or stop paying.
+EVIDENCE_PAYMENTS: dict[str, tuple[int, int]] = {
+    "payer_change": (3, 3),
+    "lapping": (0, 2),
+    "stops_paying": (4, 0),
+}
 #: A behaviour break is news for this long after its onset; older ones are the customer's habit now.
 BEHAVIOUR_WINDOW_DAYS = 400
 EXPOSURE_WINDOW_DAYS = 60
@@ -120,12 +127,42 @@ def truth_labels(sim_dir: Path, as_of: date) -> pd.DataFrame:
     return labels[labels["onset_date"] <= as_of]
 
 
+def with_evidence(labels: pd.DataFrame, sim_dir: Path) -> pd.DataFrame:
+    """Labels with the customer's true payment lines before and after the onset (n_before, n_after).
+
+    Counted from the simulator's own books (``_truth/bank_lines`` and the bank extract), not from
+    what the pipeline matched.
+    """
+    import pyarrow.parquet as pq
+
+    lines = pq.read_table(
+        Path(sim_dir) / "_truth" / "bank_lines.parquet", columns=["bank_txn_id", "customer_id", "kind"]
+    )
+    booked = pq.read_table(Path(sim_dir) / "bank" / "statement_lines.parquet", columns=["bank_txn_id", "booking_date"])
+    pays = lines.to_pandas().merge(booked.to_pandas(), on="bank_txn_id")
+    pays = pays[pays["kind"] == "customer_payment"]
+    pays["booking_date"] = pd.to_datetime(pays["booking_date"]).dt.date
+    merged = labels[["customer_id", "onset_date"]].merge(pays, on="customer_id", how="left")
+    before = (
+        (merged["booking_date"] < merged["onset_date"]).groupby([merged["customer_id"], merged["onset_date"]]).sum()
+    )
+    after = (
+        (merged["booking_date"] >= merged["onset_date"]).groupby([merged["customer_id"], merged["onset_date"]]).sum()
+    )
+    key = pd.MultiIndex.from_frame(labels[["customer_id", "onset_date"]])
+    return labels.assign(
+        n_before=before.reindex(key).fillna(0).to_numpy().astype(int),
+        n_after=after.reindex(key).fillna(0).to_numpy().astype(int),
+    )
+
+
 def score(findings: pd.DataFrame, labels: pd.DataFrame, as_of: date) -> list[TypeScore]:
     """Precision and recall per anomaly type.
 
     Args:
         findings: signal, customer_id, evidence_key, first_seen_date (signals and behaviour findings).
-        labels: :func:`truth_labels`.
+        labels: :func:`truth_labels`, optionally :func:`with_evidence` (then labels without the
+            payments their detection needs are left out of recall).
         as_of: The run date.
     """
     f = findings.assign(anomaly_type=findings["signal"].map(SIGNAL_TYPE))
@@ -141,6 +178,9 @@ def score(findings: pd.DataFrame, labels: pd.DataFrame, as_of: date) -> list[Typ
         if t == "behaviour_change":
             lt = lt[lt["onset_date"] > as_of - timedelta(days=BEHAVIOUR_WINDOW_DAYS)]
         detectable = lt[lt["onset_date"] <= as_of - timedelta(days=DETECTION_LAG_DAYS[t])]
+        if t in EVIDENCE_PAYMENTS and "n_before" in detectable:
+            need_before, need_after = EVIDENCE_PAYMENTS[t]
+            detectable = detectable[(detectable["n_before"] >= need_before) & (detectable["n_after"] >= need_after)]
         if t == "suspense":
             hit = ft["evidence_key"].isin(lt["bank_txn_id"])
             found = detectable["bank_txn_id"].isin(ft["evidence_key"])

@@ -197,16 +197,17 @@ class _Injector:
                 & df["counterparty_iban"].notna().to_numpy()
                 & ~df["_cust"].isin(picks["lapping"]["customer_id"]).to_numpy()
             ]
-            known = known.assign(_acc=known["account_iban"])
-            donors = known.groupby(["_acc", "_cust"]).agg(
-                iban=("counterparty_iban", "first"), name=("counterparty_name", "first"), n=("bank_txn_id", "size")
-            )
-            donors = donors[donors["n"] >= 6].reset_index()
+            known = known.assign(_acc=known["account_iban"], _value=value[known.index])
+            known = known.sort_values(["_value", "bank_txn_id"])
+            # a donor is established by its sixth payment from the account: lapping starts after it
+            nth = known.groupby(["_acc", "_cust", "counterparty_iban"]).cumcount()
+            donors = known[nth == 5].rename(columns={"counterparty_iban": "iban", "counterparty_name": "name"})
+            donors = donors[["_acc", "_cust", "iban", "name", "_value"]].reset_index(drop=True)
             first_acc = df[is_pay].groupby("_cust")["account_iban"].first()
             m_all = rows_after("lapping")
             for cid, on in onset_of["lapping"].items():
                 acc = first_acc.get(cid)
-                pool = donors[donors["_acc"] == acc] if acc is not None else donors.iloc[0:0]
+                pool = donors[(donors["_acc"] == acc) & (donors["_value"] < on)]
                 if pool.empty:
                     continue
                 d = pool.iloc[int(_uniform(self.seed, "donor", np.array([cid]))[0] * len(pool))]
@@ -380,7 +381,7 @@ class _Injector:
                 )
                 self._label("exposure", cid, on, f"invoice {rows[-1]['number']} of {total} (limit {c['credit_limit']})")
             if rows:
-                df = pd.concat([df, pd.DataFrame(rows)[df.columns]], ignore_index=True)
+                df = pd.concat([df, pd.DataFrame(rows).reindex(columns=df.columns)], ignore_index=True)
         return pa.Table.from_pandas(df, schema=table.schema, preserve_index=False)
 
     def _credit_notes(self, table: pa.Table) -> pa.Table:

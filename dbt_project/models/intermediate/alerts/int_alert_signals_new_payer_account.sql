@@ -49,7 +49,7 @@ runs as (
         on first_use.customer_id = renumbered.customer_id
         and renumbered.seq >= first_use.first_seq
         and renumbered.seq < first_use.first_seq + {{ var('alert_payer_min_run', 3) }}
-    where first_use.first_seq > {{ var('alert_payer_min_history', 8) }}
+    where first_use.first_seq > {{ var('alert_payer_min_history', 3) }}
     group by first_use.customer_id, first_use.counterparty_iban, first_use.first_seq
 ),
 
