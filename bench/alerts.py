@@ -33,7 +33,7 @@ def run_one(profile: str, seed: int, rate: float, days: int, work: Path) -> dict
     """Simulate, build and evaluate one world; return its figures."""
     from cobranza.settings import load_settings
     from connectors import warehouse
-    from evaluation.alerts import score, truth_labels
+    from evaluation.alerts import score, truth_labels, with_evidence
     from flows import stages
     from flows.alerts import raise_alerts
     from flows.dbt import run_dbt
@@ -80,7 +80,7 @@ def run_one(profile: str, seed: int, rate: float, days: int, work: Path) -> dict
     import pandas as pd
 
     findings = pd.concat([findings, behaviour[findings.columns]], ignore_index=True)
-    labels = truth_labels(ctx.landing_dir, AS_OF)
+    labels = with_evidence(truth_labels(ctx.landing_dir, AS_OF), ctx.landing_dir)
     scores = [s.as_dict() for s in score(findings, labels, AS_OF)]
 
     per_day = []
