@@ -268,6 +268,90 @@ def emulators(
 
 
 @app.command()
+def receiver(
+    host: Annotated[str | None, typer.Option("--host", help="Interface to listen on (default: webhooks.host).")] = None,
+    port: Annotated[int | None, typer.Option("--port", help="Port to listen on (default: webhooks.port).")] = None,
+    public_base_url: Annotated[
+        str | None,
+        typer.Option("--public-base-url", help="URL providers call, e.g. https://hooks.example.com (Twilio signs it)."),
+    ] = None,
+) -> None:
+    """Serve the webhook receiver (WhatsApp, Twilio, unsubscribe links) until SIGTERM/Ctrl-C.
+
+    JSON log lines on stderr; /healthz (alive) and /readyz (spool writable, secrets present).
+    Put it behind an HTTPS reverse proxy; docs/deploy/ has a systemd unit.
+    """
+    from cli.receiver import serve
+    from cobranza.settings import load_settings
+    from connectors.secrets import ConnectorConfigError
+
+    try:
+        code = serve(load_settings(), host=host, port=port, public_base_url=public_base_url)
+    except (ConnectorConfigError, OSError) as exc:
+        _fail(f"webhook receiver not started: {exc}")
+    raise typer.Exit(code)
+
+
+@app.command("read-reply")
+def read_reply(as_json: JsonOpt = False) -> None:
+    """Read debtor messages from stdin, one JSON object per line (text, optional lang, channel, sent_at).
+
+    Prints one JSON object per message (intent, confidence, language, promised_date, amount, currency,
+    invoices, handoff, reason); a bad line gets an error object naming it, and the exit code is 1.
+    """
+    from cli.read_reply import read_lines
+
+    if not as_json:
+        _fail("read-reply prints JSON lines only: run it as `cobranza read-reply --json < messages.jsonl`")
+    bad = read_lines(sys.stdin, sys.stdout)
+    if bad:
+        console.print(f"[bold red]error:[/] {bad} line(s) could not be read (see their error objects)")
+        raise typer.Exit(1)
+
+
+@app.command()
+def serve(
+    demo: Annotated[
+        bool, typer.Option("--demo", help="Also start the channel emulators and point the senders at them.")
+    ] = False,
+    port: Annotated[int | None, typer.Option("--port", help="Webhook receiver port (default: webhooks.port).")] = None,
+    prefect_port: Annotated[
+        int, typer.Option("--prefect-port", help="Port of the Prefect server started (unless PREFECT_API_URL is set).")
+    ] = 4200,
+) -> None:
+    """The live service on one machine: Prefect server, scheduled deployments, webhook receiver.
+
+    Serves every deployment of prefect.yaml on its schedule in the company's time zone (daily run,
+    dispatcher, inbound, bank sync, retrain, report); logs in <data_dir>/logs/service/. Ctrl-C or
+    SIGTERM stops every child cleanly.
+    """
+    from cli.serve import ServiceError, run_until_stopped, start_service
+    from cobranza.settings import load_settings
+
+    settings = load_settings()
+
+    def announce(svc: Any) -> None:
+        table = Table(title="Cobranza is running")
+        table.add_column("what")
+        table.add_column("where")
+        table.add_row("Prefect API / UI", svc.prefect_api.removesuffix("/api"))
+        table.add_row("webhook receiver", f"{svc.receiver_url}  (/healthz, /readyz)")
+        table.add_row("schedules", f"prefect.yaml, in {settings.company.timezone}")
+        table.add_row("logs", str(svc.logs))
+        for name, url in ((svc.demo or {}).get("urls") or {}).items():
+            if name != "receiver" and url:
+                table.add_row(f"{name} emulator", url)
+        console.print(table)
+        console.print("Ctrl-C stops everything.")
+
+    try:
+        svc = start_service(settings, demo=demo, receiver_port=port, prefect_port=prefect_port, announce=announce)
+    except ServiceError as exc:
+        _fail(f"cobranza serve did not start: {exc}")
+    raise typer.Exit(run_until_stopped(svc))
+
+
+@app.command()
 def rollback(as_json: JsonOpt = False) -> None:
     """Restore the previous champion of `cobranza_delinquency`."""
     from cobranza.settings import load_settings

@@ -164,7 +164,10 @@ class ChannelsSettings(BaseModel):
 
 
 class WebhooksSettings(BaseModel):
-    """The webhook receiver and the one-click unsubscribe links it verifies.
+    """The webhook receiver (``cobranza receiver``) and the one-click unsubscribe links it verifies.
+
+    Providers must reach it over HTTPS: run it behind a reverse proxy and set
+    ``channels.webhook_public_url`` to the public URL they call (Twilio signs that URL).
 
     The token secret signs unsubscribe links (HMAC-SHA256): set ``COBRANZA_WEBHOOKS__TOKEN_SECRET``
     (shared by the senders and the receiver), or leave it unset and one is generated at first run in
@@ -177,6 +180,15 @@ class WebhooksSettings(BaseModel):
     )
     link_max_age_days: int = Field(400, ge=30, description="Days an unsubscribe link keeps working (30+).")
     max_body_bytes: int = Field(1_048_576, ge=1024, description="Largest webhook body accepted (else 413).")
+    host: str = Field("127.0.0.1", description="Interface `cobranza receiver` listens on (0.0.0.0: all).")
+    port: int = Field(8000, ge=1, le=65535, description="Port `cobranza receiver` listens on.")
+    forwarded_allow_ips: str = Field(
+        "127.0.0.1",
+        description="Proxies whose X-Forwarded-For/-Proto headers are trusted (comma-separated addresses, or *).",
+    )
+    graceful_timeout_s: float = Field(
+        30, gt=0, description="At SIGTERM, longest wait for webhook requests in flight before the receiver exits."
+    )
 
 
 class CompanySettings(BaseModel):

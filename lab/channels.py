@@ -29,6 +29,7 @@ from simulator.emulators.twilio import TwilioEmulator
 from simulator.emulators.whatsapp import WhatsAppEmulator
 
 FROM_NUMBER = "+15550001234"
+VERIFY_TOKEN = "lab-verify-token"
 
 
 @dataclass
@@ -104,6 +105,15 @@ class ChannelLab:
             env["COBRANZA_CHANNELS__INTERNAL"] = "hubspot"
         return env
 
+    def receiver_env(self) -> dict[str, str]:
+        """Environment that makes ``cobranza receiver`` verify what the lab's emulators sign."""
+        return {
+            "COBRANZA_WHATSAPP__APP_SECRET": self.whatsapp.app_secret,
+            "COBRANZA_WHATSAPP__VERIFY_TOKEN": VERIFY_TOKEN,
+            "COBRANZA_TWILIO__AUTH_TOKEN": self.twilio.auth_token,
+            "COBRANZA_WEBHOOKS__TOKEN_SECRET": self.unsubscribe_secret,
+        }
+
     def drain(self, timeout: float = 10.0) -> bool:
         """Wait until the emulators have posted every queued webhook."""
         return self.whatsapp.pusher.drain(timeout) and self.twilio.pusher.drain(timeout)
@@ -130,6 +140,8 @@ def start_lab(
     read_rate: float = 0.5,
     smtp_faults: FaultPlan | None = None,
     hubspot_index_lag_s: float = 0.0,
+    receiver_url: str | None = None,
+    unsubscribe_secret: str | None = None,
 ) -> ChannelLab:
     """Start the receiver, the emulators and the SMTP server on free loopback ports.
 
@@ -141,25 +153,33 @@ def start_lab(
         read_rate: Share of delivered WhatsApp messages that get a ``read`` status.
         smtp_faults: Fault plan of the SMTP server (see :class:`SmtpSink`).
         hubspot_index_lag_s: Seconds before a created HubSpot task is searchable.
+        receiver_url: A webhook receiver already running (``cobranza receiver``, as ``cobranza serve
+            --demo`` starts it): the emulators post to it and no receiver is started here; it must
+            verify with the emulators' secrets (:meth:`ChannelLab.receiver_env`).
+        unsubscribe_secret: The secret of the unsubscribe links (default: a new random one).
     """
     spool = Spool(inbound_dir)
-    unsubscribe_secret = secrets.token_urlsafe(32)  # the receiver verifies what the SMTP sender signs
+    # the receiver verifies what the SMTP sender signs
+    unsubscribe_secret = unsubscribe_secret or secrets.token_urlsafe(32)
     wa = WhatsAppEmulator(faults=faults or FaultPlan(), read_rate=read_rate)
     tw = TwilioEmulator(faults=faults or FaultPlan())
     servers: list[RunningServer] = []
     try:
-        receiver = serve(
-            create_app(
-                spool,
-                whatsapp_app_secret=wa.app_secret,
-                whatsapp_verify_token="lab-verify-token",
-                twilio_auth_token=tw.auth_token,
-                unsubscribe_secret=unsubscribe_secret,
+        if receiver_url is None:
+            receiver = serve(
+                create_app(
+                    spool,
+                    whatsapp_app_secret=wa.app_secret,
+                    whatsapp_verify_token=VERIFY_TOKEN,
+                    twilio_auth_token=tw.auth_token,
+                    unsubscribe_secret=unsubscribe_secret,
+                )
             )
-        )
-        servers.append(receiver)
-        wa.webhook_url = f"{receiver.base_url}/webhooks/whatsapp"
-        tw.inbound_url = f"{receiver.base_url}/webhooks/twilio/inbound"
+            servers.append(receiver)
+            receiver_url = receiver.base_url
+        receiver_url = receiver_url.rstrip("/")
+        wa.webhook_url = f"{receiver_url}/webhooks/whatsapp"
+        tw.inbound_url = f"{receiver_url}/webhooks/twilio/inbound"
         wa_srv, tw_srv = serve(wa.app), serve(tw.app)
         servers += [wa_srv, tw_srv]
         hubspot = hubspot_url = None
@@ -180,7 +200,7 @@ def start_lab(
     smtp_port = controller.port
     return ChannelLab(
         spool=spool,
-        receiver_url=receiver.base_url,
+        receiver_url=receiver_url,
         whatsapp=wa,
         whatsapp_url=wa_srv.base_url,
         twilio=tw,
@@ -196,7 +216,12 @@ def start_lab(
 
 
 def run_until_stopped(
-    inbound_dir: str | Path, *, crm_dir: str | Path | None = None, announce: Any = None, read_rate: float = 0.5
+    inbound_dir: str | Path,
+    *,
+    crm_dir: str | Path | None = None,
+    announce: Any = None,
+    read_rate: float = 0.5,
+    receiver_url: str | None = None,
 ) -> None:
     """Start the lab, hand its description to ``announce`` and serve until SIGINT/SIGTERM.
 
@@ -205,6 +230,7 @@ def run_until_stopped(
         crm_dir: Simulator output folder for the HubSpot emulator (optional).
         announce: Called once with ``{"urls", "env", "overrides"}`` (default: one JSON line on stdout).
         read_rate: Share of delivered WhatsApp messages that are read.
+        receiver_url: Post webhooks to this running receiver instead of starting one.
     """
     import json
     import signal
@@ -213,7 +239,7 @@ def run_until_stopped(
     stop = threading.Event()
     for sig in (signal.SIGINT, signal.SIGTERM):
         signal.signal(sig, lambda *_: stop.set())
-    with start_lab(inbound_dir, crm_dir=crm_dir, read_rate=read_rate) as lab:
+    with start_lab(inbound_dir, crm_dir=crm_dir, read_rate=read_rate, receiver_url=receiver_url) as lab:
         info = {
             "urls": {
                 "receiver": lab.receiver_url,
@@ -223,6 +249,7 @@ def run_until_stopped(
                 "smtp": f"smtp://127.0.0.1:{lab.smtp_port}",
             },
             "env": lab.env(),
+            "receiver_env": lab.receiver_env(),
             "overrides": lab.overrides(),
         }
         if announce is None:
@@ -233,7 +260,13 @@ def run_until_stopped(
         stop.wait()
 
 
-if __name__ == "__main__":  # pragma: no cover - `python -m lab.channels`: bench/dispatch.py's separate processes
-    import sys
+if __name__ == "__main__":  # pragma: no cover - `python -m lab.channels`: bench/dispatch.py, cobranza serve --demo
+    import argparse
 
-    run_until_stopped(sys.argv[1], crm_dir=sys.argv[2] if len(sys.argv) > 2 else None, read_rate=0.0)
+    parser = argparse.ArgumentParser(prog="python -m lab.channels", description="The channel lab until SIGTERM.")
+    parser.add_argument("spool", help="The receiver's spool folder.")
+    parser.add_argument("crm_dir", nargs="?", default=None, help="Simulator output folder for the HubSpot emulator.")
+    parser.add_argument("--receiver-url", default=None, help="Post webhooks to this running receiver.")
+    parser.add_argument("--read-rate", type=float, default=0.0, help="Share of delivered WhatsApp messages read.")
+    args = parser.parse_args()
+    run_until_stopped(args.spool, crm_dir=args.crm_dir, read_rate=args.read_rate, receiver_url=args.receiver_url)

@@ -1,4 +1,4 @@
-"""prefect.yaml: the three scheduled deployments register on a real Prefect 3.8 server.
+"""prefect.yaml: the six scheduled deployments register on a real Prefect 3.8 server.
 
 The slow test starts ``prefect server start`` on 127.0.0.1 with ``PREFECT_HOME`` in a temporary
 directory, creates the ``cobranza-process`` pool, runs ``prefect --no-prompt deploy --all`` in the
@@ -25,10 +25,14 @@ import yaml
 REPO = Path(__file__).resolve().parents[1]
 PREFECT = str(Path(sys.executable).with_name("prefect"))
 POOL = "cobranza-process"
+#: name -> (entrypoint, schedule: {"cron": ...} or {"interval": seconds}, (limit, collision strategy)).
 EXPECTED = {
-    "daily-collections": ("flows/daily.py:daily_collections", "0 6 * * 1-5"),
-    "bank-sync-hourly": ("flows/bank_sync.py:bank_sync", "5 * * * *"),
-    "weekly-retrain": ("flows/retrain.py:weekly_retrain", "0 3 * * 0"),
+    "daily-collections": ("flows/daily.py:daily_collections", {"cron": "0 6 * * 1-5"}, (1, "ENQUEUE")),
+    "bank-sync-hourly": ("flows/bank_sync.py:bank_sync", {"cron": "5 * * * *"}, (1, "CANCEL_NEW")),
+    "weekly-retrain": ("flows/retrain.py:weekly_retrain", {"cron": "0 3 * * 0"}, (1, "ENQUEUE")),
+    "dispatcher": ("flows/dispatcher.py:dispatcher", {"interval": 300}, (1, "CANCEL_NEW")),
+    "inbound": ("flows/inbound.py:inbound", {"interval": 120}, (1, "CANCEL_NEW")),
+    "kpi-report": ("flows/report.py:kpi_report", {"cron": "30 7 * * 1-5"}, (1, "CANCEL_NEW")),
 }
 TIMEZONE = "America/Mexico_City"
 
@@ -37,19 +41,30 @@ def load_prefect_yaml() -> dict:
     return yaml.safe_load((REPO / "prefect.yaml").read_text(encoding="utf-8"))
 
 
-def test_prefect_yaml_declares_the_three_scheduled_deployments():
+def test_prefect_yaml_declares_the_six_scheduled_deployments():
     config = load_prefect_yaml()
 
     deployments = {d["name"]: d for d in config["deployments"]}
     assert set(deployments) == set(EXPECTED)
-    for name, (entrypoint, cron) in EXPECTED.items():
+    for name, (entrypoint, schedule, (limit, strategy)) in EXPECTED.items():
         deployment = deployments[name]
         assert deployment["entrypoint"] == entrypoint
         assert deployment["parameters"] == {}
         assert deployment["work_pool"]["name"] == POOL
-        assert deployment["schedules"] == [{"cron": cron, "timezone": TIMEZONE, "active": True}]
+        assert deployment["schedules"] == [{**schedule, "timezone": TIMEZONE, "active": True}]
+        assert deployment["concurrency_limit"] == {"limit": limit, "collision_strategy": strategy}
     (pull_step,) = config["pull"]
     assert list(pull_step) == ["prefect.deployments.steps.set_working_directory"]
+
+
+def test_prefect_yaml_intervals_are_the_settings_defaults():
+    """`cobranza serve` takes the dispatcher/inbound intervals from the settings: by default they agree."""
+    from cobranza.settings import ServiceSettings
+
+    deployments = {d["name"]: d for d in load_prefect_yaml()["deployments"]}
+    service = ServiceSettings()
+    assert deployments["dispatcher"]["schedules"][0]["interval"] == 60 * service.dispatch_interval_minutes
+    assert deployments["inbound"]["schedules"][0]["interval"] == 60 * service.inbound_interval_minutes
 
 
 def _free_port() -> int:
@@ -123,7 +138,7 @@ def prefect_server(tmp_path: Path) -> Iterator[tuple[str, dict[str, str]]]:
 
 @pytest.mark.slow
 def test_deploy_all_registers_scheduled_deployments(prefect_server):
-    missing = [e.split(":")[0] for e, _ in EXPECTED.values() if not (REPO / e.split(":")[0]).is_file()]
+    missing = [e.split(":")[0] for e, _, _ in EXPECTED.values() if not (REPO / e.split(":")[0]).is_file()]
     if missing:
         pytest.skip(f"flow modules not written yet: {', '.join(missing)}")
     api_url, env = prefect_server
@@ -135,13 +150,16 @@ def test_deploy_all_registers_scheduled_deployments(prefect_server):
     response.raise_for_status()
     deployments = {d["name"]: d for d in response.json()}
     assert set(deployments) == set(EXPECTED)
-    for name, (entrypoint, cron) in EXPECTED.items():
+    for name, (entrypoint, schedule, (limit, strategy)) in EXPECTED.items():
         deployment = deployments[name]
         assert deployment["entrypoint"] == entrypoint
         assert deployment["work_pool_name"] == POOL
         assert deployment["parameters"] == {}
         schedules = [s["schedule"] for s in deployment["schedules"] if s["active"]]
-        assert [(s["cron"], s["timezone"]) for s in schedules] == [(cron, TIMEZONE)], name
+        ((kind, value),) = schedule.items()
+        assert [(s[kind], s["timezone"]) for s in schedules] == [(value, TIMEZONE)], name
+        assert deployment["global_concurrency_limit"]["limit"] == limit, name
+        assert deployment["concurrency_options"]["collision_strategy"] == strategy, name
         assert deployment["pull_steps"] == [
             {"prefect.deployments.steps.set_working_directory": {"directory": str(REPO)}}
         ]

@@ -11,6 +11,9 @@ Endpoints (CONNECTORS.md §4):
 - ``POST /webhooks/twilio/status`` and ``POST /webhooks/twilio/inbound``: check ``X-Twilio-Signature``
   (base64 HMAC-SHA1 of the URL Twilio called plus the sorted form parameters, keyed with the auth
   token); the URL is rebuilt from ``public_base_url`` when the receiver sits behind a proxy.
+- ``GET /healthz``: liveness (the process answers) with the counters; ``GET /readyz``: readiness,
+  200 only when the spool takes a probe write and every secret the deployment needs is present,
+  else 503 naming what is missing (a load balancer stops sending until it is fixed).
 - ``POST /unsubscribe/{token}``: RFC 8058 one-click unsubscribe (``List-Unsubscribe=One-Click``),
   answered 200 without login for a token this deployment signed
   (``connectors.channels.templates.unsubscribe``); ``GET`` shows a page and changes nothing.
@@ -25,7 +28,8 @@ what only failed on our side:
   reason, so nothing a provider really sent is lost;
 - a well-formed event we do not use (another WhatsApp ``field``, an item without an id among good
   ones): 200, ignored (logged);
-- a body over ``max_body_bytes``: 413 (before it is read whole);
+- a body over ``max_body_bytes``: 413, on any path, before it is read whole (a declared
+  ``Content-Length`` is refused before the body is read; a chunked body when it passes the limit);
 - the spool cannot be written (disk full, permissions): 503, so the provider retries later.
 
 Events are spooled (``connectors.webhooks.spool``) before the 200, so a provider retry after a crash is
@@ -41,7 +45,7 @@ import hashlib
 import hmac
 import json
 import logging
-from collections.abc import Mapping
+from collections.abc import Collection, Mapping
 from datetime import UTC, datetime, timedelta
 from typing import Any
 from urllib.parse import parse_qsl
@@ -316,6 +320,48 @@ def unsubscribe_event(claim: tokens.UnsubscribeClaim) -> dict[str, Any]:
     }
 
 
+#: What ``/readyz`` can require, and where the value comes from.
+_SECRETS = {
+    "whatsapp": "COBRANZA_WHATSAPP__APP_SECRET (or the Prefect Secret block cobranza-whatsapp-app-secret)",
+    "twilio": "COBRANZA_TWILIO__AUTH_TOKEN (or the Prefect Secret block cobranza-twilio-auth-token)",
+    "unsubscribe": "COBRANZA_WEBHOOKS__TOKEN_SECRET (or let the receiver generate webhooks.key_file)",
+}
+
+
+def log_path(path: str) -> str:
+    """A request path fit for a log line: an unsubscribe token is a credential and is never written."""
+    if path.startswith("/unsubscribe/"):
+        return "/unsubscribe/<token>"
+    return mask(path[:200])
+
+
+class BodyLimit:
+    """ASGI middleware: a request declaring a body over ``limit`` bytes gets 413 before it is read.
+
+    Covers every path (a route that never reads its body too). Chunked bodies, which declare no
+    length, are bounded where they are read (:func:`read_body`).
+    """
+
+    def __init__(self, app: Any, limit: int) -> None:
+        self.app, self.limit = app, limit
+
+    async def __call__(self, scope: dict[str, Any], receive: Any, send: Any) -> None:  # noqa: D102 - ASGI
+        if scope["type"] == "http":
+            declared = dict(scope.get("headers") or []).get(b"content-length")
+            status, reason = 0, ""
+            if declared is not None and not declared.strip().isdigit():
+                status, reason = 400, "Content-Length is not a number"
+            elif declared is not None and int(declared) > self.limit:
+                status, reason = 413, f"body of {int(declared)} bytes is over the {self.limit}-byte limit"
+            if status:
+                logger.warning("webhook %s rejected (%d): %s", log_path(scope.get("path", "")), status, reason)
+                await PlainTextResponse(reason, status_code=status, headers={"Connection": "close"})(
+                    scope, receive, send
+                )
+                return
+        await self.app(scope, receive, send)
+
+
 def create_app(
     spool: Spool,
     *,
@@ -326,6 +372,7 @@ def create_app(
     unsubscribe_secret: str | None = None,
     unsubscribe_max_age: timedelta = tokens.DEFAULT_MAX_AGE,
     max_body_bytes: int = DEFAULT_MAX_BODY_BYTES,
+    required: Collection[str] = (),
 ) -> FastAPI:
     """Build the receiver.
 
@@ -340,8 +387,15 @@ def create_app(
             when unset: without it no token can be told from a forgery).
         unsubscribe_max_age: Oldest unsubscribe token accepted.
         max_body_bytes: Largest request body accepted (413 past it).
+        required: What this deployment must be able to verify for ``/readyz`` to answer 200:
+            ``whatsapp`` (app secret), ``twilio`` (auth token), ``unsubscribe`` (token secret).
     """
+    unknown = set(required) - set(_SECRETS)
+    if unknown:
+        raise ValueError(f"unknown receiver requirement(s) {sorted(unknown)}: use {sorted(_SECRETS)}")
     app = FastAPI(title="Cobranza webhook receiver", openapi_url=None, docs_url=None, redoc_url=None)
+    app.add_middleware(BodyLimit, limit=max_body_bytes)
+    given = {"whatsapp": whatsapp_app_secret, "twilio": twilio_auth_token, "unsubscribe": unsubscribe_secret}
     app.state.spool = spool
     app.state.stats = {"accepted": 0, "rejected": 0, "ignored": 0, "quarantined": 0}
 
@@ -384,6 +438,21 @@ def create_app(
     @app.get("/healthz")
     async def healthz() -> JSONResponse:
         return JSONResponse({"ok": True, **app.state.stats})
+
+    @app.get("/readyz")
+    async def readyz() -> JSONResponse:
+        checks: dict[str, str] = {}
+        try:
+            spool.probe()
+            checks["spool"] = "ok"
+        except OSError as exc:
+            checks["spool"] = f"not writable: {mask(exc)}"
+        for name in sorted(required):
+            checks[name] = "ok" if given[name] else f"missing: set {_SECRETS[name]}"
+        ready = all(v == "ok" for v in checks.values())
+        if not ready:
+            logger.warning("not ready: %s", {k: v for k, v in checks.items() if v != "ok"})
+        return JSONResponse({"ready": ready, "checks": checks}, status_code=200 if ready else 503)
 
     @app.get("/webhooks/whatsapp")
     async def whatsapp_verify(request: Request) -> Response:

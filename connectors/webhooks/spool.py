@@ -104,6 +104,32 @@ class Spool:
             os.fsync(fh.fileno())
         return path
 
+    def probe(self) -> None:
+        """Write, fsync and remove a probe file: raise ``OSError`` when the spool cannot take an event."""
+        path = self.dir / f".ready-probe-{os.getpid()}-{threading.get_ident()}"
+        try:
+            with path.open("wb") as fh:
+                fh.write(b"ok\n")
+                fh.flush()
+                os.fsync(fh.fileno())
+        finally:
+            path.unlink(missing_ok=True)
+
+    def sync(self) -> None:
+        """Make the spool's file names durable too (fsync its folders), e.g. before the process exits.
+
+        Each append is already fsynced; a file created since the last folder sync needs its folder
+        entry flushed to survive a power loss.
+        """
+        with self._lock:
+            for folder in (self.dir, self.dir / "quarantine"):
+                if folder.is_dir():
+                    fd = os.open(folder, os.O_RDONLY)
+                    try:
+                        os.fsync(fd)
+                    finally:
+                        os.close(fd)
+
     def quarantined(self) -> Iterator[dict[str, Any]]:
         """Every quarantined body record (``received_at``, ``provider``, ``reason``, ``body``)."""
         for path in sorted((self.dir / "quarantine").glob("*.jsonl")):
