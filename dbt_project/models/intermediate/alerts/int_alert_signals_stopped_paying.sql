@@ -1,8 +1,8 @@
 -- One row per customer that suddenly stopped paying everything: it paid regularly (at least
 -- alert_stop_min_payments bank payments in the year before its last one), nothing has arrived for
 -- longer than alert_stop_gap_multiple times its usual gap between payment days and at least
--- alert_stop_min_days, and it has at least two invoices more than 30 days past due. The evidence
--- key is the last payment, so a customer that resumes and stops again raises a new signal.
+-- alert_stop_min_days, and it has at least alert_stop_min_overdue invoices more than 30 days past due. The
+-- evidence key is the last payment, so a customer that resumes and stops again raises a new signal.
 -- first_seen_date = the day the silence passed the threshold.
 with payments as (
     select distinct customer_id, booking_date from {{ ref('int_alert_payments_by_payer') }}
@@ -46,12 +46,12 @@ thresholds as (
         overdue.n_overdue,
         overdue.amount_overdue,
         overdue.currency,
-        cast(greatest({{ var('alert_stop_min_days', 60) }}, {{ var('alert_stop_gap_multiple', 4) }} * rhythm.median_gap_days) as integer)
+        cast(greatest({{ var('alert_stop_min_days', 75) }}, {{ var('alert_stop_gap_multiple', 4) }} * rhythm.median_gap_days) as integer)
             as silence_threshold_days
     from last_payment
     inner join rhythm on last_payment.customer_id = rhythm.customer_id
     inner join overdue on last_payment.customer_id = overdue.customer_id
-    where rhythm.n_payment_days + 1 >= {{ var('alert_stop_min_payments', 6) }} and overdue.n_overdue >= 2
+    where rhythm.n_payment_days + 1 >= {{ var('alert_stop_min_payments', 4) }} and overdue.n_overdue >= {{ var('alert_stop_min_overdue', 1) }}
 ),
 
 final as (
