@@ -92,7 +92,7 @@ _ALL_CHANNELS = re.compile(
 #: ("no quiero darme de baja", "I don't want to unsubscribe").
 _PHRASES: list[tuple[str, bool]] = [
     # Spanish
-    (r"\bno (me|nos) (vuelvan a |sigan |)(escrib|envi|mand|contact|molest|llam)\w*", False),
+    (r"\bno (me|nos) (vuelvan a |sigan |)(escr|envi|mand|contact|molest|llam)\w*", False),
     (r"\bdej(en|a|e|ad|ar) de (escrib|envi|mand|contact|molest|llam)\w*", False),
     (r"\bbasta de (mensajes|msj|correos|llamadas|whatsapps?|sms|escribir|llamar)\b", False),
     (r"\bde baja\b", True),
