@@ -175,7 +175,8 @@ def score(findings: pd.DataFrame, labels: pd.DataFrame, as_of: date) -> list[Typ
             since = as_of - timedelta(days=EXPOSURE_WINDOW_DAYS)
             lt = lt[lt["onset_date"] > since]
             ft = ft[ft["first_seen_date"] > since]
-        if t == "behaviour_change":
+        any_onset = lt
+        if t == "behaviour_change":  # still drifting after a year: a finding on it is right, but old news for recall
             lt = lt[lt["onset_date"] > as_of - timedelta(days=BEHAVIOUR_WINDOW_DAYS)]
         detectable = lt[lt["onset_date"] <= as_of - timedelta(days=DETECTION_LAG_DAYS[t])]
         if t in EVIDENCE_PAYMENTS and "n_before" in detectable:
@@ -185,7 +186,7 @@ def score(findings: pd.DataFrame, labels: pd.DataFrame, as_of: date) -> list[Typ
             hit = ft["evidence_key"].isin(lt["bank_txn_id"])
             found = detectable["bank_txn_id"].isin(ft["evidence_key"])
         else:
-            hit = ft["customer_id"].isin(lt["customer_id"])
+            hit = ft["customer_id"].isin(any_onset["customer_id"])
             found = detectable["customer_id"].isin(ft["customer_id"])
         # one finding per customer (or bank line): several rows on one anomaly are one finding
         key = "evidence_key" if t == "suspense" else "customer_id"
