@@ -239,6 +239,19 @@ class QualitySettings(BaseModel):
     gx_root: Path = Field(Path("data/gx"), description="Validation results and Data Docs (generated).")
 
 
+class AlertsSettings(BaseModel):
+    """Early warnings (``flows/alerts.py``, ``ml/alerts``): how long a finding is news, the daily cap, the scorer.
+
+    The deterministic signals' thresholds are dbt vars (``alert_*``) with their defaults in the
+    models of ``dbt_project/models/intermediate/alerts``.
+    """
+
+    lookback_days: int = Field(7, ge=1, description="A finding whose evidence completed within this many days is news.")
+    max_share: float = Field(0.01, gt=0, le=1, description="At most this share of customers alerted a day (ranked).")
+    behaviour_z: float = Field(3.0, gt=0, description="Robust z-score of lateness vs the customer's own history.")
+    behaviour_min_shift_days: float = Field(30.0, ge=0, description="Smallest lateness shift (days) that is a break.")
+
+
 class ServiceSettings(BaseModel):
     """Cobranza as a service: the operational store, the published read copy, the locks and the schedules.
 
@@ -276,6 +289,7 @@ class Settings(BaseSettings):
     quality: QualitySettings = QualitySettings()
     company: CompanySettings = CompanySettings()
     service: ServiceSettings = ServiceSettings()
+    alerts: AlertsSettings = AlertsSettings()
 
     @field_validator("data_dir")
     @classmethod

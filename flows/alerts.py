@@ -24,22 +24,10 @@ from typing import Any
 
 import pandas as pd
 from prefect import task
-from pydantic import BaseModel, Field
 
 from flows.context import RunContext, run_logger
 
 SIGNALS = "marts.mart_alert_signals"
-
-
-class AlertsSettings(BaseModel):
-    """The ``alerts`` settings section (``cobranza.settings.Settings.alerts``; these are its defaults)."""
-
-    lookback_days: int = Field(
-        7, ge=1, description="A finding whose evidence completed this many days ago is still news."
-    )
-    max_share: float = Field(0.01, gt=0, le=1, description="At most this share of customers alerted a day (ranked).")
-    behaviour_z: float = Field(3.0, gt=0, description="Robust z-score of lateness against the customer's history.")
-    behaviour_min_shift_days: float = Field(30.0, ge=0, description="Smallest lateness shift (days) that is a break.")
 
 
 def _emit(alerts: pd.DataFrame) -> int:
@@ -71,7 +59,7 @@ def raise_alerts(ctx: RunContext) -> dict[str, Any]:
     from ml.alerts import lifecycle
     from ml.alerts.behaviour import BEHAVIOUR_INPUTS, BehaviourConfig, score_behaviour
 
-    cfg = getattr(ctx.settings, "alerts", None) or AlertsSettings()
+    cfg = ctx.settings.alerts
     since = ctx.as_of - timedelta(days=cfg.lookback_days)
     with warehouse.connect(ctx.warehouse) as con:
         signals = con.sql(f"select * from {SIGNALS} where first_seen_date > ?", params=[since]).to_arrow_table()
