@@ -399,11 +399,23 @@ def evaluate_history(
     late_days: Annotated[
         int | None, typer.Option("--late-days", help="Late = paid more than N days after due (default: settings).")
     ] = None,
-    as_of: AsOfOpt = None,
-    test_days: Annotated[int | None, typer.Option("--test-days", help="Length of each time window in days.")] = None,
+    as_of: Annotated[
+        str | None,
+        typer.Option(
+            "--as-of", help="The export's date YYYY-MM-DD (default: the day after the latest date the export records)."
+        ),
+    ] = None,
+    test_days: Annotated[
+        int | None,
+        typer.Option("--test-days", help="Length of the production split's test, calibration and validation windows."),
+    ] = None,
     folds: Annotated[
         int, typer.Option("--folds", min=1, help="Test windows of the rolling backtest, pooled (1 = the last only).")
     ] = 3,
+    backtest_days: Annotated[
+        int | None,
+        typer.Option("--backtest-days", min=1, help="Length of each backtest window (default: --test-days)."),
+    ] = None,
     as_json: JsonOpt = False,
 ) -> None:
     """Ingest an external AR history, build features, train and evaluate on a time split vs both baselines."""
@@ -411,7 +423,13 @@ def evaluate_history(
 
     try:
         result = run_evaluation(
-            file=file, mapping=mapping, late_days=late_days, as_of=_date(as_of), test_days=test_days, folds=folds
+            file=file,
+            mapping=mapping,
+            late_days=late_days,
+            as_of=_date(as_of),
+            test_days=test_days,
+            folds=folds,
+            backtest_days=backtest_days,
         )
     except _known_errors() as exc:
         _fail(f"evaluation failed: {exc}")

@@ -101,6 +101,13 @@ CUSTOMERS = StreamContract(
         _c("payment_terms_days", "INTEGER", False),
         _c("credit_limit", MONEY),
         _c("segment", "VARCHAR"),
+        # Optional attributes ERP exports carry (issue 22; null when the source does not have them).
+        _c("risk_class", "VARCHAR", description="credit risk class (SAP FSCM): low | medium | high"),
+        _c("credit_rating", "VARCHAR", description="latest credit rating, letter grade (AAA..D) or score (1 best)"),
+        _c("credit_rating_date", "DATE", description="day the rating and risk class were assessed (point in time)"),
+        _c("region", "VARCHAR", description="state / province of the billing address"),
+        _c("sales_org", "VARCHAR", description="sales organisation (SAP VKORG)"),
+        _c("company_code", "VARCHAR", description="company code / legal entity that invoices (SAP BUKRS)"),
         _c("updated_at", "TIMESTAMP", False),
     ),
 )
@@ -128,6 +135,12 @@ INVOICES = StreamContract(
             "VARCHAR",
             description="how the invoice was sent: paper | email | edi | portal | electronic (null: unknown)",
         ),
+        # Optional attributes ERP exports carry (issue 22; null when the source does not have them).
+        _c("document_type", "VARCHAR", description="accounting document type (SAP BLART: RV billing, DR invoice...)"),
+        _c("payment_terms_code", "VARCHAR", description="payment terms key (SAP ZTERM, e.g. NT30)"),
+        _c("dunning_block", "VARCHAR", description="dunning block reason (SAP MANSP); null or empty: none"),
+        _c("sales_org", "VARCHAR", description="sales organisation (SAP VKORG)"),
+        _c("company_code", "VARCHAR", description="company code / legal entity (SAP BUKRS)"),
         _c("updated_at", "TIMESTAMP", False),
     ),
 )

@@ -93,6 +93,7 @@ def evaluate_history(
     work_dir: Path | None = None,
     seed: int = 42,
     folds: int = 3,
+    backtest_days: int | None = None,
 ) -> dict[str, Any]:
     """Ingest an AR history export, build features, and evaluate the model and both baselines on a time split.
 
@@ -107,6 +108,7 @@ def evaluate_history(
         work_dir: Folder for the private warehouse (default: a temporary folder, removed afterwards).
         seed: Random seed.
         folds: Test windows of the rolling backtest (the latest is the main split's; 1 = none).
+        backtest_days: Length of each backtest window (default ``test_days``).
 
     Returns:
         ``{"file", "as_of", "late_days", "invoices", "labels": {label: {"windows", "n", "late_rate",
@@ -138,24 +140,32 @@ def evaluate_history(
                 ensure_raw_table(con, contract)
             as_of = as_of or export_as_of(con)
         log.info("history %s landed; building features as of %s with late_days=%d", file.name, as_of, late_days)
-        run_dbt(
-            ["build", "--select", FEATURE_MARTS],
-            duckdb_path=db,
-            work_dir=root / "dbt",
-            as_of=as_of,
-            late_days=late_days,
-        )
-        with warehouse.connect(db) as con:
-            features = warehouse.read_frame(con, "marts.ml_invoice_features", order_by="invoice_id")
+        features: dict[str, Any] = {}
+        # each label gets the features built with its own notion of late (issue 22): the customer's
+        # lateness record of "paid after due" counts any delay, that of "is_late" more than N days
+        for label, days in (("is_late", late_days), ("is_paid_after_due", 0)):
+            if label != "is_late" and days == late_days:
+                features[label] = features["is_late"]
+                continue
+            run_dbt(
+                ["build", "--select", FEATURE_MARTS],
+                duckdb_path=db,
+                work_dir=root / "dbt",
+                as_of=as_of,
+                late_days=days,
+            )
+            with warehouse.connect(db) as con:
+                features[label] = warehouse.read_frame(con, "marts.ml_invoice_features", order_by="invoice_id")
     result: dict[str, Any] = {
         "file": str(file),
         "mapping": str(mapping),
         "as_of": as_of.isoformat(),
         "late_days": late_days,
         "test_days": test_days,
-        "invoices": len(features),
+        "backtest_days": backtest_days or test_days,
+        "invoices": len(features["is_late"]),
     }
     result["labels"] = evaluate_history_labels(
-        features, late_days=late_days, test_days=test_days, seed=seed, folds=folds
+        features, late_days=late_days, test_days=test_days, seed=seed, folds=folds, backtest_days=backtest_days
     )
     return result

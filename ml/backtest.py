@@ -41,7 +41,14 @@ def export_as_of(con: duckdb.DuckDBPyConnection) -> date:
 
 
 def evaluate_label(
-    features: pd.DataFrame, *, label: str, late_days: int, test_days: int, seed: int, folds: int
+    features: pd.DataFrame,
+    *,
+    label: str,
+    late_days: int,
+    test_days: int,
+    seed: int,
+    folds: int,
+    backtest_days: int | None = None,
 ) -> dict[str, Any]:
     """The evaluation of one label (see :func:`evaluate_history_labels`); ``{"error"}`` when it cannot be fit."""
     try:
@@ -72,28 +79,39 @@ def evaluate_label(
         m["roc_auc"] > m[f"baseline_{name}_roc_auc"] for name in BASELINES if f"baseline_{name}_roc_auc" in m
     )
     if folds > 1:
-        bt = rolling_backtest(features, folds=folds, seed=seed, test_days=test_days, label=label, first=fit)
-        out["backtest"] = {"folds": bt.folds, "pooled": bt.pooled}
+        bt = rolling_backtest(
+            features, folds=folds, seed=seed, test_days=test_days, label=label, first=fit, window_days=backtest_days
+        )
+        out["backtest"] = {"window_days": backtest_days or test_days, "folds": bt.folds, "pooled": bt.pooled}
         out["beats_both_baselines_backtest"] = all(
             bt.pooled["model"]["roc_auc"] > bt.pooled[name]["roc_auc"] for name in BASELINES
         )
     if label != "is_late":
-        # The prior-rate heuristic is the customer's prior share late by more than late_days.
-        out["note"] = f"prior-rate baseline = customer's prior share paid more than {late_days} days late"
+        # features built for this label: the customer's lateness record counts "late" as its label does
+        out["note"] = "features and prior-rate baseline count late as paid after the due date, as this label does"
     return out
 
 
 def evaluate_history_labels(
-    features: pd.DataFrame, *, late_days: int, test_days: int, seed: int, folds: int
+    features: pd.DataFrame | dict[str, pd.DataFrame],
+    *,
+    late_days: int,
+    test_days: int,
+    seed: int,
+    folds: int,
+    backtest_days: int | None = None,
 ) -> dict[str, dict[str, Any]]:
     """Evaluate the model against both baselines for each history label.
 
     Args:
-        features: ``marts.ml_invoice_features`` of the history, ordered by ``invoice_id``.
+        features: ``marts.ml_invoice_features`` of the history, ordered by ``invoice_id``; or one
+            frame per label, each built with the ``late_days`` its label uses (``is_paid_after_due``
+            with 0), so that the features' lateness record and the label agree (issue 22).
         late_days: N of the label "paid more than N days after due or still open then".
         test_days: Length of the test, calibration and validation windows.
         seed: Random seed.
         folds: Test windows of the rolling backtest (the latest is the main split's; 1 = none).
+        backtest_days: Length of each backtest window (default ``test_days``).
 
     Returns:
         ``{label: {"windows", "n", "test_late_rate", "model", "baseline_logreg", "baseline_prior_rate",
@@ -102,7 +120,16 @@ def evaluate_history_labels(
     """
     # With N = 0 the two labels are the same thing; evaluate it once.
     labels = HISTORY_LABELS if late_days != 0 else HISTORY_LABELS[:1]
+    by_label = features if isinstance(features, dict) else dict.fromkeys(labels, features)
     return {
-        label: evaluate_label(features, label=label, late_days=late_days, test_days=test_days, seed=seed, folds=folds)
+        label: evaluate_label(
+            by_label[label],
+            label=label,
+            late_days=late_days,
+            test_days=test_days,
+            seed=seed,
+            folds=folds,
+            backtest_days=backtest_days,
+        )
         for label in labels
     }

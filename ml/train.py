@@ -191,6 +191,26 @@ def monotone_constraints(columns: list[str]) -> str:
     return "(" + ",".join("1" if c in MONOTONE_INCREASING else "0" for c in columns) + ")"
 
 
+_REPORTED_ABSENT: set[tuple[str, ...]] = set()
+
+
+def _observed_columns(train: pd.DataFrame, columns: list[str]) -> list[str]:
+    """The feature columns with at least one value in the training window (issue 22).
+
+    A feature the data does not have (an export without credit ratings, regions or document types)
+    is left out of the fit instead of being imputed from nothing by every fit; it is reported once
+    per process, not once per fold and label.
+    """
+    absent = tuple(c for c in columns if not train[c].notna().any())
+    if absent and absent not in _REPORTED_ABSENT:
+        _REPORTED_ABSENT.add(absent)
+        logger.info("features without a value in the training window, left out of the fit: %s", ", ".join(absent))
+    kept = [c for c in columns if c not in absent]
+    if not kept:
+        raise ValueError(f"no feature has a value in the training window ({len(train)} rows); check the features")
+    return kept
+
+
 def fit_and_evaluate(
     features: pd.DataFrame,
     *,
@@ -225,6 +245,7 @@ def fit_and_evaluate(
     started = time.perf_counter()
     columns = evaluate.feature_columns(features)
     split = evaluate.time_split(features, test_days=test_days, label=label)
+    columns = _observed_columns(split.train, columns)
     x_train = evaluate.feature_matrix(split.train, columns)
     x_val = evaluate.feature_matrix(split.validation, columns)
     y_train, y_val = evaluate.labels(split.train, label), evaluate.labels(split.validation, label)
@@ -612,6 +633,7 @@ def rolling_backtest(
     test_days: int = 90,
     label: str = evaluate.DEFAULT_LABEL,
     first: FitResult | None = None,
+    window_days: int | None = None,
 ) -> BacktestResult:
     """Evaluate the model and both baselines on `folds` consecutive test windows, pooled.
 
@@ -626,9 +648,12 @@ def rolling_backtest(
         folds: Number of test windows (>= 1); folds whose history is too short are reported with
             their error and left out of the pool.
         seed: Random seed.
-        test_days: Length in days of every window.
+        test_days: Length in days of the production split's windows.
         label: `is_late` or `is_paid_after_due`.
-        first: The already computed fit on the whole history (fold 0), to avoid fitting it twice.
+        first: The already computed fit on the whole history (fold 0), to avoid fitting it twice
+            (used only when the backtest's windows are the production split's).
+        window_days: Length in days of every backtest window (test, calibration, validation) and
+            the step between folds; default ``test_days`` (issue 22: set apart from it).
 
     Returns:
         Per-fold window, size and ROC AUC of each scorer; pooled metrics of each scorer and the
@@ -639,6 +664,11 @@ def rolling_backtest(
     """
     if folds < 1:
         raise ValueError(f"folds must be >= 1, got {folds}")
+    window = test_days if window_days is None else window_days
+    if window < 1:
+        raise ValueError(f"the backtest window must be at least 1 day, got {window}")
+    if window != test_days:
+        first = None
     labelled = features[features[evaluate.LABELS[label]].fillna(False).astype(bool).to_numpy()]
     due = pd.to_datetime(features["due_date"]).dt.normalize()
     last = pd.to_datetime(labelled["due_date"]).dt.normalize().max()
@@ -650,8 +680,8 @@ def rolling_backtest(
             if k == 0 and first is not None:
                 fit = first
             else:
-                cut = last - pd.Timedelta(days=test_days * k)
-                fit = fit_and_evaluate(features[(due <= cut).to_numpy()], seed=seed, test_days=test_days, label=label)
+                cut = last - pd.Timedelta(days=window * k)
+                fit = fit_and_evaluate(features[(due <= cut).to_numpy()], seed=seed, test_days=window, label=label)
         except ValueError as exc:
             per_fold.append({"fold": k, "error": str(exc)})
             continue

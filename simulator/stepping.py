@@ -1102,6 +1102,7 @@ class Market:
                 "status": W._pick(("posted", "cancelled"), cancel_vis.astype(np.int8)),
                 "payment_reference": W._str_array(v.rf.take(pa.array(idx)), ~v.uses_rf[c]),
                 "delivery_method": pa.nulls(len(idx), pa.string()),
+                **W.invoice_erp_attributes(self.cfg.seed, self.cust, idx, c),
                 "updated_at": W._ts_array(updated),
             },
         )

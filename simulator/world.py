@@ -1076,6 +1076,7 @@ class _Visible:
         self.cfg = cfg
         self.day = _day(cfg.as_of)
         self.cutoff = (self.day + 1) * DAY  # instants before the end of as_of (UTC) are visible
+        self.cust_arrays = cust  # the optional ERP attributes of invoices read the customer's (issue 22)
         n = int(cust["n"])
         self.customer_ids = _ids("C", np.arange(1, n + 1), max(6, len(str(n))))
         self.currency = np.array([c.currency for c in P.COUNTRIES])
@@ -1344,6 +1345,7 @@ def _erp_tables(
             "payment_reference": _str_array(v.rf, ~has_rf),
             # The simulated ERP does not record how invoices are sent (no effect is modelled).
             "delivery_method": pa.nulls(len(v.invoice_ids), pa.string()),
+            **invoice_erp_attributes(v.cfg.seed, v.cust_arrays, np.arange(n), inv_cust),
             "updated_at": _ts_array(updated),
         },
     )
@@ -1393,6 +1395,69 @@ def _erp_tables(
     yield contracts.DISPUTES.table, disputes
 
 
+RATING_LAG_DAYS = 30  # the credit department rates a new customer a month after onboarding
+# Credit score 1 (best) .. 10 and risk class by latent class, before noise: the credit department's
+# view is informative but imperfect (a deteriorating payer was rated when he still paid well).
+_RATING_BASE = np.array([2.5, 3.5, 6.0, 4.0, 7.5])
+
+
+def _unit_hash(seed: int, idx: np.ndarray, salt: int) -> np.ndarray:
+    """Deterministic uniforms in [0, 1) per index (an attribute's own stream: other draws are unchanged)."""
+    x = (np.asarray(idx, dtype=np.uint64) + np.uint64(salt) * np.uint64(0x9E3779B1)) ^ np.uint64(seed % (1 << 32))
+    with np.errstate(over="ignore"):
+        x = (x ^ (x >> np.uint64(16))) * np.uint64(0x45D9F3B)
+        x = (x ^ (x >> np.uint64(16))) * np.uint64(0x45D9F3B)
+        x = x ^ (x >> np.uint64(16))
+    return (x % np.uint64(1 << 24)).astype(np.float64) / float(1 << 24)
+
+
+def _customer_erp_attributes(seed: int, cust: dict[str, np.ndarray], cv: np.ndarray, cutoff: int) -> dict:
+    """Optional ERP customer attributes (issue 22): rating and risk class dated, region, sales org, company code.
+
+    The rating and the risk class are assessed ``RATING_LAG_DAYS`` after onboarding (null before);
+    returns the columns and the instant each rating became known (for ``updated_at``).
+    """
+    noise = _unit_hash(seed, cv, 1) + _unit_hash(seed, cv, 2) - 1.0  # triangular, -1..1
+    score = np.clip(np.rint(_RATING_BASE[cust["cls"][cv]] + 2.5 * noise), 1, 10).astype(np.int64)
+    rated_day = cust["created_day"][cv].astype(np.int64) + RATING_LAG_DAYS
+    rated_ts = rated_day * DAY + 9 * 3600
+    unrated = rated_ts >= cutoff
+    risk = np.select([score <= 3, score <= 6], [0, 1], 2).astype(np.int8)
+    country = np.array(P.COUNTRY_CODES)[cust["country"][cv]]
+    city = np.array(P.CITY_NAMES)[cust["city"][cv]]
+    region = np.char.add(np.char.add(country, "-"), np.char.upper(np.array([c[:3] for c in city], dtype=str)))
+    seg = np.array(["20", "30", "10"])[cust["segment"][cv]]  # enterprise / mid market / smb sales orgs
+    cols = {
+        "risk_class": pa.array(np.array(["low", "medium", "high"])[risk], pa.string(), mask=unrated),
+        "credit_rating": pa.array(score.astype(str), pa.string(), mask=unrated),
+        "credit_rating_date": _date_array(rated_day, unrated),
+        "region": pa.array(region, pa.string()),
+        "sales_org": pa.array(np.char.add(country, seg), pa.string()),
+        "company_code": pa.array(np.char.add(country, "01"), pa.string()),
+    }
+    return {"columns": cols, "rated_ts": np.where(unrated, 0, rated_ts)}
+
+
+def invoice_erp_attributes(seed: int, cust: dict[str, np.ndarray], idx: np.ndarray, inv_cust: np.ndarray) -> dict:
+    """Optional ERP invoice attributes (issue 22): document type, payment-terms key, dunning block, org keys.
+
+    One invoice in ten is a direct FI invoice (``DR``, services), the rest billing documents (``RV``);
+    the payment-terms key spells the customer's terms (``NT30``); the simulated ERP sets no dunning
+    blocks (disputes live in the CRM).
+    """
+    country = np.array(P.COUNTRY_CODES)[cust["country"][inv_cust]]
+    seg = np.array(["20", "30", "10"])[cust["segment"][inv_cust]]
+    doc = np.where(_unit_hash(seed, idx, 3) < 0.1, "DR", "RV")
+    terms = np.char.add("NT", np.char.zfill(cust["terms"][inv_cust].astype(str), 2))
+    return {
+        "document_type": pa.array(doc, pa.string()),
+        "payment_terms_code": pa.array(terms, pa.string()),
+        "dunning_block": pa.nulls(len(idx), pa.string()),
+        "sales_org": pa.array(np.char.add(country, seg), pa.string()),
+        "company_code": pa.array(np.char.add(country, "01"), pa.string()),
+    }
+
+
 def _party_tables(
     v: _Visible, cust: dict[str, np.ndarray], cont: dict[str, np.ndarray]
 ) -> Iterator[tuple[str, pa.Table]]:
@@ -1400,6 +1465,7 @@ def _party_tables(
     cv = np.flatnonzero(cust_ts < v.cutoff)
     cl_ts = cust["cl_change_day"].astype(np.int64) * DAY + cust["cl_change_sec"]
     cl_vis = cl_ts[cv] < v.cutoff
+    erp = _customer_erp_attributes(v.cfg.seed, cust, cv, v.cutoff)
     customers = _table(
         contracts.CUSTOMERS,
         {
@@ -1413,7 +1479,8 @@ def _party_tables(
             "payment_terms_days": pa.array(cust["terms"][cv], pa.int32()),
             "credit_limit": money_array(np.where(cl_vis, cust["cl_new"][cv], cust["credit_limit"][cv])),
             "segment": _pick(P.SEGMENTS, cust["segment"][cv]),
-            "updated_at": _ts_array(np.where(cl_vis, cl_ts[cv], cust_ts[cv])),
+            **erp["columns"],
+            "updated_at": _ts_array(np.maximum(np.where(cl_vis, cl_ts[cv], cust_ts[cv]), erp["rated_ts"])),
         },
     )
     cls = cust["cls"][cv]

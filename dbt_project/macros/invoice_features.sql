@@ -16,7 +16,7 @@ invoices as (
     -- snapshot before it they were posted and owed, and dropping them would leak the future.
     select
         fi.invoice_id, fi.customer_id, fi.issue_date, fi.due_date, fi.amount_total, fi.status,
-        fi.delivery_method,
+        fi.delivery_method, fi.document_type,
         cast(fi.updated_at as date) as status_date,
         bal.settled_date, bal.settled_known_date
     from {{ ref('stg_erp__invoices') }} as fi
@@ -29,9 +29,11 @@ history as (
         spine.invoice_id,
         h.amount_total,
         h.due_date,
+        h.document_type = me.document_type as same_doc_type,
         case when h.settled_known_date <= spine.snapshot_date then h.settled_date end as settled_date_known,
         spine.snapshot_date
     from spine
+    inner join invoices as me on me.invoice_id = spine.invoice_id
     inner join invoices as h
         on h.customer_id = spine.customer_id
         and h.issue_date < spine.snapshot_date
@@ -43,6 +45,7 @@ history_agg as (
     select
         invoice_id,
         count(*) as n_prior,
+        count(*) filter (where same_doc_type) as n_prior_same_doc_type,
         avg(amount_total) as mean_prior_amount,
         count(*) filter (where settled_date_known is not null) as n_prior_settled,
         avg({{ days_between('due_date', 'settled_date_known') }}) as mean_days_late,
@@ -144,6 +147,24 @@ contacts as (
     group by spine.invoice_id
 ),
 
+customer_attributes as (
+    -- Optional ERP attributes (issue 22). The rating and the risk class are used only when their
+    -- assessment is dated before the snapshot (point in time: the ERP keeps the latest rating with its
+    -- date, so an older snapshot sees none rather than a later one); country and region are stable.
+    select
+        spine.invoice_id,
+        case when c.credit_rating_date < spine.snapshot_date then {{ credit_rating_score('c.credit_rating') }} end
+            as credit_rating_score,
+        case when c.credit_rating_date < spine.snapshot_date then {{ risk_class_rank('c.risk_class') }} end
+            as risk_class_rank
+    from spine
+    inner join {{ ref('stg_erp__customers') }} as c using (customer_id)
+),
+
+{{ group_prior_late_share('spine', 'country') }},
+
+{{ group_prior_late_share('spine', 'region') }},
+
 final as (
     select
         spine.invoice_id,
@@ -181,12 +202,23 @@ final as (
         cast(coalesce(d.n_disputes, 0) as {{ type_double() }}) as f_cust_prior_disputes,
         cast(coalesce(ct.n_outbound_90d, 0) as {{ type_double() }}) as f_cust_contacts_90d,
         cast(coalesce(ct.n_responses_90d, 0) as {{ type_double() }}) as f_cust_responses_90d,
-        cast(coalesce(ct.n_promises_90d, 0) as {{ type_double() }}) as f_cust_promises_90d
+        cast(coalesce(ct.n_promises_90d, 0) as {{ type_double() }}) as f_cust_promises_90d,
+        -- optional ERP attributes (issue 22): null when the export has none
+        cast(ca.credit_rating_score as {{ type_double() }}) as f_cust_credit_rating,
+        cast(ca.risk_class_rank as {{ type_double() }}) as f_cust_risk_class,
+        cast(gc.prior_late_share as {{ type_double() }}) as f_country_prior_late_share,
+        cast(gr.prior_late_share as {{ type_double() }}) as f_region_prior_late_share,
+        case when inv.document_type is not null then
+            cast(coalesce(h.n_prior_same_doc_type, 0) as {{ type_double() }}) / nullif(h.n_prior, 0)
+        end as f_inv_doc_type_share
     from spine
     inner join invoices as inv using (invoice_id)
     left join history_agg as h using (invoice_id)
     left join recent_agg as r using (invoice_id)
     left join disputes as d using (invoice_id)
     left join contacts as ct using (invoice_id)
+    left join customer_attributes as ca using (invoice_id)
+    left join country_prior_late as gc using (invoice_id)
+    left join region_prior_late as gr using (invoice_id)
 )
 {% endmacro %}

@@ -21,6 +21,13 @@ final as (
         payment_terms_days,
         credit_limit,
         lower(segment) as segment,
+        -- optional attributes ERP exports carry (issue 22; null when the source has none)
+        lower(trim(risk_class)) as risk_class,
+        upper(trim(credit_rating)) as credit_rating,
+        credit_rating_date,
+        upper(trim(region)) as region,
+        trim(sales_org) as sales_org,
+        trim(company_code) as company_code,
         updated_at
     from latest
 )

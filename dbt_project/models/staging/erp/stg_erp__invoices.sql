@@ -22,6 +22,12 @@ final as (
         lower(status) as status,
         payment_reference,
         lower(trim(delivery_method)) as delivery_method,
+        -- optional attributes ERP exports carry (issue 22; null when the source has none)
+        upper(trim(document_type)) as document_type,
+        upper(trim(payment_terms_code)) as payment_terms_code,
+        nullif(trim(dunning_block), '') as dunning_block,
+        trim(sales_org) as sales_org,
+        trim(company_code) as company_code,
         updated_at
     from latest
 )
