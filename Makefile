@@ -8,7 +8,7 @@ UV := $(VENV)/bin/uv
 BIN := $(VENV)/bin
 export UV_PROJECT_ENVIRONMENT := $(CURDIR)/$(VENV)
 
-.PHONY: bootstrap run test test-fast lint format docs docs-serve mlflow-ui prefect-ui deploy bench bench-dbt pg-strings clean report gx-docs config-docs system-deps
+.PHONY: bootstrap run test test-fast lint format docs docs-serve mlflow-ui prefect-ui deploy serve bench bench-dbt pg-strings clean report gx-docs config-docs system-deps
 
 $(VENV)/.synced: uv.lock pyproject.toml
 	@test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
@@ -57,6 +57,9 @@ mlflow-ui: bootstrap ## MLflow UI on the local tracking store
 
 prefect-ui: bootstrap ## local Prefect server (then `make deploy` in another shell)
 	$(BIN)/prefect server start --host 127.0.0.1
+
+serve: bootstrap ## the live service on one machine: Prefect server, schedules, webhook receiver; DEMO=1 adds the emulators
+	$(BIN)/cobranza serve $(if $(DEMO),--demo)
 
 deploy: bootstrap ## register the deployments of prefect.yaml on the running server
 	$(BIN)/prefect work-pool create cobranza-process --type process || true

@@ -667,6 +667,9 @@ def _render_summary(s: dict[str, Any]) -> None:
 
     out = Console()
     out.rule(f"Cobranza daily run - {s['as_of']}")
+    day = s.get("company_day") or {}
+    if day.get("holiday"):
+        out.print(f"[yellow]Company holiday ({day['country']}): {day['holiday']} - on_holiday={day['plan']}[/]")
     t = Table(title="Rows per layer", show_header=True)
     t.add_column("layer")
     t.add_column("rows", justify="right")

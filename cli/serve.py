@@ -129,8 +129,9 @@ class Child:
         return self.proc.poll() is None
 
     def stop(self, timeout: float) -> int | None:
-        """SIGTERM its process group, wait, then SIGKILL what is left; return its exit code."""
-        for sig, wait in ((signal.SIGTERM, timeout), (signal.SIGKILL, 10.0)):
+        """SIGINT its process group (Ctrl-C: every child, the Prefect server and runner included,
+        shuts down cleanly on it), wait, then SIGKILL what is left; return its exit code."""
+        for sig, wait in ((signal.SIGINT, timeout), (signal.SIGKILL, 10.0)):
             try:
                 os.killpg(self.proc.pid, sig)
             except ProcessLookupError:

@@ -1,0 +1,115 @@
+"""``cobranza serve --demo`` in a subprocess against a temporary data folder (issue 18 item 4).
+
+The real thing: a Prefect server started as a child (``PREFECT_HOME`` under the data folder), the
+deployments of ``prefect.yaml`` served with their schedules in the company's zone, read back through
+the Prefect REST API; the webhook receiver healthy and ready with the emulators' secrets; then
+SIGINT, and every process the service started (server, runner, flow runs, receiver, emulators) is
+gone. The zone and the dispatcher interval are set away from their defaults so the test shows the
+schedules follow the settings, not a copy of them.
+"""
+
+from __future__ import annotations
+
+import os
+import signal
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import psutil
+import pytest
+import requests
+import yaml
+
+from cli.serve import free_port
+
+REPO = Path(__file__).resolve().parents[2]
+COBRANZA = str(Path(sys.executable).with_name("cobranza"))
+ZONE = "America/Bogota"
+
+
+def _expected() -> dict[str, dict]:
+    """name -> the schedule prefect.yaml declares (cron, or interval in seconds)."""
+    out = {}
+    for d in yaml.safe_load((REPO / "prefect.yaml").read_text())["deployments"]:
+        ((schedule),) = d["schedules"]
+        out[d["name"]] = {k: v for k, v in schedule.items() if k in ("cron", "interval")}
+    out["dispatcher"] = {"interval": 180}  # COBRANZA_SERVICE__DISPATCH_INTERVAL_MINUTES=3 below
+    return out
+
+
+@pytest.mark.slow
+def test_serve_demo_runs_everything_and_sigint_stops_every_process(tmp_path):
+    data = tmp_path / "data"
+    prefect_port, receiver_port = free_port(), free_port()
+    env = {k: v for k, v in os.environ.items() if not k.startswith(("COBRANZA_", "PREFECT_API_URL", "PREFECT_HOME"))}
+    env.update(
+        COBRANZA_DATA_DIR=str(data),
+        COBRANZA_COMPANY__TIMEZONE=ZONE,
+        COBRANZA_SERVICE__DISPATCH_INTERVAL_MINUTES="3",
+        PREFECT_UI_ENABLED="false",
+    )
+    out = (tmp_path / "serve.out").open("w")
+    proc = subprocess.Popen(
+        [COBRANZA, "serve", "--demo", "--port", str(receiver_port), "--prefect-port", str(prefect_port)],
+        env=env,
+        stdout=out,
+        stderr=subprocess.STDOUT,
+        start_new_session=True,
+    )
+    api = f"http://127.0.0.1:{prefect_port}/api"
+    receiver = f"http://127.0.0.1:{receiver_port}"
+    expected = _expected()
+    seen: set[int] = set()
+    try:
+        deadline = time.monotonic() + 240
+        deployments: dict[str, dict] = {}
+        while set(deployments) != set(expected):
+            assert proc.poll() is None, (
+                f"cobranza serve exited {proc.returncode}:\n{(tmp_path / 'serve.out').read_text()}"
+            )
+            assert time.monotonic() < deadline, f"deployments after 240 s: {sorted(deployments)}"
+            seen |= {p.pid for p in psutil.Process(proc.pid).children(recursive=True)}
+            try:
+                found = requests.post(f"{api}/deployments/filter", json={}, timeout=5).json()
+                deployments = {d["name"]: d for d in found}
+            except requests.RequestException:
+                pass
+            time.sleep(1)
+
+        # the server is the child started under the data folder
+        assert requests.get(f"{api}/health", timeout=5).ok
+        assert (data / "prefect" / "prefect.db").is_file()
+        for name, schedule in expected.items():
+            (s,) = [x["schedule"] for x in deployments[name]["schedules"] if x["active"]]
+            ((kind, value),) = schedule.items()
+            assert (s[kind], s["timezone"]) == (value, ZONE), name
+        assert deployments["dispatcher"]["concurrency_options"]["collision_strategy"] == "CANCEL_NEW"
+        assert deployments["inbound"]["global_concurrency_limit"]["limit"] == 1
+
+        # the receiver is up and ready with the demo emulators' secrets (WhatsApp, Twilio, unsubscribe)
+        ready = requests.get(f"{receiver}/readyz", timeout=5)
+        assert ready.status_code == 200 and set(ready.json()["checks"]) >= {"whatsapp", "twilio", "unsubscribe"}
+        logs = data / "logs" / "service"
+        assert {p.name for p in logs.iterdir()} >= {"prefect-server.log", "receiver.log", "emulators.log", "flows.log"}
+        seen |= {p.pid for p in psutil.Process(proc.pid).children(recursive=True)}
+        names = " ".join(" ".join(psutil.Process(p).cmdline()) for p in seen if psutil.pid_exists(p))
+        assert "prefect server start" in names and "lab.channels" in names and "cli.serve" in names
+
+        proc.send_signal(signal.SIGINT)
+        assert proc.wait(timeout=120) == 0, (tmp_path / "serve.out").read_text()
+    finally:
+        if proc.poll() is None:
+            os.killpg(proc.pid, signal.SIGKILL)
+            proc.wait(timeout=30)
+        out.close()
+    time.sleep(0.5)
+    left = [p for p in seen if psutil.pid_exists(p) and psutil.Process(p).status() != psutil.STATUS_ZOMBIE]
+    for pid in left:  # leave nothing running whatever the outcome
+        psutil.Process(pid).kill()
+    assert not left, f"still running after SIGINT: {left}"
+    for port in (prefect_port, receiver_port):
+        with pytest.raises(requests.ConnectionError):
+            requests.get(f"http://127.0.0.1:{port}/", timeout=2)
+    assert "stopped:" in (tmp_path / "serve.out").read_text()
