@@ -20,6 +20,7 @@ import duckdb
 import pandas as pd
 import pyarrow as pa
 
+from ml.inbound.portal_events import portal_interactions
 from ml.inbound.replies import read_reply
 
 COLUMNS = (
@@ -159,6 +160,8 @@ def build_interactions(con: duckdb.DuckDBPyConnection) -> tuple[pa.Table, Inboun
                 "promised_amount": reading.promised_amount,
             }
         )
+    # What the debtor did on the portal: promises, plans, disputes, pay-link payments, opt-outs.
+    rows += portal_interactions(con).to_dict("records")
     table = pa.table(
         {
             c: pa.array(

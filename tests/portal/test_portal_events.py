@@ -62,3 +62,28 @@ def test_no_payload_column_means_nothing(tmp_path) -> None:
     con = duckdb.connect()
     con.execute("create schema raw_channels; create table raw_channels.webhook_events (event_id varchar)")
     assert portal_interactions(con).empty and settled_online(con).empty
+
+
+def test_the_inbound_readers_take_portal_events(client, world) -> None:
+    """build_interactions carries the portal rows, opt_outs the portal withdrawals (by contact, source portal)."""
+    from connectors.channels.outbox import ensure_schema
+    from ml.inbound.interactions import build_interactions
+    from ml.inbound.optouts import opt_outs
+
+    base = "/p/" + tokens.mint(SECRET, "C1", ttl=timedelta(days=30), now=NOW)
+    t = _csrf(client, base)
+    client.post(base + "/promise", data={"csrf_token": t, "promised_date": "2026-12-12", "amount": "1000000"})
+    client.post(base + "/preferences", data={"csrf_token": t, "opt_out": ["whatsapp"]})
+    con = duckdb.connect()
+    ensure_schema(con)
+    land_events(con, world["spool"])
+    table, _ = build_interactions(con)
+    rows = table.to_pylist()
+    promise = [r for r in rows if r["outcome"] == "promise_to_pay"]
+    assert len(promise) == 1 and promise[0]["channel"] == "portal" and promise[0]["promised_date"] == "2026-12-12"
+    assert promise[0]["customer_id"] == "C1" and promise[0]["promised_amount"] == "1000000"
+    withdrawals = opt_outs(con)
+    assert sorted(zip(withdrawals["contact_id"], withdrawals["channel"], withdrawals["source"], strict=True)) == [
+        ("K1", "whatsapp", "portal"),
+        ("K1b", "whatsapp", "portal"),
+    ]
