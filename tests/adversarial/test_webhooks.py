@@ -443,6 +443,15 @@ CASES: list[Case] = [
         {"send": lambda r: chunked(r, MAX_BODY + 1), "status": 413},
         "limit",
     ),
+    Case(
+        "hook-oversized-route-never-reads-body",
+        H,
+        "refused",
+        "Content-Length over the limit on a path whose handler never reads a body (refused before any route)",
+        {"send": lambda r: [requests.post(f"{r.url}/webhooks/nowhere", data=b"x" * (MAX_BODY + 1), timeout=10)],
+         "status": 413},  # fmt: skip
+        "limit",
+    ),
     # Unknown but well-formed
     Case(
         "hook-wa-unknown-field-alongside",
