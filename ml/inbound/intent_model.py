@@ -39,7 +39,7 @@ log = logging.getLogger(__name__)
 
 CORPUS = Path(__file__).with_name("corpus") / "replies.jsonl"
 #: Bumped when features or the estimator change (part of the cache key).
-MODEL_VERSION = "2"
+MODEL_VERSION = "3"
 
 
 #: Cue words of each intent (folded text), written from how debtors talk, not from the corpus: a match
@@ -91,12 +91,17 @@ CUES: dict[str, str] = {
     "greeting_only": r"^\W*(hola|buenas|buenos dias|oi|ola|hi|hello|hey|bom dia|boa tarde|que onda)\W*$",
 }
 _CUES = {name: re.compile(p) for name, p in CUES.items()}
+#: Template and format placeholders ("{{ x }}", "${x}", "{amount}", "%s") are nobody's words: not read.
+_TEMPLATE_SYNTAX = re.compile(
+    r"\{\{.*?\}\}|\$\{[^}]*\}|\{[^{}\s]{1,40}\}|%[sd]\b|<[^<>]{1,40}>(?<!<multimedia omitido>)(?<!<media omitted>)(?<!<midia oculta>)"
+)
 
 
 def features_text(body: str) -> str:
-    """What the classifier reads: the folded body (digits mapped to 0, at most 2,000 characters), then
+    """What the classifier reads: the folded body (template placeholders and HTML-like tags dropped, digits
+    mapped to 0, at most 2,000 characters), then
     a marker token per cue family found and one for the length in words."""
-    t = fold(body)[:2000]
+    t = _TEMPLATE_SYNTAX.sub(" ", fold(body)[:2000])
     marks = [f"__cue_{name}__" for name, p in _CUES.items() if p.search(t)]
     words = len(t.split())
     marks.append("__len_1__" if words <= 1 else "__len_short__" if words <= 4 else "__len_long__")

@@ -26,6 +26,7 @@ which is never obeyed: the message is data. Deterministic; thousands of messages
 from __future__ import annotations
 
 import re
+import unicodedata
 from dataclasses import asdict, dataclass, field
 from datetime import UTC, date, datetime
 from decimal import Decimal
@@ -117,6 +118,14 @@ class Reading:
         return out
 
 
+def _unreadable(body: str) -> bool:
+    """Binary junk or another script: many control characters, or letters mostly outside Latin."""
+    controls = sum(1 for c in body if unicodedata.category(c) == "Cc" and c not in "\n\t")
+    letters = [c for c in body if c.isalpha()]
+    foreign = sum(1 for c in letters if ord(c) >= 0x250)
+    return controls > 0.05 * len(body) or (len(letters) >= 2 and foreign > 0.5 * len(letters))
+
+
 _SCORERS: dict[int, intent_model.Scorer] = {}
 
 
@@ -176,6 +185,9 @@ def read_message(
     probs = dict(zip(scorer.classes_, scorer.proba(intent_model.features_text(body)), strict=True))
     if hit:
         intent, confidence, evidence, reason = hit.intent, 1.0, hit.matched, HANDOFF_REASONS.get(hit.intent)
+    elif _unreadable(body):
+        intent, confidence, evidence = "unclear", 1.0, "unreadable"
+        reason = "not readable text in es/en/pt (binary, control characters or another script)"
     else:
         top = max(probs, key=probs.__getitem__)
         gated_mass = sum(probs.get(g, 0.0) for g in GATED)

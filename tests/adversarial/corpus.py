@@ -35,6 +35,7 @@ CATEGORIES: dict[str, str] = {
     "provider_faults": "channel providers: timeouts and 5xx after acceptance, index lag, 429 storms, kill -9",
     "templates_report": "message templates and the KPI report fed hostile text",
     "portal": "the debtor portal's signed links, forms, attachments and the payment provider's webhook",
+    "debtor_messages": "debtor replies read by the message reader and cobranza read-reply",
 }
 
 
