@@ -41,7 +41,7 @@ def cancel_stale(ctx: RunContext) -> int:
     """
     from connectors import warehouse
     from connectors.channels import outbox
-    from ml.inbound import optouts
+    from ml.inbound import optouts, portal_events
     from ml.nba import revalidate
 
     with warehouse.connect(ctx.warehouse) as con:
@@ -60,9 +60,9 @@ def cancel_stale(ctx: RunContext) -> int:
             con, waiting, invoices="marts.fct_invoices", contacts="marts.dim_contacts"
         )
         # Opt-outs from the webhook events landed moments ago (land_feedback), not yesterday's marts.
-        stale = revalidate.stale_tasks(
-            waiting, revalidate.still_open_invoices(invoices), contacts, optouts.opt_outs(con)
-        )
+        # paid by pay link or disputed on the portal: out before the bank statement or the CRM says so
+        still_open = revalidate.still_open_invoices(invoices) - set(portal_events.settled_online(con)["invoice_id"])
+        stale = revalidate.stale_tasks(waiting, still_open, contacts, optouts.opt_outs(con))
         n = outbox.cancel(con, stale, ctx.now_utc)
     if n:
         run_logger().info("dispatch: %d queued contacts cancelled before sending (%s)", n, stale["reason"].iloc[0])
