@@ -9,8 +9,9 @@
   change the host the receiver sees.
 - Logs are JSON, one object per line on stderr (systemd's journal, or the file ``cobranza serve``
   points it at): one ``cobranza.receiver.access`` line per request with method, path (never the
-  query string, and an unsubscribe token replaced by ``<token>``), status, duration in ms and the
-  client address; every line passes ``cobranza.logmask``, so no phone number or address is written.
+  query string, and an unsubscribe token replaced by ``<token>``), status, duration in ms and, for
+  the providers' ``/webhooks/*`` calls only, the client address (a debtor's is personal data); every
+  line passes ``cobranza.logmask``, so no phone number or e-mail address is written.
 - Graceful shutdown on SIGTERM and SIGINT: the listening socket closes, requests in flight finish
   (up to ``graceful_timeout_s``), the spool's folders are fsynced, and the process exits 0.
 - Bounded request size: ``create_app(max_body_bytes=...)`` answers 413 (declared or chunked bodies).
@@ -95,7 +96,8 @@ class AccessLog:
         try:
             await self.app(scope, receive, send_and_see)
         finally:
-            client = scope.get("client")
+            # A provider's address helps to debug a proxy; a debtor's (an unsubscribe click) is personal data.
+            client = scope.get("client") if scope.get("path", "").startswith("/webhooks/") else None
             access_log.info(
                 "%s %s %d",
                 scope.get("method"),

@@ -228,6 +228,9 @@ def test_unsubscribe_token_never_reaches_the_log(receiver):
     time.sleep(0.2)
     text = receiver.log.read_text()
     assert token not in text and "/unsubscribe/<token>" in text
+    # nor the address of the debtor who clicked (personal data); providers' addresses are kept
+    (line,) = [x for x in receiver.log_lines() if x.get("path") == "/unsubscribe/<token>"]
+    assert line["client"] is None
 
 
 def test_sigterm_lets_a_request_in_flight_finish_then_exits_0(tmp_path):
