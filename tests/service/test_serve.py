@@ -39,6 +39,37 @@ def _expected() -> dict[str, dict]:
     return out
 
 
+def test_served_deployments_are_prefect_yaml_in_the_company_zone():
+    """What the runner serves, built without a server: prefect.yaml's deployments, zone and intervals from settings."""
+    from datetime import datetime, timedelta
+    from zoneinfo import ZoneInfo
+
+    from cli.serve import deployments
+    from cobranza.settings import Settings
+
+    built = deployments(Settings(company={"timezone": "Europe/Madrid"}, service={"dispatch_interval_minutes": 7}))
+    declared = {d["name"]: d for d in yaml.safe_load((REPO / "prefect.yaml").read_text())["deployments"]}
+
+    assert [d.name for d in built] == list(declared)
+    for d in built:
+        spec = declared[d.name]
+        assert d.entrypoint == spec["entrypoint"]
+        assert d.concurrency_limit == spec["concurrency_limit"]["limit"]
+        assert d.concurrency_options.collision_strategy.value == spec["concurrency_limit"]["collision_strategy"]
+        (schedule,) = [s.schedule for s in d.schedules]
+        assert schedule.timezone == "Europe/Madrid", d.name
+        if "cron" in spec["schedules"][0]:
+            assert schedule.cron == spec["schedules"][0]["cron"]
+    by_name = {d.name: d.schedules[0].schedule for d in built}
+    assert by_name["dispatcher"].interval == timedelta(minutes=7)  # service.dispatch_interval_minutes
+    assert by_name["inbound"].interval == timedelta(seconds=declared["inbound"]["schedules"][0]["interval"])
+    # passes fall on round local times: anchored on a local midnight
+    anchor = by_name["dispatcher"].anchor_date
+    assert (anchor.hour, anchor.minute) == (0, 0) and anchor.utcoffset() == datetime(
+        2026, 1, 1, tzinfo=ZoneInfo("Europe/Madrid")
+    ).utcoffset()
+
+
 @pytest.mark.slow
 def test_serve_demo_runs_everything_and_sigint_stops_every_process(tmp_path):
     data = tmp_path / "data"
