@@ -30,6 +30,8 @@ from dataclasses import dataclass
 import duckdb
 import pandas as pd
 
+from ml.inbound.text import clean_body
+
 #: Channels a withdrawal can name; ``all`` covers every customer-facing channel.
 WITHDRAWAL_CHANNELS = ("email", "whatsapp", "sms", "call", "all")
 COLUMNS = ("event_id", "customer_id", "contact_id", "address", "channel", "occurred_at", "source")
@@ -176,6 +178,14 @@ def read_opt_out(text: str | None) -> OptOut | None:
     return None
 
 
+def _reply_opt_out(text: str | None) -> OptOut | None:
+    """A reply's opt-out as the message reader reads it: the phrase rules above on the sender's own
+    words (``ml.inbound.text.clean_body``), so a quoted reminder's "Reply STOP" does not count."""
+    if not isinstance(text, str) or not text.strip():
+        return None
+    return read_opt_out(clean_body(text))
+
+
 _EVENTS = """
 select w.event_id, w.provider, w.kind, w.status, w.text, w.from_addr, w.occurred_at,
        w.customer_id, w.contact_id
@@ -249,7 +259,7 @@ def opt_outs(con: duckdb.DuckDBPyConnection, directory: str = "marts.dim_contact
                         "source": "whatsapp_preference",
                     }
                 )
-        elif (reading := read_opt_out(e.text)) is not None:
+        elif (reading := _reply_opt_out(e.text)) is not None:
             channel = "all" if reading.scope == "all" else ("whatsapp" if e.provider == "whatsapp" else "sms")
             rows.append(
                 {

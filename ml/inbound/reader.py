@@ -192,7 +192,14 @@ def read_message(
         top = max(probs, key=probs.__getitem__)
         gated_mass = sum(probs.get(g, 0.0) for g in GATED)
         intent, confidence, evidence, reason = str(top), float(probs[top]), "model", HANDOFF_REASONS.get(str(top))
-        if top in GATED and confidence < GATED_MODEL_THRESHOLD:
+        if top == "opt_out":
+            # Consent is withdrawn on a phrase a person can audit (ml.inbound.optouts), never on a
+            # probability: an opt-out only the classifier sees goes to a person.
+            intent, reason = (
+                "unclear",
+                f"may be an opt-out (p={confidence:.2f}) with no opt-out phrase: a person reads it",
+            )
+        elif top in GATED and confidence < GATED_MODEL_THRESHOLD:
             intent, reason = "unclear", f"may be {top.replace('_', ' ')} (p={confidence:.2f}): a person reads it"
         elif top not in GATED and gated_mass >= GATED_GUARD:
             likely = max(GATED, key=lambda g: probs.get(g, 0.0))
