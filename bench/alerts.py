@@ -107,6 +107,37 @@ def run_one(profile: str, seed: int, rate: float, days: int, work: Path) -> dict
     }
 
 
+def markdown(result: dict[str, Any]) -> str:
+    """The RESULTS.md tables of a bench result: precision/recall per type and run, alerts per day, runtime."""
+    runs = result["runs"]
+    types = [s["anomaly_type"] for s in runs[0]["scores"]]
+    head = "| anomaly type | " + " | ".join(f"{r['profile']} seed {r['seed']}" for r in runs) + " |"
+    lines = [head, "|---|" + "---|" * len(runs)]
+
+    def cell(s: dict[str, Any]) -> str:
+        p = "n/a" if s["precision"] is None else f"{s['precision']:.2f}"
+        r = "n/a" if s["recall"] is None else f"{s['recall']:.2f}"
+        return f"{p} / {r} ({s['true_findings']}/{s['findings']}, {s['found_labels']}/{s['labels']})"
+
+    for t in types:
+        row = [cell(next(s for s in r["scores"] if s["anomaly_type"] == t)) for r in runs]
+        lines.append(f"| {t} | " + " | ".join(row) + " |")
+    lines += [
+        "",
+        "| run | customers | cap/day | alerts raised per day (first = backlog) | dbt alert models s | stage s "
+        "| added to the daily run s |",
+        "|---|---|---|---|---|---|---|",
+    ]
+    for r in runs:
+        per_day = ", ".join(str(d["raised"]) for d in r["alerts_per_day"])
+        t = r["timings"]
+        lines.append(
+            f"| {r['profile']} seed {r['seed']} | {r['customers']} | {r['cap_per_day']} | {per_day} | "
+            f"{t['dbt_alert_models_s']} | {t['alert_stage_s_median']} | {r['added_to_daily_run_s']} |"
+        )
+    return "\n".join(lines)
+
+
 def main(argv: list[str] | None = None) -> dict[str, Any]:
     """Run the bench and print its JSON."""
     p = argparse.ArgumentParser(description=__doc__.splitlines()[0])
@@ -116,7 +147,12 @@ def main(argv: list[str] | None = None) -> dict[str, Any]:
     p.add_argument("--days", type=int, default=5, help="Consecutive days the alert stage runs.")
     p.add_argument("--work", type=Path, default=Path("/tmp/cobranza-bench-alerts"))
     p.add_argument("--out", type=Path, default=None)
+    p.add_argument("--markdown", type=Path, default=None, help="Print the tables of an earlier --out JSON and exit.")
     args = p.parse_args(argv)
+    if args.markdown:
+        result = json.loads(args.markdown.read_text())
+        print(markdown(result))  # noqa: T201 - a bench prints its result
+        return result
     runs = [run_one(pr, s, args.rate, args.days, args.work) for pr in args.profiles for s in args.seeds]
     result = {"as_of": AS_OF.isoformat(), "runs": runs}
     text = json.dumps(result, default=str, indent=1)
