@@ -409,18 +409,23 @@ def create_app(
         visit = open_link(request, token)
         return promise_form(request, visit) if isinstance(visit, Visit) else visit
 
-    def parse_amount(text: str, locale: str) -> Decimal:
+    def parse_amount(text: str, locale: str, currency: str) -> Decimal:
+        """A typed amount: plain (``1250000.50``) or as the customer's locale writes it (``1.250.000,50``)."""
         text = (text or "").strip()
         if not text or len(text) > 40:
             raise plans.PolicyError("the amount is missing")
         try:
-            return Decimal(text)
+            value = Decimal(text)
         except InvalidOperation:
-            pass
-        try:
-            return Decimal(str(parse_decimal(text, locale=locale)))
-        except (NumberFormatError, InvalidOperation, ValueError) as exc:
-            raise plans.PolicyError(f"{text[:20]!r} is not an amount") from exc
+            try:
+                value = Decimal(str(parse_decimal(text, locale=locale)))
+            except (NumberFormatError, InvalidOperation, ValueError) as exc:
+                raise plans.PolicyError(f"{text[:20]!r} is not an amount") from exc
+        if not value.is_finite():
+            raise plans.PolicyError(f"{text[:20]!r} is not an amount")
+        if value != value.quantize(plans.quantum(currency)):
+            raise plans.PolicyError(f"{text[:20]!r} has more decimals than {currency} allows")
+        return value
 
     @app.post("/p/{token}/promise")
     async def promise_post(request: Request, token: str) -> Response:
@@ -438,7 +443,7 @@ def create_app(
                 promised = date.fromisoformat(str(form.get("promised_date") or "")[:10])
             except ValueError as exc:
                 raise plans.PolicyError("the date is missing or not a date") from exc
-            amount = parse_amount(raw_amount, fmt.locale)
+            amount = parse_amount(raw_amount, fmt.locale, st.currency)
             plans.check_promise(promised, amount, st.balance(), today())
         except plans.PolicyError as exc:
             return promise_form(request, visit, 400, fmt.t("error", reason=str(exc)), raw_amount[:40])

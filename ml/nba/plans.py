@@ -128,7 +128,8 @@ def minimum_instalment(balance: Decimal, currency: str, segment: str | None) -> 
     return max(balance * rule_for(segment).min_instalment_share, floor)
 
 
-def _quantum(currency: str) -> Decimal:
+def quantum(currency: str) -> Decimal:
+    """The currency's smallest amount (``0.01`` for MXN, ``1`` for CLP), from Babel's CLDR digits."""
     return Decimal(1).scaleb(-get_currency_precision(currency.upper()))
 
 
@@ -144,7 +145,7 @@ def schedule(
         raise PolicyError(f"a plan has at least 2 instalments, not {count}")
     if balance <= 0:
         raise PolicyError(f"a plan needs a positive balance, not {balance}")
-    q = _quantum(currency)
+    q = quantum(currency)
     if down_payment:
         first = (balance * down_payment).quantize(q, ROUND_DOWN)
         rest = ((balance - first) / (count - 1)).quantize(q, ROUND_DOWN)

@@ -341,7 +341,28 @@ CASES: list[Case] = [
         P,
         "refused",
         "a promise of NaN",
-        post_form("/promise", {"promised_date": "2030-01-01", "amount": "NaN"}),
+        post_form("/promise", {"promised_date": datetime.now(UTC).date().isoformat(), "amount": "NaN"}),
+    ),
+    Case(
+        "portal-promise-infinity",
+        P,
+        "refused",
+        "a promise of Infinity",
+        post_form("/promise", {"promised_date": datetime.now(UTC).date().isoformat(), "amount": "Infinity"}),
+    ),
+    Case(
+        "portal-promise-signalling-nan",
+        P,
+        "refused",
+        "a promise of sNaN (a Decimal that raises on comparison)",
+        post_form("/promise", {"promised_date": datetime.now(UTC).date().isoformat(), "amount": "sNaN"}),
+    ),
+    Case(
+        "portal-promise-sub-cent",
+        P,
+        "refused",
+        "a promise of 100.001 COP (more decimals than the currency has)",
+        post_form("/promise", {"promised_date": datetime.now(UTC).date().isoformat(), "amount": "100.001"}),
     ),  # fmt: skip
     Case(
         "portal-promise-exponent",
