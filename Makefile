@@ -33,10 +33,10 @@ lint: bootstrap
 format: bootstrap
 	$(BIN)/ruff check --fix . && $(BIN)/ruff format .
 
-docs: bootstrap ## dbt docs for the warehouse built by `make run`
-	COBRANZA_DBT_DUCKDB_PATH=$(CURDIR)/data/warehouse.duckdb $(BIN)/dbt docs generate \
+docs: bootstrap ## dbt docs for the warehouse built by `make run` (its published read copy: never blocks a flow)
+	COBRANZA_DBT_DUCKDB_PATH=$(CURDIR)/data/published/warehouse.duckdb $(BIN)/dbt docs generate \
 	  --project-dir dbt_project --profiles-dir dbt_project --target-path $(CURDIR)/data/dbt/target
-	COBRANZA_DBT_DUCKDB_PATH=$(CURDIR)/data/warehouse.duckdb $(BIN)/dbt docs serve \
+	COBRANZA_DBT_DUCKDB_PATH=$(CURDIR)/data/published/warehouse.duckdb $(BIN)/dbt docs serve \
 	  --project-dir dbt_project --profiles-dir dbt_project --target-path $(CURDIR)/data/dbt/target --port 8080
 
 system-deps: ## Debian's chromium for the report's browser test (installs only when missing and root)

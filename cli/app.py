@@ -638,14 +638,16 @@ def report(
             def step(name: str) -> None:
                 bar.update(job, advance=1, description=f"KPI report: {name}")
 
+            copy = settings.published_path.exists()  # the read copy: never blocks (nor is blocked by) a flow
             result = build_report(
-                settings.duckdb_path,
+                settings.published_path if copy else settings.duckdb_path,
                 target,
                 as_of=_date(as_of),
                 segment=segment,
                 country=country,
                 tracking_uri=settings.tracking_uri,
                 step=step,
+                read_only=copy,
             )
     except (ReportDataError, FileNotFoundError) as exc:
         _fail(str(exc))

@@ -3,12 +3,19 @@
 One Prefect flow, one task per stage (``flows/stages.py``); runs without a Prefect server (an
 in-process API starts for the run). A critical data-quality failure raises inside a gate task, so
 nothing downstream of it, in particular no customer contact, happens on bad data.
+
+It writes the warehouse, so it holds the warehouse lock for the whole run (a bank sync started
+meanwhile waits for it; ``flows/service.py``). It starts by landing the webhook spool and replicating
+the operational store's outbox, events and interactions into the warehouse (so dbt and the decision
+see today's replies and sends), enqueues its decisions into the operational store, refreshes the
+serving tables the dispatcher's re-check reads, runs one dispatcher pass, replicates again and ends
+by publishing the read-only copy that readers open.
 """
 
 from __future__ import annotations
 
 from collections.abc import Callable
-from datetime import date, datetime
+from datetime import UTC, date, datetime
 from typing import Any
 
 from prefect import flow
@@ -21,10 +28,20 @@ runtime.apply_defaults()
 
 
 def _dispatch(ctx: stages.RunContext) -> dict[str, int]:
-    """Dispatch in three tasks: land channel feedback, cancel stale tasks, send (dry run by default)."""
+    """One dispatcher pass in three tasks: land channel feedback, cancel stale tasks, send (dry run by default)."""
+    started = datetime.now(UTC)
+    stages.refresh_serving_tables(ctx)  # the invoices today's tasks name, as this run computed them
     feedback = stages.land_channel_feedback(ctx)
     cancelled = stages.cancel_stale_tasks(ctx)
-    return stages.merge_dispatch(feedback, cancelled, stages.send_outbox(ctx))
+    total = stages.merge_dispatch(feedback, cancelled, stages.send_outbox(ctx))
+    stages.record_pass(ctx, "dispatcher", started, total)
+    return total
+
+
+def _land_and_replicate(ctx: stages.RunContext) -> dict[str, int]:
+    """Land the webhook spool in the operational store, then copy its new rows into the warehouse."""
+    stages.land_channel_feedback(ctx)
+    return stages.replicate_ops(ctx)
 
 
 @flow(name="daily_collections", log_prints=False)
@@ -46,7 +63,14 @@ def daily_collections(
     if profile:
         settings.simulator.profile = profile
     ctx = stages.make_context(settings, as_of, now_utc)
+    with stages.warehouse_lock(settings, "daily_collections"):
+        return _run(ctx, retrain)
+
+
+def _run(ctx: stages.RunContext, retrain: bool) -> dict[str, Any]:
+    """The stages, in order, under the warehouse lock."""
     plan: list[tuple[str, str, Callable[[], Any]]] = [
+        ("replicate", "replicate the operational store", lambda: _land_and_replicate(ctx)),
         ("simulate", "simulate sources", lambda: stages.simulate_sources(ctx)),
         ("ingest", "ingest sources", lambda: stages.ingest_sources(ctx)),
         ("gate_raw", "quality gate: raw", lambda: stages.quality_gate(ctx, "raw")),
@@ -56,12 +80,15 @@ def daily_collections(
         ("score", "score open invoices", lambda: stages.score_open_invoices(ctx)),
         ("decide", "decide next-best actions", lambda: stages.decide_actions(ctx)),
         ("dispatch", "dispatch", lambda: _dispatch(ctx)),
+        ("replicate_end", "replicate the operational store", lambda: stages.replicate_ops(ctx)),
     ]
-    if not settings.simulator.enabled:
-        plan = plan[1:]
+    if not ctx.settings.simulator.enabled:
+        plan = [p for p in plan if p[0] != "simulate"]
     out: dict[str, Any] = {}
     for done, (key, label, run_stage) in enumerate(plan):
         progress.announce(label, done, len(plan))
         out[key] = run_stage()
     progress.announce("summary", len(plan), len(plan))
-    return stages.summarise(ctx, out)
+    summary = stages.summarise(ctx, out)
+    summary["published"] = stages.publish_read_copy(ctx)
+    return summary

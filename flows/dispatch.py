@@ -1,10 +1,13 @@
 """The dispatch stage in three steps: land channel feedback, cancel stale tasks, send.
 
 Each step is a plain function of the run context (the CLI's ``cobranza dispatch`` calls
-:func:`dispatch`, all three); ``flows.stages`` wraps each in a task and the daily flow runs them as
-three tasks. The work is in the libraries: the webhook store and ``ml.inbound`` (feedback), the
-outbox and ``ml.nba.revalidate`` (the pre-send re-check), the channel registry and the outbox's
-exactly-once ``dispatch`` (sending).
+:func:`dispatch`, all three, as one dispatcher pass); ``flows.stages`` wraps each in a task, and the
+dispatcher flow (``flows/dispatcher.py``, every few minutes), the inbound flow (the first two) and the
+daily run's own pass run them as tasks. Every step works on the operational store
+(``connectors.ops_store``), opened under its lock only for the step, never on the warehouse, so a pass
+never waits for a dbt build. The work is in the libraries: the webhook store and ``ml.inbound``
+(feedback), the outbox and ``ml.nba.revalidate`` (the pre-send re-check, on the serving tables the
+warehouse writers refresh), the channel registry and the outbox's exactly-once ``dispatch`` (sending).
 """
 
 from __future__ import annotations
@@ -14,55 +17,60 @@ from typing import Any
 
 from cobranza.settings import Settings
 from flows.context import RunContext, run_logger
+from flows.service import ops_connection, record_pass
 
 
 def land_feedback(ctx: RunContext) -> dict[str, int]:
-    """Webhook spool -> ``raw_channels.webhook_events`` -> interactions (delivery, read; replies read by ml.inbound)."""
-    from connectors import warehouse
-    from connectors.contracts import INTERACTIONS
-    from connectors.load import land_arrow
+    """Webhook spool -> ``raw_channels.webhook_events`` -> interactions (delivery, read; replies read by
+    ml.inbound), in the operational store; the warehouse gets them through the replica."""
+    from connectors import ops_store
     from connectors.webhooks.store import land_events
     from ml.inbound.interactions import build_interactions
 
-    with warehouse.connect(ctx.warehouse) as con:
+    with ops_connection(ctx.settings, "land-feedback") as con:
         new_events = land_events(con, ctx.settings.resolve(ctx.settings.channels.inbound_dir))
-        rows, summary = build_interactions(con)
-        if rows.num_rows:
-            land_arrow(con, INTERACTIONS, rows, source="webhooks", origin="webhook events")
+        rows, summary = build_interactions(con, directory=ops_store.SERVING_CONTACTS)
+        ops_store.land_interactions(con, rows, ctx.now_utc)
     return {"webhook_events": new_events, "promises": summary.promises, "disputes": summary.disputes}
 
 
 def cancel_stale(ctx: RunContext) -> int:
-    """Cancel queued contacts the warehouse now says must not go out (``ml.nba.revalidate``).
+    """Cancel queued contacts that must not go out any more (``ml.nba.revalidate``), on fresh data.
 
     First lands a killed dispatcher's write-ahead logs, so a task already handed over is not cancelled
-    and then resent. Reads only the invoices and contacts the waiting tasks name; each cancelled task
-    gets a ``dead`` event whose detail starts with ``cancelled before sending:`` and gives the reason.
+    and then resent. Reads the invoices and contacts the waiting tasks name from the serving tables
+    (as the last warehouse writer computed them: a bank sync's payments included), the opt-outs and the
+    promises and disputes from the webhook events landed moments ago; each cancelled task gets a
+    ``dead`` event whose detail starts with ``cancelled before sending:`` and gives the reason.
     """
-    from connectors import warehouse
+    from connectors import ops_store
     from connectors.channels import outbox
     from ml.inbound import optouts, portal_events
     from ml.nba import revalidate
 
-    with warehouse.connect(ctx.warehouse) as con:
+    with ops_connection(ctx.settings, "cancel-stale") as con:
         outbox.land_dispatch_logs(con)
         waiting = outbox.pending_tasks(con, ctx.now_utc, states=("pending", "failed"))
         if waiting.empty:
             return 0
-        if not (
-            warehouse.table_exists(con, "marts.fct_invoices") and warehouse.table_exists(con, "marts.dim_contacts")
-        ):
+        if not ops_store.serving_ready(con):
             raise RuntimeError(
-                f"{len(waiting)} contact tasks are waiting but marts.fct_invoices / marts.dim_contacts are missing, "
-                "so they cannot be re-checked before sending: run the dbt build (cobranza run) first"
+                f"{len(waiting)} contact tasks are waiting but the operational store {ctx.settings.ops_path} has no "
+                f"{ops_store.SERVING_INVOICES} / {ops_store.SERVING_CONTACTS}, so they cannot be re-checked before "
+                "sending: run the daily run (cobranza run) or the bank sync first, which publish them"
             )
         invoices, contacts = outbox.waiting_subjects(
-            con, waiting, invoices="marts.fct_invoices", contacts="marts.dim_contacts"
+            con, waiting, invoices=ops_store.SERVING_INVOICES, contacts=ops_store.SERVING_CONTACTS
         )
-        # Opt-outs from the webhook events landed moments ago (land_feedback), not yesterday's marts.
-        # paid by pay link or disputed on the portal: out before the bank statement or the CRM says so
-        still_open = revalidate.still_open_invoices(invoices) - set(portal_events.settled_online(con)["invoice_id"])
-        stale = revalidate.stale_tasks(waiting, still_open, contacts, optouts.opt_outs(con))
+        # Opt-outs, promises and disputes from the webhook events landed moments ago, not yesterday's marts.
+        stale = revalidate.stale_tasks(
+            waiting,
+            # paid by pay link or disputed on the portal: out before the bank statement or the CRM says so
+            revalidate.still_open_invoices(invoices) - set(portal_events.settled_online(con)["invoice_id"]),
+            contacts,
+            optouts.opt_outs(con, directory=ops_store.SERVING_CONTACTS),
+            ops_store.stopping_replies(con, min(waiting["decision_date"])),
+        )
         n = outbox.cancel(con, stale, ctx.now_utc)
     if n:
         run_logger().info("dispatch: %d queued contacts cancelled before sending (%s)", n, stale["reason"].iloc[0])
@@ -73,16 +81,18 @@ def send(ctx: RunContext, overrides: dict[str, dict[str, Any]] | None = None) ->
     """Hand open outbox tasks to each channel's provider exactly once.
 
     Channels left on ``dry_run`` (the default) get every open task rendered to the dry-run file;
-    real providers only get tasks whose lawful send window is open now.
+    real providers only get tasks whose lawful send window is open now, and a task whose window has
+    passed is dead-lettered with the window and whether the dispatcher ran through it
+    (``connectors.ops_store.expire_missed``, from the passes it logged).
     """
-    from connectors import warehouse
+    from connectors import ops_store
     from connectors.channels import outbox, registry
     from connectors.webhooks import store
 
     ch = ctx.settings.channels
     choice = {c: getattr(ch, c) for c in registry.CHANNELS}
     total: dict[str, int] = {}
-    with warehouse.connect(ctx.warehouse) as con:
+    with ops_connection(ctx.settings, "send") as con:
         senders = registry.build_senders(
             choice,
             dry_run_dir=ctx.settings.resolve(ch.outbox_dir),
@@ -92,6 +102,9 @@ def send(ctx: RunContext, overrides: dict[str, dict[str, Any]] | None = None) ->
         )
         try:
             for channels, sender in senders:
+                expired = 0
+                if getattr(sender, "due_only_default", True):
+                    expired = ops_store.expire_missed(con, ctx.now_utc, channels=channels)
                 counts = outbox.dispatch(
                     con,
                     sender,
@@ -101,6 +114,8 @@ def send(ctx: RunContext, overrides: dict[str, dict[str, Any]] | None = None) ->
                     unknown_ttl=timedelta(hours=ch.unknown_ttl_hours),
                     clock=_send_clock(ctx),
                 )
+                counts["expired"] += expired
+                counts["dead"] += expired
                 for key, value in counts.items():
                     total[key] = total.get(key, 0) + value
         finally:
@@ -118,8 +133,11 @@ def merge_dispatch(feedback: dict[str, int], cancelled: int, sent: dict[str, int
 
 
 def dispatch(ctx: RunContext, overrides: dict[str, dict[str, Any]] | None = None) -> dict[str, int]:
-    """Land channel feedback, cancel stale tasks, then send: the whole dispatch (``cobranza dispatch``)."""
-    return merge_dispatch(land_feedback(ctx), cancel_stale(ctx), send(ctx, overrides))
+    """One dispatcher pass: land channel feedback, cancel stale tasks, send, log the pass (``cobranza dispatch``)."""
+    started = datetime.now(UTC)
+    total = merge_dispatch(land_feedback(ctx), cancel_stale(ctx), send(ctx, overrides))
+    record_pass(ctx, "dispatcher", started, total)
+    return total
 
 
 def unsubscribe_secret(settings: Settings) -> str:

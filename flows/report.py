@@ -1,7 +1,7 @@
 """The ``kpi_report`` flow: write the self-contained collections KPI report for a date and scope.
 
-Orchestration only: reads the settings (warehouse file, MLflow URI, data folder) and calls
-``cobranza.report.build_report``. Run it ad hoc (``python -m flows.report``), from the CLI
+Orchestration only: reads the settings (the published read copy of the warehouse, MLflow URI, data
+folder) and calls ``cobranza.report.build_report``. Run it ad hoc (``python -m flows.report``), from the CLI
 (``cobranza report`` calls the same builder without Prefect) or as a Prefect deployment; the
 report lands in ``<data_dir>/reports/`` unless ``out`` says otherwise.
 """
@@ -29,12 +29,13 @@ def build_kpi_report(
     as_of: date | None,
     segment: str | None,
     country: str | None,
+    read_only: bool = False,
 ) -> dict[str, Any]:
     """Read the warehouse and the registry and write the HTML report (one side effect: the file)."""
     from cobranza.report import build_report
 
     result = build_report(
-        warehouse, out, as_of=as_of, segment=segment, country=country, tracking_uri=tracking_uri
+        warehouse, out, as_of=as_of, segment=segment, country=country, tracking_uri=tracking_uri, read_only=read_only
     ).as_dict()
     log = get_run_logger()
     log.info("KPI report for %s (%s) written to %s", result["as_of"], result["scope"], result["path"])
@@ -62,7 +63,10 @@ def kpi_report(
     target = Path(out) if out else settings.data_dir / "reports"
     if not out:
         target.mkdir(parents=True, exist_ok=True)
-    return build_kpi_report(settings.duckdb_path, target, settings.tracking_uri, as_of, segment, country)
+    # The published read copy (never the file the flows write); a warehouse from before it existed as is.
+    copy = settings.published_path.exists()
+    source = settings.published_path if copy else settings.duckdb_path
+    return build_kpi_report(source, target, settings.tracking_uri, as_of, segment, country, read_only=copy)
 
 
 if __name__ == "__main__":  # pragma: no cover - manual entry

@@ -3,7 +3,7 @@
 Orchestration only: the steps are ``flows.stages`` tasks, the file connector, dbt, ``ml.train`` and
 ``ml.backtest`` (the history evaluation).
 
-- ``weekly_retrain``: rebuild the feature marts, train a candidate and promote it only if it wins.
+- ``weekly_retrain``: train a candidate on the published copy's feature marts and promote it only if it wins.
 - ``promote_version``: re-judge the challenger (or a named version) on today's test window.
 - ``score_today``: score the open invoices with ``@champion`` (scores, explanations, customer risk, drift).
 - ``evaluate_history``: ingest an external AR history (e.g. the IBM late-payment sample) through the
@@ -32,11 +32,22 @@ FEATURE_MARTS = "+ml_invoice_features"
 
 @flow(name="weekly_retrain")
 def weekly_retrain(as_of: date | None = None) -> dict[str, Any]:
-    """Train, evaluate against baselines and the champion, and register the delinquency model."""
-    ctx = stages.make_context(load_settings(), as_of)
-    built = stages.dbt_build(ctx, models=FEATURE_MARTS)
-    trained = stages.train_model(ctx, force=True)
-    return {"dbt": built, "train": trained}
+    """Train, evaluate against baselines and the champion, and register the delinquency model.
+
+    Reads the features from the published read copy of the warehouse (the daily run builds them and
+    publishes it), so it writes only MLflow, takes no warehouse lock and overlaps any flow; without
+    a published copy yet (a warehouse from before it existed) it rebuilds the feature marts under the
+    warehouse lock and trains on the warehouse as before.
+    """
+    settings = load_settings()
+    ctx = stages.make_context(settings, as_of)
+    if settings.published_path.exists():
+        trained = stages.train_model(ctx, force=True, features_from=settings.published_path)
+        return {"dbt": {}, "features_from": str(settings.published_path), "train": trained}
+    with stages.warehouse_lock(settings, "weekly_retrain"):
+        built = stages.dbt_build(ctx, models=FEATURE_MARTS)
+        trained = stages.train_model(ctx, force=True)
+    return {"dbt": built, "features_from": str(ctx.warehouse), "train": trained}
 
 
 @flow(name="promote_delinquency_model")

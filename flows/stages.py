@@ -13,6 +13,7 @@ suites and ``ml.nba``. Only idempotent stages retry.
 from __future__ import annotations
 
 from datetime import UTC, datetime, time, timedelta
+from pathlib import Path
 from typing import Any
 
 from prefect import task
@@ -20,6 +21,7 @@ from prefect import task
 # make_context, merge_dispatch and unsubscribe_secret are re-exported: the flows, the CLI and tests use stages.*
 from flows.context import RunContext, make_context, run_logger  # noqa: F401
 from flows.dispatch import cancel_stale, dispatch, land_feedback, merge_dispatch, send, unsubscribe_secret  # noqa: F401
+from flows.service import publish, record_pass, refresh_serving, replicate, warehouse_lock  # noqa: F401
 from flows.summary import summarise_run
 
 
@@ -119,9 +121,17 @@ def build(ctx: RunContext, models: str | None = None) -> dict[str, int]:
     return counts
 
 
-def train(ctx: RunContext, force: bool = False) -> dict[str, Any]:
-    """Train, evaluate and register the delinquency model when due (``ml.registry.retrain_reason``)."""
-    from connectors import warehouse
+def train(ctx: RunContext, force: bool = False, features_from: Path | None = None) -> dict[str, Any]:
+    """Train, evaluate and register the delinquency model when due (``ml.registry.retrain_reason``).
+
+    ``features_from``: a published read copy to read the features from (the weekly retrain), opened
+    read-only; default the warehouse (the daily run, which holds it).
+    """
+    from connectors import published, warehouse
+
+    def reading() -> Any:
+        return published.connect(features_from) if features_from else warehouse.connect(ctx.warehouse)
+
     from ml import registry
     from ml.score import drifted_features
     from ml.train import train_and_register
@@ -132,7 +142,7 @@ def train(ctx: RunContext, force: bool = False) -> dict[str, Any]:
     if not force:
         version = registry.champion_version(uri)
         snapshot = registry.champion_snapshot_date(uri)
-        with warehouse.connect(ctx.warehouse) as con:
+        with reading() as con:
             drifted = drifted_features(con, version) if version else []
         why = registry.retrain_reason(
             champion_version=version,
@@ -145,7 +155,7 @@ def train(ctx: RunContext, force: bool = False) -> dict[str, Any]:
             run_logger().info("champion v%s trained on %s data is recent: not retraining", version, snapshot)
             return {"trained": False, "champion_version": version, "reason": f"champion trained on {snapshot}"}
         run_logger().info("retraining: %s", why)
-    with warehouse.connect(ctx.warehouse) as con:
+    with reading() as con:
         features = warehouse.read_frame(con, "marts.ml_invoice_features", order_by="invoice_id")
     result = train_and_register(
         features,
@@ -221,7 +231,8 @@ def decide(ctx: RunContext) -> dict[str, Any]:
     """Pick the one lawful, most valuable action per account with a dunnable overdue balance.
 
     ``ml.nba.daily.decide_day`` decides (a business day is decided once: a re-run keeps the day's
-    decisions); new decisions go to the outbox (``connectors.channels.outbox.enqueue``) and the
+    decisions); new decisions go to the outbox in the operational store
+    (``connectors.channels.outbox.enqueue``; the warehouse gets them through the replica) and the
     decision log (``ml.nba.decision_log.store``). On a company holiday whose policy is not ``run``
     (``company.on_holiday``) nothing new is decided and the result says why.
     """
@@ -229,17 +240,19 @@ def decide(ctx: RunContext) -> dict[str, Any]:
         why = f"company holiday {ctx.holiday} ({ctx.as_of}, {ctx.settings.company.country}): on_holiday={ctx.day_plan}"
         run_logger().info("no new decisions: %s", why)
         return {"actions": {}, "new_outbox_tasks": 0, "skipped": why}
-    from connectors import warehouse
+    from connectors import ops_store, warehouse
     from connectors.channels import outbox
+    from flows.service import ops_connection
     from ml.nba import daily, decision_log
     from ml.nba.frames import summary
     from ml.score import EXPLANATIONS_TABLE, SCORES_TABLE
 
     with warehouse.connect(ctx.warehouse) as con:
         config = daily.config_for_day(con, ctx.settings.nba.model_dump(), ctx.as_of)
-        recent = outbox.recent_contacts(
-            con, ctx.now_utc - timedelta(days=config.recent_contact_days), exclude_decision_date=ctx.as_of
-        )
+        with ops_connection(ctx.settings, "decide") as ops:  # the outbox lives in the operational store
+            recent = outbox.recent_contacts(
+                ops, ctx.now_utc - timedelta(days=config.recent_contact_days), exclude_decision_date=ctx.as_of
+            )
         day = daily.decide_day(
             con,
             as_of=ctx.as_of,
@@ -250,7 +263,10 @@ def decide(ctx: RunContext) -> dict[str, Any]:
             explanations_table=EXPLANATIONS_TABLE,
         )
         if not day.already_decided:
-            new_tasks = outbox.enqueue(con, day.decisions, ctx.as_of)
+            with ops_connection(ctx.settings, "decide") as ops:
+                new_tasks = outbox.enqueue(ops, day.decisions, ctx.as_of)
+                # In the same hold: a dispatcher pass must never see today's tasks without their invoices.
+                ops_store.refresh_serving(ops, con)
             decision_log.store(con, day.decisions, ctx.as_of)
     out = summary(day.decisions)
     if day.already_decided:
@@ -276,3 +292,6 @@ send_outbox = task(name="send-outbox")(send)
 #: The whole dispatch as one task (the CLI's ``cobranza dispatch`` calls :func:`dispatch` itself).
 dispatch_outbox = task(name="dispatch")(dispatch)
 summarise = task(name="summarise")(summarise_run)
+replicate_ops = task(name="replicate-ops-store")(replicate)
+refresh_serving_tables = task(name="refresh-serving-tables")(refresh_serving)
+publish_read_copy = task(name="publish-read-copy")(publish)

@@ -194,17 +194,19 @@ def build_report(
     country: str | None = None,
     tracking_uri: str | None = None,
     step: Callable[[str], None] | None = None,
+    read_only: bool = False,
 ) -> ReportResult:
     """Write the self-contained KPI report for a date and an optional segment/country.
 
     Args:
-        warehouse: DuckDB warehouse file built by the daily run.
+        warehouse: DuckDB warehouse file built by the daily run, or its published read copy.
         out: Output HTML file, or a folder to write ``kpi_report_<date>....html`` into.
         as_of: Report date (default: the date the KPI mart was built for).
         segment: Optional customer segment.
         country: Optional ISO country code.
         tracking_uri: MLflow tracking URI for the model-health section.
         step: Optional progress callback (the CLI's progress bar).
+        read_only: Open the file read-only (the published copy, which other readers may hold open).
 
     Raises:
         FileNotFoundError: the warehouse file does not exist.
@@ -219,9 +221,10 @@ def build_report(
     step = step or (lambda _name: None)
     step("reading the warehouse")
     try:
-        # default mode, not read_only: a read-only connection fails in a process where dbt has
-        # already opened the file (STACK.md), e.g. right after the daily run in the same worker
-        con = duckdb.connect(str(warehouse))
+        # The published read copy is opened read_only (analysts may hold it too); the warehouse itself in
+        # the default mode: a read-only connection fails in a process where dbt has already opened the
+        # file (STACK.md), e.g. right after the daily run in the same worker.
+        con = duckdb.connect(str(warehouse), read_only=read_only)
     except duckdb.IOException as exc:
         raise ReportDataError(
             f"cannot open {warehouse} ({exc}): another process is writing it; wait for the daily run to finish"

@@ -5,10 +5,8 @@ task id echoed by the provider, else on the provider message id recorded when th
 ``delivered``, ``read``, and ``bounced`` for ``failed``/``undelivered``. Inbound messages become
 inbound interactions of the customer they come from (the task they reply to, by WhatsApp
 ``context.id``; else the phone number we last wrote to; else the contact directory), and their text
-is read by :func:`ml.inbound.reader.read_message` and its intent kept in the contract's outcome
-vocabulary (:data:`OUTCOME_OF_INTENT`): ``promise_to_pay`` (with promised date and amount),
-``dispute``, ``paid_claim``, and ``replied`` for every other intent (an opt-out is withdrawn by
-``ml.inbound.optouts``; hand-offs go to a person). ``fct_interactions`` and the decision inputs read these
+is read by :func:`ml.inbound.replies.read_reply`: ``promise_to_pay`` (with promised date and amount),
+``dispute``, ``paid_claim`` or ``replied``. ``fct_interactions`` and the decision inputs read these
 rows through ``stg_crm__interactions``, so a promise or a dispute suppresses the next reminder.
 
 Interaction ids are ``wh-<event id>``, so re-building from the same events lands nothing twice.
@@ -23,7 +21,7 @@ import pandas as pd
 import pyarrow as pa
 
 from ml.inbound.portal_events import portal_interactions
-from ml.inbound.reader import read_message
+from ml.inbound.replies import read_reply
 
 COLUMNS = (
     "interaction_id",
@@ -36,9 +34,6 @@ COLUMNS = (
     "promised_date",
     "promised_amount",
 )
-
-#: Reader intents that are interaction outcomes (the ``raw_crm.interactions`` vocabulary); others: ``replied``.
-OUTCOME_OF_INTENT = {"promise_to_pay": "promise_to_pay", "dispute": "dispute", "paid_claim": "paid_claim"}
 
 _STATUSES = """
 with tasks as (
@@ -94,7 +89,7 @@ _DIRECTORY_CTE = """,
 directory as (
     select regexp_replace(phone, '[^0-9]', '', 'g') as digits, min(customer_id) as customer_id,
            min(contact_id) as contact_id, min(language) as language
-    from marts.dim_contacts
+    from {directory}
     where phone is not null
     group by 1
 )"""
@@ -118,11 +113,16 @@ def _exists(con: duckdb.DuckDBPyConnection, schema: str, table: str) -> bool:
     return bool(rows[0][0])
 
 
-def build_interactions(con: duckdb.DuckDBPyConnection) -> tuple[pa.Table, InboundSummary]:
+def build_interactions(
+    con: duckdb.DuckDBPyConnection, directory: str = "marts.dim_contacts"
+) -> tuple[pa.Table, InboundSummary]:
     """Interactions (all columns as text, the raw contract's landing shape) from the landed events.
 
     Args:
-        con: Warehouse connection with ``raw_channels.webhook_events`` and the outbox.
+        con: Connection with ``raw_channels.webhook_events`` and the outbox (the warehouse, or the
+            operational store ``connectors.ops_store``).
+        directory: The contact directory (``contact_id``, ``customer_id``, ``phone``, ``language``)
+            used for a message from a number we never wrote to; skipped when absent.
 
     Returns:
         The rows and a summary.
@@ -132,9 +132,9 @@ def build_interactions(con: duckdb.DuckDBPyConnection) -> tuple[pa.Table, Inboun
         return empty, InboundSummary(0, 0, 0, 0, 0)
     cur = con.execute(_STATUSES)
     statuses = pd.DataFrame(cur.fetchall(), columns=[d[0] for d in cur.description])
-    has_dir = _exists(con, "marts", "dim_contacts")
+    has_dir = _exists(con, *directory.split(".", 1))
     sql = _MESSAGES.format(
-        directory_cte=_DIRECTORY_CTE if has_dir else "",
+        directory_cte=_DIRECTORY_CTE.format(directory=directory) if has_dir else "",
         dir_customer=", d.customer_id" if has_dir else "",
         dir_contact=", d.contact_id" if has_dir else "",
         dir_language=", d.language" if has_dir else "",
@@ -147,7 +147,7 @@ def build_interactions(con: duckdb.DuckDBPyConnection) -> tuple[pa.Table, Inboun
     unmatched = int(messages["customer_id"].isna().sum()) if len(messages) else 0
     messages = messages[messages["customer_id"].notna()] if len(messages) else messages
     readings = [
-        read_message(text, lang=lang, sent_at=pd.Timestamp(at).date())
+        read_reply(text, pd.Timestamp(at).date(), lang)
         for text, at, lang in zip(
             messages.get("text", []), messages.get("occurred_at", []), messages.get("language", []), strict=True
         )
@@ -160,9 +160,9 @@ def build_interactions(con: duckdb.DuckDBPyConnection) -> tuple[pa.Table, Inboun
                     k: rec[k]
                     for k in ("interaction_id", "customer_id", "contact_id", "channel", "direction", "occurred_at")
                 },
-                "outcome": OUTCOME_OF_INTENT.get(reading.intent, "replied"),
+                "outcome": reading.outcome,
                 "promised_date": reading.promised_date,
-                "promised_amount": reading.amount if reading.intent == "promise_to_pay" else None,
+                "promised_amount": reading.promised_amount,
             }
         )
     # What the debtor did on the portal: promises, plans, disputes, pay-link payments, opt-outs.
@@ -183,8 +183,8 @@ def build_interactions(con: duckdb.DuckDBPyConnection) -> tuple[pa.Table, Inboun
         statuses=len(statuses),
         messages=len(messages),
         unmatched_messages=unmatched,
-        promises=sum(r.intent == "promise_to_pay" for r in readings),
-        disputes=sum(r.intent == "dispute" for r in readings),
+        promises=sum(r.outcome == "promise_to_pay" for r in readings),
+        disputes=sum(r.outcome == "dispute" for r in readings),
     )
     return table, summary
 

@@ -14,7 +14,9 @@ still waiting to be sent is checked again just before dispatch, and cancelled wi
   since: an unsubscribe link, a WhatsApp stop, a "STOP, no me escriban más" reply
   (``ml.inbound.optouts.opt_outs``, read from the webhook events landed minutes before dispatch, not
   from yesterday's marts);
-- its contact is no longer on file.
+- its contact is no longer on file;
+- its customer promised to pay or disputed in a reply from the decision's day on (the decision
+  did not know; tomorrow's decision reads the promise or the dispute from the interactions).
 
 Internal tasks (dispute review) are never cancelled here. The rules are pure functions over frames,
 so the daily flow (outbox tasks against ``marts.fct_invoices`` and ``marts.dim_contacts``) and the
@@ -215,8 +217,49 @@ def apply_opt_outs(contacts: pd.DataFrame, opt_outs: pd.DataFrame | None) -> pd.
     return out
 
 
+def replied_since(tasks: pd.DataFrame, replies: pd.DataFrame) -> pd.DataFrame:
+    """Customer-facing tasks of a customer who promised to pay or disputed on or after the task's decision date.
+
+    Args:
+        tasks: ``task_id``, ``channel``, ``customer_id`` and ``decision_date``.
+        replies: ``customer_id``, ``outcome`` (``promise_to_pay`` or ``dispute``) and ``occurred_at`` (UTC).
+
+    Returns:
+        ``task_id`` and ``reason`` (the latest such reply of the customer).
+    """
+    facing = tasks[tasks["channel"].isin(list(CONSENT_COLUMN))]
+    if facing.empty or replies is None or replies.empty:
+        return _reasons(pd.Series([], dtype=object), pd.Series([], dtype=object))
+    latest = (
+        replies.assign(customer_id=replies["customer_id"].astype(str))
+        .assign(occurred_at=lambda f: pd.to_datetime(f["occurred_at"]))
+        .sort_values("occurred_at")
+        .drop_duplicates("customer_id", keep="last")
+    )
+    rows = facing[["task_id", "customer_id", "decision_date"]]
+    rows = rows.assign(customer_id=rows["customer_id"].astype(str)).merge(latest, on="customer_id", how="inner")
+    day = pd.to_datetime(rows["decision_date"]).dt.tz_localize(None)
+    at = rows["occurred_at"].dt.tz_localize(None) if rows["occurred_at"].dt.tz is not None else rows["occurred_at"]
+    rows = rows[at >= day]
+    words = {"promise_to_pay": "promised to pay", "dispute": "disputed"}
+    reason = (
+        "customer "
+        + rows["customer_id"]
+        + " "
+        + rows["outcome"].map(words).fillna(rows["outcome"])
+        + " in a reply at "
+        + rows["occurred_at"].dt.strftime("%Y-%m-%d %H:%M")
+        + " UTC, after the decision"
+    )
+    return _reasons(rows["task_id"], reason)
+
+
 def stale_tasks(
-    tasks: pd.DataFrame, open_invoices: set[str], contacts: pd.DataFrame, opt_outs: pd.DataFrame | None = None
+    tasks: pd.DataFrame,
+    open_invoices: set[str],
+    contacts: pd.DataFrame,
+    opt_outs: pd.DataFrame | None = None,
+    replies: pd.DataFrame | None = None,
 ) -> pd.DataFrame:
     """Queued customer-facing tasks that must not be sent any more, with the reason.
 
@@ -226,13 +269,16 @@ def stale_tasks(
         open_invoices: Invoices still open and undisputed (:func:`still_open_invoices`).
         contacts: ``contact_id`` and the consent columns of :data:`CONSENT_COLUMN`.
         opt_outs: Fresh withdrawals (``ml.inbound.optouts.opt_outs``); None = none known.
+        replies: Fresh promises and disputes (:func:`replied_since`); None = none known (then
+            ``customer_id`` and ``decision_date`` are not needed in ``tasks``).
 
     Returns:
-        ``task_id`` and ``reason`` (one row per cancelled task; an opt-out first, then a gone invoice,
-        then the CRM's consent flags).
+        ``task_id`` and ``reason`` (one row per cancelled task; an opt-out first, then a promise or
+        dispute, then a gone invoice, then the CRM's consent flags).
     """
     parts = [
         opted_out(tasks, opt_outs) if opt_outs is not None else None,
+        replied_since(tasks, replies) if replies is not None else None,
         invoices_gone(tasks, open_invoices),
         consent_withdrawn(tasks, contacts),
     ]

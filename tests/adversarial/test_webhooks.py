@@ -783,7 +783,7 @@ def test_spool_failure_answers_503(tmp_path) -> None:
 def test_opt_out_after_queueing_cancels_the_next_dispatch(tmp_path) -> None:
     """Queued e-mail and WhatsApp tasks; an unsubscribe click and STOP replies; the dispatch sends none of them."""
     sys.path.insert(0, str(Path(__file__).parents[1] / "channels"))
-    from channels_helpers import decision_rows, warehouse_state
+    from channels_helpers import decision_rows, hand_over, warehouse_state
 
     from cobranza.settings import load_settings
     from connectors.channels import outbox
@@ -803,6 +803,7 @@ def test_opt_out_after_queueing_cancels_the_next_dispatch(tmp_path) -> None:
         outbox.enqueue(con, emails, ctx.as_of)
         outbox.enqueue(con, chats, ctx.as_of - timedelta(days=1))
         warehouse_state(con, pd.concat([emails, chats]))
+    hand_over(ctx)
     inbound = settings.resolve(settings.channels.inbound_dir)
     with start_lab(inbound) as lab:
         receiver_app = create_app(
@@ -828,6 +829,7 @@ def test_opt_out_after_queueing_cancels_the_next_dispatch(tmp_path) -> None:
             counts = stages.dispatch_outbox.fn(ctx, overrides=lab.overrides())
         sent_to = {m["to"] for m in lab.whatsapp.messages} | {str(m["To"]) for m in lab.smtp.messages}
     assert counts["cancelled"] == 4, counts
+    stages.replicate(ctx)
     with duckdb.connect(str(ctx.warehouse)) as con:
         dead = con.execute(
             "select t.customer_id, t.channel, e.detail from outbox.task_events e join outbox.contact_tasks t "

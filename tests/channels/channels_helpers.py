@@ -132,3 +132,13 @@ def warehouse_state(
     con.execute("create or replace table marts.dim_contacts as select * from _contacts")
     con.unregister("_invoices")
     con.unregister("_contacts")
+
+
+def hand_over(ctx) -> None:
+    """What a warehouse writer does before a dispatcher pass: the outbox written in the warehouse goes to the
+    operational store (the upgrade path, ``connectors.ops_store.seed_from_warehouse``) and the serving
+    tables of the pre-send re-check are refreshed from the warehouse's marts."""
+    from flows import stages
+
+    stages.replicate(ctx)
+    stages.refresh_serving(ctx)

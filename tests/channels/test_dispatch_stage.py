@@ -7,7 +7,7 @@ from datetime import UTC, datetime, timedelta
 import duckdb
 import pandas as pd
 import pytest
-from channels_helpers import decision_rows, warehouse_state
+from channels_helpers import decision_rows, hand_over, warehouse_state
 
 from cobranza.settings import load_settings
 from connectors.channels import outbox
@@ -24,6 +24,7 @@ def test_stage_sends_whatsapp_live_and_the_rest_dry_run(tmp_path) -> None:
     with duckdb.connect(str(ctx.warehouse)) as con:
         outbox.enqueue(con, decisions, ctx.as_of)
         warehouse_state(con, decisions)
+    hand_over(ctx)
     with start_lab(settings.resolve(settings.channels.inbound_dir)) as lab:
         counts = stages.dispatch_outbox.fn(ctx, overrides=lab.overrides())
         assert counts["sent"] == 4
@@ -35,6 +36,7 @@ def test_stage_sends_whatsapp_live_and_the_rest_dry_run(tmp_path) -> None:
         assert lab.drain()
         counts = stages.dispatch_outbox.fn(ctx, overrides=lab.overrides())
     assert counts["considered"] == 0 and counts["webhook_events"] >= 5
+    stages.replicate(ctx)  # the next warehouse writer lands the interactions in the warehouse
     with duckdb.connect(str(ctx.warehouse)) as con:
         inbound = con.execute(
             "select customer_id, outcome from raw_crm.interactions where direction = 'inbound'"
@@ -51,7 +53,9 @@ def test_queued_contacts_about_paid_or_disputed_invoices_or_without_consent_are_
     with duckdb.connect(str(ctx.warehouse)) as con:
         outbox.enqueue(con, decisions, ctx.as_of)
         warehouse_state(con, decisions, settled=("I1b",), disputed=("I2a",), no_consent=("K000003",))
+    hand_over(ctx)
     counts = stages.dispatch_outbox.fn(ctx)
+    stages.replicate(ctx)
     assert counts["cancelled"] == 3 and counts["sent"] == 2
     with duckdb.connect(str(ctx.warehouse)) as con:
         events = con.execute(
@@ -78,5 +82,6 @@ def test_waiting_tasks_are_not_sent_without_the_marts_to_recheck_them(tmp_path) 
     ctx = stages.make_context(settings, now.date(), now)
     with duckdb.connect(str(ctx.warehouse)) as con:
         outbox.enqueue(con, decision_rows(1, "email"), ctx.as_of)
+    hand_over(ctx)
     with pytest.raises(RuntimeError, match="cannot be re-checked before sending"):
         stages.dispatch_outbox.fn(ctx)

@@ -288,7 +288,7 @@ def test_logs_of_gates_dispatch_and_webhooks_carry_no_raw_contact_details(tmp_pa
 
     import duckdb
     import pandas as pd
-    from channels_helpers import decision_rows, warehouse_state
+    from channels_helpers import decision_rows, hand_over, warehouse_state
 
     from cobranza import logmask
     from cobranza.settings import load_settings
@@ -326,6 +326,7 @@ def test_logs_of_gates_dispatch_and_webhooks_carry_no_raw_contact_details(tmp_pa
     with duckdb.connect(str(ctx.warehouse)) as wh:
         outbox.enqueue(wh, sms, ctx.as_of)
         warehouse_state(wh, pd.concat([sms]))
+    hand_over(ctx)
     inbound = settings.resolve(settings.channels.inbound_dir)
     # 3. Webhooks: a STOP by SMS, a malformed one, a rejected signature.
     with serve(create_app(Spool(inbound), twilio_auth_token=TOKEN)) as srv:
@@ -343,6 +344,7 @@ def test_logs_of_gates_dispatch_and_webhooks_carry_no_raw_contact_details(tmp_pa
                              timeout=5).status_code == 400  # fmt: skip
     counts = stages.dispatch_outbox.fn(ctx)
     assert counts["cancelled"] == 1 and counts.get("sent", 0) == 0
+    stages.replicate(ctx)
     with duckdb.connect(str(ctx.warehouse)) as wh:
         details = [
             d for (d,) in wh.execute("select detail from outbox.task_events where detail is not null").fetchall()
