@@ -304,3 +304,29 @@ def test_snapshot_missing_is_503(world, tmp_path: Path) -> None:
     )
     with TestClient(app) as c:
         assert c.get(link("C1")).status_code == 503
+
+
+def test_mounted_beside_the_webhook_receiver(world) -> None:
+    """The portal under /portal of the webhook receiver's app: links, static files and forms keep the prefix."""
+    from connectors.webhooks.app import create_app as create_receiver
+    from portal.app import attach_body_limit, create_app
+
+    receiver = create_receiver(Spool(world["spool"]))
+    portal = create_app(
+        snapshot_path=world["snapshot"],
+        spool_dir=world["spool"],
+        data_dir=world["data"],
+        token_secret=SECRET,
+        clock=lambda: NOW,
+    )
+    receiver.mount("/portal", attach_body_limit(portal))
+    with TestClient(receiver, base_url="http://hooks.test") as c:
+        path = "/portal" + link("C1")
+        page = c.get(path)
+        assert page.status_code == 200 and 'href="/portal/static/portal.css"' in page.text
+        assert f'action="{path}/pay"' in page.text and f"Path={path}" in page.headers["set-cookie"]
+        assert c.get("/portal/static/portal.css").status_code == 200
+        token = re.search(r'name="csrf_token" value="([^"]+)"', c.get(path + "/promise").text)[1]
+        r = c.post(path + "/promise", data={"csrf_token": token, "promised_date": "2026-12-12", "amount": "10"})
+        assert r.status_code == 200 and len(spooled(world)) == 1
+        assert c.get("/portal" + link("C1", secret=random_secret())).status_code == 403
