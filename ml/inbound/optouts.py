@@ -138,6 +138,23 @@ _PHRASES: list[tuple[str, bool]] = [
     (r"\bn (quero|queremos) mais receber\b", False),
     (r"\bpara de (me |nos )?(envi|mand|escrev|contat|contact|lig|incomod)\w*", False),
     (r"\bnao (me |nos )?(entrem|entre) (mais )?em contac?to\b", False),
+    (r"\bnao (me |nos )?(mande|mandem|envie|enviem|escreva|escrevam|ligue|liguem) mais\b", False),
+    (r"\bnao (quero|queremos) mais (mensage\w*|msgs?|cobranc\w*|ligac\w*|e-?mails?|whats\w*)\b", False),
+    (r"\b(me |nos )?deix(a|em) em paz\b", False),
+    (r"\b(ya )?no (quiero|queremos) (mas |recibir )?(mensajes|msjs?|correos|llamadas|whatsapps?|sms)\b", False),
+    (
+        r"\bno (me |nos )?interesa\w* (recibir )?(sus |estos |esos |los |mas )?(mensajes|correos|avisos|recordatorios)",
+        False,
+    ),
+    (r"\bno (me |nos )?(manden|envien|escriban|llamen|molesten) (nada )?mas\b", False),
+    (r"\b(dejen|deja|dejenme|dejame|dejennos) (de molestar|en paz)\b", False),
+    (r"\b(sac|borr|elimin|quit)(a|en|ar|e)(me|nos)? (mi|el|nuestro) (numero|telefono|correo|contacto)", True),
+    (r"\b(dar|darse|darme|darnos|den) de baja\b", True),
+    (r"\b(desuscrib|desinscrib|cancelar (la |mi )?suscripcion)\w*", True),
+    (r"\bleave (me|us) alone\b", False),
+    (r"\b(remove|delete) (my|our) (number|email|e-mail|details|contact)", True),
+    (r"\bstop (calling|contacting|texting|messaging|emailing) (me|us|this)\b", False),
+    (r"\bunsub\b", True),
     (r"\bcancelar (a |minha |nossa )?inscricao\b", True),
 ]
 _COMPILED = [(re.compile(p), negatable) for p, negatable in _PHRASES]
