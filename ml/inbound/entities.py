@@ -236,16 +236,20 @@ _RELATIVE = [
     (re.compile(r"\b(?:pasado manana|depois de amanha|day after tomorrow)\b"), lambda r: r + timedelta(days=2)),
     (re.compile(r"(?<!\bla )(?<!\bpor la )(?<!\bde )\b(?:manana|amanha|tomorrow|tmrw|tomorow|tommorow|mñn)\b"),
      lambda r: r + timedelta(days=1)),
-    (re.compile(r"\b(?:hoy|hoje|today|tonight|esta noche|hoje a noite)\b"), lambda r: r),
+    (re.compile(r"\b(?:hoy|hoje|hj|today|tonight|esta noche|hoje a noite)\b"), lambda r: r),
     (re.compile(r"\b(?:fin de mes|fines de mes|finales de mes|final de mes|fin del mes|fim do mes|fim de mes|"
                 r"final do mes|end of (?:the )?month|month[- ]end)\b"), _end_of_month),
     (re.compile(r"\bquincena\b"), lambda r: min(d for d in (_next_day_of_month(r, 15), _end_of_month(r)) if d)),
 ]  # fmt: skip
+_PAYDAY = re.compile(r"\bquincena\b")
+_NEGATED = re.compile(
+    r"\b(?:no (?:puedo|podemos|alcanzo|llego|me alcanza)|not|can'?t|cannot|nao|n|unable to)\b[^.!?\d]{0,20}$"
+)
 _IN_DAYS = re.compile(r"\b(?:en|in|em|dentro de)\s+(\d{1,3})\s+(?:dias|days)\b")
 _WEEKDAY = re.compile(rf"\b({_WEEKDAY_RE})(?:-feira| feira)?\b")
 _DAY_OF_MONTH = re.compile(
     r"\b(?:el dia|el|dia|no dia|ate o dia|ate dia|antes del|antes do dia|on the|by the|the|para el)\s+"
-    r"(\d{1,2})(?:st|nd|rd|th)?\b(?!\s*(?:%|de\s|mil|k\b|x\b|vez|veces|cuotas|parcelas|pagos|dias|days|meses|h\b|hs|:))"
+    rf"(\d{{1,2}})(?:st|nd|rd|th)?\b(?!\s*(?:%|de\s+(?:{_MONTH_RE})\b|mil|k\b|x\b|vez|veces|cuotas|parcelas|pagos|dias|days|meses|h\b|hs|:))"
 )
 
 
@@ -300,7 +304,9 @@ def find_dates(text: str, ref: date, *, country: str | None = None, language: st
     for pattern, resolve in _RELATIVE:
         for m in pattern.finditer(t):
             if free(m):
-                add(m, resolve(ref))
+                # "no puedo hoy, pero el viernes...": a day the sender rules out is not the date.
+                negated = _NEGATED.search(t[max(0, m.start() - 30) : m.start()])
+                add(m, None if negated else resolve(ref))
     for m in _IN_DAYS.finditer(t):
         if free(m):
             add(m, ref + timedelta(days=int(m[1])))
@@ -315,8 +321,9 @@ def find_dates(text: str, ref: date, *, country: str | None = None, language: st
 
 
 def promised_date(text: str, ref: date, **kwargs: object) -> date | None:
-    """The payment date a promise names: the first date in the text that is not in the past."""
-    for _, d in find_dates(text, ref, **kwargs):  # type: ignore[arg-type]
-        if d >= ref:
-            return d
-    return None
+    """The payment date a promise names: the first date in the text that is not in the past (a payday
+    such as "la quincena" only when no other date is written)."""
+    dates = [d for _, d in find_dates(text, ref, **kwargs) if d >= ref]  # type: ignore[arg-type]
+    if len(dates) > 1 and _PAYDAY.search(fold(text)):
+        dates = [d for d in dates if d != _RELATIVE[-1][1](ref)] or dates
+    return dates[0] if dates else None

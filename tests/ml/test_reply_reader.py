@@ -132,6 +132,11 @@ def test_reading_fields_and_handoff() -> None:
         ("na sexta", "BR", "pt", date(2026, 12, 4)),
         ("hoy en la mañana", "MX", "es", date(2026, 12, 2)),
         ("la quincena", "MX", "es", date(2026, 12, 15)),
+        ("no puedo hoy, pero el viernes sí", "CO", "es", date(2026, 12, 4)),
+        ("n consigo hj, mas dia 8 de março", "BR", "pt", date(2027, 3, 8)),
+        ("cuando caiga la quincena, osea fin de mes", "MX", "es", date(2026, 12, 31)),
+        ("o pagamento sai no fim do mês", "BR", "pt", date(2026, 12, 31)),
+        ("até o dia 21 de 12.750 reais", "BR", "pt", date(2026, 12, 21)),
     ],
 )
 def test_dates_resolve_against_the_message_day(text, country, lang, expected) -> None:
