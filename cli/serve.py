@@ -116,6 +116,16 @@ def free_port() -> int:
         return sock.getsockname()[1]
 
 
+def _default_signals() -> None:
+    """In a child before exec: Ctrl-C and SIGTERM back to their defaults.
+
+    A supervisor started in the background (``nohup``, ``&`` in a script) inherits SIGINT ignored, and
+    so would its children: the flow runner would then never see the SIGINT that stops it.
+    """
+    signal.signal(signal.SIGINT, signal.SIG_DFL)
+    signal.signal(signal.SIGTERM, signal.SIG_DFL)
+
+
 @dataclass
 class Child:
     """A child process in its own process group, with its log file."""
@@ -164,7 +174,9 @@ class Service:
         log = self.logs / f"{name}.log"
         out = log.open("ab")
         popen.setdefault("stdout", out)
-        proc = subprocess.Popen(args, env=env, stderr=out, start_new_session=True, cwd=REPO, **popen)
+        proc = subprocess.Popen(
+            args, env=env, stderr=out, start_new_session=True, preexec_fn=_default_signals, cwd=REPO, **popen
+        )
         out.close()
         child = Child(name, proc, log)
         self.children.append(child)
