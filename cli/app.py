@@ -20,6 +20,7 @@ from rich.console import Console
 from rich.markup import escape
 from rich.table import Table
 
+from cli.alerts import alerts_app
 from cobranza import runtime
 
 runtime.apply_defaults()
@@ -31,6 +32,7 @@ app = typer.Typer(
     add_completion=False,
 )
 console = Console(stderr=True)
+app.add_typer(alerts_app, name="alerts")  # early-warning alerts (issue 21): list, ack, resolve, false-positive
 
 JsonOpt = Annotated[bool, typer.Option("--json", help="Print one JSON object on stdout.")]
 AsOfOpt = Annotated[str | None, typer.Option("--as-of", help="Business date YYYY-MM-DD (default: today).")]
