@@ -117,6 +117,26 @@ def _settings(profile: str, work_dir: Path) -> Any:
     return settings
 
 
+def first_day(profile: str, work_dir: str, as_of: date) -> tuple[list[dict[str, Any]], dict[str, Any], dict[str, str]]:
+    """Onboarding and the first day's run on a fresh ``work_dir``: (stage rows, train/decide results, DuckDB bounds)."""
+    from connectors import warehouse
+    from flows import stages
+
+    ctx = stages.make_context(_settings(profile, Path(work_dir)), as_of)
+    rows: list[dict[str, Any]] = []
+    out: dict[str, Any] = {}
+    _measure("simulate", lambda: stages.simulate(ctx), rows)
+    _measure("ingest (bulk history)", lambda: stages.ingest(ctx), rows)
+    _measure("gx raw", lambda: stages.gate(ctx, "raw"), rows)
+    _measure("dbt build", lambda: stages.build(ctx), rows)
+    _measure("gx pre_dispatch", lambda: stages.gate(ctx, "pre_dispatch"), rows)
+    out["train"] = _measure("train + register", lambda: stages.train(ctx, force=True), rows)
+    _measure("score", lambda: stages.score(ctx), rows)
+    out["decide"] = _measure("decide + outbox", lambda: stages.decide(ctx), rows)
+    _measure("dispatch (dry run)", lambda: stages.dispatch(ctx), rows)
+    return rows, out, {k: str(v) for k, v in warehouse.limits().items()}
+
+
 def next_day(profile: str, work_dir: str, as_of: date) -> list[dict[str, Any]]:
     """Run the next business day's stages on ``work_dir`` (prepared by the first day) and time each one.
 
@@ -146,7 +166,8 @@ def run_bench(profile: str, as_of: date | None = None, work_dir: Path | None = N
     """Run the daily pipeline's stages at ``profile`` on the first day and the next, timed and memory-sampled.
 
     The first day is onboarding (the simulator's two years of history loaded in bulk, the full build,
-    the first training); the next day runs in a fresh process (:func:`next_day`). DuckDB is bounded
+    the first training, :func:`first_day`); the next day (:func:`next_day`) runs in a fresh process
+    like the first. DuckDB is bounded
     by the settings ``warehouse.memory_limit/threads/temp_directory`` (``COBRANZA_WAREHOUSE__*``).
 
     Args:
@@ -160,30 +181,21 @@ def run_bench(profile: str, as_of: date | None = None, work_dir: Path | None = N
     """
     import multiprocessing
 
-    from connectors import warehouse
-    from flows import stages
-
     tmp = None
     if work_dir is None:
         tmp = tempfile.mkdtemp(prefix=f"cobranza-bench-{profile}-")
         work_dir = Path(tmp)
-    settings = _settings(profile, Path(work_dir))
-    ctx = stages.make_context(settings, as_of or date(2026, 11, 23))
+    first_date = as_of or date(2026, 11, 23)
     rows: list[dict[str, Any]] = []
-    out: dict[str, Any] = {}
     try:
-        _measure("simulate", lambda: stages.simulate(ctx), rows)
-        _measure("ingest (bulk history)", lambda: stages.ingest(ctx), rows)
-        _measure("gx raw", lambda: stages.gate(ctx, "raw"), rows)
-        _measure("dbt build", lambda: stages.build(ctx), rows)
-        _measure("gx pre_dispatch", lambda: stages.gate(ctx, "pre_dispatch"), rows)
-        out["train"] = _measure("train + register", lambda: stages.train(ctx, force=True), rows)
-        _measure("score", lambda: stages.score(ctx), rows)
-        out["decide"] = _measure("decide + outbox", lambda: stages.decide(ctx), rows)
-        _measure("dispatch (dry run)", lambda: stages.dispatch(ctx), rows)
-        # The next business day: the incremental run a scheduler starts every morning, in its own process.
-        nxt = date.fromordinal(ctx.as_of.toordinal() + 1)
-        with multiprocessing.get_context("spawn").Pool(1) as pool:
+        # Each day in a fresh process: dbt-duckdb keeps its connection (and the file's lock) open for
+        # the life of the process that ran dbt, and a morning run starts a new process anyway.
+        spawn = multiprocessing.get_context("spawn")
+        with spawn.Pool(1) as pool:
+            day_rows, out, bounds = pool.apply(first_day, (profile, str(work_dir), first_date))
+        rows.extend(day_rows)
+        nxt = date.fromordinal(first_date.toordinal() + 1)
+        with spawn.Pool(1) as pool:
             rows.extend(pool.apply(next_day, (profile, str(work_dir), nxt)))
     finally:
         if tmp:
@@ -193,7 +205,7 @@ def run_bench(profile: str, as_of: date | None = None, work_dir: Path | None = N
     return {
         "profile": profile,
         "machine": machine(),
-        "duckdb": {k: str(v) for k, v in warehouse.limits().items()},
+        "duckdb": bounds,
         "stages": rows,
         "total_seconds": round(sum(r["seconds"] for r in rows), 1),
         "peak_rss_mib": max(r["peak_rss_mib"] for r in rows),
