@@ -11,6 +11,8 @@ from __future__ import annotations
 import getpass
 import json
 import sys
+from collections.abc import Iterator
+from contextlib import contextmanager
 from datetime import UTC, datetime
 from typing import Annotated, Any
 
@@ -26,11 +28,24 @@ ByOpt = Annotated[str | None, typer.Option("--by", help="Who changes it (default
 NoteOpt = Annotated[str | None, typer.Option("--note", help="Why (kept with the status change).")]
 
 
-def _connect():  # noqa: ANN202 - a DuckDB connection context
+@contextmanager
+def _connect() -> Iterator[Any]:
+    """The warehouse, or a one-line error when a running flow holds it (DuckDB has one writer)."""
+    import duckdb
+
     from cobranza.settings import load_settings
     from connectors import warehouse
 
-    return warehouse.connect(load_settings().duckdb_path)
+    path = load_settings().duckdb_path
+    try:
+        con_cm = warehouse.connect(path)
+        con = con_cm.__enter__()
+    except duckdb.IOException as exc:
+        _fail(f"the warehouse {path} is busy ({exc}); a run holds it: try again when it ends")
+    try:
+        yield con
+    finally:
+        con_cm.__exit__(None, None, None)
 
 
 def _fail(message: str) -> None:

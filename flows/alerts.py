@@ -5,8 +5,9 @@ deciding, so an alert's hold already shapes the day's decisions; the bank sync c
 rebuild). It reads the signals dbt found (``marts.mart_alert_signals``) and the behaviour scorer's
 breaks (``ml.alerts.behaviour``), raises the new ones through ``ml.alerts.lifecycle`` (ranked, at
 most ``alerts.max_share`` of customers a day), queues one ``alert_review`` task on the internal
-channel per high-severity alert with a customer (``connectors.channels.outbox``: it is that
-customer's one task of the day, so no automated contact goes out beside it), and emits one Prefect
+channel per high-severity alert with a customer (``connectors.channels.outbox`` in the operational
+store, replicated to the warehouse like every task: it is that customer's one task of the day, so
+no automated contact goes out beside it), and emits one Prefect
 event per high-severity alert for the data team:
 
     event ``cobranza.alert.raised``, resource ``cobranza.alert.<alert_id>`` with labels
@@ -56,6 +57,7 @@ def raise_alerts(ctx: RunContext) -> dict[str, Any]:
     """Raise the day's new alerts, queue review tasks for the high ones and emit their events."""
     from connectors import warehouse
     from connectors.channels import outbox
+    from flows.service import ops_connection
     from ml.alerts import lifecycle
     from ml.alerts.behaviour import BEHAVIOUR_INPUTS, BehaviourConfig, score_behaviour
 
@@ -116,7 +118,8 @@ def raise_alerts(ctx: RunContext) -> dict[str, Any]:
                     "customer_name": high["customer_id"],
                 }
             ).drop_duplicates("customer_id")
-            tasks = outbox.enqueue(con, review, ctx.as_of)
+            with ops_connection(ctx.settings, "alerts") as ops:  # the outbox lives in the operational store
+                tasks = outbox.enqueue(ops, review, ctx.as_of)
     emitted = _emit(new[new["severity"] == "high"]) if len(new) else 0
     by_signal = new["signal"].value_counts().to_dict() if len(new) else {}
     run_logger().info("alerts raised: %s (review tasks %s, events %s)", by_signal, tasks, emitted)
