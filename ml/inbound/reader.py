@@ -35,6 +35,7 @@ from typing import Any
 from sklearn.pipeline import Pipeline
 
 from ml.inbound import entities, intent_model, rules
+from ml.inbound.optouts import read_opt_out
 from ml.inbound.text import LANGUAGES, clean_body, detect_language, fold
 
 INTENTS = (
@@ -92,6 +93,7 @@ class Reading:
         invoices: Invoice references named, in order.
         handoff: Whether a person must act before or instead of an automatic answer.
         reason: Why it is handed off (None when it is not).
+        opt_out_scope: For an opt-out, ``channel`` (the channel it came through) or ``all``.
         evidence: The rule phrase that decided a gated intent, or ``model``.
         body: The sender's own words (quoted thread, signature and disclaimer removed).
     """
@@ -105,6 +107,7 @@ class Reading:
     invoices: tuple[str, ...] = field(default_factory=tuple)
     handoff: bool = False
     reason: str | None = None
+    opt_out_scope: str | None = None
     evidence: str | None = None
     body: str = ""
 
@@ -219,6 +222,7 @@ def read_message(
         skip = [(a.start, a.end) for a in amounts] + [m.span() for m in entities.INVOICE_CODE.finditer(folded)]
         promised = entities.promised_date(body, ref, country=country, language=language, skip=skip)
     first = amounts[0] if amounts else None
+    scope = opt_out.scope if intent == "opt_out" and (opt_out := read_opt_out(body)) else None
     return Reading(
         intent=intent,
         confidence=float(confidence),
@@ -229,6 +233,7 @@ def read_message(
         invoices=tuple(invoices),
         handoff=handoff,
         reason=reason,
+        opt_out_scope=scope,
         evidence=evidence,
         body=body,
     )

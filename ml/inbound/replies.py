@@ -1,6 +1,10 @@
 """Recognise what a customer's reply means: a promise to pay (with date and amount), a dispute, a claim
 that the invoice is already paid, or just a reply. Spanish, English and Portuguese.
 
+Superseded by :mod:`ml.inbound.reader` (13 intents, rules then a trained classifier, regional
+entities), which the interactions builder and the opt-out reader use; this phrase-pattern reader is
+kept as the baseline ``bench/reply_reader.py`` measures the new one against.
+
 A business rule, so it lives here and not in the connectors. It is deliberately transparent (phrase
 patterns, not a model): a collector can read why a reply was classified as it was, and a wrong
 reading is fixed by editing a pattern list. Precedence: opt-out (read by ``ml.inbound.optouts``,
