@@ -34,6 +34,7 @@ from __future__ import annotations
 
 import contextlib
 import csv
+import itertools
 import logging
 import re
 from collections.abc import Iterator
@@ -188,22 +189,20 @@ class ObservedState:
             return pd.DataFrame(columns=list(frames.ACCOUNT_COLUMNS) + ["segment", "risk_score"])
         x = x.assign(dpd=[(as_of - dd).days for dd in x["due"]]).sort_values(["customer_id", "due", "invoice_id"])
         rows = []
-        for cid, g in x.groupby("customer_id", sort=True):
+        names = ["customer_id", "currency", "invoice_id", "number", "due", "amount", "dpd"]
+        cols = zip(*(x[c] for c in names), strict=True)
+        # one pass over the sorted rows (a pandas groupby iteration per customer was a fifth of the loop's time)
+        for cid, group in itertools.groupby(cols, key=lambda r: r[0]):
+            g = list(group)
             invs = [
-                {
-                    "invoice_id": i,
-                    "number": n,
-                    "due_date": dd,
-                    "amount_open": a,
-                    "days_past_due": int(p),
-                }
-                for i, n, dd, a, p in zip(g["invoice_id"], g["number"], g["due"], g["amount"], g["dpd"], strict=True)
+                {"invoice_id": i, "number": n, "due_date": dd, "amount_open": a, "days_past_due": int(p)}
+                for _, _, i, n, dd, a, p in g
             ]
             over = [i for i in invs if i["days_past_due"] > 0]
             rows.append(
                 {
                     "customer_id": cid,
-                    "currency": g["currency"].iloc[0],
+                    "currency": g[0][1],
                     "overdue_amount": sum((i["amount_open"] for i in over), Decimal(0)),
                     "n_overdue_invoices": len(over),
                     "max_days_past_due": max((i["days_past_due"] for i in over), default=0),
