@@ -85,7 +85,8 @@ class Reading:
 
     Attributes:
         intent: One of :data:`INTENTS`.
-        confidence: 0-1; a rule's decision is 1.0, otherwise the classifier's probability of the intent.
+        confidence: 0-1; a rule's decision is 1.0, otherwise the classifier's probability of the intent
+            (for a message handed off as ``unclear``, of its best guess, named in ``reason``).
         language: ``es``/``en``/``pt`` (the caller's when given, else detected; None without words).
         promised_date: The date promised (``promise_to_pay`` only).
         amount: The first amount of money written (any intent), as Decimal.
@@ -184,14 +185,14 @@ def read_message(
         return Reading("unclear", 1.0, language, handoff=True, reason="no text", evidence="empty", body=body)
 
     hit = rules.gated_intent(body, folded)
-    scorer = _scorer(model)
-    probs = dict(zip(scorer.classes_, scorer.proba(intent_model.features_text(body)), strict=True))
     if hit:
         intent, confidence, evidence, reason = hit.intent, 1.0, hit.matched, HANDOFF_REASONS.get(hit.intent)
     elif _unreadable(body):
-        intent, confidence, evidence = "unclear", 1.0, "unreadable"
+        intent, confidence, evidence, language = "unclear", 1.0, "unreadable", lang if lang in LANGUAGES else None
         reason = "not readable text in es/en/pt (binary, control characters or another script)"
     else:
+        scorer = _scorer(model)
+        probs = dict(zip(scorer.classes_, scorer.proba(intent_model.features_text(body)), strict=True))
         top = max(probs, key=probs.__getitem__)
         gated_mass = sum(probs.get(g, 0.0) for g in GATED)
         intent, confidence, evidence, reason = str(top), float(probs[top]), "model", HANDOFF_REASONS.get(str(top))
