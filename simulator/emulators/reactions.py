@@ -190,6 +190,40 @@ class ReactionDriver:
             m._policy[n_policy] = (d.t, table)
         return self._queue_replies(frame, table, before_optouts)
 
+    def spontaneous_disputes(self, language: dict[str, str] | None = None) -> list[Inbound]:
+        """Queue a WhatsApp message for each dispute the world's timeline opens today (not caused by a contact).
+
+        Call right after :meth:`open_day`. Only contacts with a mobile phone write (the others would
+        e-mail, which reaches the CRM). ``language`` maps customer ids to their language (default es).
+        """
+        if self._day is None:
+            raise RuntimeError("no day is open: open_day() first")
+        m, t = self.market, self._day.t
+        inv = m.inv
+        idx = np.flatnonzero(inv["disputed"] & (inv["d_open"] == t))
+        cust_i = np.unique(inv["cust"][idx])
+        contact = m.cont["debtor_idx"][cust_i]
+        mobile = m.cont["has_phone"][contact] & m.cont["mobile"][contact]
+        cust_i, contact = cust_i[mobile], contact[mobile]
+        first = {}
+        for i in idx:
+            first.setdefault(int(inv["cust"][i]), int(inv["d_open_sec"][i]))
+        u_text = S.keyed_uniform(self.seed, _U_TEXT, cust_i, t, 99)
+        rows = pd.DataFrame(
+            {
+                "customer_id": m._v_all.cust(cust_i).to_numpy(zero_copy_only=False),
+                "contact_id": W._ids("CT", contact + 1, 7).to_numpy(zero_copy_only=False),
+            }
+        )
+        rows["language"] = rows["customer_id"].map(language or {}).fillna("es")
+        queued = [
+            self._inbound(rows, j, int(t) * 86400 + first[int(c)], "whatsapp", "dispute", u_text[j], None)
+            for j, c in enumerate(cust_i)
+        ]
+        for item in queued:
+            heapq.heappush(self._queue, item)
+        return queued
+
     def close_day(self) -> S.DayResult:
         """Finish the open day: its raw rows and counters (as ``Market.advance`` returns them)."""
         if self._day is None:

@@ -1,0 +1,1029 @@
+"""A week in production on this machine, on an accelerated clock (issue 18, DESIGN §9 "Live week").
+
+``flock /tmp/cobranza-heavy.lock python -m bench.live_week --profile M --days 5 [--json]``
+
+Everything is a real process or a real server, as in production:
+
+- a Prefect server (``prefect server start``, temporary ``PREFECT_HOME``) and one ``serve`` process
+  running the four deployments (daily run, dispatcher, inbound, bank sync: ``flows/*.py``) as real
+  flow runs, each in its own subprocess; the harness creates the runs with the clock as a parameter
+  (``now_utc``) as the simulated time advances;
+- the webhook receiver (``cobranza receiver``) as its own process;
+- the channel emulators (WhatsApp Cloud API, Twilio, HubSpot, an SMTP relay: ``simulator/emulators``)
+  configured as the providers (not dry run), posting delivery receipts and the debtors' replies to the
+  receiver;
+- the debtors: ``simulator.emulators.reactions.ReactionDriver`` over a stepped market
+  (``simulator.stepping``) reacts to what the emulators received (promises, disputes, paid claims,
+  replies, opt-outs, at the instants the reaction model draws) and books the day's payments, which
+  land as hourly intraday bank statement files for the bank sync (the bank sees a payment days
+  before the ERP records it); each night the ERP/CRM/bank extracts of the day land for the 06:00 run.
+
+The clock advances in ticks of ``--tick-minutes`` (5) simulated minutes. At each tick: the
+messages the emulators received since the last tick go to the debtors; the replies now due are
+posted to the emulators (which send the webhooks); on the hour the bank's intraday file lands; at
+06:00 company time (America/Mexico_City) on business days the daily run starts; at HH:05 the bank
+sync starts; the dispatcher and the inbound flow run when they have something to do (a task's
+window open, webhooks arrived) - idle ticks (a night without a window open) cost nothing. The clock
+waits for that tick's dispatcher and inbound runs, never for the daily run or the bank sync, so they
+overlap the daily run exactly as in production (each holds the warehouse lock; the dispatcher and
+inbound only the operational store's).
+
+Mid-week (``--kill-day``) the dispatcher's flow-run process is killed with SIGKILL while it sends,
+and then the webhook receiver, which is restarted 20 s later (the emulators retry their webhooks
+like real providers). At the end: every figure of DESIGN §9's live-week bar, counted from the
+operational store, the emulators' received-message logs, the spool and the Prefect API (see
+:func:`measure`). Latencies are production-equivalent: simulated minutes from the reply (or the
+payment's arrival in the bank report) to the start of the flow run that cancelled the contact, plus
+that run's real duration (on the accelerated clock a 1-minute run would otherwise count as an hour).
+
+Scratch data lives in ``--workdir`` (default ``/tmp/liveweek/<profile>-<time>``); every process the
+harness starts is stopped at the end, killed if it does not stop.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import logging
+import os
+import secrets
+import signal
+import socket
+import statistics
+import subprocess
+import sys
+import threading
+import time
+from collections import Counter
+from dataclasses import dataclass, field
+from datetime import UTC, date, datetime, timedelta
+from pathlib import Path
+from typing import Any
+from zoneinfo import ZoneInfo
+
+import pandas as pd
+import requests
+
+log = logging.getLogger("bench.live_week")
+
+ROOT = Path(__file__).resolve().parents[1]
+COMPANY_TZ = ZoneInfo("America/Mexico_City")
+DEPLOYMENTS = {
+    "daily": ("flows/daily.py:daily_collections", "daily_collections/live-daily"),
+    "dispatcher": ("flows/dispatcher.py:dispatcher", "dispatcher/live-dispatcher"),
+    "inbound": ("flows/inbound.py:inbound", "inbound/live-inbound"),
+    "bank_sync": ("flows/bank_sync.py:bank_sync", "bank_sync/live-bank-sync"),
+}
+FROM_NUMBER = "+15550001234"
+TERMINAL = ("COMPLETED", "FAILED", "CRASHED", "CANCELLED")
+
+
+def free_port() -> int:
+    """A free loopback port."""
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+# --- the clock ----------------------------------------------------------------------------------------
+
+
+class SimClock:
+    """The accelerated clock: the simulated instant, set by the harness tick by tick (thread-safe)."""
+
+    def __init__(self, start: datetime) -> None:
+        self._now = start
+        self._lock = threading.Lock()
+
+    def now(self) -> datetime:
+        """The simulated instant (UTC)."""
+        with self._lock:
+            return self._now
+
+    def unix(self) -> float:
+        """The simulated instant as Unix seconds (the emulators' clock)."""
+        return self.now().timestamp()
+
+    def set(self, at: datetime) -> None:
+        """Move the clock (never backwards)."""
+        with self._lock:
+            if at < self._now:
+                raise ValueError(f"the clock cannot go back from {self._now} to {at}")
+            self._now = at
+
+
+# --- processes ----------------------------------------------------------------------------------------
+
+
+@dataclass
+class Proc:
+    """A child process with its log file."""
+
+    name: str
+    popen: subprocess.Popen
+    log_path: Path
+
+    def stop(self, timeout: float = 20) -> None:
+        """SIGTERM, then SIGKILL after ``timeout``; children of the process group too."""
+        if self.popen.poll() is not None:
+            return
+        try:
+            os.killpg(self.popen.pid, signal.SIGTERM)
+        except ProcessLookupError:
+            return
+        try:
+            self.popen.wait(timeout)
+        except subprocess.TimeoutExpired:
+            os.killpg(self.popen.pid, signal.SIGKILL)
+            self.popen.wait(10)
+
+
+def start_proc(name: str, cmd: list[str], env: dict[str, str], logs: Path) -> Proc:
+    """Start ``cmd`` in its own process group, output to ``logs/<name>.log``."""
+    logs.mkdir(parents=True, exist_ok=True)
+    path = logs / f"{name}.log"
+    fh = path.open("ab")
+    popen = subprocess.Popen(cmd, stdout=fh, stderr=subprocess.STDOUT, env=env, cwd=ROOT, start_new_session=True)
+    return Proc(name, popen, path)
+
+
+def wait_http(url: str, timeout: float, proc: Proc | None = None) -> None:
+    """Wait until ``url`` answers 200."""
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        if proc is not None and proc.popen.poll() is not None:
+            raise RuntimeError(f"{proc.name} exited ({proc.popen.returncode}); see {proc.log_path}")
+        try:
+            if requests.get(url, timeout=2).status_code == 200:
+                return
+        except requests.RequestException:
+            pass
+        time.sleep(0.5)
+    raise TimeoutError(f"{url} did not answer within {timeout:.0f} s")
+
+
+def serve_main() -> None:
+    """``python -m bench.live_week --serve``: serve the four deployments without schedules (the harness runs them)."""
+    from prefect import serve
+
+    from flows.bank_sync import bank_sync
+    from flows.daily import daily_collections
+    from flows.dispatcher import dispatcher
+    from flows.inbound import inbound
+
+    flows = {"daily": daily_collections, "dispatcher": dispatcher, "inbound": inbound, "bank_sync": bank_sync}
+    deployments = []
+    for key, (entrypoint, name) in DEPLOYMENTS.items():
+        dep = flows[key].to_deployment(name=name.split("/")[1])
+        # A module entrypoint: a file entrypoint makes Prefect put flows/ first on sys.path in the run's
+        # process, where flows/dbt.py then shadows the dbt package ("'dbt' is not a package").
+        dep.entrypoint = entrypoint.replace("/", ".").replace(".py:", ":")
+        deployments.append(dep)
+    serve(*deployments, limit=6, print_starting_message=True)
+
+
+# --- the emulators --------------------------------------------------------------------------------------
+
+
+@dataclass
+class Emulators:
+    """The providers on 127.0.0.1, in this process (their message logs are what was received)."""
+
+    whatsapp: Any
+    twilio: Any
+    hubspot: Any
+    smtp: Any
+    urls: dict[str, str]
+    servers: list[Any] = field(default_factory=list)
+    controller: Any = None
+
+    def stop(self) -> None:
+        """Stop every server."""
+        for srv in self.servers:
+            srv.stop()
+        if self.controller is not None:
+            self.controller.stop()
+
+    def drain(self, timeout: float = 60) -> bool:
+        """Wait until the emulators posted every queued webhook."""
+        return self.whatsapp.pusher.drain(timeout) and self.twilio.pusher.drain(timeout)
+
+    def received(self) -> list[tuple[str, str]]:
+        """``(channel, task reference)`` of every message received so far, in arrival order per provider."""
+        out: list[tuple[str, str]] = []
+        with self.whatsapp.lock:
+            out += [("whatsapp", m["biz_opaque_callback_data"]) for m in self.whatsapp.messages]
+        with self.twilio.lock:
+            out += [("sms", " ".join(str(m["body"]).split()[-2:])) for m in self.twilio.messages.values()]
+        out += [("email", str(m["X-Cobranza-Task"])) for m in list(self.smtp.messages)]
+        for rec in list(self.hubspot.objects["tasks"].values()):
+            body = rec["properties"].get("hs_task_body") or ""
+            out.append(("call", body.rsplit("Ref: ", 1)[-1].strip()))
+        return out
+
+
+def start_emulators(crm_dir: Path, receiver_url: str, clock: SimClock) -> Emulators:
+    """WhatsApp, Twilio, HubSpot and SMTP emulators wired to the receiver at ``receiver_url``."""
+    from aiosmtpd.controller import Controller
+
+    from simulator.emulators.hubspot import HubSpotEmulator
+    from simulator.emulators.server import serve
+    from simulator.emulators.smtp import SmtpSink
+    from simulator.emulators.smtp import free_port as smtp_port
+    from simulator.emulators.twilio import TwilioEmulator
+    from simulator.emulators.whatsapp import WhatsAppEmulator
+
+    wa = WhatsAppEmulator(webhook_url=f"{receiver_url}/webhooks/whatsapp", read_rate=0.5, clock=clock.unix)
+    tw = TwilioEmulator(inbound_url=f"{receiver_url}/webhooks/twilio/inbound")
+    for pusher in (wa.pusher, tw.pusher):  # providers retry for hours: ride out a receiver restart
+        pusher.attempts, pusher.backoff_s = 40, 0.25
+    hs = HubSpotEmulator(crm_dir)
+    servers = [serve(wa.app), serve(tw.app), serve(hs.app)]
+    sink = SmtpSink()
+    controller = Controller(sink, hostname="127.0.0.1", port=smtp_port())
+    controller.start()
+    urls = {"whatsapp": servers[0].base_url, "twilio": servers[1].base_url, "hubspot": servers[2].base_url}
+    urls["smtp_port"] = str(controller.port)
+    return Emulators(wa, tw, hs, sink, urls, servers, controller)
+
+
+def channel_env(emu: Emulators, receiver_url: str, token_secret: str) -> dict[str, str]:
+    """Environment that selects the real senders and points them (and the receiver) at the emulators."""
+    wa, tw, hs = emu.whatsapp, emu.twilio, emu.hubspot
+    return {
+        "COBRANZA_CHANNELS__EMAIL": "smtp",
+        "COBRANZA_CHANNELS__WHATSAPP": "whatsapp_cloud",
+        "COBRANZA_CHANNELS__SMS": "twilio",
+        "COBRANZA_CHANNELS__CALL": "hubspot",
+        "COBRANZA_CHANNELS__INTERNAL": "hubspot",
+        "COBRANZA_WHATSAPP__BASE_URL": emu.urls["whatsapp"],
+        "COBRANZA_WHATSAPP__PHONE_NUMBER_ID": wa.phone_number_id,
+        "COBRANZA_WHATSAPP__TOKEN": wa.token,
+        "COBRANZA_WHATSAPP__APP_SECRET": wa.app_secret,
+        "COBRANZA_WHATSAPP__VERIFY_TOKEN": "live-week-verify",
+        "COBRANZA_TWILIO__BASE_URL": emu.urls["twilio"],
+        "COBRANZA_TWILIO__ACCOUNT_SID": tw.account_sid,
+        "COBRANZA_TWILIO__AUTH_TOKEN": tw.auth_token,
+        "COBRANZA_TWILIO__FROM_NUMBER": FROM_NUMBER,
+        "COBRANZA_TWILIO__STATUS_CALLBACK_URL": f"{receiver_url}/webhooks/twilio/status",
+        "COBRANZA_SMTP__HOST": "127.0.0.1",
+        "COBRANZA_SMTP__PORT": emu.urls["smtp_port"],
+        "COBRANZA_SMTP__STARTTLS": "False",
+        "COBRANZA_SMTP__FROM_ADDRESS": "cobranza@ar.example.com",
+        "COBRANZA_SMTP__REPLY_TO": "ar@ar.example.com",
+        "COBRANZA_SMTP__UNSUBSCRIBE_MAILTO": "unsubscribe@ar.example.com",
+        "COBRANZA_SMTP__UNSUBSCRIBE_URL": f"{receiver_url}/unsubscribe",
+        "COBRANZA_SMTP__UNSUBSCRIBE_KEY": token_secret,
+        "COBRANZA_HUBSPOT__BASE_URL": emu.urls["hubspot"],
+        "COBRANZA_HUBSPOT__ACCESS_TOKEN": hs.token,
+        "COBRANZA_HUBSPOT__INDEX_LAG_S": "0",
+        "COBRANZA_WEBHOOKS__TOKEN_SECRET": token_secret,
+    }
+
+
+# --- flow runs -------------------------------------------------------------------------------------------
+
+
+@dataclass
+class Run:
+    """A flow run the harness created."""
+
+    kind: str
+    id: Any
+    now_utc: datetime
+    wall_start: float
+    wall_end: float | None = None
+    state: str | None = None
+    message: str = ""
+
+
+class Runs:
+    """Creates deployment runs with the clock as a parameter and follows their states."""
+
+    def __init__(self) -> None:
+        from prefect.client.orchestration import get_client
+
+        self.client = get_client(sync_client=True)
+        self.client.__enter__()
+        self.ids = {k: self.client.read_deployment_by_name(v[1]).id for k, v in DEPLOYMENTS.items()}
+        self.runs: list[Run] = []
+
+    def start(self, kind: str, now_utc: datetime, **params: Any) -> Run:
+        """Create a run of deployment ``kind`` at ``now_utc``."""
+        fr = self.client.create_flow_run_from_deployment(
+            self.ids[kind], parameters={"now_utc": now_utc.isoformat(), **params}
+        )
+        run = Run(kind, fr.id, now_utc, time.monotonic())
+        self.runs.append(run)
+        return run
+
+    def poll(self, run: Run) -> bool:
+        """Refresh ``run``; True once it is final."""
+        if run.state in TERMINAL:
+            return True
+        fr = self.client.read_flow_run(run.id)
+        st = fr.state
+        if st is not None and st.type.value in TERMINAL:
+            run.state, run.message, run.wall_end = st.type.value, str(st.message or ""), time.monotonic()
+            return True
+        return False
+
+    def active(self, kind: str | None = None) -> list[Run]:
+        """Runs not final yet (of ``kind``)."""
+        return [r for r in self.runs if (kind is None or r.kind == kind) and not self.poll(r)]
+
+    def wait(self, runs: list[Run], timeout: float = 900) -> None:
+        """Wait until every run of ``runs`` is final."""
+        deadline = time.monotonic() + timeout
+        while any(not self.poll(r) for r in runs):
+            if time.monotonic() > deadline:
+                raise TimeoutError(
+                    f"flow runs still going after {timeout:.0f} s: {[r.kind for r in runs if r.state is None]}"
+                )
+            time.sleep(0.25)
+
+    def close(self) -> None:
+        """Close the API client."""
+        self.client.__exit__(None, None, None)
+
+
+# --- the harness ------------------------------------------------------------------------------------------
+
+
+@dataclass
+class Plan:
+    """What to run."""
+
+    profile: str = "M"
+    days: int = 5
+    seed: int = 42
+    tick_minutes: int = 5
+    first_day: date = date(2026, 11, 23)  # a Monday
+    kill_day: int | None = 3  # 1-based business day of the kill -9s (None: no kill)
+    daily_pace: float = 10.0  # simulated seconds per wall second while a daily run is going
+    probes: int = 20  # customers with a contact queued for later who promise to pay at 13:00 each day
+    probe_hour: int = 13  # company-local hour of the probes
+    start_hour: int = 0  # UTC hour of the first day the clock starts at (a test skips the quiet night)
+    hours_after: int = 7  # the clock stops this many hours into the day after the last business day
+    workdir: Path | None = None
+
+
+class Harness:
+    """Runs a :class:`Plan` (see the module docstring)."""
+
+    def __init__(self, plan: Plan) -> None:
+        self.plan = plan
+        stamp = datetime.now(UTC).strftime("%H%M%S")
+        self.work = Path(plan.workdir or f"/tmp/liveweek/{plan.profile}-{stamp}")
+        self.data = self.work / "data"
+        self.landing = self.data / "landing"
+        self.logs = self.work / "logs"
+        self.procs: list[Proc] = []
+        self.emu: Emulators | None = None
+        self.runs: Runs | None = None
+        self.tasks: dict[str, dict[str, Any]] = {}  # task id -> the outbox row (customer, channel, window, ...)
+        self.by_ref: dict[str, str] = {}  # provider reference -> task id
+        self.seen = 0
+        self.posted: list[dict[str, Any]] = []
+        self.bank_arrivals: list[dict[str, Any]] = []
+        self.kills: list[dict[str, Any]] = []
+        self.skipped_bank_syncs = 0
+        self.receiver: Proc | None = None
+        self.balances: dict[str, Any] = {}
+        self._seen_refs: set[tuple[str, str]] = set()
+        self._settled: set[str] = set()
+        self._refresh_after_daily = False
+
+    # --- set-up ---
+
+    def env(self) -> dict[str, str]:
+        """The environment of every child process."""
+        return dict(self._env)
+
+    def setup(self) -> None:
+        """World, Prefect server, emulators, receiver, serve process."""
+        from simulator.emulators.reactions import ReactionDriver
+        from simulator.stepping import open_market
+
+        p = self.plan
+        self.work.mkdir(parents=True, exist_ok=True)
+        self.clock = SimClock(datetime.combine(p.first_day, datetime.min.time(), tzinfo=UTC))
+        t0 = time.monotonic()
+        market = open_market(p.profile, seed=p.seed, as_of=p.first_day - timedelta(days=1), horizon_days=60)
+        market.write_sources(self.landing)
+        self.driver = ReactionDriver(market, seed=p.seed)
+        self._init_balances()
+        log.info("world %s opened and written in %.1f s", p.profile, time.monotonic() - t0)
+
+        self.prefect_port, self.receiver_port = free_port(), free_port()
+        self.receiver_url = f"http://127.0.0.1:{self.receiver_port}"
+        token_secret = secrets.token_urlsafe(32)
+        self.emu = start_emulators(self.landing, self.receiver_url, self.clock)
+        api = f"http://127.0.0.1:{self.prefect_port}/api"
+        self._env = {
+            **{k: v for k, v in os.environ.items() if not k.startswith(("PREFECT_", "COBRANZA_"))},
+            "PYTHONPATH": str(ROOT),
+            "PREFECT_HOME": str(self.work / "prefect"),
+            "PREFECT_API_URL": api,
+            "PREFECT_SERVER_ANALYTICS_ENABLED": "false",
+            "PREFECT_LOGGING_LEVEL": "WARNING",
+            "PREFECT_RUNNER_POLL_FREQUENCY": "1",
+            "PREFECT_SERVER_API_HOST": "127.0.0.1",
+            "PREFECT_SERVER_API_PORT": str(self.prefect_port),
+            "DO_NOT_TRACK": "1",
+            "DBT_SEND_ANONYMOUS_USAGE_STATS": "false",
+            "MLFLOW_DISABLE_TELEMETRY": "true",
+            "GX_ANALYTICS_ENABLED": "false",
+            "COBRANZA_DATA_DIR": str(self.data),
+            "COBRANZA_SIMULATOR__ENABLED": "false",
+            "COBRANZA_SIMULATOR__PROFILE": p.profile,
+            "COBRANZA_SIMULATOR__SEED": str(p.seed),
+            "COBRANZA_SOURCES__LANDING_DIR": str(self.landing),
+            "COBRANZA_WEBHOOKS__HOST": "127.0.0.1",
+            "COBRANZA_WEBHOOKS__PORT": str(self.receiver_port),
+            **channel_env(self.emu, self.receiver_url, token_secret),
+        }
+        os.environ.update({k: v for k, v in self._env.items() if k.startswith("PREFECT_")})
+        exe = str(Path(sys.executable).parent)
+        server = start_proc("prefect-server", [f"{exe}/prefect", "server", "start"], self.env(), self.logs)
+        self.procs.append(server)
+        wait_http(f"{api}/health", 120, server)
+        self.start_receiver()
+        serve = start_proc("serve", [sys.executable, "-m", "bench.live_week", "--serve"], self.env(), self.logs)
+        self.procs.append(serve)
+        self.serve = serve
+        deadline = time.monotonic() + 180
+        while True:
+            try:
+                self.runs = Runs()
+                break
+            except Exception:  # deployments not registered yet
+                if serve.popen.poll() is not None or time.monotonic() > deadline:
+                    raise RuntimeError(f"serve did not register the deployments; see {serve.log_path}") from None
+                time.sleep(1)
+        log.info("Prefect server, serve, receiver and emulators up")
+
+    def start_receiver(self) -> None:
+        """Start ``cobranza receiver`` and wait for /readyz."""
+        exe = str(Path(sys.executable).parent)
+        self.receiver = start_proc("receiver", [f"{exe}/cobranza", "receiver"], self.env(), self.logs)
+        self.procs.append(self.receiver)
+        wait_http(f"{self.receiver_url}/readyz", 60, self.receiver)
+
+    def _init_balances(self) -> None:
+        import pyarrow.compute as pc
+        import pyarrow.parquet as pq
+
+        from simulator.bank_formats import DEFAULT_OPENING_BALANCE
+
+        lines = pq.read_table(
+            self.landing / "bank" / "statement_lines.parquet", columns=["account_iban", "amount", "credit_debit"]
+        )
+        signed = pc.if_else(pc.equal(lines["credit_debit"], "CRDT"), lines["amount"], pc.negate(lines["amount"]))
+        import pyarrow as pa
+
+        sums = pa.table({"a": lines["account_iban"], "v": signed}).group_by("a").aggregate([("v", "sum")])
+        self.balances = {
+            a: DEFAULT_OPENING_BALANCE + v
+            for a, v in zip(sums["a"].to_pylist(), sums["v_sum"].to_pylist(), strict=True)
+        }
+
+    def stop(self) -> None:
+        """Stop every process and server the harness started (killed if they do not stop)."""
+        if self.runs is not None:
+            try:
+                self.runs.close()
+            except Exception:  # noqa: BLE001 - best effort at shutdown
+                pass
+        for proc in reversed(self.procs):
+            proc.stop()
+        if self.emu is not None:
+            self.emu.stop()
+
+    # --- the outbox, read under the ops lock ---
+
+    def ops(self):  # noqa: ANN201 - context manager
+        """The operational store, opened briefly under its lock like any flow."""
+        from connectors import ops_store
+
+        return ops_store.connect(
+            self.data / "ops.duckdb", lock_path=self.data / "locks" / "ops.lock", who="live_week harness", timeout_s=120
+        )
+
+    def refresh_tasks(self) -> None:
+        """Learn the tasks the daily runs enqueued (ids, customers, windows, provider references)."""
+        from connectors.channels.hubspot_tasks.sender import reference
+        from connectors.channels.twilio_sms.sender import marker
+
+        with self.ops() as con:
+            df = con.execute(
+                "select task_id, customer_id, contact_id, channel, action, decision_date, not_before, not_after,"
+                " invoice_ids, payload ->> 'language' as language, payload ->> 'phone' as phone"
+                " from outbox.contact_tasks"
+            ).df()
+        for row in df.to_dict("records"):
+            tid = row["task_id"]
+            if tid in self.tasks:
+                continue
+            row["not_before"] = pd.Timestamp(row["not_before"]).tz_localize("UTC")
+            row["not_after"] = pd.Timestamp(row["not_after"]).tz_localize("UTC")
+            row["invoice_ids"] = list(row["invoice_ids"])
+            self.tasks[tid] = row
+            for ref in (tid, marker(tid), reference(tid)):
+                self.by_ref[ref] = tid
+
+    # --- the tick ---
+
+    def collect_sent(self, now: datetime) -> None:
+        """Hand the messages the emulators received since the last tick to the debtors."""
+        got = self.emu.received()
+        if len(got) == self.seen:
+            return
+        rows, fresh = [], self._seen_refs
+        for channel, ref in got:
+            key = (channel, ref)
+            if key in fresh:
+                continue
+            fresh.add(key)
+            tid = self.by_ref.get(ref)
+            if tid is None:
+                self.refresh_tasks()
+                tid = self.by_ref.get(ref)
+            task = self.tasks.get(tid) if tid else None
+            if task is None or task["channel"] not in ("email", "whatsapp", "sms", "call"):
+                continue
+            rows.append(
+                {
+                    "customer_id": task["customer_id"],
+                    "contact_id": task["contact_id"],
+                    "channel": "call" if task["channel"] == "call" else task["channel"],
+                    "scheduled_at": now,
+                    "invoice_ids": task["invoice_ids"],
+                    "task_id": tid,
+                    "language": task["language"],
+                }
+            )
+        self.seen = len(got)
+        if rows:
+            self.driver.contacts_sent(pd.DataFrame(rows))
+
+    def post_replies(self, now: datetime) -> int:
+        """Post the replies due by ``now`` to the emulators (which send the webhooks)."""
+        n = 0
+        for item in self.driver.due(now):
+            task = self.tasks.get(item.task_id or "") or self._customer_task(item.customer_id)
+            phone = str(task.get("phone") or "")
+            digits = "".join(c for c in phone if c.isdigit())
+            ok = True
+            if item.channel == "whatsapp" and digits:
+                ctx = next(
+                    (
+                        m["id"]
+                        for m in reversed(self.emu.whatsapp.messages)
+                        if m["biz_opaque_callback_data"] == item.task_id
+                    ),
+                    None,
+                )
+                self.emu.whatsapp.inbound(digits, item.text, context_id=ctx)
+            elif item.channel == "sms" and phone:
+                self.emu.twilio.inbound(phone, FROM_NUMBER, item.text)
+            elif item.channel == "email" and item.kind == "opt_out":
+                ok = self._unsubscribe(item.task_id)
+            else:
+                ok = False
+            if ok:
+                n += 1
+                self.posted.append(
+                    {"customer_id": item.customer_id, "kind": item.kind, "channel": item.channel, "at": item.at}
+                )
+        return n
+
+    def _customer_task(self, customer_id: str) -> dict[str, Any]:
+        """The latest task of a customer (its phone is the one the product knows), or {}."""
+        if not hasattr(self, "_by_customer") or len(self._by_customer_n) != len(self.tasks):
+            self._by_customer = {t["customer_id"]: t for t in self.tasks.values() if t.get("phone")}
+            self._by_customer_n = dict.fromkeys(self.tasks)
+        return self._by_customer.get(customer_id, {})
+
+    def post_probes(self, now: datetime, n: int) -> int:
+        """Probe: ``n`` customers with a contact still queued for later today write a promise to pay now."""
+        from simulator.emulators.reactions import TEXTS
+
+        sent = {self.by_ref.get(ref) for _, ref in self._seen_refs}
+        ts = pd.Timestamp(now)
+        picked, customers = 0, set()
+        for tid, t in sorted(self.tasks.items()):
+            if picked >= n:
+                break
+            phone = str(t.get("phone") or "")
+            if tid in sent or t["customer_id"] in customers or not phone or t["channel"] not in ("whatsapp", "sms"):
+                continue
+            if not (ts + pd.Timedelta(hours=1) < t["not_before"] < ts + pd.Timedelta(hours=12)):
+                continue
+            lang = str(t.get("language") or "es")[:2]
+            text = TEXTS["promise"].get(lang, TEXTS["promise"]["es"])[0].format(date=(now + timedelta(days=5)).date())
+            if t["channel"] == "whatsapp":
+                self.emu.whatsapp.inbound("".join(c for c in phone if c.isdigit()), text)
+            else:
+                self.emu.twilio.inbound(phone, FROM_NUMBER, text)
+            customers.add(t["customer_id"])
+            self.posted.append(
+                {"customer_id": t["customer_id"], "kind": "probe_promise", "channel": t["channel"], "at": now}
+            )
+            picked += 1
+        return picked
+
+    def _unsubscribe(self, task_id: str | None) -> bool:
+        for msg in reversed(list(self.emu.smtp.messages)):
+            if msg["X-Cobranza-Task"] == task_id:
+                header = str(msg.get("List-Unsubscribe") or "")
+                url = next((u.strip("<> ") for u in header.split(",") if u.strip().startswith("<http")), None)
+                if url:
+                    try:
+                        r = requests.post(url, data="List-Unsubscribe=One-Click", timeout=10,
+                                          headers={"Content-Type": "application/x-www-form-urlencoded"})  # fmt: skip
+                        return r.status_code == 200
+                    except requests.RequestException:
+                        return False
+        return False
+
+    def land_bank_hour(self, now: datetime) -> int:
+        """The bank's intraday report of the last hour: one statement file per account."""
+        from simulator.bank_formats import write_daily_statements
+
+        lines = self._bank_today[(self._bank_today["arrives_at"] <= now) & ~self._bank_today["_landed"]]
+        if lines.empty:
+            return 0
+        self._bank_today.loc[lines.index, "_landed"] = True
+        out = self.landing / "bank" / "statements" / "intraday" / now.strftime("%Y%m%d") / now.strftime("%H%M")
+        cols = [c for c in lines.columns if c not in ("arrives_at", "_landed", "invoice_ids")]
+        write_daily_statements(lines[cols].reset_index(drop=True), out, opening_balances=self.balances)
+        for acc, grp in lines.groupby("account_iban"):
+            signed = sum((a if d == "CRDT" else -a) for a, d in zip(grp["amount"], grp["credit_debit"], strict=True))
+            self.balances[acc] = self.balances.get(acc, 0) + signed
+        for row in lines.to_dict("records"):
+            if row["credit_debit"] == "CRDT" and row["invoice_ids"]:
+                self.bank_arrivals.append({"at": row["arrives_at"], "landed": now, "invoice_ids": row["invoice_ids"]})
+        return len(lines)
+
+    def new_day(self) -> None:
+        """UTC midnight: close the day, land the night's extracts, open the next day."""
+        if self.driver.is_open:
+            self.driver.close_day()
+            self.driver.market.write_sources(self.landing)
+        self.driver.open_day()
+        langs = {t["customer_id"]: t["language"] for t in self.tasks.values() if t.get("language")}
+        self.driver.spontaneous_disputes(langs)
+        self._bank_today = self.driver.bank_lines()
+        self._bank_today["_landed"] = False
+
+    def refresh_settled(self) -> None:
+        """Tasks sent or dead-lettered (cancelled, expired): the dispatcher has nothing more to do for them."""
+        with self.ops() as con:
+            rows = con.execute(
+                "select task_id from outbox.task_events group by task_id"
+                " having arg_max(state, event_seq) in ('sent', 'dead')"
+            ).fetchall()
+        self._settled = {r[0] for r in rows}
+
+    def dispatcher_due(self, now: datetime, tick: timedelta, at_least: int = 1) -> bool:
+        """Whether ``at_least`` unsettled tasks have their window open at ``now`` (or opened during the last tick)."""
+        ts = pd.Timestamp(now)
+        n = 0
+        for tid, t in self.tasks.items():
+            if tid in self._settled:
+                continue
+            if t["not_before"] <= ts and t["not_after"] > ts - pd.Timedelta(tick):
+                n += 1
+                if n >= at_least:
+                    return True
+        return False
+
+    def business_day(self, day: date) -> bool:
+        """Company business day (Mon-Fri)."""
+        return day.weekday() < 5
+
+    def kill_dispatcher(self, now: datetime) -> dict[str, Any]:
+        """Start a dispatcher pass and SIGKILL its flow-run process once it has sent something."""
+        import psutil
+
+        for r in self.runs.active():
+            self.runs.wait([r], 1800)
+        before = len(self.emu.received())
+        run = self.runs.start("dispatcher", now)
+        deadline = time.monotonic() + 300
+        while time.monotonic() < deadline and len(self.emu.received()) < before + 5:
+            if self.runs.poll(run):
+                break
+            time.sleep(0.05)
+        children = [
+            c
+            for c in psutil.Process(self.serve.popen.pid).children(recursive=True)
+            if "resource_tracker" not in " ".join(c.cmdline())
+        ]
+        for child in children:
+            child.send_signal(signal.SIGKILL)
+        self.runs.wait([run], 120)
+        info = {"at": now.isoformat(), "kind": "dispatcher", "processes_killed": len(children),
+                "sent_before_kill": len(self.emu.received()) - before, "run_state": run.state}  # fmt: skip
+        log.info("kill -9 of the dispatcher: %s", info)
+        return info
+
+    def kill_receiver(self, now: datetime) -> dict[str, Any]:
+        """Restart the dispatcher; while its delivery receipts arrive, SIGKILL the receiver; restart it 20 s later.
+
+        Replies due meanwhile are posted while the receiver is down (the providers retry them).
+        """
+        before = len(self.emu.received())
+        restart = self.runs.start("dispatcher", now)
+        deadline = time.monotonic() + 120
+        while time.monotonic() < deadline and len(self.emu.received()) < before + 5 and not self.runs.poll(restart):
+            time.sleep(0.05)
+        os.killpg(self.receiver.popen.pid, signal.SIGKILL)
+        self.receiver.popen.wait(10)
+        self.procs.remove(self.receiver)
+        posted = self.post_replies(now + timedelta(minutes=self.plan.tick_minutes))
+        time.sleep(20)
+        self.start_receiver()
+        self.runs.wait([restart], 900)
+        info = {"at": now.isoformat(), "kind": "receiver", "down_s": 20, "replies_posted_while_down": posted,
+                "dispatcher_restart": restart.state}  # fmt: skip
+        log.info("kill -9 of the receiver, restarted: %s", info)
+        return info
+
+    def run(self) -> dict[str, Any]:
+        """Drive the week; return the figures."""
+        p = self.plan
+        wall0 = time.monotonic()
+        self.setup()
+        tick = timedelta(minutes=p.tick_minutes)
+        business = [
+            p.first_day + timedelta(days=i) for i in range(14) if (p.first_day + timedelta(days=i)).weekday() < 5
+        ]
+        business = business[: p.days]
+        end = datetime.combine(business[-1], datetime.min.time(), tzinfo=UTC) + timedelta(hours=24 + p.hours_after)
+        now = self.clock.now()
+        self.new_day()
+        now += timedelta(hours=p.start_hour)
+        last_inbound_posted = 0
+        killed = False
+        ticks = dispatcher_runs = inbound_runs = 0
+        tick_wall = time.monotonic()
+        while now < end:
+            self.clock.set(now)
+            if now.hour == 0 and now.minute == 0 and now.date() != self.driver.today:
+                for r in self.runs.active("daily"):
+                    self.runs.wait([r], 3600)
+                self.new_day()
+            local = now.astimezone(COMPANY_TZ)
+            if now.minute == 0:
+                self.land_bank_hour(now)
+            self.collect_sent(now)
+            posted = self.post_replies(now)
+            if p.probes and local.hour == p.probe_hour and local.minute == 0 and self.business_day(local.date()):
+                posted += self.post_probes(now, p.probes)
+            started: list[Run] = []
+            if local.hour == 6 and local.minute == 0 and self.business_day(local.date()):
+                self.runs.start("daily", now)
+                self._refresh_after_daily = True
+            if local.minute == 5 and 6 <= local.hour <= 18 and self.business_day(local.date()):
+                if self.runs.active("bank_sync"):
+                    self.skipped_bank_syncs += 1
+                else:
+                    self.runs.start("bank_sync", now)
+            if self._refresh_after_daily and not self.runs.active("daily"):
+                self.refresh_tasks()
+                self.refresh_settled()
+                self._refresh_after_daily = False
+            kill_now = (
+                not killed
+                and p.kill_day is not None
+                and now.date() == business[min(p.kill_day, len(business)) - 1]
+                and local.hour >= 9
+                and self.dispatcher_due(now, tick, at_least=20)
+            )
+            if kill_now:
+                killed = True
+                self.kills.append(self.kill_dispatcher(now))
+                self.kills.append(self.kill_receiver(now))
+            if self.dispatcher_due(now, tick) and not self.runs.active("dispatcher"):
+                started.append(self.runs.start("dispatcher", now))
+                dispatcher_runs += 1
+            if (posted or last_inbound_posted) and not self.runs.active("inbound"):
+                started.append(self.runs.start("inbound", now))
+                inbound_runs += 1
+            last_inbound_posted = posted
+            if started:
+                self.runs.wait(started, 900)
+                ticks += 1
+                self.refresh_settled()
+            if self.runs.active("daily"):  # the daily run takes real time: the clock slows down to it
+                time.sleep(max(0.0, tick_wall + tick.total_seconds() / p.daily_pace - time.monotonic()))
+            tick_wall = time.monotonic()
+            now += tick
+            if now.minute == 0 and now.hour % 6 == 0:
+                log.info(
+                    "clock %s: %d tasks known, %d messages at providers, %d replies posted, %d runs, wall %.0f s",
+                    now.isoformat(), len(self.tasks), self.seen, len(self.posted), len(self.runs.runs),
+                    time.monotonic() - wall0,
+                )  # fmt: skip
+        # the end of the week: everything settles, one last dispatcher and inbound pass
+        self.clock.set(now)
+        for r in self.runs.active():
+            self.runs.wait([r], 3600)
+        self.emu.drain(120)
+        self.collect_sent(now)
+        final = [self.runs.start("dispatcher", now), self.runs.start("inbound", now)]
+        self.runs.wait(final, 900)
+        self.emu.drain(120)
+        self.runs.wait([self.runs.start("inbound", now + tick)], 900)
+        figures = self.measure()
+        figures["wall_s"] = round(time.monotonic() - wall0, 1)
+        figures["active_ticks"] = ticks
+        figures["dispatcher_runs"], figures["inbound_runs"] = dispatcher_runs + 1, inbound_runs + 2
+        return figures
+
+    # --- the figures ---
+
+    def measure(self) -> dict[str, Any]:
+        """Every figure of the live-week bar (see the module docstring)."""
+        from bench.outbox_faults import deliveries, tally
+        from connectors.webhooks.spool import Spool
+
+        with self.ops() as con:
+            states = con.execute(
+                "with last as (select task_id, arg_max(state, event_seq) as state,"
+                " arg_max(detail, event_seq) as last_error, max(event_at) filter (where state = 'sent') as sent_at"
+                " from outbox.task_events group by task_id)"
+                " select t.task_id, t.customer_id, t.channel, t.decision_date, t.not_before, t.not_after,"
+                " t.invoice_ids, l.state, l.last_error, l.sent_at"
+                " from outbox.contact_tasks t join last l using (task_id)"
+            ).df()
+            cancels = con.execute(
+                "select t.customer_id, t.task_id, e.event_at, e.detail from outbox.task_events e"
+                " join outbox.contact_tasks t using (task_id)"
+                " where e.state = 'dead' and e.detail like 'cancelled before sending%'"
+            ).df()
+            landed = {r[0] for r in con.execute("select event_id from raw_channels.webhook_events").fetchall()}
+        spool_ids = set()
+        for event in Spool(self.data / "inbound").read():
+            spool_ids.add(event["event_id"])
+        seen = deliveries(self.emu, states)
+        end = pd.Timestamp(self.clock.now()).tz_convert("UTC").tz_localize(None)
+        not_due = states[(states["state"] == "pending") & (pd.to_datetime(states["not_before"]) > end)]
+        t = tally(states[~states["task_id"].isin(not_due["task_id"])], seen)
+        written = states[states["channel"].isin(["email", "whatsapp", "sms"])]
+        sent = written[written["state"] == "sent"]
+        nb = pd.to_datetime(sent["not_before"])
+        na = pd.to_datetime(sent["not_after"])
+        sa = pd.to_datetime(sent["sent_at"])
+        in_window = int(((sa >= nb) & (sa <= na)).sum())
+        dead = written[written["state"] == "dead"]
+        reasons = Counter(
+            str(x).split(":")[0] + (":" + str(x).split(":")[1][:40] if ":" in str(x) else "")
+            for x in dead["last_error"]
+        )
+        runs = self.runs.runs
+        by_state = Counter((r.kind, r.state) for r in runs)
+        failed = [r for r in runs if r.state != "COMPLETED"]
+        lock_errors = [r for r in failed if "lock" in r.message.lower()]
+        killed_ids = set()
+        for r in failed:
+            if r.kind == "dispatcher" and r.state == "CRASHED":
+                killed_ids.add(r.id)
+        figures = {
+            "profile": self.plan.profile,
+            "business_days": self.plan.days,
+            "tick_minutes": self.plan.tick_minutes,
+            "contacts_decided": int(len(states)),
+            "written_decided": int(len(written)),
+            "by_channel": states["channel"].value_counts().to_dict(),
+            "written_states": written["state"].value_counts().to_dict(),
+            "sent_in_window": in_window,
+            "sent_outside_window": int(len(sent) - in_window),
+            "dead_reasons": dict(reasons.most_common(12)),
+            "duplicates": t.duplicates,
+            "lost": t.lost,
+            "exactly_once": t.exactly_once,
+            "not_due_by_the_end": int(len(not_due)),
+            "outbox_vs_providers_problems": t.problems[:10],
+            "flow_runs": {f"{k}:{s}": n for (k, s), n in sorted(by_state.items(), key=str)},
+            "failed_runs": len(failed),
+            "failed_runs_not_killed": len([r for r in failed if r.id not in killed_ids]),
+            "failed_messages": [f"{r.kind} {r.now_utc:%a %H:%M} {r.state}: {r.message[:200]}" for r in failed][:10],
+            "lock_errors": len(lock_errors),
+            "skipped_bank_syncs_still_running": self.skipped_bank_syncs,
+            "replies_posted": dict(Counter(x["kind"] for x in self.posted)),
+            "webhook_events_landed": len(landed),
+            "spool_events_not_landed": len(spool_ids - landed) if spool_ids else None,
+            "webhooks_failed_at_providers": self.emu.whatsapp.pusher.failed + self.emu.twilio.pusher.failed,
+            "kills": self.kills,
+        }
+        figures.update(self.latencies(states, cancels))
+        figures["sent_in_window_share_of_written"] = round(in_window / max(1, len(written)), 4)
+        return figures
+
+    def latencies(self, states: pd.DataFrame, cancels: pd.DataFrame) -> dict[str, Any]:
+        """Production-equivalent minutes from a reply / a bank arrival to the cancellation of queued contacts."""
+        run_wall = {}
+        for r in self.runs.runs:
+            if r.wall_end is not None:
+                key = pd.Timestamp(r.now_utc).tz_convert("UTC").tz_localize(None)
+                run_wall[key] = min(run_wall.get(key, 1e9), r.wall_end - r.wall_start)
+        cancels = cancels.assign(event_at=pd.to_datetime(cancels["event_at"]))
+        sent_at = states.set_index("task_id")["sent_at"]
+        decided_at = {}
+        for d in states["decision_date"].unique():
+            local6 = datetime.combine(pd.Timestamp(d).date(), datetime.min.time()).replace(hour=6, tzinfo=COMPANY_TZ)
+            decided_at[d] = pd.Timestamp(local6.astimezone(UTC)).tz_localize(None)
+        tasks = states.assign(decided=states["decision_date"].map(decided_at))
+
+        def measure(events: list[tuple[pd.Timestamp, pd.DataFrame]]) -> dict[str, Any]:
+            mins, missed = [], 0
+            for at, candidates in events:
+                queued = candidates[(candidates["decided"] <= at)]
+                still = [pd.isna(sent_at.get(t)) or sent_at.get(t) > at for t in queued["task_id"]]
+                queued = queued[still]
+                queued = queued[pd.to_datetime(queued["not_after"]) > at]
+                if queued.empty:
+                    continue
+                c = cancels[cancels["task_id"].isin(queued["task_id"]) & (cancels["event_at"] >= at)]
+                if c.empty:
+                    missed += 1
+                    continue
+                first = c["event_at"].min()
+                mins.append((first - at).total_seconds() / 60 + run_wall.get(first, 0) / 60)
+            return {
+                "n": len(mins),
+                "median_min": round(statistics.median(mins), 1) if mins else None,
+                "p90_min": round(sorted(mins)[int(0.9 * (len(mins) - 1))], 1) if mins else None,
+                "queued_not_cancelled": missed,
+            }
+
+        def replies(kinds: tuple[str, ...]) -> list[tuple[pd.Timestamp, pd.DataFrame]]:
+            return [
+                (
+                    pd.Timestamp(x["at"]).tz_convert("UTC").tz_localize(None),
+                    tasks[tasks["customer_id"] == x["customer_id"]],
+                )
+                for x in self.posted
+                if x["kind"] in kinds
+            ]
+
+        bank = []
+        for x in self.bank_arrivals:
+            ids = set(x["invoice_ids"])
+            cand = tasks[[bool(ids & set(v)) for v in tasks["invoice_ids"]]]
+            if not cand.empty:
+                bank.append((pd.Timestamp(x["at"]).tz_convert("UTC").tz_localize(None), cand))
+        return {
+            "promise_or_dispute_to_cancel": measure(replies(("promise", "dispute", "probe_promise"))),
+            "of_which_natural_replies": measure(replies(("promise", "dispute"))),
+            "of_which_probes": measure(replies(("probe_promise",))),
+            "opt_out_to_cancel": measure(replies(("opt_out",))),
+            "bank_payment_to_cancel": measure(bank),
+        }
+
+
+def run(plan: Plan) -> dict[str, Any]:
+    """Run the harness; always stops what it started."""
+    h = Harness(plan)
+    try:
+        return h.run()
+    finally:
+        h.stop()
+
+
+def main(argv: list[str] | None = None) -> None:
+    """Command line (see the module docstring)."""
+    argv = sys.argv[1:] if argv is None else argv
+    if argv[:1] == ["--serve"]:
+        serve_main()
+        return
+    p = argparse.ArgumentParser(prog="python -m bench.live_week", description=__doc__.split("\n")[0])
+    p.add_argument("--profile", default="M", choices=["S", "M", "L"])
+    p.add_argument("--days", type=int, default=5, help="business days (Mon-Fri) to run")
+    p.add_argument("--seed", type=int, default=42)
+    p.add_argument("--tick-minutes", type=int, default=5)
+    p.add_argument("--kill-day", type=int, default=3, help="business day of the kill -9s (0: none)")
+    p.add_argument("--daily-pace", type=float, default=10.0, help="simulated s per wall s during a daily run")
+    p.add_argument("--probes", type=int, default=20, help="probe promises a day (customers with a queued contact)")
+    p.add_argument("--workdir", type=Path)
+    p.add_argument("--json", action="store_true")
+    args = p.parse_args(argv)
+    logging.basicConfig(level=logging.INFO, format="%(asctime)s %(name)s %(message)s")
+
+    def stop(signum: int, _frame: Any) -> None:
+        raise SystemExit(f"stopped by signal {signum}")  # the harness's finally stops every child
+
+    signal.signal(signal.SIGTERM, stop)
+    for noisy in ("mail.log", "httpx", "prefect", "simulator", "connectors", "uvicorn"):
+        logging.getLogger(noisy).setLevel(logging.WARNING)
+    plan = Plan(args.profile, args.days, args.seed, args.tick_minutes, kill_day=args.kill_day or None,
+                daily_pace=args.daily_pace, probes=args.probes, workdir=args.workdir)  # fmt: skip
+    figures = run(plan)
+    print(json.dumps(figures, indent=2, default=str))  # noqa: T201 - a bench prints its figures
+
+
+if __name__ == "__main__":
+    main()
