@@ -58,9 +58,10 @@ def test_prefect_yaml_declares_the_six_scheduled_deployments():
 
 
 def test_prefect_yaml_intervals_are_the_settings_defaults():
-    """`cobranza serve` takes the dispatcher/inbound intervals from the settings: by default they agree."""
-    from cobranza.settings import ServiceSettings
+    """`cobranza serve` takes the zone and the dispatcher/inbound intervals from the settings: by default they agree."""
+    from cobranza.settings import CompanySettings, ServiceSettings
 
+    assert TIMEZONE == CompanySettings().timezone  # prefect.yaml's zone is the company's default zone
     deployments = {d["name"]: d for d in load_prefect_yaml()["deployments"]}
     service = ServiceSettings()
     assert deployments["dispatcher"]["schedules"][0]["interval"] == 60 * service.dispatch_interval_minutes
