@@ -43,6 +43,7 @@ from typing import TYPE_CHECKING, Any
 
 import duckdb
 import pandas as pd
+import pyarrow as pa
 
 from cobranza.logmask import mask, mask_contact
 from expectations import quarantine
@@ -79,6 +80,11 @@ RESULT_FORMAT: dict[str, Any] = {
 SAMPLE_SIZE = 3
 #: Default largest share of a raw table's rows a critical check may quarantine before it is systemic.
 MAX_BAD_FRACTION = 0.05
+#: An incremental gate judges the share of bad rows against at least this many rows: a few bad
+#: records in a small day's batch are quarantined, not taken for a systemic failure.
+MIN_SHARE_ROWS = 1000
+#: Per raw table, the newest ``_loaded_at`` whose rows passed the raw gate (``incremental=True``).
+MARKS_TABLE = "_cobranza.raw_gate_marks"
 EXCLUDED_TABLE = "quarantine.raw_excluded"
 REPO_ROOT = Path(__file__).resolve().parents[1]
 DATASOURCE = "cobranza_warehouse"
@@ -337,6 +343,7 @@ def run_checkpoint(
     *,
     as_of: date | None = None,
     build_docs: bool = False,
+    incremental: bool = False,
 ) -> GateResult:
     """Validate the checkpoint's tables and return the verdict.
 
@@ -351,6 +358,12 @@ def run_checkpoint(
             repository. ``None`` validates in memory and keeps nothing but the quarantine rows.
         as_of: Business date for the date bounds (an event may not lie after it); default today (UTC).
         build_docs: Build GX Data Docs under ``gx_root`` (requires ``gx_root``).
+        incremental: Raw suites validate only the rows landed since the last validation of their
+            table that passed (``_loaded_at`` after the table's mark in :data:`MARKS_TABLE`), and
+            replace the exclusions of those records only; a table with nothing new is not read.
+            The share of bad rows that makes a failure systemic is then of the rows validated, at
+            least :data:`MIN_SHARE_ROWS`. Without a mark the whole table is validated. Mart suites
+            always validate whole tables.
 
     Returns:
         The :class:`GateResult`; call ``raise_if_failed()`` to stop on critical failures.
@@ -378,11 +391,22 @@ def run_checkpoint(
                 continue
             gate.results[spec.name] = _missing_table(spec)
             continue
-        suite_result, quarantine_rows = _validate(context, con, spec, gate.as_of, run_id, checked_at)
+        since, through = _validation_window(con, spec, incremental)
+        if since is not None and (through is None or through <= since):
+            logger.info(
+                "gate %s: nothing landed in %s since %s, suite %s not re-run", name, spec.table, since, spec.name
+            )
+            gate.results[spec.name] = SuiteResult(suite=spec.name, table=spec.table, row_count=0, failures=[])
+            continue
+        suite_result, quarantine_rows, keys = _validate(
+            context, con, spec, gate.as_of, run_id, checked_at, since=since, through=through
+        )
         if spec.is_raw and not quarantine_rows.empty:
             suite_result.quarantined = quarantine.append(con, quarantine_rows)
         if spec.is_raw:
-            _replace_excluded(con, spec.table, quarantine_rows)
+            _replace_excluded(con, spec.table, quarantine_rows, only_keys=keys if since is not None else None)
+            if through is not None and not any(f.severity == "critical" for f in suite_result.failures):
+                _set_mark(con, spec.table, through)
         gate.results[spec.name] = suite_result
 
     if build_docs:
@@ -434,8 +458,14 @@ def _validate(
     as_of: date,
     run_id: Any,
     checked_at: datetime,
-) -> tuple[SuiteResult, pd.DataFrame]:
-    """Run one suite on its table; return the result and the quarantine rows it produced."""
+    *,
+    since: datetime | None = None,
+    through: datetime | None = None,
+) -> tuple[SuiteResult, pd.DataFrame, pd.Series | None]:
+    """Run one suite on its table (the rows landed in ``(since, through]`` when ``since`` is set).
+
+    Returns the result, the quarantine rows it produced and the record keys it validated (raw suites).
+    """
     from expectations._gx import gx
 
     expectations = spec.build(as_of)
@@ -447,7 +477,12 @@ def _validate(
     columns = _referenced_columns(expectations, spec.key)
     if spec.is_raw and "customer_id" not in columns:
         columns.append("customer_id")  # kept with an excluded record: whom it concerns
-    frame = _read_table(con, spec.table, columns, _derived_sql(con, spec))
+    window = None
+    if since is not None:  # incremental: the rows landed after the mark, up to what the mark will become
+        window = f"t._loaded_at > '{since.isoformat(sep=' ')}'"
+        if through is not None:
+            window += f" and t._loaded_at <= '{through.isoformat(sep=' ')}'"
+    frame = _read_table(con, spec.table, columns, _derived_sql(con, spec), where=window)
     gx_result = validation.run(batch_parameters={"dataframe": frame}, result_format=RESULT_FORMAT, run_id=run_id)
 
     failures: list[Failure] = []
@@ -462,7 +497,7 @@ def _validate(
             and failure.severity == "critical"
             and rows is not None
             and failure.unexpected_count
-            and failure.unexpected_count <= spec.max_bad_fraction * max(len(frame), 1)
+            and failure.unexpected_count <= spec.max_bad_fraction * max(len(frame), MIN_SHARE_ROWS if since else 1)
         ):
             # A few identified bad records: quarantine them (left out downstream), the run goes on.
             failure = Failure(**{**failure.__dict__, "severity": "record"})
@@ -475,7 +510,7 @@ def _validate(
         suite=spec.name, table=spec.table, row_count=len(frame), failures=failures, validation=gx_result
     )
     rows = pd.concat(quarantine_rows, ignore_index=True) if quarantine_rows else pd.DataFrame()
-    return result, rows
+    return result, rows, (_record_keys(frame, key) if spec.is_raw and key else None)
 
 
 def _batch_definition(context: AbstractDataContext, table: str) -> Any:
@@ -527,7 +562,11 @@ def _derived_sql(con: duckdb.DuckDBPyConnection, spec: SuiteSpec) -> dict[str, s
 
 
 def _read_table(
-    con: duckdb.DuckDBPyConnection, table: str, columns: Sequence[str], derived: dict[str, str] | None = None
+    con: duckdb.DuckDBPyConnection,
+    table: str,
+    columns: Sequence[str],
+    derived: dict[str, str] | None = None,
+    where: str | None = None,
 ) -> pd.DataFrame:
     """Read the existing ``columns`` of ``table`` (and ``derived`` SQL columns) into pandas, fresh RangeIndex.
 
@@ -537,9 +576,10 @@ def _read_table(
     derived = derived or {}
     relation = con.table(table)
     present = [c for c in columns if c in relation.columns]
-    if derived:
+    if derived or where:
         items = [f'"{c}"' for c in present] + [f'({expr}) as "{name}"' for name, expr in derived.items()]
-        return con.sql(f"select {', '.join(items)} from {table} as t").df().reset_index(drop=True)
+        sql = f"select {', '.join(items) or '*'} from {table} as t" + (f" where {where}" if where else "")
+        return con.sql(sql).df().reset_index(drop=True)
     frame = relation.select(*(duckdb.ColumnExpression(c) for c in present)).df() if present else relation.df()
     return frame.reset_index(drop=True)
 
@@ -557,14 +597,30 @@ def ensure_excluded_table(con: duckdb.DuckDBPyConnection) -> None:
     )
 
 
-def _replace_excluded(con: duckdb.DuckDBPyConnection, table: str, rows: pd.DataFrame) -> None:
+def _replace_excluded(
+    con: duckdb.DuckDBPyConnection, table: str, rows: pd.DataFrame, only_keys: pd.Series | None = None
+) -> None:
     """Make ``quarantine.raw_excluded`` hold exactly this run's quarantined records of ``table``.
 
     The dbt staging models leave these records out; a record fixed at the source passes the next
     gate run and is back. One row per record: the first reason is kept, with the customer concerned.
+    With ``only_keys`` (an incremental gate: the records it validated) only those records'
+    exclusions are replaced; the others' stand.
     """
     ensure_excluded_table(con)
-    con.execute(f"delete from {EXCLUDED_TABLE} where table_name = ?", [table])
+    if only_keys is None:
+        con.execute(f"delete from {EXCLUDED_TABLE} where table_name = ?", [table])
+    else:
+        keys = pa.table({"record_key": pa.array(only_keys.dropna().astype(str).unique(), type=pa.string())})
+        con.register("_cobranza_validated_keys", keys)
+        try:
+            con.execute(
+                f"delete from {EXCLUDED_TABLE} where table_name = ? "
+                "and record_key in (select record_key from _cobranza_validated_keys)",
+                [table],
+            )
+        finally:
+            con.unregister("_cobranza_validated_keys")
     if rows.empty or "severity" not in rows:
         return
     excluded = rows[(rows["severity"] == "record") & rows["record_key"].notna()]
@@ -577,6 +633,43 @@ def _replace_excluded(con: duckdb.DuckDBPyConnection, table: str, rows: pd.DataF
         con.execute(f"insert into {EXCLUDED_TABLE} select * from _cobranza_excluded_rows")
     finally:
         con.unregister("_cobranza_excluded_rows")
+
+
+def _validation_window(
+    con: duckdb.DuckDBPyConnection, spec: SuiteSpec, incremental: bool
+) -> tuple[datetime | None, datetime | None]:
+    """``(since, through)`` of the rows a raw suite validates: ``since`` None = the whole table.
+
+    ``through`` is the table's newest ``_loaded_at`` now (the mark set when the suite passes).
+    """
+    if not spec.is_raw or "_loaded_at" not in con.table(spec.table).columns:
+        return None, None
+    through = con.execute(f"select max(_loaded_at) from {spec.table}").fetchall()[0][0]
+    if not incremental:
+        return None, through
+    _ensure_marks(con)
+    mark = con.execute(f"select validated_through from {MARKS_TABLE} where table_name = ?", [spec.table]).fetchall()
+    return (mark[0][0] if mark else None), through
+
+
+def _ensure_marks(con: duckdb.DuckDBPyConnection) -> None:
+    con.execute("create schema if not exists _cobranza")
+    con.execute(
+        f"create table if not exists {MARKS_TABLE} (table_name varchar primary key, validated_through timestamp)"
+    )
+
+
+def _set_mark(con: duckdb.DuckDBPyConnection, table: str, through: datetime) -> None:
+    """Record that ``table``'s rows landed up to ``through`` passed the raw gate."""
+    _ensure_marks(con)
+    con.execute(f"insert or replace into {MARKS_TABLE} values (?, ?)", [table, through])
+
+
+def _record_keys(frame: pd.DataFrame, key: list[str]) -> pd.Series:
+    """Each row's record key as the quarantine writes it (``a|b`` for a compound key)."""
+    if len(key) > 1:
+        return frame[key].astype(str).agg("|".join, axis=1)
+    return frame[key[0]].astype(str)
 
 
 def _interpret(

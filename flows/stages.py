@@ -80,8 +80,12 @@ def ingest(ctx: RunContext, streams: list[str] | None = None) -> list[dict[str, 
     return result.as_records()
 
 
-def gate(ctx: RunContext, checkpoint: str) -> dict[str, Any]:
-    """Run a GX checkpoint; a critical failure raises and stops the run before any contact."""
+def gate(ctx: RunContext, checkpoint: str, full_refresh: bool = False) -> dict[str, Any]:
+    """Run a GX checkpoint; a critical failure raises and stops the run before any contact.
+
+    The raw checkpoint validates the rows landed since its last pass (``incremental``, issue 19);
+    ``full_refresh`` re-validates whole tables.
+    """
     from connectors import warehouse
     from expectations import run_checkpoint
 
@@ -92,6 +96,7 @@ def gate(ctx: RunContext, checkpoint: str) -> dict[str, Any]:
             gx_root=ctx.settings.resolve(ctx.settings.quality.gx_root),
             as_of=ctx.as_of,
             build_docs=True,
+            incremental=checkpoint == "raw" and not full_refresh,
         )
     log = run_logger()
     for w in result.warnings:
@@ -105,11 +110,14 @@ def gate(ctx: RunContext, checkpoint: str) -> dict[str, Any]:
     }
 
 
-def build(ctx: RunContext, models: str | None = None) -> dict[str, int]:
-    """``dbt build`` the warehouse (models and their tests) as of the run date; ``models``: a dbt selector."""
+def build(ctx: RunContext, models: str | None = None, full_refresh: bool = False) -> dict[str, int]:
+    """``dbt build`` the warehouse (models and their tests) as of the run date; ``models``: a dbt selector.
+
+    ``full_refresh`` rebuilds incremental models from the whole history (``dbt build --full-refresh``).
+    """
     from flows.dbt import run_dbt
 
-    command = ["build", *(["--select", models] if models else [])]
+    command = ["build", *(["--select", models] if models else []), *(["--full-refresh"] if full_refresh else [])]
     counts = run_dbt(
         command,
         duckdb_path=ctx.warehouse,
