@@ -175,6 +175,7 @@ def simulate(
     from datetime import UTC, datetime
 
     from cobranza.settings import load_settings
+    from flows.context import business_date
     from simulator import simulate as run_simulation
 
     settings = load_settings()
@@ -183,7 +184,7 @@ def simulate(
             out,
             profile=_profile(profile) or "S",
             seed=seed,
-            as_of=_date(as_of) or datetime.now(UTC).date(),
+            as_of=_date(as_of) or business_date(settings, datetime.now(UTC)),  # today on the company's clock
             start_date=settings.simulator.start_date,
         )
     except ValueError as exc:
