@@ -146,8 +146,20 @@ def test_liveness_and_readiness(receiver):
 
 
 def test_not_ready_without_the_secret_of_a_configured_channel(tmp_path):
-    r = start_receiver(tmp_path, COBRANZA_WHATSAPP__APP_SECRET="")
+    # (this one also trusts no proxy on loopback: its X-Forwarded-For must be ignored)
+    r = start_receiver(tmp_path, COBRANZA_WHATSAPP__APP_SECRET="", COBRANZA_WEBHOOKS__FORWARDED_ALLOW_IPS="10.9.9.9")
     try:
+        spoofed = requests.post(
+            f"{r.url}/webhooks/twilio/status",
+            data="MessageSid=SM1",
+            headers={"X-Forwarded-For": "54.172.60.1"},
+            timeout=5,
+        )
+        assert spoofed.status_code == 403  # unsigned
+        time.sleep(0.2)
+        (line,) = [x for x in r.log_lines() if x.get("path") == "/webhooks/twilio/status"]
+        assert line["client"] == "127.0.0.1"  # the header of an untrusted peer is not believed
+
         ready = requests.get(f"{r.url}/readyz", timeout=5)
         assert ready.status_code == 503
         assert ready.json()["checks"]["whatsapp"].startswith("missing: set COBRANZA_WHATSAPP__APP_SECRET")
