@@ -153,11 +153,14 @@ def main(argv: list[str] | None = None) -> dict[str, Any]:
         result = json.loads(args.markdown.read_text())
         print(markdown(result))  # noqa: T201 - a bench prints its result
         return result
-    runs = [run_one(pr, s, args.rate, args.days, args.work) for pr in args.profiles for s in args.seeds]
+    runs: list[dict[str, Any]] = []
     result = {"as_of": AS_OF.isoformat(), "runs": runs}
+    for pr in args.profiles:
+        for seed in args.seeds:
+            runs.append(run_one(pr, seed, args.rate, args.days, args.work))
+            if args.out:  # after each run: a long bench keeps what it measured
+                args.out.write_text(json.dumps(result, default=str, indent=1) + "\n")
     text = json.dumps(result, default=str, indent=1)
-    if args.out:
-        args.out.write_text(text + "\n")
     print(text)  # noqa: T201 - a bench prints its result
     return result
 
