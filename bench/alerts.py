@@ -66,7 +66,10 @@ def run_one(profile: str, seed: int, rate: float, days: int, work: Path) -> dict
         return time.perf_counter() - t0
 
     timings["dbt_upstream_and_signals_s"] = dbt("+mart_alert_signals +int_alert_payment_behaviour")
-    timings["dbt_alert_models_s"] = dbt(SIGNAL_MODELS)
+    timings["dbt_alert_models_wall_s"] = dbt(SIGNAL_MODELS)
+    # the nodes' own time (models, tests, unit tests), without dbt's start-up the daily build pays once
+    results = json.loads((ctx.dbt_dir / "target" / "run_results.json").read_text())["results"]
+    timings["dbt_alert_models_s"] = sum(float(r.get("execution_time") or 0) for r in results)
 
     with warehouse.connect(ctx.warehouse) as con:
         signals = con.sql("select * from marts.mart_alert_signals").to_arrow_table().to_pandas()
