@@ -29,6 +29,7 @@ SIGNAL_TYPE: dict[str, str] = {
     "duplicate_payment": "duplicate_payment",
     "payment_reversed": "reversal",
     "credit_note_burst": "credit_note_burst",
+    "cancelled_after_payment": "credit_note_burst",
     "exposure_over_limit": "exposure",
     "suspense": "suspense",
     "stopped_paying": "stops_paying",

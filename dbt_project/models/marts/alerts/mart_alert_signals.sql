@@ -16,6 +16,8 @@ with signals as (
     union all
     select * from {{ ref('int_alert_signals_credit_note_burst') }}
     union all
+    select * from {{ ref('int_alert_signals_cancelled_after_payment') }}
+    union all
     select * from {{ ref('int_alert_signals_exposure') }}
     union all
     select * from {{ ref('int_alert_signals_suspense') }}
