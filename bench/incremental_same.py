@@ -55,6 +55,7 @@ def run_side(profile: str, data_dir: str, days: list[date], full_refresh: bool) 
     for i, day in enumerate(days):
         started = time.perf_counter()
         ctx = stages.make_context(settings, day)
+        stages.replicate(ctx)
         stages.simulate(ctx)
         stages.ingest(ctx)
         stages.gate(ctx, "raw", full_refresh=full_refresh)
@@ -63,7 +64,9 @@ def run_side(profile: str, data_dir: str, days: list[date], full_refresh: bool) 
         stages.train(ctx, force=i == 0)
         stages.score(ctx)
         stages.decide(ctx)
+        stages.refresh_serving(ctx)
         stages.dispatch(ctx)
+        stages.replicate(ctx)
         seconds.append(round(time.perf_counter() - started, 1))
     return {"seconds_per_day": seconds}
 

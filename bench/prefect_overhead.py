@@ -51,16 +51,32 @@ def prepare(profile: str, data_dir: Path) -> None:
     stages.train(ctx, force=True)
     stages.score(ctx)
     stages.decide(ctx)
+    stages.refresh_serving(ctx)
     stages.dispatch(ctx)
+    stages.replicate(ctx)
+    stages.publish(ctx)
+
+
+def _dispatcher_pass(stages: Any, ctx: Any) -> dict[str, int]:
+    """The flow's dispatch step as plain calls: serving refresh, feedback, stale tasks, send, heartbeat."""
+    from datetime import UTC, datetime
+
+    started = datetime.now(UTC)
+    stages.refresh_serving(ctx)
+    total = stages.merge_dispatch(stages.land_feedback(ctx), stages.cancel_stale(ctx), stages.send(ctx))
+    stages.record_pass(ctx, "dispatcher", started, total)
+    return total
 
 
 def plain_day(profile: str, data_dir: str) -> dict[str, float]:
-    """The flow's stages for the next day, called as plain functions in the flow's order."""
+    """The flow's stages for the next day, called as plain functions in the flow's order (no warehouse lock)."""
     from flows import stages
 
     started = time.perf_counter()
     ctx = stages.make_context(_settings(profile, Path(data_dir)), NEXT_DAY)
+    stages.land_feedback(ctx)
     out = {
+        "replicate": stages.replicate(ctx),
         "simulate": stages.simulate(ctx),
         "ingest": stages.ingest(ctx),
         "gate_raw": stages.gate(ctx, "raw"),
@@ -69,9 +85,11 @@ def plain_day(profile: str, data_dir: str) -> dict[str, float]:
         "train": stages.train(ctx),
         "score": stages.score(ctx),
         "decide": stages.decide(ctx),
-        "dispatch": stages.merge_dispatch(stages.land_feedback(ctx), stages.cancel_stale(ctx), stages.send(ctx)),
+        "dispatch": _dispatcher_pass(stages, ctx),
+        "replicate_end": stages.replicate(ctx),
     }
     stages.summarise_run(ctx, out)
+    stages.publish(ctx)
     return {"seconds": time.perf_counter() - started}
 
 

@@ -94,6 +94,7 @@ def machine() -> dict[str, Any]:
 
 #: The stages of the next business day's run, in order (what a scheduler triggers every morning).
 NEXT_DAY_STAGES = (
+    "replicate ops store",
     "simulate",
     "ingest (incremental)",
     "gx raw",
@@ -102,9 +103,11 @@ NEXT_DAY_STAGES = (
     "score",
     "decide + outbox",
     "dispatch (dry run)",
+    "replicate + publish read copy",
 )
-#: The stages that make up the daily increment of DESIGN §9 (the simulator writing the sources is not one).
-INCREMENT_STAGES = frozenset(NEXT_DAY_STAGES) - {"simulate"}
+#: The stages that make up the daily increment of DESIGN §9 (ingest, GX, dbt, score, decide, dispatch):
+#: not the simulator writing the sources, nor the read copy published for readers at the end.
+INCREMENT_STAGES = frozenset(NEXT_DAY_STAGES) - {"simulate", "replicate + publish read copy"}
 #: Onboarding: the first load of the history (DESIGN §8) through to the first champion.
 ONBOARDING_STAGES = ("ingest (bulk history)", "gx raw", "dbt build", "train + register")
 
@@ -117,6 +120,24 @@ def _settings(profile: str, work_dir: Path) -> Any:
     return settings
 
 
+def _dispatch(stages: Any, ctx: Any) -> dict[str, int]:
+    """The daily flow's dispatcher pass: serving tables refreshed, then feedback, stale tasks, send (dry run)."""
+    stages.refresh_serving(ctx)
+    return stages.dispatch(ctx)
+
+
+def _replicate_start(stages: Any, ctx: Any) -> dict[str, int]:
+    """The daily flow's start: the webhook spool landed, the operational store replicated into the warehouse."""
+    stages.land_feedback(ctx)
+    return stages.replicate(ctx)
+
+
+def _replicate_end(stages: Any, ctx: Any) -> dict[str, Any]:
+    """The daily flow's end: replicate again, publish the read-only copy."""
+    stages.replicate(ctx)
+    return stages.publish(ctx)
+
+
 def first_day(profile: str, work_dir: str, as_of: date) -> tuple[list[dict[str, Any]], dict[str, Any], dict[str, str]]:
     """Onboarding and the first day's run on a fresh ``work_dir``: (stage rows, train/decide results, DuckDB bounds)."""
     from connectors import warehouse
@@ -125,6 +146,7 @@ def first_day(profile: str, work_dir: str, as_of: date) -> tuple[list[dict[str, 
     ctx = stages.make_context(_settings(profile, Path(work_dir)), as_of)
     rows: list[dict[str, Any]] = []
     out: dict[str, Any] = {}
+    _measure("replicate ops store", lambda: _replicate_start(stages, ctx), rows)
     _measure("simulate", lambda: stages.simulate(ctx), rows)
     _measure("ingest (bulk history)", lambda: stages.ingest(ctx), rows)
     _measure("gx raw", lambda: stages.gate(ctx, "raw"), rows)
@@ -133,7 +155,8 @@ def first_day(profile: str, work_dir: str, as_of: date) -> tuple[list[dict[str, 
     out["train"] = _measure("train + register", lambda: stages.train(ctx, force=True), rows)
     _measure("score", lambda: stages.score(ctx), rows)
     out["decide"] = _measure("decide + outbox", lambda: stages.decide(ctx), rows)
-    _measure("dispatch (dry run)", lambda: stages.dispatch(ctx), rows)
+    _measure("dispatch (dry run)", lambda: _dispatch(stages, ctx), rows)
+    _measure("replicate + publish read copy", lambda: _replicate_end(stages, ctx), rows)
     return rows, out, {k: str(v) for k, v in warehouse.limits().items()}
 
 
@@ -147,6 +170,7 @@ def next_day(profile: str, work_dir: str, as_of: date) -> list[dict[str, Any]]:
 
     ctx = stages.make_context(_settings(profile, Path(work_dir)), as_of)
     plan: dict[str, Callable[[], Any]] = {
+        "replicate ops store": lambda: _replicate_start(stages, ctx),
         "simulate": lambda: stages.simulate(ctx),
         "ingest (incremental)": lambda: stages.ingest(ctx),
         "gx raw": lambda: stages.gate(ctx, "raw"),
@@ -154,7 +178,8 @@ def next_day(profile: str, work_dir: str, as_of: date) -> list[dict[str, Any]]:
         "gx pre_dispatch": lambda: stages.gate(ctx, "pre_dispatch"),
         "score": lambda: stages.score(ctx),
         "decide + outbox": lambda: stages.decide(ctx),
-        "dispatch (dry run)": lambda: stages.dispatch(ctx),
+        "dispatch (dry run)": lambda: _dispatch(stages, ctx),
+        "replicate + publish read copy": lambda: _replicate_end(stages, ctx),
     }
     rows: list[dict[str, Any]] = []
     for name in NEXT_DAY_STAGES:
