@@ -12,6 +12,7 @@ scripts in ``bench/`` reuse its :class:`PeakRss` and :func:`machine`.
 
 from __future__ import annotations
 
+import json
 import platform
 import shutil
 import subprocess
@@ -56,11 +57,19 @@ class PeakRss:
         self.peak = max(self.peak, self._proc.memory_info().rss)
 
 
+#: Where each measured stage is also appended as one JSON line as soon as it ends (a long L run
+#: that is stopped, or fails, keeps the figures of the stages it finished): ``<work_dir>/bench-stages.jsonl``.
+_PROGRESS: list[Path] = []
+
+
 def _measure(name: str, fn: Callable[[], Any], rows: list[dict[str, Any]]) -> Any:
     start = time.perf_counter()
     with PeakRss() as mem:
         result = fn()
     rows.append({"stage": name, "seconds": round(time.perf_counter() - start, 2), "peak_rss_mib": mem.peak >> 20})
+    for path in _PROGRESS:
+        with path.open("a") as fh:
+            fh.write(json.dumps(rows[-1]) + "\n")
     return result
 
 
@@ -144,6 +153,7 @@ def first_day(profile: str, work_dir: str, as_of: date) -> tuple[list[dict[str, 
     from flows import stages
 
     ctx = stages.make_context(_settings(profile, Path(work_dir)), as_of)
+    _PROGRESS[:] = [Path(work_dir) / "bench-stages.jsonl"]
     rows: list[dict[str, Any]] = []
     out: dict[str, Any] = {}
     _measure("replicate ops store", lambda: _replicate_start(stages, ctx), rows)
@@ -181,6 +191,7 @@ def next_day(profile: str, work_dir: str, as_of: date) -> list[dict[str, Any]]:
         "dispatch (dry run)": lambda: _dispatch(stages, ctx),
         "replicate + publish read copy": lambda: _replicate_end(stages, ctx),
     }
+    _PROGRESS[:] = [Path(work_dir) / "bench-stages.jsonl"]
     rows: list[dict[str, Any]] = []
     for name in NEXT_DAY_STAGES:
         _measure(f"next day: {name}", plan[name], rows)
