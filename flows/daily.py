@@ -70,8 +70,8 @@ def daily_collections(
 def _run(ctx: stages.RunContext, retrain: bool) -> dict[str, Any]:
     """The stages, in order, under the warehouse lock."""
     plan: list[tuple[str, str, Callable[[], Any]]] = [
-        ("replicate", "replicate the operational store", lambda: _land_and_replicate(ctx)),
         ("simulate", "simulate sources", lambda: stages.simulate_sources(ctx)),
+        ("replicate", "replicate the operational store", lambda: _land_and_replicate(ctx)),
         ("ingest", "ingest sources", lambda: stages.ingest_sources(ctx)),
         ("gate_raw", "quality gate: raw", lambda: stages.quality_gate(ctx, "raw")),
         ("dbt", "dbt build", lambda: stages.dbt_build(ctx)),
@@ -80,7 +80,7 @@ def _run(ctx: stages.RunContext, retrain: bool) -> dict[str, Any]:
         ("score", "score open invoices", lambda: stages.score_open_invoices(ctx)),
         ("decide", "decide next-best actions", lambda: stages.decide_actions(ctx)),
         ("dispatch", "dispatch", lambda: _dispatch(ctx)),
-        ("replicate_end", "replicate the operational store", lambda: stages.replicate_ops(ctx)),
+        ("replicate_end", "replicate the operational store again", lambda: stages.replicate_ops(ctx)),
     ]
     if not ctx.settings.simulator.enabled:
         plan = [p for p in plan if p[0] != "simulate"]
