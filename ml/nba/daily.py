@@ -20,11 +20,17 @@ import duckdb
 import pandas as pd
 
 from ml.alerts import lifecycle
-from ml.inbound import optouts
+from ml.inbound import optouts, portal_events
 from ml.nba import decision_log, revalidate
 from ml.nba.engine import decide
 from ml.nba.holds import apply_alert_holds
-from ml.nba.inputs import accounts_for_decision, config_from, latest_usd_rates, relaxations_from
+from ml.nba.inputs import (
+    accounts_for_decision,
+    config_from,
+    drop_settled_invoices,
+    latest_usd_rates,
+    relaxations_from,
+)
 from ml.nba.value import NbaConfig
 
 #: The warehouse tables the daily decision reads (dbt marts and the scores of ``ml.score``).
@@ -114,6 +120,8 @@ def decide_day(
         else None
     )
     accounts = accounts_for_decision(mart, scores, explanations, features)
+    # Paid by pay link or disputed on the portal: known from the webhooks before the bank or the CRM.
+    accounts = drop_settled_invoices(accounts, portal_events.settled_online(con)["invoice_id"])
     decisions = decide(
         accounts,
         contacts,

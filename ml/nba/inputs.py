@@ -97,6 +97,50 @@ def accounts_for_decision(
     return accounts.drop(columns=["invoices_json"])
 
 
+def drop_settled_invoices(accounts: pd.DataFrame, settled: Iterable[str]) -> pd.DataFrame:
+    """The accounts without the invoices already settled where the marts cannot see it yet.
+
+    A pay-link payment confirmed by the provider's signed webhook, or a dispute opened on the debtor
+    portal (``ml.inbound.portal_events.settled_online``), is known minutes after it happens; the bank
+    statement or the CRM says so a day or more later. Until then the marts still list the invoices as
+    dunnable, so they are taken out here: from ``invoices`` and ``upcoming_invoices``, with
+    ``overdue_amount``, ``n_overdue_invoices``, ``max_days_past_due`` and ``upcoming_amount``
+    recomputed; an account left with nothing to dun is dropped.
+
+    Args:
+        accounts: :func:`accounts_for_decision`'s frame.
+        settled: Invoice ids to take out.
+
+    Returns:
+        A new frame (the same columns).
+    """
+    gone = {str(i) for i in settled}
+    if accounts.empty or not gone:
+        return accounts
+    out = accounts.copy()
+    has_upcoming = "upcoming_invoices" in out
+    touched = out["invoices"].map(lambda invs: any(i["invoice_id"] in gone for i in invs))
+    if has_upcoming:
+        touched |= out["upcoming_invoices"].map(lambda invs: any(i["invoice_id"] in gone for i in invs))
+    if not touched.any():
+        return accounts
+    keep = out.loc[touched, "invoices"].map(lambda invs: [i for i in invs if i["invoice_id"] not in gone])
+    out.loc[touched, "invoices"] = keep
+    out.loc[touched, "overdue_amount"] = keep.map(lambda invs: sum((i["amount_open"] for i in invs), Decimal(0)))
+    out.loc[touched, "n_overdue_invoices"] = keep.map(len)
+    out.loc[touched, "max_days_past_due"] = keep.map(lambda invs: max((i["days_past_due"] for i in invs), default=0))
+    left = out["invoices"].map(len) > 0
+    if has_upcoming:
+        ups = out.loc[touched, "upcoming_invoices"].map(lambda invs: [i for i in invs if i["invoice_id"] not in gone])
+        out.loc[touched, "upcoming_invoices"] = ups
+        if "upcoming_amount" in out:
+            out.loc[touched, "upcoming_amount"] = ups.map(
+                lambda invs: sum((i["amount_open"] for i in invs), Decimal(0))
+            )
+        left |= out["upcoming_invoices"].map(len) > 0
+    return out[left].reset_index(drop=True)
+
+
 def _customer_feature(features: pd.DataFrame | None, name: str, customers: pd.Series) -> pd.Series:
     """A customer-level feature of the open invoices, per account (NaN where missing)."""
     if features is None or not len(features) or name not in features:

@@ -1,0 +1,52 @@
+"""Invoices paid by pay link or disputed on the portal leave the decision's input before the marts know."""
+
+from __future__ import annotations
+
+from datetime import date
+from decimal import Decimal
+
+import pandas as pd
+
+from ml.nba.inputs import drop_settled_invoices
+
+
+def _inv(invoice_id: str, amount: str, dpd: int) -> dict:
+    return {
+        "invoice_id": invoice_id,
+        "number": invoice_id,
+        "due_date": date(2026, 11, 1),
+        "amount_open": Decimal(amount),
+        "days_past_due": dpd,
+    }
+
+
+def _accounts() -> pd.DataFrame:
+    return pd.DataFrame(
+        {
+            "customer_id": ["C1", "C2", "C3"],
+            "invoices": [[_inv("I1", "100.10", 40), _inv("I2", "50", 10)], [_inv("J1", "70", 5)], [_inv("K1", "9", 1)]],
+            "upcoming_invoices": [[_inv("I3", "30", -3)], [], [_inv("K2", "5", -2)]],
+            "overdue_amount": [Decimal("150.10"), Decimal(70), Decimal(9)],
+            "n_overdue_invoices": [2, 1, 1],
+            "max_days_past_due": [40, 5, 1],
+            "upcoming_amount": [Decimal(30), Decimal(0), Decimal(5)],
+        }
+    )
+
+
+def test_settled_invoices_leave_the_accounts() -> None:
+    out = drop_settled_invoices(_accounts(), ["I1", "J1", "K1"]).set_index("customer_id")
+    assert list(out.index) == ["C1", "C3"]  # C2 had nothing else: not dunned at all
+    c1 = out.loc["C1"]
+    assert [i["invoice_id"] for i in c1["invoices"]] == ["I2"]
+    assert c1["overdue_amount"] == Decimal(50) and c1["n_overdue_invoices"] == 1 and c1["max_days_past_due"] == 10
+    assert [i["invoice_id"] for i in c1["upcoming_invoices"]] == ["I3"] and c1["upcoming_amount"] == Decimal(30)
+    c3 = out.loc["C3"]  # only a pre-due invoice left: kept for the pre-due reminder
+    assert c3["invoices"] == [] and c3["overdue_amount"] == Decimal(0) and c3["max_days_past_due"] == 0
+
+
+def test_nothing_settled_changes_nothing() -> None:
+    acc = _accounts()
+    assert drop_settled_invoices(acc, []) is acc
+    assert drop_settled_invoices(acc, ["X9"]) is acc
+    pd.testing.assert_frame_equal(drop_settled_invoices(acc.head(0), ["I1"]), acc.head(0))
