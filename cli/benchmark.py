@@ -13,6 +13,7 @@ scripts in ``bench/`` reuse its :class:`PeakRss` and :func:`machine`.
 from __future__ import annotations
 
 import json
+import os
 import platform
 import shutil
 import subprocess
@@ -117,6 +118,8 @@ NEXT_DAY_STAGES = (
 #: The stages that make up the daily increment of DESIGN §9 (ingest, GX, dbt, score, decide, dispatch):
 #: not the simulator writing the sources, nor the read copy published for readers at the end.
 INCREMENT_STAGES = frozenset(NEXT_DAY_STAGES) - {"simulate", "replicate + publish read copy"}
+#: DuckDB memory limit for the first day only (onboarding), e.g. ``16GB``; unset: the settings' bound.
+ONBOARDING_MEMORY_ENV = "COBRANZA_BENCH_ONBOARDING_MEMORY_LIMIT"
 #: Onboarding: the first load of the history (DESIGN §8) through to the first champion.
 ONBOARDING_STAGES = ("ingest (bulk history)", "gx raw", "dbt build", "train + register")
 
@@ -152,7 +155,11 @@ def first_day(profile: str, work_dir: str, as_of: date) -> tuple[list[dict[str, 
     from connectors import warehouse
     from flows import stages
 
-    ctx = stages.make_context(_settings(profile, Path(work_dir)), as_of)
+    settings = _settings(profile, Path(work_dir))
+    if os.environ.get(ONBOARDING_MEMORY_ENV):
+        # Onboarding is a one-off job an operator may give more memory than the daily run's bound.
+        settings.warehouse.memory_limit = os.environ[ONBOARDING_MEMORY_ENV]
+    ctx = stages.make_context(settings, as_of)
     _PROGRESS[:] = [Path(work_dir) / "bench-stages.jsonl"]
     rows: list[dict[str, Any]] = []
     out: dict[str, Any] = {}
@@ -242,6 +249,7 @@ def run_bench(profile: str, as_of: date | None = None, work_dir: Path | None = N
         "profile": profile,
         "machine": machine(),
         "duckdb": bounds,
+        "onboarding_memory_limit": os.environ.get(ONBOARDING_MEMORY_ENV),
         "stages": rows,
         "total_seconds": round(sum(r["seconds"] for r in rows), 1),
         "peak_rss_mib": max(r["peak_rss_mib"] for r in rows),
