@@ -17,6 +17,7 @@ from prefect import flow
 from cobranza import runtime
 from cobranza.settings import load_settings
 from flows import stages
+from flows.alerts import raise_day_alerts
 
 runtime.apply_defaults()
 
@@ -37,6 +38,7 @@ def bank_sync(as_of: date | None = None, now_utc: datetime | None = None) -> dic
         gate = stages.quality_gate(ctx, "raw")
         built = stages.dbt_build(ctx, models="stg_bank__statement_lines+")
         gate_marts = stages.quality_gate(ctx, "pre_dispatch")
+        alerts = raise_day_alerts(ctx)  # early warnings on the new bank lines (issue 21)
         serving = stages.refresh_serving_tables(ctx)
         cancelled = stages.cancel_stale_tasks(ctx)
         stages.replicate_ops(ctx)
@@ -47,6 +49,7 @@ def bank_sync(as_of: date | None = None, now_utc: datetime | None = None) -> dic
         "gate_raw": gate,
         "dbt": built,
         "gate_marts": gate_marts,
+        "alerts": alerts,
         "serving": serving,
         "cancelled": cancelled,
         "published": published,

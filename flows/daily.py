@@ -23,6 +23,7 @@ from prefect import flow
 from cobranza import runtime
 from cobranza.settings import load_settings
 from flows import progress, stages
+from flows.alerts import raise_day_alerts
 
 runtime.apply_defaults()
 
@@ -78,6 +79,7 @@ def _run(ctx: stages.RunContext, retrain: bool) -> dict[str, Any]:
         ("gate_marts", "quality gate: pre_dispatch", lambda: stages.quality_gate(ctx, "pre_dispatch")),
         ("train", "train / keep champion", lambda: stages.train_model(ctx, force=retrain)),
         ("score", "score open invoices", lambda: stages.score_open_invoices(ctx)),
+        ("alerts", "raise early-warning alerts", lambda: raise_day_alerts(ctx)),
         ("decide", "decide next-best actions", lambda: stages.decide_actions(ctx)),
         ("dispatch", "dispatch", lambda: _dispatch(ctx)),
         ("replicate_end", "replicate the operational store again", lambda: stages.replicate_ops(ctx)),
