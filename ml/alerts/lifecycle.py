@@ -170,9 +170,20 @@ def change_status(
     return {"alert_id": ids[0], "status": status}
 
 
+def _exists(con: duckdb.DuckDBPyConnection) -> bool:
+    rows = con.execute(
+        "select count(*) from information_schema.tables where table_schema = 'alerts' "
+        "and table_name in ('alerts', 'alert_events')"
+    ).fetchall()
+    return rows[0][0] == 2
+
+
 def current(con: duckdb.DuckDBPyConnection, statuses: tuple[str, ...] | None = None) -> pd.DataFrame:
-    """Every alert with its current status (the latest event) and when it got it."""
-    ensure_tables(con)
+    """Every alert with its current status (the latest event) and when it got it (none before the first run)."""
+    if not _exists(con):  # a read-only or pre-alerts warehouse: nothing raised yet, nothing to create
+        return pd.DataFrame(
+            columns=["alert_id", "signal", "customer_id", "severity", "raised_on", "status", "description"]
+        )
     where = f"where status in ({', '.join('?' for _ in statuses)})" if statuses else ""
     sql = f"""
         with latest as (
