@@ -43,6 +43,9 @@ def load(out: Path, profile: str) -> tuple[list[dict[str, Any]], list[dict[str, 
     """The stored seed runs and budget runs of ``profile``."""
     seeds = [json.loads(p.read_text()) for p in sorted(out.glob(f"seed_{profile}_*.json"))]
     budgets = [json.loads(p.read_text()) for p in sorted(out.glob(f"budget_{profile}_*.json"))]
+    if budgets:  # the seed's full-budget run is the frontier's 100% point
+        full = [dict(r, budget_share=1.0) for r in seeds if r["seed"] == budgets[0]["seed"]]
+        budgets += full[:1]
     return seeds, sorted(budgets, key=lambda r: r["budget_share"])
 
 
