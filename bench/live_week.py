@@ -786,7 +786,7 @@ class Harness:
             if local.hour == 6 and local.minute == 0 and self.business_day(local.date()):
                 self.runs.start("daily", now)
                 self._refresh_after_daily = True
-            if local.minute == 5 and 6 <= local.hour <= 18 and self.business_day(local.date()):
+            if 5 <= local.minute < 5 + p.tick_minutes and 6 <= local.hour <= 18 and self.business_day(local.date()):
                 if self.runs.active("bank_sync"):
                     self.skipped_bank_syncs += 1
                 else:
@@ -1008,6 +1008,9 @@ def main(argv: list[str] | None = None) -> None:
     p.add_argument("--kill-day", type=int, default=3, help="business day of the kill -9s (0: none)")
     p.add_argument("--daily-pace", type=float, default=10.0, help="simulated s per wall s during a daily run")
     p.add_argument("--probes", type=int, default=20, help="probe promises a day (customers with a queued contact)")
+    p.add_argument("--probe-hour", type=int, default=13, help="company-local hour of the probes")
+    p.add_argument("--start-hour", type=int, default=0, help="UTC hour of the first day the clock starts at")
+    p.add_argument("--hours-after", type=int, default=7, help="hours into the day after the last business day")
     p.add_argument("--workdir", type=Path)
     p.add_argument("--json", action="store_true")
     args = p.parse_args(argv)
@@ -1020,7 +1023,8 @@ def main(argv: list[str] | None = None) -> None:
     for noisy in ("mail.log", "httpx", "prefect", "simulator", "connectors", "uvicorn"):
         logging.getLogger(noisy).setLevel(logging.WARNING)
     plan = Plan(args.profile, args.days, args.seed, args.tick_minutes, kill_day=args.kill_day or None,
-                daily_pace=args.daily_pace, probes=args.probes, workdir=args.workdir)  # fmt: skip
+                daily_pace=args.daily_pace, probes=args.probes, probe_hour=args.probe_hour,
+                start_hour=args.start_hour, hours_after=args.hours_after, workdir=args.workdir)  # fmt: skip
     figures = run(plan)
     print(json.dumps(figures, indent=2, default=str))  # noqa: T201 - a bench prints its figures
 
