@@ -363,6 +363,7 @@ class Plan:
     daily_pace: float = 10.0  # simulated seconds per wall second while a daily run is going
     probes: int = 20  # customers with a contact queued for later who promise to pay at 13:00 each day
     probe_hour: int = 13  # company-local hour of the probes
+    kill_min_due: int = 20  # the kill -9 waits for a tick with at least this many windows open
     start_hour: int = 0  # UTC hour of the first day the clock starts at (a test skips the quiet night)
     hours_after: int = 7  # the clock stops this many hours into the day after the last business day
     workdir: Path | None = None
@@ -800,7 +801,7 @@ class Harness:
                 and p.kill_day is not None
                 and now.date() == business[min(p.kill_day, len(business)) - 1]
                 and local.hour >= 9
-                and self.dispatcher_due(now, tick, at_least=20)
+                and self.dispatcher_due(now, tick, at_least=p.kill_min_due)
             )
             if kill_now:
                 killed = True
@@ -1009,6 +1010,7 @@ def main(argv: list[str] | None = None) -> None:
     p.add_argument("--daily-pace", type=float, default=10.0, help="simulated s per wall s during a daily run")
     p.add_argument("--probes", type=int, default=20, help="probe promises a day (customers with a queued contact)")
     p.add_argument("--probe-hour", type=int, default=13, help="company-local hour of the probes")
+    p.add_argument("--kill-min-due", type=int, default=20, help="open windows the kill -9 tick needs")
     p.add_argument("--start-hour", type=int, default=0, help="UTC hour of the first day the clock starts at")
     p.add_argument("--hours-after", type=int, default=7, help="hours into the day after the last business day")
     p.add_argument("--workdir", type=Path)
@@ -1024,7 +1026,8 @@ def main(argv: list[str] | None = None) -> None:
         logging.getLogger(noisy).setLevel(logging.WARNING)
     plan = Plan(args.profile, args.days, args.seed, args.tick_minutes, kill_day=args.kill_day or None,
                 daily_pace=args.daily_pace, probes=args.probes, probe_hour=args.probe_hour,
-                start_hour=args.start_hour, hours_after=args.hours_after, workdir=args.workdir)  # fmt: skip
+                kill_min_due=args.kill_min_due, start_hour=args.start_hour, hours_after=args.hours_after,
+                workdir=args.workdir)  # fmt: skip
     figures = run(plan)
     print(json.dumps(figures, indent=2, default=str))  # noqa: T201 - a bench prints its figures
 
