@@ -320,6 +320,76 @@ def enqueue(
     return n_new
 
 
+def message_task_key(message_id: str, action: str) -> str:
+    """Idempotency key of a task answering one inbound message: ``sha256(message|<message id>|action)`` hex."""
+    return hashlib.sha256(f"message|{message_id}|{action}".encode()).hexdigest()
+
+
+def enqueue_tasks(con: duckdb.DuckDBPyConnection, tasks: Sequence[Mapping[str, Any]], *, created_at: datetime) -> int:
+    """Append tasks that are not a day's decision (answers to an inbound message, hand-offs to a person).
+
+    Each mapping has every column of ``outbox.contact_tasks`` but ``created_at``, ``payload`` as a dict
+    and aware timestamps. A task whose ``task_id`` exists is skipped (keyed by the inbound message:
+    :func:`message_task_key`), so a re-run never answers twice. Not limited to one per customer and
+    day, unlike :func:`enqueue`: a reply does not take the place of the day's reminder.
+
+    Returns:
+        Tasks that were new.
+    """
+    ensure_schema(con)
+    if not tasks:
+        return 0
+    created = _utc_naive(created_at)
+    stage = {
+        c: [
+            (
+                _utc_naive(t[c])
+                if c in ("scheduled_at", "not_before", "not_after")
+                else json.dumps(t[c], default=_json_default, ensure_ascii=False, sort_keys=True)
+                if c == "payload"
+                else str(t[c])
+                if c == "amount_at_stake"
+                else list(t[c])
+                if c in ("invoice_ids", "reason_codes")
+                else t[c]
+            )
+            for t in tasks
+        ]
+        for c in _TASK_COLUMNS
+        if c != "created_at"
+    }
+    stage["created_at"] = [created] * len(tasks)
+    con.register("_outbox_stage", pa.table(stage, schema=_STAGE_SCHEMA))
+    try:
+        with transaction(con):
+            con.execute(
+                f"""
+                create or replace temp table _outbox_new as
+                select distinct on (task_id) * from _outbox_stage s
+                where not exists (select 1 from {TASKS_TABLE} t where t.task_id = s.task_id)
+                """
+            )
+            inserted = con.execute(
+                f"""
+                insert into {TASKS_TABLE} ({", ".join(_TASK_COLUMNS)})
+                select task_id, customer_id, contact_id, decision_date, action, channel, scheduled_at,
+                       not_before, not_after, cast(amount_at_stake as decimal(18, 2)), currency, invoice_ids,
+                       reason_codes, cast(payload as json), created_at
+                from _outbox_new
+                """
+            ).fetchall()
+            con.execute(
+                f"""
+                insert into {EVENTS_TABLE} (task_id, state, event_at, detail)
+                select task_id, 'pending', created_at, 'enqueued' from _outbox_new order by task_id
+                """
+            )
+            con.execute("drop table _outbox_new")
+    finally:
+        con.unregister("_outbox_stage")
+    return int(inserted[0][0]) if inserted else 0
+
+
 def record_events(con: duckdb.DuckDBPyConnection, events: Iterable[Mapping[str, Any]]) -> int:
     """Append several task events in one statement.
 

@@ -18,7 +18,9 @@ still waiting to be sent is checked again just before dispatch, and cancelled wi
 - its customer promised to pay or disputed in a reply from the decision's day on (the decision
   did not know; tomorrow's decision reads the promise or the dispute from the interactions).
 
-Internal tasks (dispute review) are never cancelled here. The rules are pure functions over frames,
+Internal tasks (dispute review) are never cancelled here, nor the agent's answers to a message the
+customer just sent (action :data:`REPLY_ACTIONS`: the confirmation of a STOP or of a promise must
+reach them although the STOP or the promise would cancel a reminder). The rules are pure functions over frames,
 so the daily flow (outbox tasks against ``marts.fct_invoices`` and ``marts.dim_contacts``) and the
 closed-loop evaluation (its observed state) apply the same ones.
 """
@@ -31,6 +33,9 @@ import numpy as np
 import pandas as pd
 
 from cobranza.logmask import mask
+
+#: Task actions that answer an inbound message (``flows/agent.py``): never cancelled by this re-check.
+REPLY_ACTIONS = ("agent_reply",)
 
 #: Consent flag of each customer-facing task channel (``dim_contacts`` / raw CRM contacts).
 CONSENT_COLUMN = {
@@ -276,6 +281,8 @@ def stale_tasks(
         ``task_id`` and ``reason`` (one row per cancelled task; an opt-out first, then a promise or
         dispute, then a gone invoice, then the CRM's consent flags).
     """
+    if "action" in tasks.columns:
+        tasks = tasks[~tasks["action"].isin(REPLY_ACTIONS)]
     parts = [
         opted_out(tasks, opt_outs) if opt_outs is not None else None,
         replied_since(tasks, replies) if replies is not None else None,

@@ -255,6 +255,8 @@ def render_message(action: str, data: Mapping[str, Any]) -> RenderedMessage:
     Raises:
         ValueError: For an action that has no template.
     """
+    if data.get("reply_body"):
+        return render_reply(data)
     if action not in _BODY_TEMPLATE:
         raise ValueError(f"no template for action {action!r}; expected one of {sorted(_BODY_TEMPLATE)}")
     language, fallback = resolve_language(data.get("language"), data.get("country"))
@@ -264,4 +266,24 @@ def render_message(action: str, data: Mapping[str, Any]) -> RenderedMessage:
     subject = env.get_template(f"{language}/subject.txt.j2").render(ctx).strip()
     body = env.get_template(f"{language}/{_BODY_TEMPLATE[action]}").render(ctx).strip()
     text = body if action != "email" else env.get_template(f"{language}/message.txt.j2").render(ctx).strip()
+    return RenderedMessage(subject, body, text, language, locale, fallback)
+
+
+def render_reply(data: Mapping[str, Any]) -> RenderedMessage:
+    """A message written whole by the debtor-side agent (``ml.agent``): ``reply_body`` sent as it is.
+
+    The agent renders its replies itself (sandboxed, every value data); here the text only gets the
+    channel's form: control and invisible characters dropped line by line, HTML-escaped paragraphs
+    for an e-mail. ``reply_subject`` is the subject (e-mail, task title).
+    """
+    from html import escape
+
+    language, fallback = resolve_language(data.get("language"), data.get("country"))
+    locale = resolve_locale(language, data.get("country"))
+    lines = [plain_text(line, 2000) for line in str(data["reply_body"]).splitlines()]
+    text = "\n".join(lines).strip()
+    subject = plain_text(data.get("reply_subject") or "", 200)
+    body = text
+    if data.get("channel") == "email":
+        body = "".join(f"<p>{escape(line)}</p>" for line in lines if line)
     return RenderedMessage(subject, body, text, language, locale, fallback)

@@ -1,0 +1,1 @@
+"""Tests of the debtor-side agent (issue 20)."""
