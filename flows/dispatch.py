@@ -77,8 +77,11 @@ def cancel_stale(ctx: RunContext) -> int:
     return n
 
 
-def send(ctx: RunContext, overrides: dict[str, dict[str, Any]] | None = None) -> dict[str, int]:
-    """Hand open outbox tasks to each channel's provider exactly once.
+def send(
+    ctx: RunContext, overrides: dict[str, dict[str, Any]] | None = None, actions: tuple[str, ...] | None = None
+) -> dict[str, int]:
+    """Hand open outbox tasks to each channel's provider exactly once (only ``actions``' tasks when given:
+    the inbound flow sends the agent's replies at once, the rest waits for the dispatcher).
 
     Channels left on ``dry_run`` (the default) get every open task rendered to the dry-run file;
     real providers only get tasks whose lawful send window is open now, and a task whose window has
@@ -113,6 +116,7 @@ def send(ctx: RunContext, overrides: dict[str, dict[str, Any]] | None = None) ->
                     max_attempts=ch.max_attempts,
                     unknown_ttl=timedelta(hours=ch.unknown_ttl_hours),
                     clock=_send_clock(ctx),
+                    actions=actions,
                 )
                 counts["expired"] += expired
                 counts["dead"] += expired

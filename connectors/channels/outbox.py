@@ -545,6 +545,7 @@ def pending_tasks(
     due_only: bool = False,
     states: Sequence[str] = OPEN_STATES,
     channels: Sequence[str] | None = None,
+    actions: Sequence[str] | None = None,
 ) -> pd.DataFrame:
     """Tasks still to be handled, ordered by schedule.
 
@@ -554,6 +555,7 @@ def pending_tasks(
         due_only: Only tasks whose window has opened (``not_before <= now_utc``).
         states: Current states to return (default pending, failed and the ones to reconcile).
         channels: Only tasks of these channels (None = all).
+        actions: Only tasks of these actions (None = all; ``agent_reply``: the answers to messages).
 
     Returns:
         Task columns plus ``state``, ``attempts``, ``sent_at``, ``last_sending_at``, ``last_error``
@@ -568,6 +570,9 @@ def pending_tasks(
     if channels is not None:
         sql += " and channel in (select unnest(?))"
         params.append(list(channels))
+    if actions is not None:
+        sql += " and action in (select unnest(?))"
+        params.append(list(actions))
     df = _fetch(con, sql + " order by scheduled_at, task_id", params)
     df["payload"] = df["payload"].map(json.loads)
     return _aware(df, *_TS_COLUMNS)
@@ -858,6 +863,7 @@ def dispatch(
     unknown_ttl: timedelta = timedelta(hours=48),
     channels: Sequence[str] | None = None,
     clock: Callable[[], datetime] | None = None,
+    actions: Sequence[str] | None = None,
 ) -> dict[str, int]:
     """Hand open tasks to ``sender`` exactly once each, recording every step as an event.
 
@@ -894,6 +900,7 @@ def dispatch(
         unknown_ttl: Longest wait for a provider to confirm an ambiguous send before ``dead``.
         channels: Only tasks of these channels (when several senders share one outbox).
         clock: Time of each event (default: ``now_utc`` plus the real time elapsed since the call).
+        actions: Only tasks of these actions (the inbound flow sends the agent's replies at once).
 
     Returns:
         Counts: considered, sent, failed, dead, reconciled, unknown, deferred, expired.
@@ -907,7 +914,7 @@ def dispatch(
     if wal is not None:
         _fold_wal(con, wal)  # a previous run of this sender died mid-batch: its claims and outcomes first
     # Filtered in SQL: each provider's dispatcher parses only its own tasks' payloads.
-    tasks = pending_tasks(con, now_utc, due_only=False, channels=channels)
+    tasks = pending_tasks(con, now_utc, due_only=False, channels=channels, actions=actions)
     counts["considered"] = len(tasks)
     if tasks.empty:
         return counts
