@@ -80,11 +80,14 @@ def behaviour_alert_id(customer_id: str, as_of: date) -> str:
     return hashlib.md5(f"behaviour_change|{customer_id}|{as_of.isoformat()}".encode()).hexdigest()
 
 
-def rank_and_cap(findings: pd.DataFrame, n_customers: int, config: AlertsConfig) -> pd.DataFrame:
+def rank_and_cap(
+    findings: pd.DataFrame, n_customers: int, config: AlertsConfig, cap: int | None = None
+) -> pd.DataFrame:
     """Rank findings (severity, then percentile of score within the signal) and keep the daily cap.
 
     The cap counts customers (a suspense credit without a customer counts as one): at most
-    ``max(1, max_share x n_customers)``; every finding of a kept customer stays.
+    ``max(1, max_share x n_customers)`` (or ``cap``: what the day has left); every finding of a kept
+    customer stays.
     """
     if findings.empty:
         return findings.assign(rank_on_day=pd.Series(dtype="int64"))
@@ -94,7 +97,7 @@ def rank_and_cap(findings: pd.DataFrame, n_customers: int, config: AlertsConfig)
     f = f.sort_values(["_sev", "_pct", "alert_id"]).reset_index(drop=True)
     who = f["customer_id"].fillna("line:" + f["alert_id"])
     order = who.drop_duplicates()
-    cap = max(1, int(config.max_share * n_customers))
+    cap = max(1, int(config.max_share * n_customers)) if cap is None else cap
     keep = who.isin(set(order.head(cap)))
     out = f[keep].drop(columns=["_sev", "_pct"]).reset_index(drop=True)
     out["rank_on_day"] = range(1, len(out) + 1)
@@ -128,7 +131,15 @@ def raise_alerts(
     f = f[(f["first_seen_date"] > since) & (f["first_seen_date"] <= as_of)]
     known = set(con.sql(f"select alert_id from {ALERTS}").fetchnumpy()["alert_id"].tolist())
     f = f[~f["alert_id"].isin(known)]
-    new = rank_and_cap(f, n_customers, config)
+    # a re-run of the day (or the hourly bank sync) shares the day's cap with the runs before it
+    raised_today = con.execute(
+        f"select count(distinct coalesce(customer_id, 'line:' || alert_id)) from {ALERTS} where raised_on = ?",
+        [as_of],
+    ).fetchall()[0][0]
+    left = max(1, int(config.max_share * n_customers)) - int(raised_today)
+    if left <= 0:
+        return f.iloc[0:0].assign(rank_on_day=pd.Series(dtype="int64"))
+    new = rank_and_cap(f, n_customers, config, cap=left)
     if new.empty:
         return new
     new = new.assign(raised_on=as_of)

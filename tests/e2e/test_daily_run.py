@@ -144,8 +144,9 @@ def test_outbox_only_contacts_lawful_eligible_customers(first_and_second_run) ->
         countries = dict(con.execute("select customer_id, country from marts.dim_customers").fetchall())
     assert len(tasks) > 50
     assert tasks["task_id"].is_unique and tasks["customer_id"].is_unique
-    internal = tasks[tasks["channel"] == "internal"]  # dispute reviews and escalations: nobody is contacted
-    assert set(internal["action"]) <= {"dispute_review", "escalate"} and internal["contact_id"].isna().all()
+    internal = tasks[tasks["channel"] == "internal"]  # reviews (dispute, alert) and escalations: nobody is contacted
+    assert set(internal["action"]) <= {"dispute_review", "escalate", "alert_review"}
+    assert internal["contact_id"].isna().all()
     tasks = tasks[tasks["channel"] != "internal"]
     assert set(tasks["customer_id"]) <= set(dunnable["customer_id"])
     consent = {"email": "consent_email", "whatsapp": "consent_whatsapp", "sms": "consent_sms", "call": "consent_call"}
