@@ -28,43 +28,14 @@ import pandas as pd
 
 from flows.context import RunContext, run_logger
 from flows.service import ops_connection
+from ml.agent.log import N_COLUMNS, TABLE, ensure_table
 
-TABLE = "agent.decisions"
-_DDL = f"""
-create schema if not exists agent;
-create table if not exists {TABLE} (
-    interaction_id varchar primary key,
-    customer_id varchar,
-    contact_id varchar,
-    channel varchar not null,
-    from_addr varchar,
-    occurred_at timestamp not null,
-    intent varchar not null,
-    confidence double not null,
-    language varchar,
-    agent_action varchar not null,
-    handoff_reason varchar,
-    invoice_ids varchar[],
-    promised_date date,
-    promised_amount decimal(38, 6),
-    hold_until date,
-    plan json,
-    reply_task_id varchar,
-    handoff_task_id varchar,
-    decided_at timestamp not null
-);
-"""
 #: How long an agent reply may wait before it is dead-lettered (inside WhatsApp's service window).
 REPLY_WINDOW = timedelta(hours=23)
 #: How long a plan offered in a reply can be accepted by "acepto".
 OFFER_VALID = timedelta(days=7)
 #: Messages of the same customer carried in a hand-off task (the thread).
 THREAD_LENGTH = 10
-
-
-def ensure_schema(con: duckdb.DuckDBPyConnection) -> None:
-    """Create ``agent.decisions`` if missing."""
-    con.execute(_DDL).fetchall()
 
 
 def _digits(value: Any) -> str:
@@ -183,7 +154,7 @@ def answer_messages(ctx: RunContext, *, portal_base: str | None = None, portal_s
     snapshot = settings.published_path
     counts: dict[str, int] = {"messages": 0, "replies": 0, "handoffs": 0}
     with ops_connection(settings, "agent") as con:
-        ensure_schema(con)
+        ensure_table(con)
         new = _new_messages(con, ctx.now_utc)
         if new.empty:
             return counts
@@ -347,7 +318,7 @@ def answer_messages(ctx: RunContext, *, portal_base: str | None = None, portal_s
 
             ops_store.land_interactions(con, pa.Table.from_pylist(promises), ctx.now_utc)
         outbox.enqueue_tasks(con, tasks, created_at=ctx.now_utc)
-        con.executemany(f"insert into {TABLE} values ({', '.join(['?'] * 19)})", decisions)
+        con.executemany(f"insert into {TABLE} values ({', '.join(['?'] * N_COLUMNS)})", decisions)
     counts["messages"] = len(decisions)
     counts["replies"] = sum(t["action"] == "agent_reply" for t in tasks)
     counts["handoffs"] = sum(t["action"] == "agent_handoff" for t in tasks)

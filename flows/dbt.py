@@ -63,13 +63,15 @@ def ensure_operational_tables(duckdb_path: Path) -> None:
 
     Each owner creates its own (idempotent): the outbox (``connectors.channels.outbox``), the raw
     gate's exclusions (``expectations.gates``), the scores (``ml.score``), the decision log
-    (``ml.nba.decision_log``) and the alerts (``ml.alerts.lifecycle``). A fresh warehouse then
+    (``ml.nba.decision_log``), the alerts (``ml.alerts.lifecycle``) and the agent's decisions
+    (``ml.agent.log``). A fresh warehouse then
     builds before the first score, decision or dispatch.
     """
     from connectors import warehouse
     from connectors.channels import outbox
     from expectations.gates import ensure_excluded_table
     from ml import score
+    from ml.agent import log as agent_log
     from ml.alerts import lifecycle
     from ml.nba import decision_log
 
@@ -79,6 +81,7 @@ def ensure_operational_tables(duckdb_path: Path) -> None:
         score.ensure_tables(con)
         decision_log.ensure_table(con)
         lifecycle.ensure_tables(con)
+        agent_log.ensure_table(con)
 
 
 def run_dbt(

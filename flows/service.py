@@ -59,16 +59,19 @@ def ops_connection(settings: Settings, who: str) -> Iterator[duckdb.DuckDBPyConn
 
 
 def replicate(ctx: RunContext) -> dict[str, int]:
-    """Copy the operational store's new rows (outbox, webhook events, interactions) into the warehouse.
+    """Copy the operational store's new rows (outbox, webhook events, interactions, the agent's
+    decisions) into the warehouse.
 
     An empty store is first filled from a warehouse whose outbox predates it (the first run after an
     upgrade). Run by the warehouse writers at their start and their end, under the warehouse lock.
     """
     from connectors import ops_store, warehouse
+    from ml.agent import log as agent_log
 
     with ops_connection(ctx.settings, "replicate") as ops, warehouse.connect(ctx.warehouse) as wh:
         seeded = ops_store.seed_from_warehouse(ops, wh)
         copied = ops_store.replicate(ops, wh)
+        copied[agent_log.TABLE] = agent_log.replicate(ops, wh)
     if seeded:
         where = ctx.settings.ops_path
         run_logger().warning("operational store %s filled from the warehouse's outbox: %s", where, seeded)

@@ -1,7 +1,8 @@
 -- One row per touch with a customer up to the run date, across channels and systems: the
 -- omnichannel thread. Outbound and inbound interactions logged in the CRM, plus the contact tasks
 -- our own outbox created (with their latest delivery state), ordered in time per customer
--- (thread_seq). Before the first dispatch the outbox is empty and only the CRM counts.
+-- (thread_seq). Before the first dispatch the outbox is empty and only the CRM counts. An inbound
+-- message the debtor-side agent answered carries its intent, confidence and the agent's action.
 with crm as (
     select
         interaction_id,
@@ -68,6 +69,10 @@ outbox as (
       and tasks.channel <> 'internal'
 ),
 
+agent as (
+    select interaction_id, intent, confidence, agent_action from {{ ref('stg_agent__decisions') }}
+),
+
 unioned as (
     select * from crm
     union all
@@ -88,8 +93,12 @@ final as (
         source,
         cast(row_number() over (
             partition by customer_id order by occurred_at, source, interaction_id
-        ) as bigint) as thread_seq
+        ) as bigint) as thread_seq,
+        agent.intent,
+        agent.confidence,
+        agent.agent_action
     from unioned
+    left join agent using (interaction_id)
 )
 
 select * from final
