@@ -36,7 +36,7 @@ def run_one(profile: str, seed: int, rate: float, days: int, work: Path) -> dict
     from evaluation.alerts import score, truth_labels, with_evidence
     from flows import stages
     from flows.alerts import raise_alerts
-    from flows.dbt import run_dbt
+    from flows.dbt_runner import run_dbt
     from ml.alerts.behaviour import BEHAVIOUR_INPUTS, score_behaviour
     from simulator import simulate
     from simulator.anomalies import AnomalyConfig

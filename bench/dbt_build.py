@@ -225,7 +225,7 @@ def copy_sources_to_postgres(warehouse: Path, dbname: str, spool_dir: Path) -> d
     The raw tables (created from ``connectors/contracts.py``, :func:`copy_raw_to_postgres`) and the
     operational ones Python writes (``models/staging/ops``: outbox, decision log, scores, the raw
     gate's quarantine), created with the DuckDB table's columns; those a fresh warehouse lacks are
-    first created empty by their owners (``flows.dbt.ensure_operational_tables``). Without the
+    first created empty by their owners (``flows.dbt_runner.ensure_operational_tables``). Without the
     quarantine table the PostgreSQL build would leave nothing out.
 
     Returns:
@@ -234,7 +234,7 @@ def copy_sources_to_postgres(warehouse: Path, dbname: str, spool_dir: Path) -> d
     import duckdb
 
     from connectors.contracts import ALL_STREAMS
-    from flows.dbt import ensure_operational_tables
+    from flows.dbt_runner import ensure_operational_tables
 
     ensure_operational_tables(warehouse)
     counts = copy_raw_to_postgres(warehouse, dbname, spool_dir)
@@ -270,7 +270,7 @@ def copy_sources_to_postgres(warehouse: Path, dbname: str, spool_dir: Path) -> d
 
 def _build_in_child(data_dir: str, target: str, dbname: str | None, queue: Any) -> None:
     """Run ``dbt build --full-refresh`` and put ``{"seconds", "peak_rss", "counts"}`` or an error on ``queue``."""
-    from flows.dbt import run_dbt
+    from flows.dbt_runner import run_dbt
 
     if dbname:
         os.environ["COBRANZA_POSTGRES__DBNAME"] = dbname

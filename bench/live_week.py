@@ -176,7 +176,7 @@ def serve_main() -> None:
     for key, (entrypoint, name) in DEPLOYMENTS.items():
         dep = flows[key].to_deployment(name=name.split("/")[1])
         # A module entrypoint: a file entrypoint makes Prefect put flows/ first on sys.path in the run's
-        # process, where flows/dbt.py then shadows the dbt package ("'dbt' is not a package").
+        # process (flows/dbt.py once shadowed the dbt package there; now flows/dbt_runner.py).
         dep.entrypoint = entrypoint.replace("/", ".").replace(".py:", ":")
         deployments.append(dep)
     serve(*deployments, limit=6, print_starting_message=True)

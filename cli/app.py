@@ -70,7 +70,7 @@ def _emit(obj: dict[str, Any], as_json: bool, render) -> None:
 
 def _known_errors() -> tuple[type[BaseException], ...]:
     from connectors.load import SourceDataError
-    from flows.dbt import DbtBuildError
+    from flows.dbt_runner import DbtBuildError
 
     errors: list[type[BaseException]] = [SourceDataError, DbtBuildError, ValueError, FileNotFoundError]
     try:

@@ -131,7 +131,7 @@ def evaluate_history(
     from connectors.contracts import ALL_STREAMS
     from connectors.load import ensure_raw_table
     from connectors.sources.files.reader import load_mapping_files
-    from flows.dbt import run_dbt
+    from flows.dbt_runner import run_dbt
     from ml.backtest import evaluate_history_labels, export_as_of
 
     settings = load_settings()

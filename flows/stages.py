@@ -115,7 +115,7 @@ def build(ctx: RunContext, models: str | None = None, full_refresh: bool = False
 
     ``full_refresh`` rebuilds incremental models from the whole history (``dbt build --full-refresh``).
     """
-    from flows.dbt import run_dbt
+    from flows.dbt_runner import run_dbt
 
     command = ["build", *(["--select", models] if models else []), *(["--full-refresh"] if full_refresh else [])]
     counts = run_dbt(

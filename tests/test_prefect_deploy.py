@@ -164,3 +164,20 @@ def test_deploy_all_registers_scheduled_deployments(prefect_server):
         assert deployment["pull_steps"] == [
             {"prefect.deployments.steps.set_working_directory": {"directory": str(REPO)}}
         ]
+
+
+def test_no_flow_module_shadows_an_installed_package() -> None:
+    """A file entrypoint (``flows/daily.py:...``) makes Prefect put ``flows/`` first on ``sys.path`` in
+    the run's process: a module there named like an installed package (``flows/dbt.py`` once hid dbt:
+    "'dbt' is not a package" at the dbt build of every scheduled daily run) would break the run."""
+    script = (
+        "import importlib.util, pathlib, sys\n"
+        "sys.path = [p for p in sys.path if p not in ('', '.')]\n"
+        "for f in sorted(pathlib.Path('flows').glob('*.py')):\n"
+        "    if f.stem != '__init__' and importlib.util.find_spec(f.stem) is not None:\n"
+        "        print(f.stem)\n"
+    )
+    shadowing = subprocess.run(
+        [sys.executable, "-c", script], cwd=REPO, capture_output=True, text=True, check=True
+    ).stdout.split()
+    assert shadowing == [], f"flows/ modules named like installed packages: {shadowing}; rename them"

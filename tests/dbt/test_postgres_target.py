@@ -85,7 +85,7 @@ def land_sources_into_postgres(duckdb_path: Path, dbname: str, spool_dir: Path) 
 
 def _dbt(args: list[str], work_dir: Path, target: str) -> None:
     """``dbt <args>`` on the project for ``target`` through the pipeline's own runner (raises on failure)."""
-    from flows.dbt import run_dbt
+    from flows.dbt_runner import run_dbt
 
     run_dbt(args, duckdb_path=work_dir / "unused.duckdb", work_dir=work_dir, as_of=AS_OF, late_days=30, target=target)
 

@@ -2,7 +2,7 @@
 
 ``warehouse.memory_limit``, ``warehouse.threads`` and ``warehouse.temp_directory`` keep a profile-L
 run under the 4 GiB of DESIGN.md §9; the run context applies them to ``connectors.warehouse.connect``
-and ``flows.dbt`` hands them to the dbt profile (checked by hand with ``dbt show --inline "select
+and ``flows.dbt_runner`` hands them to the dbt profile (checked by hand with ``dbt show --inline "select
 current_setting('memory_limit')"``: 953.6 MiB for 1GB; the L bench's dbt build peaks under the bound).
 """
 
@@ -34,7 +34,7 @@ def test_every_connection_of_a_run_is_bounded_by_the_settings(bounded, tmp_path:
     import os
 
     from connectors import warehouse
-    from flows.dbt import dbt_args
+    from flows.dbt_runner import dbt_args
 
     with warehouse.connect(bounded.warehouse) as con:
         memory, threads, temp = con.execute(

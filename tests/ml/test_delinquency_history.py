@@ -42,7 +42,7 @@ def _land(db: Path, ibm_file: Path) -> None:
 
 
 def _features(db: Path) -> pd.DataFrame:
-    from flows.dbt import run_dbt
+    from flows.dbt_runner import run_dbt
 
     run_dbt(
         ["build", "--select", "+ml_invoice_features"],

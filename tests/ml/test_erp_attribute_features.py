@@ -48,7 +48,7 @@ def _features(tmp: Path) -> pd.DataFrame:
     from connectors.load import ensure_raw_table
     from connectors.sources.files.config import load_mapping
     from connectors.sources.files.reader import load_mapping_files
-    from flows.dbt import run_dbt
+    from flows.dbt_runner import run_dbt
 
     export = sap_export(tmp / "export", _rows())
     db = tmp / "w.duckdb"

@@ -146,7 +146,7 @@ def test_missing_tables_make_sections_say_data_not_available(profile_s_data, tmp
     data = copy_world(profile_s_data, tmp_path / "world")
     with duckdb.connect(str(data / "warehouse.duckdb")) as con:
         # a warehouse before its first scoring and decision: the owners created the tables empty
-        # (flows.dbt.ensure_operational_tables) and the marts read them through dbt sources
+        # (flows.dbt_runner.ensure_operational_tables) and the marts read them through dbt sources
         for table in ("invoice_scores", "invoice_explanations", "customer_risk", "score_drift"):
             con.execute(f"delete from ml_scores.{table}")
         con.execute("delete from decisions.nba_decisions")
