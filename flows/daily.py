@@ -68,8 +68,13 @@ def daily_collections(
         return _run(ctx, retrain)
 
 
-def _run(ctx: stages.RunContext, retrain: bool) -> dict[str, Any]:
-    """The stages, in order, under the warehouse lock."""
+def plan_of_day(ctx: stages.RunContext, retrain: bool = False) -> list[tuple[str, str, Callable[[], Any]]]:
+    """The stages of the day, in order: (key, label, stage).
+
+    Without the simulator its stage is left out; on a company holiday with
+    ``company.on_holiday=dispatch_only`` only the operational side runs (replicate, dispatch,
+    replicate again): nothing is ingested, built or decided.
+    """
     plan: list[tuple[str, str, Callable[[], Any]]] = [
         ("simulate", "simulate sources", lambda: stages.simulate_sources(ctx)),
         ("replicate", "replicate the operational store", lambda: _land_and_replicate(ctx)),
@@ -86,6 +91,14 @@ def _run(ctx: stages.RunContext, retrain: bool) -> dict[str, Any]:
     ]
     if not ctx.settings.simulator.enabled:
         plan = [p for p in plan if p[0] != "simulate"]
+    if not ctx.refreshes_data:
+        plan = [p for p in plan if p[0] in ("replicate", "dispatch", "replicate_end")]
+    return plan
+
+
+def _run(ctx: stages.RunContext, retrain: bool) -> dict[str, Any]:
+    """The stages, in order, under the warehouse lock."""
+    plan = plan_of_day(ctx, retrain)
     out: dict[str, Any] = {}
     for done, (key, label, run_stage) in enumerate(plan):
         progress.announce(label, done, len(plan))

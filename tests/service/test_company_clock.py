@@ -104,3 +104,17 @@ def test_bad_zone_and_country_are_refused_with_what_to_do(tmp_path):
         _settings(tmp_path, timezone="Mexico/Nowhere")
     with pytest.raises(ValueError, match="no public-holiday calendar for country 'XX'"):
         _settings(tmp_path, country="XX")
+
+
+def test_daily_plan_on_a_dispatch_only_holiday_runs_only_the_operational_side(tmp_path):
+    from flows.daily import plan_of_day
+
+    holiday = make_context(_settings(tmp_path, on_holiday="dispatch_only"), date(2026, 12, 25))
+    assert [key for key, _, _ in plan_of_day(holiday)] == ["replicate", "dispatch", "replicate_end"]
+    # skip still ingests and builds (only the decide stage decides nothing new); a business day runs it all
+    for ctx in (
+        make_context(_settings(tmp_path, on_holiday="skip"), date(2026, 12, 25)),
+        make_context(_settings(tmp_path, on_holiday="dispatch_only"), date(2026, 12, 24)),
+    ):
+        keys = [key for key, _, _ in plan_of_day(ctx)]
+        assert {"ingest", "dbt", "score", "decide", "dispatch"} <= set(keys)
