@@ -57,6 +57,7 @@ class ReportData:
     drift: pd.DataFrame | None
     missing: dict[str, str] = field(default_factory=dict)
     alerts: pd.DataFrame = field(default_factory=pd.DataFrame)
+    agent: dict[str, Any] = field(default_factory=dict)
 
     @property
     def scope(self) -> str:
@@ -208,6 +209,11 @@ def load_report_data(
         data.alerts["holds_contacts"] = data.alerts["is_open"] & data.alerts["signal"].isin(HOLD_SIGNALS)
     except duckdb.Error as exc:  # a warehouse built before the early warnings (issue 21)
         missing["alerts"] = f"marts.mart_alerts cannot be read ({type(exc).__name__}): run `cobranza run` to build it"
+    try:
+        rows = run_sql(con, "agent", **params)
+        data.agent = {k: (None if pd.isna(v) else v) for k, v in rows.iloc[0].items()} if len(rows) else {}
+    except duckdb.Error as exc:  # a warehouse built before the debtor-side agent (issue 20)
+        missing["agent"] = f"marts.mart_agent_kpis cannot be read ({type(exc).__name__}): run `cobranza run`"
     return data
 
 
