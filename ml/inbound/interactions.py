@@ -5,8 +5,10 @@ task id echoed by the provider, else on the provider message id recorded when th
 ``delivered``, ``read``, and ``bounced`` for ``failed``/``undelivered``. Inbound messages become
 inbound interactions of the customer they come from (the task they reply to, by WhatsApp
 ``context.id``; else the phone number we last wrote to; else the contact directory), and their text
-is read by :func:`ml.inbound.replies.read_reply`: ``promise_to_pay`` (with promised date and amount),
-``dispute``, ``paid_claim`` or ``replied``. ``fct_interactions`` and the decision inputs read these
+is read by :func:`ml.inbound.reader.read_message` and its intent kept in the contract's outcome
+vocabulary (:data:`OUTCOME_OF_INTENT`): ``promise_to_pay`` (with promised date and amount),
+``dispute``, ``paid_claim``, and ``replied`` for every other intent (an opt-out is withdrawn by
+``ml.inbound.optouts``; hand-offs go to a person). ``fct_interactions`` and the decision inputs read these
 rows through ``stg_crm__interactions``, so a promise or a dispute suppresses the next reminder.
 
 Interaction ids are ``wh-<event id>``, so re-building from the same events lands nothing twice.
@@ -21,7 +23,7 @@ import pandas as pd
 import pyarrow as pa
 
 from ml.inbound.portal_events import portal_interactions
-from ml.inbound.replies import read_reply
+from ml.inbound.reader import read_message
 
 COLUMNS = (
     "interaction_id",
@@ -34,6 +36,9 @@ COLUMNS = (
     "promised_date",
     "promised_amount",
 )
+
+#: Reader intents that are interaction outcomes (the ``raw_crm.interactions`` vocabulary); others: ``replied``.
+OUTCOME_OF_INTENT = {"promise_to_pay": "promise_to_pay", "dispute": "dispute", "paid_claim": "paid_claim"}
 
 _STATUSES = """
 with tasks as (
@@ -147,7 +152,7 @@ def build_interactions(
     unmatched = int(messages["customer_id"].isna().sum()) if len(messages) else 0
     messages = messages[messages["customer_id"].notna()] if len(messages) else messages
     readings = [
-        read_reply(text, pd.Timestamp(at).date(), lang)
+        read_message(text, lang=lang, sent_at=pd.Timestamp(at).date())
         for text, at, lang in zip(
             messages.get("text", []), messages.get("occurred_at", []), messages.get("language", []), strict=True
         )
@@ -160,9 +165,9 @@ def build_interactions(
                     k: rec[k]
                     for k in ("interaction_id", "customer_id", "contact_id", "channel", "direction", "occurred_at")
                 },
-                "outcome": reading.outcome,
+                "outcome": OUTCOME_OF_INTENT.get(reading.intent, "replied"),
                 "promised_date": reading.promised_date,
-                "promised_amount": reading.promised_amount,
+                "promised_amount": reading.amount if reading.intent == "promise_to_pay" else None,
             }
         )
     # What the debtor did on the portal: promises, plans, disputes, pay-link payments, opt-outs.
@@ -183,8 +188,8 @@ def build_interactions(
         statuses=len(statuses),
         messages=len(messages),
         unmatched_messages=unmatched,
-        promises=sum(r.outcome == "promise_to_pay" for r in readings),
-        disputes=sum(r.outcome == "dispute" for r in readings),
+        promises=sum(r.intent == "promise_to_pay" for r in readings),
+        disputes=sum(r.intent == "dispute" for r in readings),
     )
     return table, summary
 
