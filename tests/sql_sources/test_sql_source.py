@@ -198,7 +198,8 @@ def test_query_stream_with_renamed_columns(db: Db, world, warehouse) -> None:
     write_erp_to_database(world, db.url, db.schema)
     db.execute(
         f"create table {db.table('partner')} as select customer_id as id, name as display_name, tax_id, country, "
-        f"city, timezone, currency, payment_terms_days, credit_limit, segment, updated_at as write_date "
+        f"city, timezone, currency, payment_terms_days, credit_limit, segment, risk_class, credit_rating, "
+        f"credit_rating_date, region, sales_org, company_code, updated_at as write_date "
         f"from {db.table('customers')}"
     )
     cfg = SqlSourceConfig(
