@@ -448,8 +448,10 @@ CASES: list[Case] = [
         H,
         "refused",
         "Content-Length over the limit on a path whose handler never reads a body (refused before any route)",
-        {"send": lambda r: [requests.post(f"{r.url}/webhooks/nowhere", data=b"x" * (MAX_BODY + 1), timeout=10)],
-         "status": 413},  # fmt: skip
+        {
+            "send": lambda r: [requests.post(f"{r.url}/webhooks/nowhere", data=b"x" * (MAX_BODY + 1), timeout=10)],
+            "status": 413,
+        },  # fmt: skip
         "limit",
     ),
     # Unknown but well-formed
