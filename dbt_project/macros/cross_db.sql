@@ -65,6 +65,17 @@
     ) order by {{ order_by }}) as varchar)
 {%- endmacro %}
 
+{#- The text of a top-level key of a JSON value (NULL when absent). -#}
+{% macro json_field_text(json_value, key) -%}
+    {{ return(adapter.dispatch('json_field_text', 'cobranza')(json_value, key)) }}
+{%- endmacro %}
+{% macro default__json_field_text(json_value, key) -%}
+    json_extract_string({{ json_value }}, '$.{{ key }}')
+{%- endmacro %}
+{% macro postgres__json_field_text(json_value, key) -%}
+    (cast({{ json_value }} as json) ->> '{{ key }}')
+{%- endmacro %}
+
 {#- Every match of `pattern` in `text`, one row per match, as a set-returning expression. -#}
 {% macro regexp_matches_unnested(text, pattern) -%}
     {{ return(adapter.dispatch('regexp_matches_unnested', 'cobranza')(text, pattern)) }}

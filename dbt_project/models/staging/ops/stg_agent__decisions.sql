@@ -18,7 +18,7 @@ final as (
         promised_date,
         cast(promised_amount as decimal(38, 6)) as promised_amount,
         hold_until,
-        cast(json_extract_string(plan, '$.count') as integer) as plan_instalments
+        cast({{ json_field_text('plan', 'count') }} as integer) as plan_instalments
     from source
 )
 
