@@ -12,6 +12,7 @@ import subprocess
 import sys
 import time
 from collections import Counter
+from collections.abc import Callable
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
@@ -30,7 +31,8 @@ ROOT = Path(__file__).resolve().parents[2]
 WORKER = Path(__file__).with_name("dispatcher_worker.py")
 
 
-def _pass(data_dir: Path, overrides: dict, kill_after: float | None) -> dict | None:
+def _pass(data_dir: Path, overrides: dict, kill_when: Callable[[], bool] | None) -> dict | None:
+    """One dispatcher process; with ``kill_when`` it is SIGKILLed as soon as that holds (mid-pass)."""
     env = {**os.environ, "PYTHONPATH": str(ROOT), "COBRANZA_DATA_DIR": str(data_dir)}
     proc = subprocess.Popen(
         [sys.executable, str(WORKER), json.dumps(overrides)],
@@ -42,8 +44,12 @@ def _pass(data_dir: Path, overrides: dict, kill_after: float | None) -> dict | N
     )
     assert proc.stdout is not None
     assert proc.stdout.readline().strip() == "dispatching"
-    if kill_after is not None:
-        time.sleep(kill_after)
+    if kill_when is not None:
+        # Killed once the providers have seen its first sends: a fixed delay raced the pass's start-up
+        # (imports alone can take seconds on a busy machine, and a kill before any send proves nothing).
+        deadline = time.monotonic() + 120
+        while not kill_when() and time.monotonic() < deadline and proc.poll() is None:
+            time.sleep(0.02)
         proc.send_signal(signal.SIGKILL)
         proc.communicate(timeout=60)
         return None
@@ -71,14 +77,15 @@ def test_kill9_of_the_dispatcher_mid_pass_sends_nothing_twice_and_loses_nothing(
     with start_lab(settings.resolve(settings.channels.inbound_dir), read_rate=0.0) as lab:
         slow = {"rate_limit_per_s": 25, "max_attempts": 3, "concurrency": 4, "read_timeout": 2.0}
         overrides = lab.overrides(whatsapp_cloud={**slow, "status_wait_s": 2}, twilio={**slow, "validity_period_s": 1})
-        _pass(tmp_path, overrides, kill_after=2.5)  # killed mid-pass (160 sends take ~7 s at 25/s)
+        # killed mid-pass, after the first 20 sends reached the providers (160 sends take ~7 s at 25/s)
+        _pass(tmp_path, overrides, kill_when=lambda: len(lab.whatsapp.messages) + len(lab.twilio.messages) >= 20)
         with ops_connection(settings, "test") as ops:
             outbox.land_dispatch_logs(ops)
             after_kill = outbox.task_states(ops)["state"].value_counts().to_dict()
         assert 0 < after_kill.get("pending", 0) < 160, after_kill  # the kill landed mid-pass
         for _ in range(4):  # restarts until nothing is open (a send in flight at the kill is reconciled)
             assert lab.drain(15)
-            counts = _pass(tmp_path, overrides, kill_after=None)
+            counts = _pass(tmp_path, overrides, kill_when=None)
             with ops_connection(settings, "test") as ops:
                 states = outbox.task_states(ops)
             if set(states["state"]) <= {"sent", "dead"}:
