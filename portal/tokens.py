@@ -20,13 +20,13 @@ payload, then checks the shape, the purpose and the expiry.
 
 from __future__ import annotations
 
-import base64
-import binascii
 import hmac
 import json
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from hashlib import sha256
+
+from cobranza import signed_tokens
 
 VERSION = "p1"
 #: What a token opens: the portal pages, or (narrower) one checkout return.
@@ -35,8 +35,6 @@ PURPOSES = ("portal",)
 MAX_TOKEN_LENGTH = 512
 #: Longest lifetime a link may be minted with (a link in a message should not outlive the debt).
 MAX_TTL = timedelta(days=90)
-_MIN_SECRET_BYTES = 16
-_B64 = frozenset("ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789-_")
 
 
 class InvalidToken(ValueError):
@@ -67,31 +65,22 @@ class PortalClaim:
 
 
 def _b64(raw: bytes) -> str:
-    return base64.urlsafe_b64encode(raw).rstrip(b"=").decode("ascii")
+    return signed_tokens.b64(raw)
 
 
 def _unb64(text: str) -> bytes:
-    if not text or any(c not in _B64 for c in text):
-        raise InvalidToken("token is not base64url")
-    try:
-        return base64.urlsafe_b64decode(text + "=" * (-len(text) % 4))
-    except (binascii.Error, ValueError) as exc:
-        raise InvalidToken("token is not base64url") from exc
+    return signed_tokens.unb64(text, InvalidToken)
 
 
 def key(secret: str | bytes) -> bytes:
     """The secret as bytes, refused when shorter than 16 bytes."""
-    raw = secret.encode() if isinstance(secret, str) else bytes(secret)
-    if len(raw) < _MIN_SECRET_BYTES:
-        raise ValueError(
-            f"portal token secret is {len(raw)} bytes; use at least {_MIN_SECRET_BYTES} random bytes "
-            "(COBRANZA_WEBHOOKS__TOKEN_SECRET, or the generated key file)"
-        )
-    return raw
+    return signed_tokens.secret_key(
+        secret, what="portal token", hint="COBRANZA_WEBHOOKS__TOKEN_SECRET, or the generated key file"
+    )
 
 
 def _tag(secret: bytes, payload: str) -> bytes:
-    return hmac.new(secret, f"cobranza-portal|{VERSION}|{payload}".encode("ascii"), sha256).digest()
+    return signed_tokens.tag(secret, "cobranza-portal", VERSION, payload)
 
 
 def mint(

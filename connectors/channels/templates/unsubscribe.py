@@ -22,8 +22,6 @@ the payload, then checks the payload's shape, the channel and the age (links old
 
 from __future__ import annotations
 
-import base64
-import binascii
 import hmac
 import json
 import os
@@ -32,9 +30,10 @@ import stat
 from collections.abc import Mapping
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
-from hashlib import sha256
 from pathlib import Path
 from typing import Any
+
+from cobranza import signed_tokens
 
 VERSION = "u1"
 #: Channels a token may withdraw consent for.
@@ -45,7 +44,6 @@ DEFAULT_MAX_AGE = timedelta(days=400)
 _SKEW = timedelta(minutes=10)
 #: Longest token accepted (an id of a few hundred characters still fits; anything longer is junk).
 MAX_TOKEN_LENGTH = 1024
-_MIN_SECRET_BYTES = 16
 
 
 class InvalidToken(ValueError):
@@ -78,30 +76,21 @@ class UnsubscribeClaim:
 
 
 def _b64(raw: bytes) -> str:
-    return base64.urlsafe_b64encode(raw).rstrip(b"=").decode("ascii")
+    return signed_tokens.b64(raw)
 
 
 def _unb64(text: str) -> bytes:
-    if not text or any(c not in "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789-_" for c in text):
-        raise InvalidToken("token is not base64url")
-    try:
-        return base64.urlsafe_b64decode(text + "=" * (-len(text) % 4))
-    except (binascii.Error, ValueError) as exc:
-        raise InvalidToken("token is not base64url") from exc
+    return signed_tokens.unb64(text, InvalidToken)
 
 
 def _key(secret: str | bytes) -> bytes:
-    key = secret.encode() if isinstance(secret, str) else bytes(secret)
-    if len(key) < _MIN_SECRET_BYTES:
-        raise ValueError(
-            f"unsubscribe token secret is {len(key)} bytes; use at least {_MIN_SECRET_BYTES} random bytes "
-            "(unset COBRANZA_WEBHOOKS__TOKEN_SECRET to have one generated)"
-        )
-    return key
+    return signed_tokens.secret_key(
+        secret, what="unsubscribe token", hint="unset COBRANZA_WEBHOOKS__TOKEN_SECRET to have one generated"
+    )
 
 
 def _tag(key: bytes, payload: str) -> bytes:
-    return hmac.new(key, f"cobranza-unsubscribe|{VERSION}|{payload}".encode("ascii"), sha256).digest()
+    return signed_tokens.tag(key, "cobranza-unsubscribe", VERSION, payload)
 
 
 def mint_token(
