@@ -30,6 +30,8 @@ logger = logging.getLogger(__name__)
 
 #: Seconds between two attempts to take a busy lock.
 POLL_S = 0.2
+#: Longest holder record read from a lock file (a record is ~120 bytes; anything longer is not ours).
+_HOLDER_MAX_BYTES = 4096
 #: Locks this process holds (resolved path -> depth): a flow's stage that takes the lock its flow
 #: already holds goes straight on (a second ``flock`` on a new descriptor would wait for itself).
 _HELD: dict[Path, int] = {}
@@ -40,13 +42,19 @@ class LockTimeout(TimeoutError):
     """A lock stayed busy longer than the caller's time-out; the message names the holder."""
 
 
+class LockUnusable(OSError):
+    """The lock file cannot be opened as a file (a folder in its place, no permission)."""
+
+
 def holder(path: Path) -> dict[str, object]:
     """Who holds (or last held) the lock at ``path``: ``flow``, ``pid``, ``host``, ``since``; ``{}`` if unknown."""
     try:
-        text = Path(path).read_text(encoding="utf-8").strip()
-        return json.loads(text) if text else {}
+        with Path(path).open("rb") as fh:
+            text = fh.read(_HOLDER_MAX_BYTES).decode("utf-8").strip()
+        info = json.loads(text) if text else {}
     except (OSError, ValueError):
         return {}
+    return info if isinstance(info, dict) else {}
 
 
 def describe(info: dict[str, object]) -> str:
@@ -91,7 +99,13 @@ def hold(
                 _HELD[path] -= 1
         return
     path.parent.mkdir(parents=True, exist_ok=True)
-    fd = os.open(path, os.O_RDWR | os.O_CREAT, 0o644)
+    try:
+        fd = os.open(path, os.O_RDWR | os.O_CREAT, 0o644)
+    except OSError as exc:
+        raise LockUnusable(
+            f"cannot open the lock file {path} for {what}: {exc.strerror or exc}. Remove what is in its place "
+            "(it must be a plain file the service's user can write) or point the lock setting elsewhere"
+        ) from exc
     try:
         deadline = time.monotonic() + timeout_s
         announced = False

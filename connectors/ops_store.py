@@ -342,9 +342,29 @@ def replicate(ops: duckdb.DuckDBPyConnection, wh: duckdb.DuckDBPyConnection) -> 
     return out
 
 
+class SchemaAhead(RuntimeError):
+    """The store holds columns the warehouse's table of the same name lacks (written by a newer version)."""
+
+
 def _insert(con: duckdb.DuckDBPyConnection, table: str, rows: pa.Table) -> int:
     if not rows.num_rows:
         return 0
+    schema, name = table.split(".", 1)
+    known = {
+        r[0]
+        for r in con.execute(
+            "select column_name from information_schema.columns where table_schema = ? and table_name = ?",
+            [schema, name],
+        ).fetchall()
+    }
+    ahead = [c for c in rows.column_names if c not in known]
+    if ahead:
+        raise SchemaAhead(
+            f"the operational store's {table} has columns the warehouse's {table} lacks: {', '.join(ahead)} "
+            f"({rows.num_rows} rows not replicated, none of them written). The store was written by a newer "
+            "Cobranza than this one: upgrade this installation (every process of the service runs one "
+            "version), then run again; the rows stay in the store until then"
+        )
     con.register("_replica_rows", rows)
     try:
         with warehouse.transaction(con):

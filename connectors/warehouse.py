@@ -58,11 +58,34 @@ def limits() -> dict[str, object]:
     return dict(_LIMITS)
 
 
+#: Fragments of DuckDB's messages for a file that is not (or no longer) a whole DuckDB database.
+_DAMAGED = ("not a valid DuckDB database file", "Could not read enough bytes", "Corrupt database file")
+
+
+class StoreDamaged(RuntimeError):
+    """A DuckDB file exists but cannot be read as a database (truncated, overwritten, not DuckDB)."""
+
+
 def connect(path: Path) -> duckdb.DuckDBPyConnection:
-    """Open (creating if needed) the DuckDB warehouse file, bounded by :func:`set_limits` if set."""
+    """Open (creating if needed) the DuckDB warehouse file, bounded by :func:`set_limits` if set.
+
+    Raises:
+        StoreDamaged: The file exists but is truncated or not a DuckDB database; the message names the
+            file and what to do (nothing is created over it, so the damaged file stays for recovery).
+    """
     path = Path(path)
     path.parent.mkdir(parents=True, exist_ok=True)
-    con = duckdb.connect(str(path))
+    try:
+        con = duckdb.connect(str(path))
+    except duckdb.IOException as exc:
+        if not any(fragment in str(exc) for fragment in _DAMAGED):
+            raise
+        raise StoreDamaged(
+            f"{path} ({path.stat().st_size:,} bytes) exists but is not a readable DuckDB database: {exc}. "
+            "It is truncated or was overwritten. Do not delete it if it is the operational store (it holds "
+            "the outbox: what was sent). Restore it from a backup, or move it aside and rebuild (the "
+            "warehouse: `cobranza run --full-refresh`; the published copy: the next run republishes it)"
+        ) from exc
     return configure(con, **_LIMITS) if _LIMITS else con
 
 

@@ -36,6 +36,7 @@ CATEGORIES: dict[str, str] = {
     "templates_report": "message templates and the KPI report fed hostile text",
     "portal": "the debtor portal's signed links, forms, attachments and the payment provider's webhook",
     "debtor_messages": "debtor replies read by the message reader and cobranza read-reply",
+    "service_stores": "the service's lock files and operational store: damaged, foreign, from a newer version",
 }
 
 
