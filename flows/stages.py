@@ -111,13 +111,21 @@ def gate(ctx: RunContext, checkpoint: str, full_refresh: bool = False) -> dict[s
 
 
 def build(ctx: RunContext, models: str | None = None, full_refresh: bool = False) -> dict[str, int]:
-    """``dbt build`` the warehouse (models and their tests) as of the run date; ``models``: a dbt selector.
+    """``dbt build`` the warehouse (models and their data tests) as of the run date; ``models``: a dbt selector.
 
     ``full_refresh`` rebuilds incremental models from the whole history (``dbt build --full-refresh``).
+    dbt unit tests are left out (``--exclude-resource-type unit_test``): they test the models' logic
+    on fixed inputs, not the day's data, and run in the test suite (``tests/dbt/test_unit_tests.py``).
     """
     from flows.dbt_runner import run_dbt
 
-    command = ["build", *(["--select", models] if models else []), *(["--full-refresh"] if full_refresh else [])]
+    command = [
+        "build",
+        *(["--select", models] if models else []),
+        "--exclude-resource-type",
+        "unit_test",
+        *(["--full-refresh"] if full_refresh else []),
+    ]
     counts = run_dbt(
         command,
         duckdb_path=ctx.warehouse,

@@ -1,7 +1,7 @@
 """Cash application against the simulator's ground truth on an S world (DESIGN.md §4).
 
 Simulates, ingests and builds the warehouse up to the cash-application models (their dbt unit
-tests run in the same build), then scores ``int_payments_matched_to_invoices`` at invoice level
+tests run in tests/dbt/test_unit_tests.py), then scores ``int_payments_matched_to_invoices`` at invoice level
 with ``evaluation.cash_application``: precision >= 99.5 % and recall >= 95 % overall, and every line
 that is neither matched nor fully matched stays visible in ``mart_bank_lines_for_review``.
 """
