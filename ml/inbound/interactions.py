@@ -22,20 +22,11 @@ import duckdb
 import pandas as pd
 import pyarrow as pa
 
+from connectors.contracts import INTERACTIONS
 from ml.inbound.portal_events import portal_interactions
-from ml.inbound.reader import read_message
 
-COLUMNS = (
-    "interaction_id",
-    "customer_id",
-    "contact_id",
-    "channel",
-    "direction",
-    "occurred_at",
-    "outcome",
-    "promised_date",
-    "promised_amount",
-)
+#: The ``raw_crm.interactions`` contract's columns, in landing order (the one definition: the contract).
+COLUMNS = tuple(INTERACTIONS.column_names)
 
 #: Reader intents that are interaction outcomes (the ``raw_crm.interactions`` vocabulary); others: ``replied``.
 OUTCOME_OF_INTENT = {"promise_to_pay": "promise_to_pay", "dispute": "dispute", "paid_claim": "paid_claim"}
@@ -151,6 +142,8 @@ def build_interactions(
     messages = pd.DataFrame(cur.fetchall(), columns=[d[0] for d in cur.description])
     unmatched = int(messages["customer_id"].isna().sum()) if len(messages) else 0
     messages = messages[messages["customer_id"].notna()] if len(messages) else messages
+    from ml.inbound.reader import read_message  # scikit-learn: imported when there is a message to read
+
     readings = [
         read_message(text, lang=lang, sent_at=pd.Timestamp(at).date())
         for text, at, lang in zip(

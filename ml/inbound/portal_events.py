@@ -21,6 +21,8 @@ from __future__ import annotations
 import duckdb
 import pandas as pd
 
+from connectors.contracts import INTERACTIONS
+
 KINDS = ("portal_promise", "portal_dispute", "portal_plan_accepted", "portal_opt_out", "payment_succeeded")
 #: Outcome of each kind in the interactions contract.
 OUTCOME = {
@@ -30,17 +32,8 @@ OUTCOME = {
     "payment_succeeded": "paid_claim",
     "portal_opt_out": "replied",
 }
-COLUMNS = (
-    "interaction_id",
-    "customer_id",
-    "contact_id",
-    "channel",
-    "direction",
-    "occurred_at",
-    "outcome",
-    "promised_date",
-    "promised_amount",
-)
+#: The ``raw_crm.interactions`` contract's columns (the rows this module gives are interactions).
+COLUMNS = tuple(INTERACTIONS.column_names)
 SETTLED_COLUMNS = ("invoice_id", "customer_id", "reason", "occurred_at", "event_id")
 
 
