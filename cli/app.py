@@ -87,6 +87,14 @@ def run(
     as_of: AsOfOpt = None,
     profile: ProfileOpt = None,
     retrain: Annotated[bool, typer.Option(help="Train a new model even if the champion is recent.")] = False,
+    full_refresh: Annotated[
+        bool,
+        typer.Option(
+            "--full-refresh",
+            help="Re-validate whole raw tables and rebuild the incremental dbt models from the whole history "
+            "(weekly, or after a correction to past data); the daily AR balance snapshots are kept.",
+        ),
+    ] = False,
     verbose: Annotated[
         bool, typer.Option("--verbose", help="Logs and tracebacks on stderr instead of the run's log file.")
     ] = False,
@@ -122,7 +130,9 @@ def run(
                 bar.update(job, completed=done, total=total, description=f"daily run: {stage}")
 
             with progress.watching(on_stage):
-                summary = daily_collections(as_of=_date(as_of), profile=_profile(profile), retrain=retrain)
+                summary = daily_collections(
+                    as_of=_date(as_of), profile=_profile(profile), retrain=retrain, full_refresh=full_refresh
+                )
     except typer.Exit:
         raise
     except Exception as exc:  # noqa: BLE001 - every failure ends in one readable line

@@ -51,6 +51,7 @@ def daily_collections(
     profile: str | None = None,
     retrain: bool = False,
     now_utc: datetime | None = None,
+    full_refresh: bool = False,
 ) -> dict[str, Any]:
     """Run the whole daily pipeline and return its summary.
 
@@ -59,16 +60,20 @@ def daily_collections(
         profile: Simulator profile override (S, M or L).
         retrain: Train a new model even if the champion is recent.
         now_utc: Decision clock override (default: now for today, 06:00 UTC for other dates).
+        full_refresh: Re-validate whole raw tables and rebuild the incremental dbt models from the
+            whole history (weekly, or after a fix to past data), instead of the day's increment.
     """
     settings = load_settings()
     if profile:
         settings.simulator.profile = profile
     ctx = stages.make_context(settings, as_of, now_utc)
     with stages.warehouse_lock(settings, "daily_collections"):
-        return _run(ctx, retrain)
+        return _run(ctx, retrain, full_refresh)
 
 
-def plan_of_day(ctx: stages.RunContext, retrain: bool = False) -> list[tuple[str, str, Callable[[], Any]]]:
+def plan_of_day(
+    ctx: stages.RunContext, retrain: bool = False, full_refresh: bool = False
+) -> list[tuple[str, str, Callable[[], Any]]]:
     """The stages of the day, in order: (key, label, stage).
 
     Without the simulator its stage is left out; on a company holiday with
@@ -79,8 +84,8 @@ def plan_of_day(ctx: stages.RunContext, retrain: bool = False) -> list[tuple[str
         ("simulate", "simulate sources", lambda: stages.simulate_sources(ctx)),
         ("replicate", "replicate the operational store", lambda: _land_and_replicate(ctx)),
         ("ingest", "ingest sources", lambda: stages.ingest_sources(ctx)),
-        ("gate_raw", "quality gate: raw", lambda: stages.quality_gate(ctx, "raw")),
-        ("dbt", "dbt build", lambda: stages.dbt_build(ctx)),
+        ("gate_raw", "quality gate: raw", lambda: stages.quality_gate(ctx, "raw", full_refresh=full_refresh)),
+        ("dbt", "dbt build", lambda: stages.dbt_build(ctx, full_refresh=full_refresh)),
         ("gate_marts", "quality gate: pre_dispatch", lambda: stages.quality_gate(ctx, "pre_dispatch")),
         ("train", "train / keep champion", lambda: stages.train_model(ctx, force=retrain)),
         ("score", "score open invoices", lambda: stages.score_open_invoices(ctx)),
@@ -96,9 +101,9 @@ def plan_of_day(ctx: stages.RunContext, retrain: bool = False) -> list[tuple[str
     return plan
 
 
-def _run(ctx: stages.RunContext, retrain: bool) -> dict[str, Any]:
+def _run(ctx: stages.RunContext, retrain: bool, full_refresh: bool = False) -> dict[str, Any]:
     """The stages, in order, under the warehouse lock."""
-    plan = plan_of_day(ctx, retrain)
+    plan = plan_of_day(ctx, retrain, full_refresh)
     out: dict[str, Any] = {}
     for done, (key, label, run_stage) in enumerate(plan):
         progress.announce(label, done, len(plan))

@@ -2,12 +2,15 @@
 -- credit limit, in the customer's invoicing currency and in the reporting currency.
 -- Incremental: a run replaces the rows of its own date (delete+insert on as_of_date, customer_id)
 -- and leaves every other date alone, so the table accumulates one snapshot per run date.
+-- full_refresh=false: `dbt build --full-refresh` (`cobranza run --full-refresh`) keeps the snapshots
+-- of past dates, which cannot be rebuilt (the balances of a past day as the run saw them).
 {{
     config(
         materialized='incremental',
         unique_key=['as_of_date', 'customer_id'],
         incremental_strategy='delete+insert',
-        on_schema_change='fail'
+        on_schema_change='fail',
+        full_refresh=false
     )
 }}
 
