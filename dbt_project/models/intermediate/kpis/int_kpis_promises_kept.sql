@@ -1,9 +1,10 @@
 -- One row per KPI group (the promising customer's segment, country and currency) with a promise to
 -- pay whose deadline (promised date + var promise_grace_days, 3) passed within the 90 days before
 -- the run date: promises due, and promises kept (the customer paid at least the promised amount,
--- or anything when no amount was promised, between the promise and the deadline).
+-- or anything when no amount was promised, between the promise and the deadline: macro
+-- promise_outcomes, the one definition).
 {%- set dso_days = 90 %}
-{%- set grace_days = var('promise_grace_days', 3) %}
+{%- set grace_days = promise_grace_days() %}
 
 with interactions as (
     select * from {{ ref('fct_interactions') }}
@@ -32,16 +33,7 @@ promises as (
 ),
 
 promise_outcomes as (
-    select
-        promises.interaction_id,
-        promises.customer_id,
-        coalesce(sum(payments.amount), 0) >= coalesce(promises.promised_amount, 0.01) as is_kept
-    from promises
-    left join payments
-        on payments.customer_id = promises.customer_id
-        and payments.payment_date >= promises.occurred_date
-        and payments.payment_date <= promises.deadline
-    group by promises.interaction_id, promises.customer_id, promises.promised_amount
+    {{ promise_outcomes('promises', 'payments', ['interaction_id', 'customer_id']) }}
 ),
 
 promises_grouped as (

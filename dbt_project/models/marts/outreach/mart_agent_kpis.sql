@@ -1,9 +1,9 @@
 -- The debtor-side agent over the 30 days up to the run date, one row: who handled the inbound
 -- messages (the agent alone or a person), promises and plans taken and kept, disputes opened and
--- pay-link payments. A promise is kept as in int_kpis_promises_kept: the customer paid at least the
--- promised amount between the promise and its date + var promise_grace_days.
+-- pay-link payments. A promise is kept as everywhere (macro promise_outcomes): the customer paid at
+-- least the promised amount between the promise and its date + var promise_grace_days.
 {%- set window_days = 30 %}
-{%- set grace_days = var('promise_grace_days', 3) %}
+{%- set grace_days = promise_grace_days() %}
 
 with decisions as (
     select * from {{ ref('stg_agent__decisions') }}
@@ -33,15 +33,11 @@ promises as (
 
 promise_outcomes as (
     select
-        promises.interaction_id,
-        promises.deadline < {{ as_of_date() }} as is_due,
-        coalesce(sum(payments.amount), 0) >= coalesce(promises.promised_amount, 0.01) as is_kept
-    from promises
-    left join payments
-        on payments.customer_id = promises.customer_id
-        and payments.payment_date >= promises.occurred_date
-        and payments.payment_date <= promises.deadline
-    group by promises.interaction_id, promises.deadline, promises.promised_amount
+        outcomes.*,
+        outcomes.deadline < {{ as_of_date() }} as is_due
+    from (
+        {{ promise_outcomes('promises', 'payments', ['interaction_id', 'deadline']) }}
+    ) as outcomes
 ),
 
 final as (
