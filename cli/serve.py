@@ -12,7 +12,11 @@ One supervisor process starts its children, each in its own process group with i
    with its schedules in the company's time zone (``company.timezone``), the dispatcher and inbound
    intervals from ``service.dispatch_interval_minutes`` / ``inbound_interval_minutes``, and the
    concurrency limits of ``prefect.yaml``. Flow runs are children of the runner: stopping it stops
-   them (a run cut short is retried by the next pass; the outbox and spool make that safe).
+   them (a run cut short is retried by the next pass; the outbox and spool make that safe);
+5. the service loop (``python -m flows.loop``): one long-running process that runs the inbound and
+   dispatcher passes on their intervals as flow runs of their own, without a new process per pass
+   (their deployments' schedules are inactive in ``prefect.yaml``). If it dies it is restarted (after
+   ``LOOP_RESTART_S``); any other child dying stops everything.
 
 ``prefect.yaml`` is the one list of deployments: ``prefect deploy --all`` with a worker, or
 ``cobranza serve``, run the same schedules.
@@ -41,6 +45,8 @@ from cobranza.settings import Settings
 
 REPO = Path(__file__).resolve().parents[1]
 PREFECT_YAML = REPO / "prefect.yaml"
+#: Seconds before a dead service loop is started again.
+LOOP_RESTART_S = 5.0
 #: Deployments whose interval comes from the settings (minutes), not from prefect.yaml.
 INTERVAL_SETTINGS = {"dispatcher": "dispatch_interval_minutes", "inbound": "inbound_interval_minutes"}
 
@@ -168,6 +174,9 @@ class Service:
     receiver_url: str
     children: list[Child] = field(default_factory=list)
     demo: dict[str, Any] | None = None
+    #: Children restarted when they die (name -> their command and environment), not stopping the service.
+    restartable: dict[str, tuple[list[str], dict[str, str]]] = field(default_factory=dict)
+    restarts: int = 0
 
     def start(self, name: str, args: list[str], env: dict[str, str], **popen: Any) -> Child:
         """Start a child in its own session, stdout and stderr to ``<logs>/<name>.log``."""
@@ -182,10 +191,17 @@ class Service:
         self.children.append(child)
         return child
 
+    def restart(self, child: Child) -> Child:
+        """Start a restartable child that died again (same command and environment)."""
+        self.children.remove(child)
+        args, env = self.restartable[child.name]
+        self.restarts += 1
+        return self.start(child.name, args, env)
+
     def stop(self) -> dict[str, int | None]:
         """Stop every child, the last started first; return their exit codes."""
         codes = {}
-        timeouts = {"flows": 60.0, "receiver": 40.0}
+        timeouts = {"flows": 60.0, "receiver": 40.0, "loop": 60.0}
         for child in reversed(self.children):
             codes[child.name] = child.stop(timeouts.get(child.name, 20.0))
         return codes
@@ -285,6 +301,9 @@ def start_service(
         )
         _wait_http(f"{receiver_url}/healthz", receiver, 60, "the webhook receiver")
         service.start("flows", [sys.executable, "-m", "cli.serve"], env)
+        loop = [sys.executable, "-m", "flows.loop"]
+        service.restartable["loop"] = (loop, env)
+        service.start("loop", loop, env)
     except BaseException:
         service.stop()
         raise
@@ -305,6 +324,14 @@ def run_until_stopped(service: Service, *, poll_s: float = 1.0) -> int:
     try:
         while stop["sig"] is None and died is None:
             died = next((c for c in service.children if not c.alive()), None)
+            if died is not None and died.name in service.restartable:
+                sys.stderr.write(
+                    f"{died.name} exited with code {died.proc.returncode}; restarting it in {LOOP_RESTART_S:.0f} s"
+                    f" (see {died.log})\n"
+                )
+                time.sleep(LOOP_RESTART_S)
+                service.restart(died)
+                died = None
             time.sleep(poll_s)
     finally:
         codes = service.stop()

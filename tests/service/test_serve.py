@@ -34,8 +34,8 @@ def _expected() -> dict[str, dict]:
     out = {}
     for d in yaml.safe_load((REPO / "prefect.yaml").read_text())["deployments"]:
         ((schedule),) = d["schedules"]
-        out[d["name"]] = {k: v for k, v in schedule.items() if k in ("cron", "interval")}
-    out["dispatcher"] = {"interval": 180}  # COBRANZA_SERVICE__DISPATCH_INTERVAL_MINUTES=3 below
+        out[d["name"]] = {k: v for k, v in schedule.items() if k in ("cron", "interval", "active")}
+    out["dispatcher"]["interval"] = 180  # COBRANZA_SERVICE__DISPATCH_INTERVAL_MINUTES=3 below
     return out
 
 
@@ -113,9 +113,11 @@ def test_serve_demo_runs_everything_and_sigint_stops_every_process(tmp_path):
         assert requests.get(f"{api}/health", timeout=5).ok
         assert (data / "prefect" / "prefect.db").is_file()
         for name, schedule in expected.items():
-            (s,) = [x["schedule"] for x in deployments[name]["schedules"] if x["active"]]
-            ((kind, value),) = schedule.items()
-            assert (s[kind], s["timezone"]) == (value, ZONE), name
+            ((s, active),) = [(x["schedule"], x["active"]) for x in deployments[name]["schedules"]]
+            ((kind, value),) = [(k, v) for k, v in schedule.items() if k != "active"]
+            assert (s[kind], s["timezone"], active) == (value, ZONE, schedule.get("active", True)), name
+        # the dispatcher and inbound passes run in the service loop, not as a process per scheduled run
+        assert not expected["dispatcher"]["active"] and not expected["inbound"]["active"]
         assert deployments["dispatcher"]["concurrency_options"]["collision_strategy"] == "CANCEL_NEW"
         assert deployments["inbound"]["global_concurrency_limit"]["limit"] == 1
 
@@ -123,10 +125,13 @@ def test_serve_demo_runs_everything_and_sigint_stops_every_process(tmp_path):
         ready = requests.get(f"{receiver}/readyz", timeout=5)
         assert ready.status_code == 200 and set(ready.json()["checks"]) >= {"whatsapp", "twilio", "unsubscribe"}
         logs = data / "logs" / "service"
-        assert {p.name for p in logs.iterdir()} >= {"prefect-server.log", "receiver.log", "emulators.log", "flows.log"}
+        assert {p.name for p in logs.iterdir()} >= {
+            "prefect-server.log", "receiver.log", "emulators.log", "flows.log", "loop.log"
+        }  # fmt: skip
         seen |= {p.pid for p in psutil.Process(proc.pid).children(recursive=True)}
         names = " ".join(" ".join(psutil.Process(p).cmdline()) for p in seen if psutil.pid_exists(p))
         assert "prefect server start" in names and "lab.channels" in names and "cli.serve" in names
+        assert "flows.loop" in names
 
         proc.send_signal(signal.SIGINT)
         assert proc.wait(timeout=120) == 0, (tmp_path / "serve.out").read_text()

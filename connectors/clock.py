@@ -1,0 +1,121 @@
+"""Where the service loop reads the time: the wall clock in production, a file a harness advances.
+
+``open_clock(None)`` (or ``"wall"``) is the wall clock: ``now()`` is the current UTC instant and
+``wait(until)`` sleeps until then. ``open_clock("file:/path/clock")`` is an accelerated clock a
+harness drives (``bench/live_week.py``): the file holds one ISO-8601 instant (written atomically by
+:func:`write_file_clock`), or ``stop``; ``now()`` reads it, ``wait(until)`` returns as soon as the
+file changes (the harness moved the clock) or says ``stop``, and ``ack(name, at)`` tells the harness
+that every pass due at ``at`` is done (``<path>.<name>.ack``), so it can move the clock on. The same
+loop code runs on either.
+"""
+
+from __future__ import annotations
+
+import os
+import time
+from datetime import UTC, datetime
+from pathlib import Path
+
+#: Seconds between two reads of a file clock while waiting for it to move.
+POLL_S = 0.05
+
+
+class ClockStopped(Exception):
+    """The file clock says ``stop``: the loop reading it ends."""
+
+
+class Clock:
+    """The wall clock."""
+
+    spec = "wall"
+
+    def now(self) -> datetime:
+        """The current instant (UTC)."""
+        return datetime.now(UTC)
+
+    def wait(self, until: datetime, *, max_s: float = 60.0) -> None:
+        """Sleep until ``until`` (at most ``max_s``, so a stop request is seen)."""
+        time.sleep(max(0.0, min(max_s, (until - self.now()).total_seconds())))
+
+    def stopped(self) -> bool:
+        """Whether the clock says stop (never, for the wall clock)."""
+        return False
+
+    def ack(self, name: str, at: datetime) -> None:
+        """Nothing to acknowledge on the wall clock."""
+
+
+class FileClock(Clock):
+    """A clock whose instant is the content of a file (see the module docstring)."""
+
+    def __init__(self, path: Path) -> None:
+        self.path = Path(path)
+        self.spec = f"file:{self.path}"
+        self._last = ""
+
+    def _read(self) -> str:
+        try:
+            return self.path.read_text(encoding="utf-8").strip()
+        except FileNotFoundError:
+            return ""
+
+    def now(self) -> datetime:
+        """The instant in the file (waits for the file to exist)."""
+        while True:
+            text = self._read()
+            if text and text != "stop":
+                self._last = text
+                at = datetime.fromisoformat(text)
+                return at if at.tzinfo else at.replace(tzinfo=UTC)
+            if text == "stop":
+                raise ClockStopped(f"the clock {self.path} says stop")
+            time.sleep(POLL_S)
+
+    def wait(self, until: datetime, *, max_s: float = 60.0) -> None:
+        """Return once the file holds another instant than the last one read (or ``stop``), or after ``max_s``."""
+        deadline = time.monotonic() + max_s
+        while time.monotonic() < deadline:
+            text = self._read()
+            if text and text != self._last:
+                return
+            time.sleep(POLL_S)
+
+    def stopped(self) -> bool:
+        """Whether the file says ``stop``."""
+        return self._read() == "stop"
+
+    def ack(self, name: str, at: datetime) -> None:
+        """Write ``at`` to ``<path>.<name>.ack`` (atomically): the passes due at ``at`` are done."""
+        _atomic_write(Path(f"{self.path}.{name}.ack"), at.isoformat())
+
+
+def open_clock(spec: str | None) -> Clock:
+    """The clock named by ``spec``: ``None``/``"wall"`` or ``"file:<path>"``.
+
+    Raises:
+        ValueError: Another spec; the message lists the accepted ones.
+    """
+    if spec in (None, "", "wall"):
+        return Clock()
+    if spec.startswith("file:"):
+        return FileClock(Path(spec.removeprefix("file:")))
+    raise ValueError(f"unknown clock {spec!r}: use 'wall' (the default) or 'file:<path>' (an accelerated clock)")
+
+
+def write_file_clock(path: Path, at: datetime | str) -> None:
+    """Set a file clock to ``at`` (or ``"stop"``), atomically."""
+    _atomic_write(Path(path), at if isinstance(at, str) else at.isoformat())
+
+
+def read_ack(path: Path, name: str) -> str:
+    """The last instant the loop ``name`` acknowledged on the file clock at ``path`` ('' if none yet)."""
+    try:
+        return Path(f"{path}.{name}.ack").read_text(encoding="utf-8").strip()
+    except FileNotFoundError:
+        return ""
+
+
+def _atomic_write(path: Path, text: str) -> None:
+    tmp = path.with_name(f".{path.name}.{os.getpid()}.tmp")
+    tmp.write_text(text, encoding="utf-8")
+    os.replace(tmp, path)
