@@ -189,6 +189,18 @@ class WebhooksSettings(BaseModel):
     graceful_timeout_s: float = Field(
         30, gt=0, description="At SIGTERM, longest wait for webhook requests in flight before the receiver exits."
     )
+    mail_port: int | None = Field(
+        None,
+        ge=1,
+        le=65535,
+        description="Port of the inbound e-mail (SMTP) listener run beside the receiver (None: none).",
+    )
+    mail_host: str = Field("127.0.0.1", description="Interface the inbound e-mail listener listens on.")
+    mail_domains: list[str] = Field(
+        default_factory=list,
+        description="Domains the inbound e-mail listener receives for (default: COBRANZA_SMTP__REPLY_TO's).",
+    )
+    mail_max_bytes: int = Field(10 * 1024 * 1024, ge=1024, description="Largest inbound e-mail accepted (else 552).")
 
 
 class CompanySettings(BaseModel):

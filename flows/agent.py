@@ -49,8 +49,11 @@ def _new_messages(con: duckdb.DuckDBPyConnection, now_utc: datetime) -> pd.DataF
     cur = con.execute(
         f"""
         select 'wh-' || w.event_id as interaction_id, i.customer_id, i.contact_id,
-               coalesce(i.channel, case when w.provider = 'whatsapp' then 'whatsapp' else 'sms' end) as channel,
-               cast(w.occurred_at as timestamp) as occurred_at, w.text, w.from_addr
+               coalesce(i.channel, case w.provider when 'whatsapp' then 'whatsapp' when 'email' then 'email'
+                                                   else 'sms' end) as channel,
+               cast(w.occurred_at as timestamp) as occurred_at, w.text, w.from_addr,
+               w.provider_message_id, json_extract_string(w.payload, '$.subject') as subject,
+               json_extract(w.payload, '$.references') as refs
         from raw_channels.webhook_events w
         left join inbound.interactions i on i.interaction_id = 'wh-' || w.event_id
         where w.kind = 'message' and w.occurred_at >= ?
@@ -60,6 +63,23 @@ def _new_messages(con: duckdb.DuckDBPyConnection, now_utc: datetime) -> pd.DataF
         [since.to_pydatetime()],
     )
     return pd.DataFrame(cur.fetchall(), columns=[d[0] for d in cur.description])
+
+
+def _reply_subject(subject: Any) -> str:
+    """``Re: <the debtor's subject>`` (kept as it is when it already starts with a reply prefix)."""
+    text = re.sub(r"\s+", " ", str(subject or "")).strip()[:200]
+    if not text:
+        return "Re:"
+    return text if re.match(r"(?i)^(re|aw|res|rv|sv)\s*:", text) else f"Re: {text}"
+
+
+def _references(refs: Any, message_id: Any) -> list[str]:
+    """The thread's References: the debtor's message's own References, then its Message-ID."""
+    try:
+        found = [str(r) for r in json.loads(refs)] if isinstance(refs, str) else list(refs or [])
+    except (TypeError, ValueError):
+        found = []
+    return [*found, str(message_id)][-10:] if message_id else found[-10:]
 
 
 def _contacts(con: duckdb.DuckDBPyConnection) -> pd.DataFrame:
@@ -131,26 +151,22 @@ def answer_messages(ctx: RunContext, *, portal_base: str | None = None, portal_s
 
     Args:
         ctx: The run context (clock ``now_utc``; settings: published copy, operational store).
-        portal_base: Public base URL of the portal (default ``channels.webhook_public_url`` + ``/portal``;
-            no portal link in replies when neither is set).
-        portal_secret: The portal's token secret (default: the one kept in ``secrets/portal.key`` under
-            the data dir, created at first use).
+        portal_base: Public base URL of the portal (default: :func:`portal.links.portal_config`; no
+            portal link in replies when none is configured).
+        portal_secret: The portal's token secret (default: :func:`portal.links.portal_secret`).
 
     Returns:
         Counts: ``messages`` decided, ``replies`` and ``handoffs`` queued, and per ``agent_action``.
     """
     from connectors.channels import outbox
-    from connectors.channels.templates.unsubscribe import load_or_create_secret
     from ml.agent.policy import AgentContext, decide
     from ml.inbound.reader import read_message
-    from portal.links import portal_url
+    from portal.links import portal_config, portal_url
     from portal.statements import SnapshotUnavailable, read_statement
 
     settings = ctx.settings
-    base = portal_base or (
-        settings.channels.webhook_public_url.rstrip("/") + "/portal" if settings.channels.webhook_public_url else None
-    )
-    secret = portal_secret or (load_or_create_secret(settings.data_dir / "secrets" / "portal.key") if base else None)
+    portal = portal_config(settings, base=portal_base, secret=portal_secret)
+    base, secret = (portal.base, portal.secret) if portal else (None, None)
     snapshot = settings.published_path
     counts: dict[str, int] = {"messages": 0, "replies": 0, "handoffs": 0}
     with ops_connection(settings, "agent") as con:
@@ -173,9 +189,14 @@ def answer_messages(ctx: RunContext, *, portal_base: str | None = None, portal_s
                     statements[cid] = None
             st = statements.get(cid) if cid else None
             mine = directory[directory["customer_id"].astype(str) == cid] if cid else directory.iloc[0:0]
-            address = _digits(m.from_addr) if m.channel in ("whatsapp", "sms") else str(m.from_addr or "").lower()
-            known = {_digits(p) for p in mine.get("phone", [])} | {str(e).lower() for e in mine.get("email", [])}
-            contact = mine[mine["phone"].map(_digits) == address] if "phone" in mine else mine.iloc[0:0]
+            phone = m.channel in ("whatsapp", "sms")
+            address = _digits(m.from_addr) if phone else str(m.from_addr or "").strip().lower()
+            emails = {str(e).strip().lower() for e in mine.get("email", [])}
+            known = {_digits(p) for p in mine.get("phone", [])} | emails
+            if m.channel == "email":
+                contact = mine[mine["email"].astype(str).str.strip().str.lower() == address]
+            else:
+                contact = mine[mine["phone"].map(_digits) == address] if "phone" in mine else mine.iloc[0:0]
             language = contact["language"].iloc[0] if len(contact) else (st.language if st else None)
             reading = read_message(
                 m.text,
@@ -228,7 +249,12 @@ def answer_messages(ctx: RunContext, *, portal_base: str | None = None, portal_s
                         "invoice_ids": [],
                         "payload": {
                             "reply_body": decision.reply,
-                            "reply_subject": None,
+                            "reply_subject": _reply_subject(m.subject) if m.channel == "email" else None,
+                            # e-mail threading: the answer sits under the debtor's message in their client
+                            "reply_message_id": m.provider_message_id if m.channel == "email" else None,
+                            "reply_references": _references(m.refs, m.provider_message_id)
+                            if m.channel == "email"
+                            else None,
                             "in_reply_to": m.interaction_id,
                             "language": decision.language,
                             "country": st.country if st else None,

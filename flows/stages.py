@@ -262,6 +262,7 @@ def decide(ctx: RunContext) -> dict[str, Any]:
     from ml.nba import daily, decision_log
     from ml.nba.frames import summary
     from ml.score import EXPLANATIONS_TABLE, SCORES_TABLE
+    from portal.links import portal_config, with_portal_links
 
     with warehouse.connect(ctx.warehouse) as con:
         config = daily.config_for_day(con, ctx.settings.nba.model_dump(), ctx.as_of)
@@ -280,7 +281,10 @@ def decide(ctx: RunContext) -> dict[str, Any]:
         )
         if not day.already_decided:
             with ops_connection(ctx.settings, "decide") as ops:
-                new_tasks = outbox.enqueue(ops, day.decisions, ctx.as_of)
+                # Every customer-facing message carries the customer's signed portal link (when a portal is
+                # configured); the decision log keeps the decisions without it (a link is a credential).
+                linked = with_portal_links(day.decisions, portal_config(ctx.settings), ctx.now_utc)
+                new_tasks = outbox.enqueue(ops, linked, ctx.as_of)
                 # In the same hold: a dispatcher pass must never see today's tasks without their invoices.
                 ops_store.refresh_serving(ops, con)
             decision_log.store(con, day.decisions, ctx.as_of)

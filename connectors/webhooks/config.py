@@ -44,3 +44,21 @@ class TwilioWebhookSecrets(EnvConfig):
 def secret_text(value: SecretStr | None) -> str | None:
     """The text of a secret, or None when it is unset or empty."""
     return value.get_secret_value() or None if value is not None else None
+
+
+class StripeSecrets(EnvConfig):
+    """The debtor portal's payment provider (Stripe Checkout): API base, secret key, webhook signing secret.
+
+    ``COBRANZA_STRIPE__SECRET_KEY`` (``sk_...``) and ``COBRANZA_STRIPE__WEBHOOK_SECRET`` (``whsec_...``),
+    or the Prefect Secret blocks ``cobranza-stripe-secret-key`` / ``cobranza-stripe-webhook-secret``;
+    ``COBRANZA_STRIPE__API_BASE`` points the client at another host (the emulator in demos). Without
+    them the portal still serves statements and forms; "pay now" and the payment webhook answer 503.
+    """
+
+    env_section: ClassVar[str] = "STRIPE"
+    label: ClassVar[str] = "Stripe Checkout"
+    block_fields: ClassVar[tuple[str, ...]] = ()
+
+    api_base: str = "https://api.stripe.com"
+    secret_key: SecretStr | None = None
+    webhook_secret: SecretStr | None = None

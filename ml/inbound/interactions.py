@@ -54,7 +54,7 @@ where w.kind = 'status' and w.status in ('delivered', 'read', 'failed', 'undeliv
 _MESSAGES = """
 with sent as (
     select e.provider_message_id, any_value(t.customer_id) as customer_id, any_value(t.contact_id) as contact_id,
-           any_value(t.payload ->> 'language') as language
+           any_value(t.payload ->> 'language') as language, any_value(lower(t.payload ->> 'email')) as email
     from outbox.task_events e join outbox.contact_tasks t using (task_id)
     where e.state = 'sent' and e.provider_message_id is not null
     group by e.provider_message_id
@@ -66,29 +66,52 @@ phones as (
     from outbox.contact_tasks
     where payload ->> 'phone' is not null
     group by 1
+),
+emails as (
+    select lower(trim(payload ->> 'email')) as address,
+           arg_max(customer_id, created_at) as customer_id, arg_max(contact_id, created_at) as contact_id,
+           arg_max(payload ->> 'language', created_at) as language
+    from outbox.contact_tasks
+    where payload ->> 'email' like '%@%'
+    group by 1
 )
 {directory_cte}
 select 'wh-' || w.event_id as interaction_id,
        coalesce(s.customer_id, p.customer_id{dir_customer}) as customer_id,
        coalesce(s.contact_id, p.contact_id{dir_contact}) as contact_id,
-       case when w.provider = 'whatsapp' then 'whatsapp' else 'sms' end as channel,
+       case w.provider when 'whatsapp' then 'whatsapp' when 'email' then 'email' else 'sms' end as channel,
        'inbound' as direction, w.occurred_at, w.text,
        coalesce(s.language, p.language{dir_language}) as language
 from raw_channels.webhook_events w
+-- the message it answers (WhatsApp context id, e-mail In-Reply-To); an e-mail only from the address we wrote to
 left join sent s on s.provider_message_id = w.context_message_id
-left join phones p on p.digits = regexp_replace(w.from_addr, '[^0-9]', '', 'g')
+    and (w.provider <> 'email' or s.email = lower(w.from_addr))
+left join (
+    select digits as address, customer_id, contact_id, language, 'phone' as kind from phones
+    union all select address, customer_id, contact_id, language, 'email' from emails
+) p on p.kind = case when w.provider = 'email' then 'email' else 'phone' end
+    and p.address = case when w.provider = 'email' then lower(trim(w.from_addr))
+                         else regexp_replace(w.from_addr, '[^0-9]', '', 'g') end
 {directory_join}
 where w.kind = 'message'
 """
 
 _DIRECTORY_CTE = """,
 directory as (
-    select regexp_replace(phone, '[^0-9]', '', 'g') as digits, min(customer_id) as customer_id,
+    select regexp_replace(phone, '[^0-9]', '', 'g') as address, 'phone' as kind, min(customer_id) as customer_id,
            min(contact_id) as contact_id, min(language) as language
     from {directory}
     where phone is not null
     group by 1
+    union all
+    select lower(trim(email)), 'email', min(customer_id), min(contact_id), min(language)
+    from {directory}
+    where email like '%@%'
+    group by 1
 )"""
+_DIRECTORY_JOIN = """left join directory d on d.kind = case when w.provider = 'email' then 'email' else 'phone' end
+    and d.address = case when w.provider = 'email' then lower(trim(w.from_addr))
+                         else regexp_replace(w.from_addr, '[^0-9]', '', 'g') end"""
 
 
 @dataclass(frozen=True)
@@ -134,9 +157,7 @@ def build_interactions(
         dir_customer=", d.customer_id" if has_dir else "",
         dir_contact=", d.contact_id" if has_dir else "",
         dir_language=", d.language" if has_dir else "",
-        directory_join=(
-            "left join directory d on d.digits = regexp_replace(w.from_addr, '[^0-9]', '', 'g')" if has_dir else ""
-        ),
+        directory_join=_DIRECTORY_JOIN if has_dir else "",
     )
     cur = con.execute(sql)
     messages = pd.DataFrame(cur.fetchall(), columns=[d[0] for d in cur.description])

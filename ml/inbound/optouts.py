@@ -277,11 +277,12 @@ def opt_outs(con: duckdb.DuckDBPyConnection, directory: str = "marts.dim_contact
                     }
                 )
         elif (reading := _reply_opt_out(e.text)) is not None:
-            channel = "all" if reading.scope == "all" else ("whatsapp" if e.provider == "whatsapp" else "sms")
+            via = {"whatsapp": "whatsapp", "email": "email"}.get(e.provider, "sms")
+            channel = "all" if reading.scope == "all" else via
             rows.append(
                 {
                     "event_id": e.event_id,
-                    "address": _digits(e.from_addr),
+                    "address": _email(e.from_addr) if e.provider == "email" else _digits(e.from_addr),
                     "channel": channel,
                     "occurred_at": e.occurred_at,
                     "source": f"reply: {reading.matched}",
@@ -300,20 +301,33 @@ def opt_outs(con: duckdb.DuckDBPyConnection, directory: str = "marts.dim_contact
     return out.astype(object).where(out.notna(), None).reset_index(drop=True)
 
 
+def _email(value: object) -> str | None:
+    if value is None or (isinstance(value, float) and pd.isna(value)):
+        return None
+    text = str(value).strip().lower()
+    return text if "@" in text else None
+
+
 def _contacts_by_phone(con: duckdb.DuckDBPyConnection, directory: str) -> dict[str, tuple[str, str]]:
-    """Phone digits -> (customer_id, contact_id): the outbox's latest task to that number, else the directory."""
+    """Phone digits (or a lower-case e-mail address) -> (customer_id, contact_id): the outbox's latest task to
+    that address, else the directory."""
     found: dict[str, tuple[str, str]] = {}
     if _exists(con, *directory.split(".", 1)):
         for digits, customer, contact in con.execute(
             "select regexp_replace(phone, '[^0-9]', '', 'g'), min(customer_id), min(contact_id) "
-            f"from {directory} where phone is not null group by 1"
+            f"from {directory} where phone is not null group by 1 "
+            f"union all select lower(trim(email)), min(customer_id), min(contact_id) from {directory} "
+            "where email like '%@%' group by 1"
         ).fetchall():
             if digits:
                 found[digits] = (customer, contact)
     if _exists(con, "outbox", "contact_tasks"):
         for digits, customer, contact in con.execute(
             "select regexp_replace(payload ->> 'phone', '[^0-9]', '', 'g'), arg_max(customer_id, created_at), "
-            "arg_max(contact_id, created_at) from outbox.contact_tasks where payload ->> 'phone' is not null group by 1"
+            "arg_max(contact_id, created_at) from outbox.contact_tasks where payload ->> 'phone' is not null "
+            "group by 1 "
+            "union all select lower(trim(payload ->> 'email')), arg_max(customer_id, created_at), "
+            "arg_max(contact_id, created_at) from outbox.contact_tasks where payload ->> 'email' like '%@%' group by 1"
         ).fetchall():
             if digits and contact:
                 found[digits] = (customer, contact)

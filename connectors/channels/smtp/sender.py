@@ -3,10 +3,11 @@
 Follows CONNECTORS.md §4.3. Each message gets a stable ``Message-ID`` derived from the task id
 (``<cbz.<task id>@<domain>>``), which is the provider message id stored in the outbox; later
 reminders to the same customer carry ``In-Reply-To`` (the last one) and ``References`` (the thread),
-so the series shows as one conversation and a reply can be tied back to its case. ``Reply-To`` is
-plus-addressed with the customer id. ``List-Unsubscribe`` carries a ``mailto:`` and, when configured,
-an HTTPS one-click URI with ``List-Unsubscribe-Post: List-Unsubscribe=One-Click`` (RFC 2369/8058;
-the relay must DKIM-sign both headers).
+so the series shows as one conversation and a reply can be tied back to its case; the agent's answer
+to a debtor's e-mail (payload ``reply_message_id``/``reply_references``) is threaded under that
+e-mail. ``Reply-To`` is plus-addressed with the customer id. ``List-Unsubscribe`` carries a
+``mailto:`` and, when configured, an HTTPS one-click URI with ``List-Unsubscribe-Post:
+List-Unsubscribe=One-Click`` (RFC 2369/8058; the relay must DKIM-sign both headers).
 
 Outcome rules: a failure before the DATA command completes (connect, STARTTLS, AUTH, MAIL, RCPT) did
 not send anything: 4xx and connection failures are retried, 5xx are final. A lost connection or
@@ -118,6 +119,10 @@ class SmtpSender:
         msg["Date"] = format_datetime(datetime.now(UTC))
         msg["Message-ID"] = message_id(task["task_id"], cfg.domain)
         thread = [m for m in task.get("thread_message_ids") or [] if m != msg["Message-ID"]]
+        if payload.get("reply_message_id"):
+            # The agent's answer to a debtor's e-mail: threaded under that message (RFC 5322 §3.6.4).
+            refs = [str(r) for r in payload.get("reply_references") or []]
+            thread = [*[r for r in refs if r != payload["reply_message_id"]], str(payload["reply_message_id"])]
         if thread:
             msg["In-Reply-To"] = thread[-1]
             msg["References"] = " ".join(thread[-MAX_REFERENCES:])
@@ -134,11 +139,12 @@ class SmtpSender:
             msg["List-Unsubscribe"] = ", ".join(uris)
         if cfg.unsubscribe_url and cfg.unsubscribe_url.startswith("https://"):
             msg["List-Unsubscribe-Post"] = "List-Unsubscribe=One-Click"
-        msg["Content-Language"] = rendered.language
         msg["X-Cobranza-Task"] = task["task_id"]
         # Quoted-printable keeps every line under SMTP's 998-octet limit whatever the template renders.
         msg.set_content(rendered.body_text, cte="quoted-printable")
         msg.add_alternative(rendered.body, subtype="html", cte="quoted-printable")
+        # After the body: set_content drops every Content-* header set before it.
+        msg["Content-Language"] = rendered.language
         return msg
 
     # --- transport -------------------------------------------------------------------------------
