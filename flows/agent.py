@@ -224,6 +224,7 @@ def answer_messages(ctx: RunContext, *, portal_base: str | None = None, portal_s
                     plan_offer=offer,
                     opt_out_confirmed=frozenset(confirmed),
                     contact_name=contact["full_name"].iloc[0] if len(contact) and "full_name" in contact else None,
+                    promise_grace_days=settings.nba.promise_grace_days,
                 ),
             )
             reply_id = handoff_id = None

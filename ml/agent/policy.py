@@ -36,16 +36,15 @@ from datetime import date, timedelta
 from decimal import Decimal
 from typing import Any
 
+from cobranza.settings import NbaSettings
 from ml.agent.messages import Writer
 from ml.inbound.reader import Reading
 from ml.nba import plans
 from portal.statements import Statement
 
-#: Days dunning is held after an "already paid" we cannot find in the bank (``ml.nba.engine`` reads a
-#: paid claim as active for 5 days).
+#: Days dunning is held after an "already paid" we cannot find in the bank: ``ml.nba.engine`` reads a
+#: paid claim as active for 5 days (a literal there, no setting yet), so the reply promises no more.
 PAID_CLAIM_HOLD_DAYS = 5
-#: Promised date + this many days: the end of the pause (``nba.promise_grace_days``' default).
-PROMISE_GRACE_DAYS = 3
 #: An acceptance of the plan offered (folded text: accents dropped, lower case).
 _ACCEPT = re.compile(r"^\W*(si,?\s+)?(acepto|aceptamos|accept|i accept|we accept|aceito|aceitamos|ok,?\s+acepto)\b")
 
@@ -81,6 +80,8 @@ class AgentContext:
         plan_offer: The instalment count the agent offered last and still open (None: none).
         opt_out_confirmed: Scopes already confirmed to this address (``whatsapp``, ``all``...).
         contact_name: The contact's name, for the greeting.
+        promise_grace_days: A promise pauses dunning until its date + this many days: the setting
+            ``nba.promise_grace_days`` the decision engine applies (``flows/agent.py`` passes it).
     """
 
     channel: str
@@ -93,6 +94,7 @@ class AgentContext:
     plan_offer: int | None = None
     opt_out_confirmed: frozenset[str] = frozenset()
     contact_name: str | None = None
+    promise_grace_days: int = NbaSettings.model_fields["promise_grace_days"].default
 
 
 @dataclass(frozen=True)
@@ -218,7 +220,7 @@ def decide(reading: Reading, ctx: AgentContext) -> AgentDecision:
             lang,
             promised_date=first.due_date,
             promised_amount=first.amount,
-            hold_until=first.due_date + timedelta(days=PROMISE_GRACE_DAYS),
+            hold_until=first.due_date + timedelta(days=ctx.promise_grace_days),
             plan=plan,
         )
 
@@ -286,7 +288,7 @@ def decide(reading: Reading, ctx: AgentContext) -> AgentDecision:
             plans.check_promise(reading.promised_date, amount, balance, today)
         except plans.PolicyError as exc:
             return _handoff(f"promise outside policy: {exc}", lang, promised_date=reading.promised_date)
-        until = reading.promised_date + timedelta(days=PROMISE_GRACE_DAYS)
+        until = reading.promised_date + timedelta(days=ctx.promise_grace_days)
         reply = w.render(
             "promise", name=name, amount=w.money(amount), day=w.day(reading.promised_date), until=w.day(until)
         )

@@ -80,6 +80,9 @@ def test_a_promise_is_recorded_confirmed_and_holds_dunning_until_date_plus_grace
     assert d.promised_date == date(2026, 12, 4) and d.promised_amount == Decimal("5000000")
     assert d.hold_until == date(2026, 12, 7)
     assert "$5.000.000,00 para el 4/12/2026" in d.reply
+    # The pause follows the engine's setting (nba.promise_grace_days), not a copy of it.
+    longer = _decide("pagaré el viernes 5.000.000", replace(CTX, promise_grace_days=5))
+    assert longer.hold_until == date(2026, 12, 9) and "9/12/2026" in longer.reply
 
 
 def test_a_promise_too_far_ahead_goes_to_a_person_and_one_without_date_is_asked_for_it() -> None:
