@@ -5,9 +5,12 @@
 Everything is a real process or a real server, as in production:
 
 - a Prefect server (``prefect server start``, temporary ``PREFECT_HOME``) and one ``serve`` process
-  running the four deployments (daily run, dispatcher, inbound, bank sync: ``flows/*.py``) as real
-  flow runs, each in its own subprocess; the harness creates the runs with the clock as a parameter
+  running the daily run and the bank sync (``flows/daily.py``, ``flows/bank_sync.py``) as real flow
+  runs, each in its own subprocess; the harness creates them with the clock as a parameter
   (``now_utc``) as the simulated time advances;
+- the service loop (``python -m flows.loop file:<workdir>/clock``, what ``cobranza serve`` runs on the
+  wall clock): one long-running process running the inbound and dispatcher passes as flow runs of
+  their own (subflows) on their intervals (2 and 5 minutes) of the harness's clock;
 - the webhook receiver (``cobranza receiver``) as its own process;
 - the channel emulators (WhatsApp Cloud API, Twilio, HubSpot, an SMTP relay: ``simulator/emulators``)
   configured as the providers (not dry run), posting delivery receipts and the debtors' replies to the
@@ -22,19 +25,23 @@ The clock advances in ticks of ``--tick-minutes`` (5) simulated minutes. At each
 messages the emulators received since the last tick go to the debtors; the replies now due are
 posted to the emulators (which send the webhooks); on the hour the bank's intraday file lands; at
 06:00 company time (America/Mexico_City) on business days the daily run starts; at HH:05 the bank
-sync starts; the dispatcher and the inbound flow run when they have something to do (a task's
-window open, webhooks arrived) - idle ticks (a night without a window open) cost nothing. The clock
-waits for that tick's dispatcher and inbound runs, never for the daily run or the bank sync, so they
-overlap the daily run exactly as in production (each holds the warehouse lock; the dispatcher and
-inbound only the operational store's).
+sync starts; the clock moves on to the service loop (its clock file) at every tick where a pass has
+something to do (a task's window open or just closed, webhooks posted, a daily run or bank sync just
+finished) and the harness waits for the loop's acknowledgement that the passes due then are done;
+elsewhere (a night without a window open) the loop's clock jumps to the next such tick, where it runs
+one pass per flow. The clock never waits for the daily run or the bank sync, so they overlap the
+loop's passes exactly as in production (each holds the warehouse lock; the passes only the
+operational store's, and the send lock while they hand tasks over).
 
-Mid-week (``--kill-day``) the dispatcher's flow-run process is killed with SIGKILL while it sends,
-and then the webhook receiver, which is restarted 20 s later (the emulators retry their webhooks
-like real providers). At the end: every figure of DESIGN §9's live-week bar, counted from the
+Mid-week (``--kill-day``) the service loop's process is killed with SIGKILL while its dispatcher
+pass sends, and restarted (its first pass is the one cut short); while that pass's receipts arrive
+the webhook receiver is killed with SIGKILL and restarted 20 s later (the emulators retry their
+webhooks like real providers). At the end: every figure of DESIGN §9's live-week bar, counted from the
 operational store, the emulators' received-message logs, the spool and the Prefect API (see
-:func:`measure`). Latencies are production-equivalent: simulated minutes from the reply (or the
-payment's arrival in the bank report) to the start of the flow run that cancelled the contact, plus
-that run's real duration (on the accelerated clock a 1-minute run would otherwise count as an hour).
+:func:`measure`; the loop's pass runs are read from the API). Latencies are production-equivalent:
+simulated minutes from the reply (or the payment's arrival in the bank report) to the clock instant of
+the pass that cancelled the contact, plus the real duration of the loop's passes at that instant (on
+the accelerated clock a 1-minute pass would otherwise count as an hour).
 
 Scratch data lives in ``--workdir`` (default ``/tmp/liveweek/<profile>-<time>``); every process the
 harness starts is stopped at the end, killed if it does not stop.
@@ -70,10 +77,10 @@ ROOT = Path(__file__).resolve().parents[1]
 COMPANY_TZ = ZoneInfo("America/Mexico_City")
 DEPLOYMENTS = {
     "daily": ("flows/daily.py:daily_collections", "daily_collections/live-daily"),
-    "dispatcher": ("flows/dispatcher.py:dispatcher", "dispatcher/live-dispatcher"),
-    "inbound": ("flows/inbound.py:inbound", "inbound/live-inbound"),
     "bank_sync": ("flows/bank_sync.py:bank_sync", "bank_sync/live-bank-sync"),
 }
+#: The flows of the service loop's passes (subflow runs of ``service-loop``), as Prefect names them.
+LOOP_FLOWS = ("service-loop", "dispatcher", "inbound")
 FROM_NUMBER = "+15550001234"
 TERMINAL = ("COMPLETED", "FAILED", "CRASHED", "CANCELLED")
 
@@ -163,15 +170,14 @@ def wait_http(url: str, timeout: float, proc: Proc | None = None) -> None:
 
 
 def serve_main() -> None:
-    """``python -m bench.live_week --serve``: serve the four deployments without schedules (the harness runs them)."""
+    """``python -m bench.live_week --serve``: serve the daily run and the bank sync without schedules (the harness
+    runs them at the clock's 06:00 and HH:05)."""
     from prefect import serve
 
     from flows.bank_sync import bank_sync
     from flows.daily import daily_collections
-    from flows.dispatcher import dispatcher
-    from flows.inbound import inbound
 
-    flows = {"daily": daily_collections, "dispatcher": dispatcher, "inbound": inbound, "bank_sync": bank_sync}
+    flows = {"daily": daily_collections, "bank_sync": bank_sync}
     deployments = []
     for key, (entrypoint, name) in DEPLOYMENTS.items():
         dep = flows[key].to_deployment(name=name.split("/")[1])
@@ -360,7 +366,7 @@ class Plan:
     tick_minutes: int = 5
     first_day: date = date(2026, 11, 23)  # a Monday
     kill_day: int | None = 3  # 1-based business day of the kill -9s (None: no kill)
-    daily_pace: float = 10.0  # simulated seconds per wall second while a daily run is going
+    daily_pace: float = 10.0  # simulated seconds per wall second while a daily run or a bank sync is going
     probes: int = 20  # customers with a contact queued for later who promise to pay at 13:00 each day
     probe_hour: int = 13  # company-local hour of the probes
     kill_min_due: int = 20  # the kill -9 waits for a tick with at least this many windows open
@@ -394,6 +400,10 @@ class Harness:
         self._seen_refs: set[tuple[str, str]] = set()
         self._settled: set[str] = set()
         self._refresh_after_daily = False
+        self.clock_file = self.work / "clock"
+        self.loop: Proc | None = None
+        self.pass_wall: dict[pd.Timestamp, float] = {}  # clock instant -> wall seconds of the loop's passes
+        self._final_seen: set[Any] = set()
 
     # --- set-up ---
 
@@ -462,7 +472,47 @@ class Harness:
                 if serve.popen.poll() is not None or time.monotonic() > deadline:
                     raise RuntimeError(f"serve did not register the deployments; see {serve.log_path}") from None
                 time.sleep(1)
-        log.info("Prefect server, serve, receiver and emulators up")
+        self.start_loop()
+        log.info("Prefect server, serve, service loop, receiver and emulators up")
+
+    def start_loop(self) -> None:
+        """Start the service loop (``python -m flows.loop``) on the harness's file clock."""
+        cmd = [sys.executable, "-m", "flows.loop", f"file:{self.clock_file}"]
+        self.loop = start_proc("loop", cmd, self.env(), self.logs)
+        self.procs.append(self.loop)
+
+    def publish_clock(self, now: datetime) -> None:
+        """Move the service loop's clock to ``now``."""
+        from connectors.clock import write_file_clock
+
+        write_file_clock(self.clock_file, now)
+
+    def acked(self, now: datetime) -> bool:
+        """Whether the service loop has run every pass due at ``now``."""
+        from connectors.clock import read_ack
+
+        return read_ack(self.clock_file, "loop") == now.isoformat()
+
+    def passes(self, now: datetime, timeout: float = 900) -> float:
+        """Move the loop's clock to ``now`` and wait until its passes due then are done; their wall seconds."""
+        t0 = time.monotonic()
+        self.publish_clock(now)
+        while not self.acked(now):
+            if self.loop.popen.poll() is not None:
+                raise RuntimeError(f"the service loop exited ({self.loop.popen.returncode}); see {self.loop.log_path}")
+            if time.monotonic() - t0 > timeout:
+                raise TimeoutError(f"the service loop did not finish its passes at {now} in {timeout:.0f} s")
+            time.sleep(0.05)
+        took = time.monotonic() - t0
+        key = pd.Timestamp(now).tz_convert("UTC").tz_localize(None)
+        self.pass_wall[key] = min(self.pass_wall.get(key, 1e9), took)
+        return took
+
+    def warehouse_changed(self) -> bool:
+        """Whether a daily run or a bank sync finished since the last call (new serving tables to re-check)."""
+        fresh = [r for r in self.runs.runs if r.id not in self._final_seen and self.runs.poll(r)]
+        self._final_seen |= {r.id for r in fresh}
+        return bool(fresh)
 
     def start_receiver(self) -> None:
         """Start ``cobranza receiver`` and wait for /readyz."""
@@ -705,40 +755,33 @@ class Harness:
         return day.weekday() < 5
 
     def kill_dispatcher(self, now: datetime) -> dict[str, Any]:
-        """Start a dispatcher pass and SIGKILL its flow-run process once it has sent something."""
-        import psutil
-
+        """Move the clock to a tick with windows open and SIGKILL the service loop once its dispatcher pass sends."""
         for r in self.runs.active():
             self.runs.wait([r], 1800)
         before = len(self.emu.received())
-        run = self.runs.start("dispatcher", now)
+        self.publish_clock(now)
         deadline = time.monotonic() + 300
-        while time.monotonic() < deadline and len(self.emu.received()) < before + 5:
-            if self.runs.poll(run):
-                break
+        while time.monotonic() < deadline and len(self.emu.received()) < before + 5 and not self.acked(now):
             time.sleep(0.05)
-        children = [
-            c
-            for c in psutil.Process(self.serve.popen.pid).children(recursive=True)
-            if "resource_tracker" not in " ".join(c.cmdline())
-        ]
-        for child in children:
-            child.send_signal(signal.SIGKILL)
-        self.runs.wait([run], 120)
-        info = {"at": now.isoformat(), "kind": "dispatcher", "processes_killed": len(children),
-                "sent_before_kill": len(self.emu.received()) - before, "run_state": run.state}  # fmt: skip
+        finished = self.acked(now)
+        os.killpg(self.loop.popen.pid, signal.SIGKILL)
+        self.loop.popen.wait(10)
+        self.procs.remove(self.loop)
+        info = {"at": now.isoformat(), "kind": "dispatcher (the service loop process)",
+                "sent_before_kill": len(self.emu.received()) - before, "pass_had_finished": finished}  # fmt: skip
         log.info("kill -9 of the dispatcher: %s", info)
         return info
 
     def kill_receiver(self, now: datetime) -> dict[str, Any]:
-        """Restart the dispatcher; while its delivery receipts arrive, SIGKILL the receiver; restart it 20 s later.
+        """Restart the loop (its first pass is the one the kill cut short); while its delivery receipts arrive,
+        SIGKILL the receiver; restart it 20 s later.
 
         Replies due meanwhile are posted while the receiver is down (the providers retry them).
         """
         before = len(self.emu.received())
-        restart = self.runs.start("dispatcher", now)
-        deadline = time.monotonic() + 120
-        while time.monotonic() < deadline and len(self.emu.received()) < before + 5 and not self.runs.poll(restart):
+        self.start_loop()
+        deadline = time.monotonic() + 300
+        while time.monotonic() < deadline and len(self.emu.received()) < before + 5 and not self.acked(now):
             time.sleep(0.05)
         os.killpg(self.receiver.popen.pid, signal.SIGKILL)
         self.receiver.popen.wait(10)
@@ -746,9 +789,9 @@ class Harness:
         posted = self.post_replies(now + timedelta(minutes=self.plan.tick_minutes))
         time.sleep(20)
         self.start_receiver()
-        self.runs.wait([restart], 900)
+        self.passes(now)
         info = {"at": now.isoformat(), "kind": "receiver", "down_s": 20, "replies_posted_while_down": posted,
-                "dispatcher_restart": restart.state}  # fmt: skip
+                "sent_by_restarted_loop_before_kill": len(self.emu.received()) - before}  # fmt: skip
         log.info("kill -9 of the receiver, restarted: %s", info)
         return info
 
@@ -768,7 +811,7 @@ class Harness:
         now += timedelta(hours=p.start_hour)
         last_inbound_posted = 0
         killed = False
-        ticks = dispatcher_runs = inbound_runs = 0
+        ticks = 0
         tick_wall = time.monotonic()
         while now < end:
             self.clock.set(now)
@@ -783,7 +826,6 @@ class Harness:
             posted = self.post_replies(now)
             if p.probes and local.hour == p.probe_hour and local.minute == 0 and self.business_day(local.date()):
                 posted += self.post_probes(now, p.probes)
-            started: list[Run] = []
             if local.hour == 6 and local.minute == 0 and self.business_day(local.date()):
                 self.runs.start("daily", now)
                 self._refresh_after_daily = True
@@ -807,18 +849,17 @@ class Harness:
                 killed = True
                 self.kills.append(self.kill_dispatcher(now))
                 self.kills.append(self.kill_receiver(now))
-            if self.dispatcher_due(now, tick) and not self.runs.active("dispatcher"):
-                started.append(self.runs.start("dispatcher", now))
-                dispatcher_runs += 1
-            if (posted or last_inbound_posted) and not self.runs.active("inbound"):
-                started.append(self.runs.start("inbound", now))
-                inbound_runs += 1
-            last_inbound_posted = posted
-            if started:
-                self.runs.wait(started, 900)
+            # The loop passes at every tick where a pass can do something: a window open (or just closed),
+            # webhooks posted, new serving tables (a run finished); elsewhere the clock jumps (see above).
+            changed = self.warehouse_changed()
+            if self.dispatcher_due(now, tick) or posted or last_inbound_posted or (changed and self.tasks):
+                self.passes(now)
                 ticks += 1
                 self.refresh_settled()
-            if self.runs.active("daily"):  # the daily run takes real time: the clock slows down to it
+            last_inbound_posted = posted
+            # the daily run and the bank sync take real time: the clock slows down to them (a pass that
+            # waits for them would otherwise see hours of the clock go by)
+            if self.runs.active("daily") or self.runs.active("bank_sync"):
                 time.sleep(max(0.0, tick_wall + tick.total_seconds() / p.daily_pace - time.monotonic()))
             tick_wall = time.monotonic()
             now += tick
@@ -834,15 +875,24 @@ class Harness:
             self.runs.wait([r], 3600)
         self.emu.drain(120)
         self.collect_sent(now)
-        final = [self.runs.start("dispatcher", now), self.runs.start("inbound", now)]
-        self.runs.wait(final, 900)
+        self.passes(now)
         self.emu.drain(120)
-        self.runs.wait([self.runs.start("inbound", now + tick)], 900)
+        self.passes(now + tick)
+        self.publish_clock_stop()
         figures = self.measure()
         figures["wall_s"] = round(time.monotonic() - wall0, 1)
-        figures["active_ticks"] = ticks
-        figures["dispatcher_runs"], figures["inbound_runs"] = dispatcher_runs + 1, inbound_runs + 2
+        figures["active_ticks"] = ticks + 2
         return figures
+
+    def publish_clock_stop(self) -> None:
+        """Tell the service loop to stop (it ends its flow run COMPLETED)."""
+        from connectors.clock import write_file_clock
+
+        write_file_clock(self.clock_file, "stop")
+        try:
+            self.loop.popen.wait(120)
+        except subprocess.TimeoutExpired:
+            log.warning("the service loop did not stop within 120 s of the clock's stop; it is killed")
 
     # --- the figures ---
 
@@ -884,14 +934,12 @@ class Harness:
             str(x).split(":")[0] + (":" + str(x).split(":")[1][:40] if ":" in str(x) else "")
             for x in dead["last_error"]
         )
-        runs = self.runs.runs
+        runs = self.runs.runs + self.loop_runs()
         by_state = Counter((r.kind, r.state) for r in runs)
         failed = [r for r in runs if r.state != "COMPLETED"]
         lock_errors = [r for r in failed if "lock" in r.message.lower()]
-        killed_ids = set()
-        for r in failed:
-            if r.kind == "dispatcher" and r.state == "CRASHED":
-                killed_ids.add(r.id)
+        # the kill -9 leaves the killed loop's run and its pass in flight (never final: nobody reports them)
+        killed_ids = {r.id for r in failed if r.kind in LOOP_FLOWS and r.state in ("RUNNING", "CRASHED", None)}
         figures = {
             "profile": self.plan.profile,
             "business_days": self.plan.days,
@@ -911,6 +959,7 @@ class Harness:
             "flow_runs": {f"{k}:{s}": n for (k, s), n in sorted(by_state.items(), key=str)},
             "failed_runs": len(failed),
             "failed_runs_not_killed": len([r for r in failed if r.id not in killed_ids]),
+            "runs_cut_by_the_kill": len(killed_ids),
             "failed_messages": [f"{r.kind} {r.now_utc:%a %H:%M} {r.state}: {r.message[:200]}" for r in failed][:10],
             "lock_errors": len(lock_errors),
             "skipped_bank_syncs_still_running": self.skipped_bank_syncs,
@@ -924,13 +973,40 @@ class Harness:
         figures["sent_in_window_share_of_written"] = round(in_window / max(1, len(written)), 4)
         return figures
 
+    def loop_runs(self) -> list[Run]:
+        """The service loop's flow runs and its passes' (subflow) runs, from the Prefect API."""
+        from prefect.client.schemas.filters import FlowFilter, FlowFilterName
+
+        client = self.runs.client
+        flows = client.read_flows(flow_filter=FlowFilter(name=FlowFilterName(any_=list(LOOP_FLOWS))))
+        names = {f.id: f.name for f in flows}
+        out, offset = [], 0
+        while True:
+            batch = client.read_flow_runs(
+                flow_filter=FlowFilter(name=FlowFilterName(any_=list(LOOP_FLOWS))), limit=200, offset=offset
+            )
+            for fr in batch:
+                st = fr.state
+                at = fr.parameters.get("now_utc")
+                at = pd.Timestamp(at).to_pydatetime() if at else self.clock.now()
+                out.append(
+                    Run(
+                        names.get(fr.flow_id, "?"),
+                        fr.id,
+                        at,
+                        0.0,
+                        0.0,
+                        st.type.value if st else None,
+                        str(st.message or "") if st else "",
+                    )  # fmt: skip
+                )
+            if len(batch) < 200:
+                return out
+            offset += 200
+
     def latencies(self, states: pd.DataFrame, cancels: pd.DataFrame) -> dict[str, Any]:
         """Production-equivalent minutes from a reply / a bank arrival to the cancellation of queued contacts."""
-        run_wall = {}
-        for r in self.runs.runs:
-            if r.wall_end is not None:
-                key = pd.Timestamp(r.now_utc).tz_convert("UTC").tz_localize(None)
-                run_wall[key] = min(run_wall.get(key, 1e9), r.wall_end - r.wall_start)
+        run_wall = self.pass_wall
         cancels = cancels.assign(event_at=pd.to_datetime(cancels["event_at"]))
         sent_at = states.set_index("task_id")["sent_at"]
         decided_at = {}
@@ -1007,7 +1083,7 @@ def main(argv: list[str] | None = None) -> None:
     p.add_argument("--seed", type=int, default=42)
     p.add_argument("--tick-minutes", type=int, default=5)
     p.add_argument("--kill-day", type=int, default=3, help="business day of the kill -9s (0: none)")
-    p.add_argument("--daily-pace", type=float, default=10.0, help="simulated s per wall s during a daily run")
+    p.add_argument("--daily-pace", type=float, default=10.0, help="simulated s per wall s during a daily run or bank sync")
     p.add_argument("--probes", type=int, default=20, help="probe promises a day (customers with a queued contact)")
     p.add_argument("--probe-hour", type=int, default=13, help="company-local hour of the probes")
     p.add_argument("--kill-min-due", type=int, default=20, help="open windows the kill -9 tick needs")

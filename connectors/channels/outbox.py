@@ -37,6 +37,7 @@ import os
 import threading
 import time
 from collections.abc import Callable, Iterable, Mapping, Sequence
+from contextlib import AbstractContextManager, nullcontext
 from datetime import UTC, date, datetime, timedelta
 from decimal import Decimal
 from pathlib import Path
@@ -730,8 +731,8 @@ class _FileJournal:
     last writes: then the tasks are found ``pending`` or ``sending`` as the warehouse last saw them.
     """
 
-    def __init__(self, con: duckdb.DuckDBPyConnection, path: Path) -> None:
-        self._con = con
+    def __init__(self, hold: Callable[[], AbstractContextManager[duckdb.DuckDBPyConnection]], path: Path) -> None:
+        self._hold = hold
         self.path = path
         self._fd = os.open(path, os.O_WRONLY | os.O_APPEND | os.O_CREAT, 0o600)
         self._lock = threading.Lock()
@@ -753,9 +754,10 @@ class _FileJournal:
         """Put the logged events in the warehouse (claims first), then empty the log."""
         with self._lock:
             events, self._events = self._events, []
-            record_events(self._con, [e for e in events if e["state"] == "sending"])
-            record_events(self._con, [e for e in events if e["state"] != "sending"])
-            os.ftruncate(self._fd, 0)
+            with self._hold() as con:
+                record_events(con, [e for e in events if e["state"] == "sending"])
+                record_events(con, [e for e in events if e["state"] != "sending"])
+                os.ftruncate(self._fd, 0)
 
     def close(self) -> None:
         """Close the log file."""
@@ -864,6 +866,7 @@ def dispatch(
     channels: Sequence[str] | None = None,
     clock: Callable[[], datetime] | None = None,
     actions: Sequence[str] | None = None,
+    hold: Callable[[], AbstractContextManager[duckdb.DuckDBPyConnection]] | None = None,
 ) -> dict[str, int]:
     """Hand open tasks to ``sender`` exactly once each, recording every step as an event.
 
@@ -901,40 +904,51 @@ def dispatch(
         channels: Only tasks of these channels (when several senders share one outbox).
         clock: Time of each event (default: ``now_utc`` plus the real time elapsed since the call).
         actions: Only tasks of these actions (the inbound flow sends the agent's replies at once).
+        hold: Opens the outbox for one step (the operational store under its lock): given, the outbox is
+            held only to read the tasks, record events and land each batch's log, never while a
+            provider is called (``con`` is then unused). The caller keeps every other sender and every
+            canceller of these tasks out for the whole call (``flows.dispatch``: the send lock).
+            A file-less outbox (no write-ahead log) is held for each batch's sends as well.
 
     Returns:
         Counts: considered, sent, failed, dead, reconciled, unknown, deferred, expired.
     """
+    if hold is None:
+
+        def hold() -> AbstractContextManager[duckdb.DuckDBPyConnection]:
+            return nullcontext(con)
+
     if due_only is None:
         due_only = bool(getattr(sender, "due_only_default", True))
     clock = clock or _offset_clock(now_utc)
     counts = dict.fromkeys(("considered", "sent", "failed", "dead", "reconciled", "unknown", "deferred", "expired"), 0)
-    ensure_schema(con)
-    wal = _wal_path(con, sender) if _takes_callbacks(sender) else None
-    if wal is not None:
-        _fold_wal(con, wal)  # a previous run of this sender died mid-batch: its claims and outcomes first
-    # Filtered in SQL: each provider's dispatcher parses only its own tasks' payloads.
-    tasks = pending_tasks(con, now_utc, due_only=False, channels=channels, actions=actions)
-    counts["considered"] = len(tasks)
-    if tasks.empty:
-        return counts
-    now = pd.Timestamp(now_utc).tz_convert("UTC")
-    if due_only:
-        settle = tasks["state"].isin(("sending", "unknown"))
-        early = ~settle & (tasks["not_before"] > now)
-        late = ~settle & (tasks["not_after"] < now)
-        counts["deferred"] = int(early.sum())
-        counts["expired"] = int(late.sum())
-        at = clock()
-        record_events(
-            con,
-            (
-                _event(r.task_id, "dead", at, f"window missed: lawful send window ended {r.not_after.isoformat()}")
-                for r in tasks[late].itertuples()
-            ),
-        )
-        counts["dead"] += counts["expired"]
-        tasks = tasks[~early & ~late]
+    with hold() as db:
+        ensure_schema(db)
+        wal = _wal_path(db, sender) if _takes_callbacks(sender) else None
+        if wal is not None:
+            _fold_wal(db, wal)  # a previous run of this sender died mid-batch: its claims and outcomes first
+        # Filtered in SQL: each provider's dispatcher parses only its own tasks' payloads.
+        tasks = pending_tasks(db, now_utc, due_only=False, channels=channels, actions=actions)
+        counts["considered"] = len(tasks)
+        if tasks.empty:
+            return counts
+        now = pd.Timestamp(now_utc).tz_convert("UTC")
+        if due_only:
+            settle = tasks["state"].isin(("sending", "unknown"))
+            early = ~settle & (tasks["not_before"] > now)
+            late = ~settle & (tasks["not_after"] < now)
+            counts["deferred"] = int(early.sum())
+            counts["expired"] = int(late.sum())
+            at = clock()
+            record_events(
+                db,
+                (
+                    _event(r.task_id, "dead", at, f"window missed: lawful send window ended {r.not_after.isoformat()}")
+                    for r in tasks[late].itertuples()
+                ),
+            )
+            counts["dead"] += counts["expired"]
+            tasks = tasks[~early & ~late]
 
     # 1. Crash leftovers and ambiguous sends: ask the provider before sending anything again.
     settle = tasks["state"].isin(("sending", "unknown"))
@@ -967,19 +981,21 @@ def dispatch(
                 if r.state == "sending":
                     events.append(_event(tid, "unknown", at, "the dispatcher stopped during the send: awaiting status"))
                 counts["unknown"] += 1
-        record_events(con, events)
+        with hold() as db:
+            record_events(db, events)
         to_send = pd.concat([to_send, orphans[orphans["task_id"].isin(resend)].assign(state="failed")])
 
     # 2. Failed too often: dead-letter with the last error kept in the detail.
     exhausted = to_send["attempts"] >= max_attempts
     at = clock()
-    record_events(
-        con,
-        (
-            _event(r.task_id, "dead", at, f"gave up after {max_attempts} attempts; last error: {r.last_error}")
-            for r in to_send[exhausted].itertuples()
-        ),
-    )
+    with hold() as db:
+        record_events(
+            db,
+            (
+                _event(r.task_id, "dead", at, f"gave up after {max_attempts} attempts; last error: {r.last_error}")
+                for r in to_send[exhausted].itertuples()
+            ),
+        )
     counts["dead"] += int(exhausted.sum())
     to_send = to_send[~exhausted]
 
@@ -998,50 +1014,53 @@ def dispatch(
     lock = threading.Lock()
     errors: dict[str, tuple[str, str]] = {}
     for raw_batch in batches:
-        batch = _with_threads(con, raw_batch)
-        journal: _Journal | _FileJournal = _FileJournal(con, wal) if wal is not None else _Journal(con)
-        claimed: set[str] = set()
-        reported: set[str] = set()
+        with hold() as db:
+            batch = _with_threads(db, raw_batch)
+        # Without a log file the journal writes to the outbox as it goes: held for the batch's sends.
+        with nullcontext(None) if wal is not None else hold() as db:
+            journal: _Journal | _FileJournal = _FileJournal(hold, wal) if wal is not None else _Journal(db)
+            claimed: set[str] = set()
+            reported: set[str] = set()
 
-        def claim(task: Mapping[str, Any], journal: Any = journal, claimed: set[str] = claimed) -> None:
-            journal.write([_event(task["task_id"], "sending", clock())])
-            with lock:
-                claimed.add(task["task_id"])
+            def claim(task: Mapping[str, Any], journal: Any = journal, claimed: set[str] = claimed) -> None:
+                journal.write([_event(task["task_id"], "sending", clock())])
+                with lock:
+                    claimed.add(task["task_id"])
 
-        def report(
-            task: Mapping[str, Any], res: SendResult, journal: Any = journal, reported: set[str] = reported
-        ) -> None:
-            state, detail = _outcome(task, res, max_attempts, window)
-            pmid = res.provider_message_id if res.ok else None
-            journal.write([_event(task["task_id"], state, clock(), detail, pmid)])
-            with lock:
-                reported.add(task["task_id"])
-                counts[state] += 1
-                if state in ("dead", "failed") and detail:
-                    errors.setdefault(state, (detail, task["task_id"]))
+            def report(
+                task: Mapping[str, Any], res: SendResult, journal: Any = journal, reported: set[str] = reported
+            ) -> None:
+                state, detail = _outcome(task, res, max_attempts, window)
+                pmid = res.provider_message_id if res.ok else None
+                journal.write([_event(task["task_id"], state, clock(), detail, pmid)])
+                with lock:
+                    reported.add(task["task_id"])
+                    counts[state] += 1
+                    if state in ("dead", "failed") and detail:
+                        errors.setdefault(state, (detail, task["task_id"]))
 
-        if per_message:
-            sender.send_batch(batch, claim=claim, report=report)  # type: ignore[call-arg]
-        else:
-            for t in batch:
-                claim(t)
-            by_id = {t["task_id"]: t for t in batch}
-            for res in sender.send_batch(batch):
-                report(by_id[res.task_id], res)
-        at = clock()
-        try:
-            journal.write(
-                [
-                    _event(t["task_id"], "unknown", at, "the sender returned no result")
-                    for t in batch
-                    if t["task_id"] in claimed and t["task_id"] not in reported
-                ]
-            )
-            journal.flush()
-        finally:
-            if isinstance(journal, _FileJournal):
-                journal.close()
-        counts["unknown"] += len(claimed - reported)
+            if per_message:
+                sender.send_batch(batch, claim=claim, report=report)  # type: ignore[call-arg]
+            else:
+                for t in batch:
+                    claim(t)
+                by_id = {t["task_id"]: t for t in batch}
+                for res in sender.send_batch(batch):
+                    report(by_id[res.task_id], res)
+            at = clock()
+            try:
+                journal.write(
+                    [
+                        _event(t["task_id"], "unknown", at, "the sender returned no result")
+                        for t in batch
+                        if t["task_id"] in claimed and t["task_id"] not in reported
+                    ]
+                )
+                journal.flush()
+            finally:
+                if isinstance(journal, _FileJournal):
+                    journal.close()
+            counts["unknown"] += len(claimed - reported)
     name = getattr(sender, "name", type(sender).__name__)
     for state, (detail, tid) in errors.items():
         # Loud, once per run and state (a refused credential fails every task the same way).
