@@ -34,6 +34,7 @@ import pyarrow as pa
 
 from connectors import locks, warehouse
 from connectors.channels import outbox
+from connectors.contracts import INTERACTIONS
 from connectors.webhooks import store as webhook_store
 
 #: Interactions read from the webhook events (text columns, the raw contract's landing shape).
@@ -47,17 +48,8 @@ SERVING_CONTACTS = "serving.contacts"
 #: Inbound reply outcomes that stop the queued contacts of their customer.
 STOPPING_OUTCOMES = ("promise_to_pay", "dispute")
 
-_INTERACTION_COLUMNS = (
-    "interaction_id",
-    "customer_id",
-    "contact_id",
-    "channel",
-    "direction",
-    "occurred_at",
-    "outcome",
-    "promised_date",
-    "promised_amount",
-)
+#: The ``raw_crm.interactions`` contract's columns (the store's ``inbound.interactions`` lands that shape).
+_INTERACTION_COLUMNS = tuple(INTERACTIONS.column_names)
 
 _DDL = f"""
 create schema if not exists inbound;
