@@ -152,20 +152,20 @@ class ObservedState:
             late=(x["paid"] - pd.to_datetime(x["due_date"])).dt.days,
         )
 
-    def days_late(self) -> pd.Series:
+    def days_late(self, settled: pd.DataFrame | None = None) -> pd.Series:
         """Customer mean days late of his settled invoices (``f_cust_mean_days_late`` of the open invoices)."""
-        x = self._settled()
+        x = self._settled() if settled is None else settled
         return x["late"].groupby(x["customer_id"]).mean()
 
-    def recent_days_late(self, as_of: date) -> pd.Series:
+    def recent_days_late(self, as_of: date, settled: pd.DataFrame | None = None) -> pd.Series:
         """Mean days late (floored at 0) of the settled invoices due in the last 180 days (mean + trend features)."""
-        x = self._settled()
+        x = self._settled() if settled is None else settled
         x = x[x["due"] >= pd.Timestamp(as_of - timedelta(days=180))]
         return x["late"].clip(lower=0).groupby(x["customer_id"]).mean()
 
-    def days_since_payment(self, as_of: date) -> pd.Series:
+    def days_since_payment(self, as_of: date, settled: pd.DataFrame | None = None) -> pd.Series:
         """Days since the customer's last settled invoice was paid (``f_cust_days_since_payment``)."""
-        x = self._settled()
+        x = self._settled() if settled is None else settled
         return (pd.Timestamp(as_of) - x.groupby("customer_id")["paid"].max()).dt.days
 
     def accounts(self, as_of: date) -> pd.DataFrame:
@@ -217,9 +217,10 @@ class ObservedState:
         acc = acc.merge(cust, on="customer_id", how="inner")
         acc["risk_score"] = acc["customer_id"].map(self.risk(as_of)).fillna(0.25).astype(float)
         acc.loc[acc["max_days_past_due"] > 60, "risk_score"] = acc["risk_score"].clip(lower=0.8)
-        acc["expected_days_late"] = acc["customer_id"].map(self.days_late()).astype(float)
-        acc["recent_days_late"] = acc["customer_id"].map(self.recent_days_late(as_of)).astype(float)
-        acc["days_since_payment"] = acc["customer_id"].map(self.days_since_payment(as_of)).astype(float)
+        settled = self._settled()  # once per day for the three lateness features
+        acc["expected_days_late"] = acc["customer_id"].map(self.days_late(settled)).astype(float)
+        acc["recent_days_late"] = acc["customer_id"].map(self.recent_days_late(as_of, settled)).astype(float)
+        acc["days_since_payment"] = acc["customer_id"].map(self.days_since_payment(as_of, settled)).astype(float)
         acc["needs_dispute_review"] = acc["customer_id"].isin(self.new_disputes)
         return acc
 

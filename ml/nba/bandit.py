@@ -120,11 +120,9 @@ def customer_posteriors(
     base = customers[["customer_id", "segment"]].astype({"customer_id": str}).copy()
     base["segment"] = base["segment"].fillna("unknown").astype(str)
     grid = base.merge(pd.DataFrame({"channel": CHANNELS}), how="cross")
-    prior_mean = [
-        seg_mean.get((s, c), params.prior_a / (params.prior_a + params.prior_b))
-        for s, c in zip(grid["segment"], grid["channel"], strict=True)
-    ]
-    grid["prior_mean"] = np.asarray(prior_mean, dtype=float)
+    keys = pd.MultiIndex.from_arrays([grid["segment"], grid["channel"]])
+    prior_mean = seg_mean.reindex(keys).to_numpy(dtype=float)
+    grid["prior_mean"] = np.where(np.isnan(prior_mean), params.prior_a / (params.prior_a + params.prior_b), prior_mean)
     own = counts[["customer_id", "channel", "trials", "successes"]] if len(counts) else None
     if own is not None:
         grid = grid.merge(own, on=["customer_id", "channel"], how="left")
