@@ -13,6 +13,8 @@ twice), sendable at once (the sender uses free text inside WhatsApp's 24-hour wi
 template outside it); a hand-off becomes an ``agent_handoff`` task on the ``internal`` queue carrying
 the thread and the reason. A plan accepted in a reply lands as a promise of its first instalment.
 The decision row keeps intent, confidence and action for the interaction log and the KPI report.
+Each pass also follows the accepted payment plans (:func:`track_plans`): an instalment kept in the bank
+or ERP data makes the next one the customer's promise, so dunning stays paused while the plan is paid.
 """
 
 from __future__ import annotations
@@ -146,6 +148,24 @@ def _thread(con: duckdb.DuckDBPyConnection, customer_id: str | None, from_addr: 
     return [f"{at:%Y-%m-%d %H:%M} UTC {mask(str(addr))}: {text}" for at, addr, text in reversed(rows)]
 
 
+def track_plans(con: duckdb.DuckDBPyConnection, snapshot: Path, ctx: RunContext) -> int:
+    """Follow every accepted payment plan (``ml.agent.plan_tracking``) against the payments in the
+    published copy and land the promise of each instalment after a kept one; return how many were new."""
+    import pyarrow as pa
+
+    from connectors import ops_store
+    from ml.agent import plan_tracking
+
+    if not snapshot.is_file():
+        return 0
+    with duckdb.connect(str(snapshot), read_only=True) as wh:
+        tracked = plan_tracking.track_all(con, wh, ctx.as_of, ctx.settings.nba.promise_grace_days)
+    rows = plan_tracking.next_instalment_promises(tracked)
+    if not rows:
+        return 0
+    return ops_store.land_interactions(con, pa.Table.from_pylist(rows), ctx.now_utc)
+
+
 def answer_messages(ctx: RunContext, *, portal_base: str | None = None, portal_secret: str | None = None) -> dict:
     """Decide on every new inbound message and queue the replies and hand-offs (see the module docstring).
 
@@ -171,6 +191,7 @@ def answer_messages(ctx: RunContext, *, portal_base: str | None = None, portal_s
     counts: dict[str, int] = {"messages": 0, "replies": 0, "handoffs": 0}
     with ops_connection(settings, "agent") as con:
         ensure_table(con)
+        counts["plan_instalment_promises"] = track_plans(con, snapshot, ctx)
         new = _new_messages(con, ctx.now_utc)
         if new.empty:
             return counts

@@ -12,6 +12,7 @@ suites and ``ml.nba``. Only idempotent stages retry.
 
 from __future__ import annotations
 
+from dataclasses import replace
 from datetime import UTC, datetime, time, timedelta
 from pathlib import Path
 from typing import Any
@@ -259,6 +260,7 @@ def decide(ctx: RunContext) -> dict[str, Any]:
     from connectors import ops_store, warehouse
     from connectors.channels import outbox
     from flows.service import ops_connection
+    from ml.agent import plan_tracking
     from ml.nba import daily, decision_log
     from ml.nba.frames import summary
     from ml.score import EXPLANATIONS_TABLE, SCORES_TABLE
@@ -280,6 +282,11 @@ def decide(ctx: RunContext) -> dict[str, Any]:
             explanations_table=EXPLANATIONS_TABLE,
         )
         if not day.already_decided:
+            # A broken payment plan says so in the decision (the engine resumes dunning on the missed
+            # instalment, a broken promise): ml.agent.plan_tracking, plans and payments from the warehouse.
+            tracked = plan_tracking.track_all(con, con, ctx.as_of, config.promise_grace_days)
+            codes = plan_tracking.broken_plan_codes(tracked)
+            day = replace(day, decisions=plan_tracking.mark_broken_plans(day.decisions, codes))
             with ops_connection(ctx.settings, "decide") as ops:
                 # Every customer-facing message carries the customer's signed portal link (when a portal is
                 # configured); the decision log keeps the decisions without it (a link is a credential).

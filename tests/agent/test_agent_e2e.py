@@ -223,9 +223,26 @@ def test_the_agent_answers_on_whatsapp_through_the_emulators(tmp_path: Path, mon
         broken_day = first_due + timedelta(days=cfg.promise_grace_days + 1)  # no payment came
         assert engine._promises(interactions, broken_day, cfg).loc["C000005", "promise_broken"]
 
+        # The first instalment is paid in the bank: the next pass makes the second instalment the promise,
+        # so dunning stays paused past the first date; missing the second breaks the plan.
+        first_amount = Decimal(plan["instalments"][0]["amount"])
+        with duckdb.connect(str(ctx.warehouse)) as wh:
+            wh.execute(
+                "create table marts.fct_payments (customer_id varchar, booking_date date, amount decimal(38, 6), "
+                "currency varchar, is_reversed boolean)"
+            )
+            wh.execute("insert into marts.fct_payments values ('C000005', ?, ?, 'COP', false)", [today, first_amount])
+        published.publish(ctx.warehouse, settings.published_path)
         # A re-run answers nothing twice.
         third = inbound(now_utc=datetime.now(UTC))
         assert third["agent"]["messages"] == 0 and "sent" not in third
+        assert third["agent"]["plan_instalment_promises"] == 1, third
+        with duckdb.connect(str(settings.ops_path), read_only=True) as ops:
+            interactions = ops.execute("select * from inbound.interactions").df()
+        assert engine._promises(interactions, broken_day, cfg).loc["C000005", "promise_active"]
+        second_due = date.fromisoformat(plan["instalments"][1]["due_date"])
+        missed = second_due + timedelta(days=cfg.promise_grace_days + 1)
+        assert engine._promises(interactions, missed, cfg).loc["C000005", "promise_broken"]
         # The dispatcher's next pass hands the hand-offs to the human queue (the internal channel).
         stages.send(stages.make_context(load_settings(), today, datetime.now(UTC)))
         states = _states(settings).set_index("task_id")
