@@ -99,7 +99,19 @@ def _change(alert_id: str, status: str, by: str | None, note: str | None, as_jso
             )
         except ValueError as exc:
             _fail(str(exc))
+        _publish_holds(con)
     _print(out, as_json)
+
+
+def _publish_holds(con: Any) -> None:
+    """Tell the dispatcher: a resolved or false-positive fraud alert stops holding its customer's contacts
+    (``ml.alerts.lifecycle.publish_holds`` into the operational store), an acknowledged one keeps it."""
+    from cobranza.settings import load_settings
+    from flows.service import ops_connection
+    from ml.alerts import lifecycle
+
+    with ops_connection(load_settings(), "alerts-cli") as ops:
+        lifecycle.publish_holds(ops, con)
 
 
 @alerts_app.command("ack")

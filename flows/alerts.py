@@ -6,8 +6,11 @@ rebuild). It reads the signals dbt found (``marts.mart_alert_signals``) and the 
 breaks (``ml.alerts.behaviour``), raises the new ones through ``ml.alerts.lifecycle`` (ranked, at
 most ``alerts.max_share`` of customers a day), queues one ``alert_review`` task on the internal
 channel per high-severity alert with a customer (``connectors.channels.outbox`` in the operational
-store, replicated to the warehouse like every task: it is that customer's one task of the day, so
-no automated contact goes out beside it), and emits one Prefect
+store, replicated to the warehouse like every task; keyed by the alert, so it is queued beside a
+contact the morning decision already queued), publishes the open alerts' holds to the operational
+store (``ml.alerts.lifecycle.publish_holds``: the dispatcher's pre-send re-check holds the written
+contacts of a customer under a fraud or redirection alert, even one queued before the alert), and
+emits one Prefect
 event per high-severity alert for the data team:
 
     event ``cobranza.alert.raised``, resource ``cobranza.alert.<alert_id>`` with labels
@@ -51,6 +54,37 @@ def _emit(alerts: pd.DataFrame) -> int:
         )
         n += event is not None
     return n
+
+
+def review_tasks(high: pd.DataFrame, ctx: RunContext) -> list[dict[str, Any]]:
+    """One ``alert_review`` task on the internal queue per high alert with a customer, keyed by the alert.
+
+    Not the customer's one task of the day (``outbox.enqueue_tasks``, not ``enqueue``): an alert the
+    bank sync raises after the morning decision still reaches a person beside the contact the
+    decision queued (which the dispatcher's re-check then holds, ``ml.nba.holds.held_by_alerts``).
+    """
+    from connectors.channels import outbox
+
+    at = pd.Timestamp(ctx.now_utc).floor("s").to_pydatetime()
+    return [
+        {
+            "task_id": outbox.message_task_key(f"alert:{r.alert_id}", "alert_review"),
+            "customer_id": str(r.customer_id),
+            "contact_id": None,
+            "decision_date": ctx.as_of,
+            "action": "alert_review",
+            "channel": "internal",
+            "scheduled_at": at,
+            "not_before": at,
+            "not_after": at + outbox.DEFAULT_TASK_WINDOW,
+            "amount_at_stake": r.amount if r.amount is not None and r.amount == r.amount else 0,
+            "currency": r.currency if isinstance(r.currency, str) else "",
+            "invoice_ids": [],
+            "reason_codes": [f"alert:{r.signal}:{r.alert_id[:8]}", f"severity:{r.severity}", "route:alert_review"],
+            "payload": {"customer_name": str(r.customer_id), "description": r.description, "evidence": r.evidence},
+        }
+        for r in high.itertuples()
+    ]
 
 
 def raise_alerts(ctx: RunContext) -> dict[str, Any]:
@@ -99,31 +133,16 @@ def raise_alerts(ctx: RunContext) -> dict[str, Any]:
             config=lifecycle.AlertsConfig(lookback_days=cfg.lookback_days, max_share=cfg.max_share),
         )
         high = new[(new["severity"] == "high") & new["customer_id"].notna()] if len(new) else new
-        tasks = 0
-        if len(high):
-            review = pd.DataFrame(
-                {
-                    "customer_id": high["customer_id"],
-                    "contact_id": None,
-                    "action": "alert_review",
-                    "channel": "internal",
-                    "scheduled_at": pd.Timestamp(ctx.now_utc).floor("s"),
-                    "amount_at_stake": [a if a is not None and a == a else 0 for a in high["amount"]],
-                    "currency": high["currency"].fillna(""),
-                    "invoice_ids": [[] for _ in range(len(high))],
-                    "reason_codes": [
-                        [f"alert:{s}:{a[:8]}", f"severity:{v}"]
-                        for s, a, v in zip(high["signal"], high["alert_id"], high["severity"], strict=True)
-                    ],
-                    "customer_name": high["customer_id"],
-                }
-            ).drop_duplicates("customer_id")
-            with ops_connection(ctx.settings, "alerts") as ops:  # the outbox lives in the operational store
-                tasks = outbox.enqueue(ops, review, ctx.as_of)
+        # the review tasks and the holds go to the operational store, where the dispatcher re-checks
+        with ops_connection(ctx.settings, "alerts") as ops:
+            tasks = outbox.enqueue_tasks(ops, review_tasks(high, ctx), created_at=ctx.now_utc) if len(high) else 0
+            held = lifecycle.publish_holds(ops, con)
     emitted = _emit(new[new["severity"] == "high"]) if len(new) else 0
     by_signal = new["signal"].value_counts().to_dict() if len(new) else {}
-    run_logger().info("alerts raised: %s (review tasks %s, events %s)", by_signal, tasks, emitted)
-    return {"raised": int(len(new)), "by_signal": by_signal, "review_tasks": tasks, "events": emitted}
+    run_logger().info(
+        "alerts raised: %s (review tasks %s, events %s, customers held or flagged %s)", by_signal, tasks, emitted, held
+    )
+    return {"raised": int(len(new)), "by_signal": by_signal, "review_tasks": tasks, "events": emitted, "held": held}
 
 
 raise_day_alerts = task(name="raise-alerts")(raise_alerts)

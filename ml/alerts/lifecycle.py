@@ -22,6 +22,7 @@ from datetime import date, datetime, timedelta
 
 import duckdb
 import pandas as pd
+import pyarrow as pa
 
 ALERTS = "alerts.alerts"
 EVENTS = "alerts.alert_events"
@@ -32,6 +33,18 @@ HOLD_SIGNALS = ("new_payer_account", "shared_payer_account", "lapping")
 #: Signals that suggest a credit hold.
 CREDIT_HOLD_SIGNALS = ("exposure_over_limit",)
 SEVERITY_RANK = {"high": 0, "medium": 1, "low": 2}
+#: The holds as published to the operational store, read by the dispatcher's pre-send re-check
+#: (``flows.dispatch.cancel_stale``): an alert raised after the morning decision (the hourly bank
+#: sync) holds the contacts already queued for that customer.
+SERVING_HOLDS = "serving.alert_holds"
+_HOLDS_SCHEMA = pa.schema(
+    [
+        ("customer_id", pa.string()),
+        ("alert_hold", pa.bool_()),
+        ("credit_hold", pa.bool_()),
+        ("alert_codes", pa.list_(pa.string())),
+    ]
+)
 
 _DDL = f"""
 create schema if not exists alerts;
@@ -239,3 +252,34 @@ def holds(con: duckdb.DuckDBPyConnection) -> pd.DataFrame:
             {"customer_id": cid, "alert_hold": not fraud.empty, "credit_hold": not credit.empty, "alert_codes": codes}
         )
     return pd.DataFrame(rows, columns=["customer_id", "alert_hold", "credit_hold", "alert_codes"])
+
+
+def publish_holds(ops: duckdb.DuckDBPyConnection, wh: duckdb.DuckDBPyConnection) -> int:
+    """Replace :data:`SERVING_HOLDS` in the operational store ``ops`` with the warehouse's current holds.
+
+    Run by every writer of alerts or of their status (the alert stage of the daily run and the bank
+    sync, ``cobranza alerts ack|resolve|false-positive``), so the dispatcher re-checks queued contacts
+    against the alerts as they are now, not as the morning decision saw them.
+
+    Returns:
+        Customers held or flagged.
+    """
+    rows = holds(wh)
+    table = pa.Table.from_pandas(rows.reindex(columns=_HOLDS_SCHEMA.names), schema=_HOLDS_SCHEMA, preserve_index=False)
+    ops.execute("create schema if not exists serving").fetchall()
+    ops.register("_alert_holds", table)
+    try:
+        ops.execute(f"create or replace table {SERVING_HOLDS} as select * from _alert_holds").fetchall()
+    finally:
+        ops.unregister("_alert_holds")
+    return table.num_rows
+
+
+def published_holds(ops: duckdb.DuckDBPyConnection) -> pd.DataFrame | None:
+    """The holds last published to the operational store (:func:`publish_holds`); None before the first."""
+    found = ops.execute(
+        "select count(*) from information_schema.tables where table_schema = 'serving' and table_name = 'alert_holds'"
+    ).fetchall()[0][0]
+    if not found:
+        return None
+    return ops.sql(f"select * from {SERVING_HOLDS}").to_arrow_table().to_pandas()

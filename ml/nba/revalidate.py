@@ -17,6 +17,8 @@ still waiting to be sent is checked again just before dispatch, and cancelled wi
 - its contact is no longer on file;
 - its customer promised to pay or disputed in a reply from the decision's day on (the decision
   did not know; tomorrow's decision reads the promise or the dispute from the interactions).
+- its customer has an open fraud or redirection alert (``ml.nba.holds.held_by_alerts``; a written
+  contact quotes payment details, so it is held and the alert's review task routes it to a person).
 
 Internal tasks (dispute review) are never cancelled here, nor the agent's answers to a message the
 customer just sent (action :data:`REPLY_ACTIONS`: the confirmation of a STOP or of a promise must
@@ -33,6 +35,7 @@ import numpy as np
 import pandas as pd
 
 from cobranza.logmask import mask
+from ml.nba.holds import held_by_alerts
 
 #: Task actions that answer an inbound message (``flows/agent.py``): never cancelled by this re-check.
 REPLY_ACTIONS = ("agent_reply",)
@@ -265,6 +268,7 @@ def stale_tasks(
     contacts: pd.DataFrame,
     opt_outs: pd.DataFrame | None = None,
     replies: pd.DataFrame | None = None,
+    alert_holds: pd.DataFrame | None = None,
 ) -> pd.DataFrame:
     """Queued customer-facing tasks that must not be sent any more, with the reason.
 
@@ -276,14 +280,18 @@ def stale_tasks(
         opt_outs: Fresh withdrawals (``ml.inbound.optouts.opt_outs``); None = none known.
         replies: Fresh promises and disputes (:func:`replied_since`); None = none known (then
             ``customer_id`` and ``decision_date`` are not needed in ``tasks``).
+        alert_holds: Open early-warning holds (``ml.alerts.lifecycle.published_holds``): a written
+            contact of a customer with an open fraud/redirection alert is held
+            (``ml.nba.holds.held_by_alerts``); None = none known.
 
     Returns:
-        ``task_id`` and ``reason`` (one row per cancelled task; an opt-out first, then a promise or
+        ``task_id`` and ``reason`` (one row per cancelled task; an alert hold first, an opt-out next, then a promise or
         dispute, then a gone invoice, then the CRM's consent flags).
     """
     if "action" in tasks.columns:
         tasks = tasks[~tasks["action"].isin(REPLY_ACTIONS)]
     parts = [
+        held_by_alerts(tasks, alert_holds) if alert_holds is not None else None,
         opted_out(tasks, opt_outs) if opt_outs is not None else None,
         replied_since(tasks, replies) if replies is not None else None,
         invoices_gone(tasks, open_invoices),
