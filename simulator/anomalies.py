@@ -64,12 +64,17 @@ class AnomalyConfig:
         onset_from_days: Earliest onset, days after the world's start (history before it is clean).
         onset_to_days: Latest onset, days after the world's start.
         types: The anomaly types planted (default: all of :data:`ANOMALY_TYPES`).
+        credit_control: Give the world's ERP a credit control (``WorldConfig.credit_control``):
+            limits cover four median orders and an order over the limit is released up to 90% of
+            it, so the only invoices over a limit are the planted ``exposure`` ones (without it, one
+            invoice in seven is over its customer's limit and the labels cannot be measured).
     """
 
     rate: float = 0.01
     onset_from_days: int = 240
     onset_to_days: int = 760
     types: tuple[str, ...] = ANOMALY_TYPES
+    credit_control: bool = True
 
 
 def _uniform(seed: int, purpose: str, keys: np.ndarray) -> np.ndarray:

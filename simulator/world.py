@@ -95,6 +95,9 @@ class WorldConfig:
         n_customers: Number of customers over the horizon.
         invoice_number_width: Zero-padded width of the per-year invoice sequence.
         defects: Inject a few deliberate data-quality defects (for quality-gate tests).
+        credit_control: The ERP's credit control: limits cover four median orders and an order
+            over the limit in force is released up to 90% of it (on in worlds that plant the
+            early-warning anomalies, ``simulator.anomalies``, so an invoice over the limit is news).
     """
 
     seed: int
@@ -103,6 +106,7 @@ class WorldConfig:
     n_customers: int
     invoice_number_width: int = 6
     defects: bool = False
+    credit_control: bool = False
 
     @property
     def horizon_end(self) -> date:
@@ -498,6 +502,11 @@ def _customers(cfg: WorldConfig) -> dict[str, np.ndarray]:
         np.maximum(np.round(annual * terms / 365.0 * rng.uniform(1.2, 2.5, n) / thousand), 1).astype(np.int64)
         * thousand
     )
+    # credit control: the credit department's limit also covers four median orders (about the 99th
+    # percentile of one order), so a usual order fits within it (no draw: the rest of the world is unchanged)
+    if cfg.credit_control:
+        order_floor = np.ceil(np.exp(log_scale) * 4.0 / thousand).astype(np.int64) * thousand
+        credit_limit = np.maximum(credit_limit, order_floor)
     cl_change = rng.random(n) < 0.2
     cl_change_day = np.where(cl_change, start + rng.integers(30, horizon_days, n), NEVER)
     cl_change_day = np.maximum(cl_change_day, created_day + 1).astype(np.int32)
@@ -723,6 +732,10 @@ def _month_chunk(
     whole = cust["whole"][ci]
     issue_sec = rng.integers(14 * 3600, 23 * 3600, k).astype(np.int32)
     total = np.maximum(_round_money(np.exp(cust["log_scale"][ci] + rng.normal(0.0, 0.6, k)), whole), 10_000)
+    # the ERP's credit check: an order over the limit in force is released only up to 90% of the limit
+    if cfg.credit_control:
+        in_force = np.where(issue >= cust["cl_change_day"][ci], cust["cl_new"][ci], cust["credit_limit"][ci])
+        total = np.minimum(total, np.maximum(_round_money(in_force * 0.9, whole), 10_000))
     terms = cust["terms"][ci]
     due = issue + terms
     cancelled = rng.random(k) < 0.02

@@ -199,6 +199,7 @@ def simulate(
         n_customers=prof.n_customers if n_customers is None else n_customers,
         invoice_number_width=prof.invoice_number_width,
         defects=defects,
+        credit_control=anomalies is not None and anomalies.credit_control,
     )
     defects_log: list[str] = []
     items = iter_world(cfg, defects_log)
