@@ -33,7 +33,7 @@ def run_one(profile: str, seed: int, rate: float, days: int, work: Path) -> dict
     """Simulate, build and evaluate one world; return its figures."""
     from cobranza.settings import load_settings
     from connectors import warehouse
-    from evaluation.alerts import score, truth_labels, with_evidence
+    from evaluation.alerts import score, truth_labels, with_drift_evidence, with_evidence
     from flows import stages
     from flows.alerts import raise_alerts
     from flows.dbt_runner import run_dbt
@@ -84,6 +84,7 @@ def run_one(profile: str, seed: int, rate: float, days: int, work: Path) -> dict
 
     findings = pd.concat([findings, behaviour[findings.columns]], ignore_index=True)
     labels = with_evidence(truth_labels(ctx.landing_dir, AS_OF), ctx.landing_dir)
+    labels = with_drift_evidence(labels, ctx.landing_dir, AS_OF)
     scores = [s.as_dict() for s in score(findings, labels, AS_OF)]
 
     per_day = []

@@ -130,3 +130,28 @@ def test_behaviour_break_fires_and_near_miss_stays_silent() -> None:
     rows.append({"customer_id": "HABIT", "history_median_days_late": 40.0, "recent_median_days_late": 45.0, **base})
     out = score_behaviour(pd.DataFrame(rows))
     assert out["customer_id"].tolist() == ["BREAK"]
+
+
+def test_slow_drift_fires_and_noisy_near_miss_stays_silent() -> None:
+    """A customer paying a few days later every month: no 30-day break in the last 120 days, but its
+    last 240 days sit 20 days above the year before (z well past 1.5). Near misses: a chronic payer
+    with the same shift inside its own wide spread, and a drift seen on too few invoices."""
+    base = {
+        "n_history": 12, "history_median_days_late": 20.0, "history_mad_days_late": 4.0, "n_recent": 3,
+        "recent_median_days_late": 28.0, "recent_share_open": 0.0, "n_drift_history": 10, "n_drift": 6,
+    }  # fmt: skip
+    rows = [
+        {"customer_id": f"N{i}", **base, "drift_history_median_days_late": 5.0 + i % 3,
+         "drift_history_mad_days_late": 3.0, "drift_median_days_late": 7.0}
+        for i in range(20)
+    ]  # fmt: skip
+    rows.append({"customer_id": "DRIFT", **base, "drift_history_median_days_late": 6.0,
+                 "drift_history_mad_days_late": 2.0, "drift_median_days_late": 26.0})  # fmt: skip
+    rows.append({"customer_id": "NOISY", **base, "drift_history_median_days_late": 30.0,
+                 "drift_history_mad_days_late": 15.0, "drift_median_days_late": 50.0})  # fmt: skip
+    rows.append({"customer_id": "FEW", **base, "n_drift": 3, "drift_history_median_days_late": 6.0,
+                 "drift_history_mad_days_late": 2.0, "drift_median_days_late": 26.0})  # fmt: skip
+    out = score_behaviour(pd.DataFrame(rows))
+    assert out["customer_id"].tolist() == ["DRIFT"]
+    assert out["kind"].tolist() == ["drift"] and out["shift_days"].tolist() == [20.0]
+    assert "drifting later" in out["description"].iloc[0]

@@ -1,7 +1,9 @@
 -- One row per customer that suddenly stopped paying everything: it paid regularly (at least
 -- alert_stop_min_payments bank payments in the year before its last one), nothing has arrived for
--- longer than alert_stop_gap_multiple times its usual gap between payment days and at least
--- alert_stop_min_days, and it has at least alert_stop_min_overdue invoices more than 30 days past due. The
+-- longer than alert_stop_gap_multiple times its usual gap between payment days, longer than its
+-- longest gap of that year (alert_stop_max_gap_multiple times it: a chronic payer whose payments
+-- come months apart is silent that long as a habit) and at least alert_stop_min_days, and it has at
+-- least alert_stop_min_overdue invoices more than 30 days past due. The
 -- evidence key is the last payment, so a customer that resumes and stops again raises a new signal.
 -- first_seen_date = the day the silence passed the threshold.
 with payments as (
@@ -25,7 +27,8 @@ rhythm as (
     select
         customer_id,
         count(*) as n_payment_days,
-        percentile_cont(0.5) within group (order by gap_days) as median_gap_days
+        percentile_cont(0.5) within group (order by gap_days) as median_gap_days,
+        max(gap_days) as max_gap_days
     from gaps
     where gap_days is not null
     group by customer_id
@@ -46,12 +49,15 @@ thresholds as (
         overdue.n_overdue,
         overdue.amount_overdue,
         overdue.currency,
-        cast(greatest({{ var('alert_stop_min_days', 75) }}, {{ var('alert_stop_gap_multiple', 4) }} * rhythm.median_gap_days) as integer)
-            as silence_threshold_days
+        cast(greatest(
+            {{ var('alert_stop_min_days', 90) }},
+            {{ var('alert_stop_gap_multiple', 4) }} * rhythm.median_gap_days,
+            {{ var('alert_stop_max_gap_multiple', 1.0) }} * rhythm.max_gap_days
+        ) as integer) as silence_threshold_days
     from last_payment
     inner join rhythm on last_payment.customer_id = rhythm.customer_id
     inner join overdue on last_payment.customer_id = overdue.customer_id
-    where rhythm.n_payment_days + 1 >= {{ var('alert_stop_min_payments', 4) }} and overdue.n_overdue >= {{ var('alert_stop_min_overdue', 1) }}
+    where rhythm.n_payment_days + 1 >= {{ var('alert_stop_min_payments', 3) }} and overdue.n_overdue >= {{ var('alert_stop_min_overdue', 1) }}
 ),
 
 final as (
