@@ -11,7 +11,8 @@ them their business meaning:
   promise, as for any promise); a dispute -> ``dispute``; a pay-link payment -> ``paid_claim`` (the
   provider confirmed it, but the money is not in the bank yet); an opt-out -> ``replied`` (the
   withdrawal itself is read by ``ml.inbound.optouts``). Ids are ``wh-<event id>`` like replies.
-- :func:`settled_online`: invoices a pay-link payment covered or a portal dispute named. The pre-send
+- :func:`settled_online`: invoices a pay-link payment covered or a portal dispute named, and the
+  invoices of a dispute the agent opened from a message (``agent.decisions``). The pre-send
   re-check (``ml.nba.revalidate.still_open_invoices``) takes them out of the open invoices, so a
   queued reminder about them is cancelled before the bank statement or the CRM catches up.
 """
@@ -82,22 +83,40 @@ def portal_interactions(con: duckdb.DuckDBPyConnection) -> pd.DataFrame:
 
 
 def settled_online(con: duckdb.DuckDBPyConnection) -> pd.DataFrame:
-    """Invoices a pay-link payment covered or a portal dispute named, with the reason.
+    """Invoices a pay-link payment covered, a portal dispute named, or a dispute the agent opened from a
+    debtor's message named (``agent.decisions``, action ``dispute_opened``: the invoices the message named,
+    or all the customer's open invoices when it named none), with the reason.
 
     Args:
-        con: Connection with ``raw_channels.webhook_events``.
+        con: Connection with ``raw_channels.webhook_events`` and/or ``agent.decisions`` (the operational
+            store or the warehouse; either may be missing).
 
     Returns:
-        :data:`SETTLED_COLUMNS`, one row per invoice and event (``reason``: ``paid by pay link`` or
-        ``disputed on the portal``).
+        :data:`SETTLED_COLUMNS`, one row per invoice and event (``reason``: ``paid by pay link``,
+        ``disputed on the portal`` or ``disputed in a reply``).
     """
-    if not _has_payload(con):
+    parts = []
+    if _has_payload(con):
+        parts.append("""
+            select unnest(from_json(json_extract(payload, '$.invoices'), '["VARCHAR"]')) as invoice_id, customer_id,
+                   case kind when 'payment_succeeded' then 'paid by pay link' else 'disputed on the portal' end,
+                   occurred_at, event_id
+            from raw_channels.webhook_events
+            where kind in ('payment_succeeded', 'portal_dispute') and customer_id is not null and payload is not null
+        """)
+    if _has_table(con, "agent", "decisions"):
+        parts.append("""
+            select unnest(invoice_ids), customer_id, 'disputed in a reply', occurred_at, interaction_id
+            from agent.decisions
+            where agent_action = 'dispute_opened' and customer_id is not null and invoice_ids is not null
+        """)
+    if not parts:
         return pd.DataFrame({c: pd.Series(dtype=object) for c in SETTLED_COLUMNS})
-    sql = """
-        select unnest(from_json(json_extract(payload, '$.invoices'), '["VARCHAR"]')) as invoice_id, customer_id,
-               case kind when 'payment_succeeded' then 'paid by pay link' else 'disputed on the portal' end,
-               occurred_at, event_id
-        from raw_channels.webhook_events
-        where kind in ('payment_succeeded', 'portal_dispute') and customer_id is not null and payload is not null
-    """
-    return _frame(con, sql, SETTLED_COLUMNS)
+    return _frame(con, " union all ".join(parts), SETTLED_COLUMNS)
+
+
+def _has_table(con: duckdb.DuckDBPyConnection, schema: str, table: str) -> bool:
+    rows = con.execute(
+        "select count(*) from information_schema.tables where table_schema = ? and table_name = ?", [schema, table]
+    ).fetchone()
+    return bool(rows[0])

@@ -41,6 +41,7 @@ from flows import stages  # noqa: E402
 from flows.agent import answer_messages  # noqa: E402
 from flows.service import ops_connection  # noqa: E402
 from lab.channels import start_lab  # noqa: E402
+from ml.inbound.portal_events import settled_online  # noqa: E402
 from ml.nba import engine, value  # noqa: E402
 
 PHONES = {f"C00000{i}": f"+5731000000{i:02d}" for i in range(1, 6)}
@@ -199,6 +200,11 @@ def test_the_agent_answers_on_whatsapp_through_the_emulators(tmp_path: Path, mon
         assert [h[0] for h in human] == ["C000004", "unknown"]
         assert human[0][1] == ["I4a"] and "No reconocemos la factura FAC-4001" in human[0][2]
         assert "unknown sender" in human[1][2] and "C00000" not in human[1][2].split("Thread:")[0]
+        # Only the invoice named leaves the dunnable invoices (pre-send re-check and the next decision).
+        with duckdb.connect(str(settings.ops_path), read_only=True) as ops:
+            settled = settled_online(ops)
+        assert set(settled.loc[settled["customer_id"] == "C000004", "invoice_id"]) == {"I4a"}
+        assert set(settled["reason"]) == {"disputed in a reply"}
         # The stranger got nothing back.
         assert _texts(lab, "+5215500000099") == []
 

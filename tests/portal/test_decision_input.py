@@ -50,3 +50,36 @@ def test_nothing_settled_changes_nothing() -> None:
     assert drop_settled_invoices(acc, []) is acc
     assert drop_settled_invoices(acc, ["X9"]) is acc
     pd.testing.assert_frame_equal(drop_settled_invoices(acc.head(0), ["I1"]), acc.head(0))
+
+
+def test_a_dispute_opened_by_reply_suppresses_the_invoices_named_or_all_when_none_named() -> None:
+    """The agent's dispute (agent.decisions, dispute_opened) takes its invoices out of the decision's input and
+    out of the pre-send re-check's open invoices (ml.inbound.portal_events.settled_online), per invoice."""
+    from datetime import datetime
+
+    import duckdb
+
+    from ml.agent.log import ensure_table
+    from ml.inbound.portal_events import settled_online
+
+    con = duckdb.connect()
+    ensure_table(con)
+    at = datetime(2026, 12, 5, 10, 0)
+    for iid, cid, action, invoices in [
+        ("wh-a", "C1", "dispute_opened", ["I1"]),  # named one invoice: only that one
+        ("wh-b", "C2", "dispute_opened", ["J1"]),  # named none: the agent names all the open ones
+        ("wh-c", "C3", "statement_sent", ["K1"]),  # not a dispute
+    ]:
+        con.execute(
+            "insert into agent.decisions (interaction_id, customer_id, channel, occurred_at, intent, confidence, "
+            "agent_action, invoice_ids, decided_at) values (?, ?, 'whatsapp', ?, 'dispute', 0.9, ?, ?, ?)",
+            [iid, cid, at, action, invoices, at],
+        )
+    settled = settled_online(con)
+    assert sorted(zip(settled["invoice_id"], settled["reason"], strict=True)) == [
+        ("I1", "disputed in a reply"),
+        ("J1", "disputed in a reply"),
+    ]
+    out = drop_settled_invoices(_accounts(), settled["invoice_id"]).set_index("customer_id")
+    assert [i["invoice_id"] for i in out.loc["C1", "invoices"]] == ["I2"]  # the other invoice is still dunned
+    assert "C2" not in out.index and [i["invoice_id"] for i in out.loc["C3", "invoices"]] == ["K1"]
