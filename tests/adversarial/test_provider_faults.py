@@ -24,7 +24,7 @@ import json
 import time
 from collections.abc import Iterator
 from dataclasses import dataclass
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
 
@@ -146,7 +146,69 @@ def _http_cases() -> list[Case]:
     return cases
 
 
-CASES: list[Case] = _http_cases()
+def _agent_reply_cases() -> list[Case]:
+    """The agent's answer to a debtor's message (an ``agent_reply`` task, issue 20) under the faults that
+    leave a send in doubt: it reaches the debtor once (e-mail: never resent, dead-lettered as ambiguous)."""
+    cases = [
+        Case(f"fault-{NAMES[ch]}-agent-reply-{fault.replace('_', '-')}", "provider_faults", "landed_once",
+             f"the agent's answer was accepted but the call ended in {fault}: reconciled, reaches the debtor once",
+             {"channel": ch, "faults": [fault], "agent_reply": True})
+        for ch in ("whatsapp", "sms") for fault in ("timeout_after", "504_after")
+    ]  # fmt: skip
+    cases.append(
+        Case(
+            "fault-smtp-agent-reply-timeout-after-queue",
+            "provider_faults",
+            "landed_once",
+            "the relay queued the agent's e-mail answer and replied after the client's timeout: never resent",
+            {"channel": "email", "faults": ["timeout_after"], "final": "dead", "agent_reply": True},
+            "ambiguous: may have been delivered",
+        )  # fmt: skip
+    )
+    return cases
+
+
+def _as_agent_replies(rows: pd.DataFrame, now: datetime) -> list[dict[str, Any]]:
+    """The rows as the agent queues its answers (``flows/agent.py``): keyed by the message, free text."""
+    tasks = []
+    for r in rows.to_dict("records"):
+        message = f"wh-adversarial-{r['customer_id']}"
+        tasks.append(
+            {
+                "task_id": outbox.message_task_key(message, "agent_reply"),
+                "customer_id": r["customer_id"],
+                "contact_id": r["contact_id"],
+                "decision_date": now.date(),
+                "scheduled_at": now,
+                "not_before": now,
+                "not_after": now + timedelta(hours=23),
+                "action": "agent_reply",
+                "channel": r["channel"],
+                "invoice_ids": [],
+                "amount_at_stake": r["amount_at_stake"],
+                "currency": r["currency"],
+                "reason_codes": ["agent:statement_sent", "intent:statement_request"],
+                "payload": {
+                    "reply_body": "Hola. Su saldo pendiente es $ 1.234.567,89.\nVea su estado de cuenta aquí.",
+                    "reply_subject": "Re: Facturas vencidas" if r["channel"] == "email" else None,
+                    "in_reply_to": message,
+                    "language": "es",
+                    "country": "CO",
+                    "currency": r["currency"],
+                    "amount_at_stake": r["amount_at_stake"],
+                    "customer_name": r.get("customer_name"),
+                    "contact_name": None,
+                    "phone": r["phone"] if r["channel"] in ("whatsapp", "sms") else None,
+                    "email": r["email"] if r["channel"] == "email" else None,
+                    "payment_link": None,
+                    "invoices": [],
+                },
+            }
+        )
+    return tasks
+
+
+CASES: list[Case] = _http_cases() + _agent_reply_cases()
 
 
 # --- the lab -----------------------------------------------------------------------------------------
@@ -291,7 +353,11 @@ def run_case(case: Case, lab: Lab, tmp_path: Path) -> tuple[pd.DataFrame, dict[s
     rows["email"] = [payload.get("email") or f"k{first + k}@cliente.example.com" for k in range(n)]
     warehouse = str(tmp_path / "warehouse.duckdb")
     with duckdb.connect(warehouse) as con:
-        assert outbox.enqueue(con, rows, datetime.now(UTC).date()) == n
+        if payload.get("agent_reply"):
+            now = datetime.now(UTC)
+            assert outbox.enqueue_tasks(con, _as_agent_replies(rows, now), created_at=now) == n
+        else:
+            assert outbox.enqueue(con, rows, datetime.now(UTC).date()) == n
     overrides = _overrides(lab, payload)
     _arm(lab, payload)
     trace: list[tuple] = []
