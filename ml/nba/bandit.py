@@ -8,9 +8,18 @@ posteriors follow drifting behaviour and are recomputed from the interaction log
 Two levels, so small customers borrow strength from their segment:
 
 * segment x channel: ``Beta(prior_a + s_seg, prior_b + f_seg)``;
-* customer x channel: the segment posterior, scaled to ``segment_weight`` pseudo-trials, plus the
-  customer's own decayed counts. A customer never contacted on a channel gets the segment posterior
-  at that reduced weight, which keeps exploring it.
+* customer x channel: a prior centred on the segment's rate for the channel times the customer's own
+  responsiveness, scaled to ``segment_weight`` pseudo-trials, plus the customer's own decayed counts
+  on that channel. A customer never contacted on a channel gets that prior at the reduced weight,
+  which keeps exploring it.
+
+The customer's responsiveness (issue 22: who is contacted matters more than how often) is learned
+from his history on the *other* channels, empirical-Bayes style (a Poisson-gamma shrinkage of
+observed over expected engagements): ``(successes + k) / (expected + k)``, where ``expected`` is the
+sum of his decayed trials on the other channels times the segment's rate for each, and ``k`` =
+``customer_weight`` pseudo-engagements pull it towards 1 (the segment) when he has little history.
+A customer who answers e-mails is then expected to answer a call more than his segment does, and one
+who ignored ten reminders less. Only the interaction log is used (what the CRM holds).
 
 Sampling is reproducible: the draws for a decision use a generator seeded from ``(seed, as_of)``
 and are taken in customer order, so a re-run of the same day decides the same.
@@ -38,6 +47,9 @@ class BanditParams:
         half_life_days: Age at which an outcome counts half.
         segment_weight: Pseudo-trials the segment posterior contributes to a customer's posterior.
         window_days: Outcomes older than this are ignored.
+        customer_weight: Pseudo-engagements shrinking the customer's cross-channel responsiveness
+            towards his segment's (0 turns the cross-channel factor off).
+        max_factor: Cap on that factor (and ``1 / max_factor`` its floor).
     """
 
     prior_a: float = 1.0
@@ -45,6 +57,8 @@ class BanditParams:
     half_life_days: float = 90.0
     segment_weight: float = 6.0
     window_days: int = 365
+    customer_weight: float = 1.0
+    max_factor: float = 6.0
 
 
 DEFAULT_BANDIT = BanditParams()
@@ -129,9 +143,31 @@ def customer_posteriors(
     else:
         grid["trials"], grid["successes"] = 0.0, 0.0
     grid[["trials", "successes"]] = grid[["trials", "successes"]].fillna(0.0).astype(float)
+    grid["prior_mean"] = _responsiveness(grid, params) * grid["prior_mean"]
     grid["alpha"] = params.segment_weight * grid["prior_mean"] + grid["successes"]
     grid["beta"] = params.segment_weight * (1 - grid["prior_mean"]) + grid["trials"] - grid["successes"]
     return grid[["customer_id", "channel", "alpha", "beta", "trials"]]
+
+
+def _responsiveness(grid: pd.DataFrame, params: BanditParams) -> np.ndarray:
+    """Per grid row, the customer's engagement over what his segment would show on his other channels.
+
+    Leave-one-channel-out, so the channel's own counts are not counted twice (they enter its
+    posterior directly); clipped to [1 / max_factor, max_factor] and capped so that the prior mean
+    stays below 0.95.
+    """
+    if params.customer_weight <= 0 or grid.empty:
+        return np.ones(len(grid))
+    expected = (grid["trials"] * grid["prior_mean"]).to_numpy()
+    succ = grid["successes"].to_numpy()
+    cust = grid["customer_id"].to_numpy()
+    tot_exp = pd.Series(expected).groupby(cust).transform("sum").to_numpy()
+    tot_succ = pd.Series(succ).groupby(cust).transform("sum").to_numpy()
+    k = params.customer_weight
+    factor = (tot_succ - succ + k) / (tot_exp - expected + k)
+    factor = np.clip(factor, 1.0 / params.max_factor, params.max_factor)
+    prior = grid["prior_mean"].to_numpy()
+    return np.minimum(factor, 0.95 / np.maximum(prior, 1e-9))
 
 
 def thompson_draws(posteriors: pd.DataFrame, seed: int, as_of: date) -> pd.Series:

@@ -62,3 +62,15 @@ def test_the_check_sees_an_import_of_the_oracle(tmp_path: Path) -> None:
     assert "evaluation.oracle" in _imports(f)
     graph = {"flows.a": {"flows.b"}, "flows.b": {"evaluation.oracle"}, "evaluation.oracle": set()}
     assert "evaluation.oracle" in _reachable(graph, "flows.a")  # transitively, too
+
+
+def test_the_policy_modules_read_no_simulator_truth() -> None:
+    """The policy learns from what the product holds: ``ml.nba`` reaches neither the simulator nor evaluation/."""
+    graph = _graph()
+    policy = [m for m in graph if m.startswith("ml.nba")]
+    assert "ml.nba.bandit" in policy and "ml.nba.engine" in policy
+    bad = {
+        mod: sorted(m for m in _reachable(graph, mod) if m.split(".")[0] in ("simulator", "evaluation", "bench"))
+        for mod in policy
+    }
+    assert not any(bad.values()), f"policy modules reaching the simulator or the evaluation: {bad}"

@@ -144,6 +144,36 @@ def test_posteriors_update_with_outcomes_and_decay() -> None:
     )
 
 
+def test_a_customer_responsive_on_one_channel_is_expected_to_answer_on_the_others() -> None:
+    """Per-customer responsiveness, shrunk to the segment, carries across channels (issue 22 targeting)."""
+    inter = [interaction("R", "replied", channel="email", days_ago=d) for d in range(1, 7)]
+    inter += [interaction("S", "delivered", channel="email", days_ago=d) for d in range(1, 7)]
+    inter += [interaction("T", "delivered", channel="email", days_ago=d) for d in range(1, 2)]
+    inter += [
+        interaction(f"X{i}", o, channel=ch, days_ago=3)
+        for i in range(40)
+        for ch, o in (
+            ("email", "replied" if i % 4 == 0 else "delivered"),
+            ("call", "replied" if i % 3 == 0 else "no_answer"),
+        )
+    ]
+    frame = pd.DataFrame(inter)
+    ids = ["R", "S", "T", "N"] + [f"X{i}" for i in range(40)]
+    segs = pd.Series("smb", index=ids)
+    counts = bandit.response_counts(frame, segs, AS_OF)
+    cust = pd.DataFrame({"customer_id": ids, "segment": "smb"})
+    post = bandit.customer_posteriors(cust, counts)
+    call = post[post["channel"] == "call"].set_index("customer_id")
+    mean = call["alpha"] / (call["alpha"] + call["beta"])
+    assert mean["R"] > mean["N"] > mean["T"] > mean["S"]  # one silent e-mail says less than six
+    assert (call.loc[["R", "S", "T", "N"], "trials"] == 0).all()  # nobody of them was ever called
+    seg_only = bandit.customer_posteriors(cust, counts, bandit.BanditParams(customer_weight=0.0))
+    flat = seg_only[seg_only["channel"] == "call"].set_index("customer_id")
+    flat_mean = flat["alpha"] / (flat["alpha"] + flat["beta"])
+    assert flat_mean["R"] == flat_mean["S"] == flat_mean["N"]  # without it the segment decides alone
+    assert mean["N"] == flat_mean["N"]  # no history: the segment's rate
+
+
 def test_call_capacity_goes_to_the_most_valuable_calls_and_the_rest_fall_back() -> None:
     amounts = ["90000000.00", "60000000.00", "30000000.00"]
     accounts = [big(f"C{i}", dpd=40, amount=a, risk_score=0.9) for i, a in enumerate(amounts)]
