@@ -71,6 +71,7 @@ def _dispatcher_pass(stages: Any, ctx: Any) -> dict[str, int]:
 def plain_day(profile: str, data_dir: str) -> dict[str, float]:
     """The flow's stages for the next day, called as plain functions in the flow's order (no warehouse lock)."""
     from flows import stages
+    from flows.alerts import raise_alerts
 
     started = time.perf_counter()
     ctx = stages.make_context(_settings(profile, Path(data_dir)), NEXT_DAY)
@@ -84,6 +85,7 @@ def plain_day(profile: str, data_dir: str) -> dict[str, float]:
         "gate_marts": stages.gate(ctx, "pre_dispatch"),
         "train": stages.train(ctx),
         "score": stages.score(ctx),
+        "alerts": raise_alerts(ctx),
         "decide": stages.decide(ctx),
         "dispatch": _dispatcher_pass(stages, ctx),
         "replicate_end": stages.replicate(ctx),

@@ -4,8 +4,19 @@
 -- so the settlement and the amounts paid are one aggregate per invoice and nothing is joined back:
 -- an aggregate over a CTE has no statistics on Postgres (estimated at 200 rows), and joining one
 -- back to the 4M invoices of profile L became a nested loop that did not finish.
+-- Incremental (macros/incremental.sql): a daily run recomputes the invoices changed in the
+-- look-back window (new version, allocation recorded, credit note, quarantine).
+{{ config(
+    materialized='incremental',
+    incremental_strategy='append',
+    pre_hook="{{ delete_recomputed('invoice_id', changed_invoices()) }}"
+) }}
+
 with invoices as (
     select * from {{ ref('stg_erp__invoices') }}
+    {%- if is_incremental() %}
+    where invoice_id in ({{ changed_invoices() }})
+    {%- endif %}
 ),
 
 credit_notes as (

@@ -3,8 +3,19 @@
 -- invoice's payment reference, in the same currency: the payer is beyond doubt. The one definition
 -- of a structured-reference match: int_bank_credits_linked_to_invoices uses it as evidence, and
 -- int_payer_accounts_learned learns the payer's account from it.
+-- Incremental (macros/incremental.sql): a daily run recomputes the lines booked in the look-back
+-- window and the lines quoting, or matched before to, an invoice that changed in it.
+{{ config(
+    materialized='incremental',
+    incremental_strategy='append',
+    pre_hook="{{ delete_recomputed('bank_txn_id', changed_reference_lines(this)) }}"
+) }}
+
 with bank_credits as (
     select * from {{ ref('int_bank_credits_booked') }}
+    {%- if is_incremental() %}
+    where bank_txn_id in ({{ changed_reference_lines(this) }})
+    {%- endif %}
 ),
 
 invoices as (

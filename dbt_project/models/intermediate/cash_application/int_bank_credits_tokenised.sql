@@ -2,9 +2,20 @@
 -- A "number" is a run of digits possibly broken by single separators (INV-2025-000123, 2025/000123,
 -- INV 2025 000123, a cut-off INV-2025-00); its key is the digits alone, the form invoice numbers are
 -- matched on. Texts quoting several invoices give several rows; texts with no number give none.
+-- Incremental (macros/incremental.sql): a daily run tokenises the lines booked in the look-back
+-- window; a line's tokens depend on its own text only.
+{{ config(
+    materialized='incremental',
+    incremental_strategy='append',
+    pre_hook="{{ delete_recomputed('bank_txn_id', changed_bank_lines()) }}"
+) }}
+
 with bank_credits as (
     select * from {{ ref('int_bank_credits_booked') }}
     where remittance_text is not null
+    {%- if is_incremental() %}
+        and bank_txn_id in ({{ changed_bank_lines() }})
+    {%- endif %}
 ),
 
 numbers as (

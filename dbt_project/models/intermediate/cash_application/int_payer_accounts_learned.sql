@@ -3,9 +3,21 @@
 -- reconciliations (known from the day they were recorded) and bank lines carrying a valid creditor
 -- reference or the exact number of an invoice of exactly the line's amount (known from booking).
 -- Consumers must only use a link learned before the booking date of the line they match.
+-- Incremental (macros/incremental.sql): a link aggregates every payment of its account, so a daily
+-- run recomputes, from their whole history, the accounts of the lines whose evidence may have
+-- changed in the look-back window (new lines, ERP reconciliations, changed invoices).
+{{ config(
+    materialized='incremental',
+    incremental_strategy='append',
+    pre_hook="{{ delete_recomputed('counterparty_iban', changed_payer_accounts()) }}"
+) }}
+
 with bank_credits as (
     select * from {{ ref('int_bank_credits_booked') }}
     where counterparty_iban is not null
+    {%- if is_incremental() %}
+        and counterparty_iban in ({{ changed_payer_accounts() }})
+    {%- endif %}
 ),
 
 tokens as (
@@ -41,6 +53,9 @@ from_reference as (
     select counterparty_iban, customer_id, booking_date as learned_date
     from {{ ref('int_bank_credits_matched_by_reference') }}
     where counterparty_iban is not null
+    {%- if is_incremental() %}
+        and counterparty_iban in (select counterparty_iban from bank_credits)
+    {%- endif %}
 ),
 
 from_exact_number as (

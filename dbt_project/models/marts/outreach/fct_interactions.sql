@@ -3,6 +3,14 @@
 -- our own outbox created (with their latest delivery state), ordered in time per customer
 -- (thread_seq). Before the first dispatch the outbox is empty and only the CRM counts. An inbound
 -- message the debtor-side agent answered carries its intent, confidence and the agent's action.
+-- Incremental (macros/incremental.sql): thread_seq numbers a customer's whole thread, so a daily
+-- run recomputes the whole thread of the customers with a touch, task or event in the look-back window.
+{{ config(
+    materialized='incremental',
+    incremental_strategy='append',
+    pre_hook="{{ delete_recomputed('customer_id', changed_interaction_customers()) }}"
+) }}
+
 with crm as (
     select
         interaction_id,
@@ -17,10 +25,16 @@ with crm as (
         'crm' as source
     from {{ ref('stg_crm__interactions') }}
     where occurred_date <= {{ as_of_date() }}
+    {%- if is_incremental() %}
+        and customer_id in ({{ changed_interaction_customers() }})
+    {%- endif %}
 ),
 
 tasks as (
     select * from {{ ref('stg_outbox__contact_tasks') }}
+    {%- if is_incremental() %}
+    where customer_id in ({{ changed_interaction_customers() }})
+    {%- endif %}
 ),
 
 events as (
@@ -84,13 +98,15 @@ final as (
         cast(interaction_id as varchar) as interaction_id,
         customer_id,
         contact_id,
-        channel,
-        direction,
+        -- declared: PostgreSQL types the union of literals and columns differently on a table's
+        -- first build and on an incremental one (text vs character varying)
+        cast(channel as varchar) as channel,
+        cast(direction as varchar) as direction,
         cast(occurred_at as timestamp) as occurred_at,
-        outcome,
+        cast(outcome as varchar) as outcome,
         promised_date,
         promised_amount,
-        source,
+        cast(source as varchar) as source,
         cast(row_number() over (
             partition by customer_id order by occurred_at, source, interaction_id
         ) as bigint) as thread_seq,
