@@ -239,7 +239,18 @@ def run_until_stopped(
     stop = threading.Event()
     for sig in (signal.SIGINT, signal.SIGTERM):
         signal.signal(sig, lambda *_: stop.set())
-    with start_lab(inbound_dir, crm_dir=crm_dir, read_rate=read_rate, receiver_url=receiver_url) as lab:
+    from simulator.emulators.server import serve as serve_app
+    from simulator.emulators.stripe import StripeEmulator
+
+    # The debtor portal's payment provider (the receiver serves the portal under /portal): pay now goes to
+    # the Stripe Checkout emulator, whose signed webhook comes back to the portal.
+    stripe = StripeEmulator()
+    with (
+        start_lab(inbound_dir, crm_dir=crm_dir, read_rate=read_rate, receiver_url=receiver_url) as lab,
+        serve_app(stripe.app) as stripe_srv,
+    ):
+        stripe.base_url = stripe_srv.base_url
+        stripe.webhook_url = f"{lab.receiver_url}/portal/webhooks/stripe"
         info = {
             "urls": {
                 "receiver": lab.receiver_url,
@@ -247,9 +258,15 @@ def run_until_stopped(
                 "twilio": lab.twilio_url,
                 "hubspot": lab.hubspot_url,
                 "smtp": f"smtp://127.0.0.1:{lab.smtp_port}",
+                "stripe": stripe_srv.base_url,
             },
             "env": lab.env(),
-            "receiver_env": lab.receiver_env(),
+            "receiver_env": {
+                **lab.receiver_env(),
+                "COBRANZA_STRIPE__API_BASE": stripe_srv.base_url,
+                "COBRANZA_STRIPE__SECRET_KEY": stripe.secret_key,
+                "COBRANZA_STRIPE__WEBHOOK_SECRET": stripe.webhook_secret,
+            },
             "overrides": lab.overrides(),
         }
         if announce is None:
