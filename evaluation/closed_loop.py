@@ -190,7 +190,7 @@ class ObservedState:
         x = x.assign(dpd=[(as_of - dd).days for dd in x["due"]]).sort_values(["customer_id", "due", "invoice_id"])
         rows = []
         names = ["customer_id", "currency", "invoice_id", "number", "due", "amount", "dpd"]
-        cols = zip(*(x[c] for c in names), strict=True)
+        cols = zip(*(x[c].to_numpy(dtype=object) for c in names), strict=True)  # not Arrow element access
         # one pass over the sorted rows (a pandas groupby iteration per customer was a fifth of the loop's time)
         for cid, group in itertools.groupby(cols, key=lambda r: r[0]):
             g = list(group)

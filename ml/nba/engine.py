@@ -28,6 +28,7 @@ alternatives, why this channel and this time. Money stays Decimal; USD floats ar
 from __future__ import annotations
 
 import logging
+from collections import namedtuple
 from datetime import date, datetime, timedelta
 from decimal import Decimal
 
@@ -156,7 +157,8 @@ def _promises(interactions: pd.DataFrame | None, as_of: date, cfg: value.NbaConf
     prom = it[(it["outcome"] == "promise_to_pay") & (it["occurred_at"].dt.date >= lookback)]
     prom = prom.assign(promised=pd.to_datetime(prom["promised_date"]).dt.date)
     prom = prom.dropna(subset=["promised"]).sort_values("occurred_at").drop_duplicates("customer_id", keep="last")
-    out = pd.DataFrame(index=pd.Index(sorted(set(it["customer_id"])), name="customer_id"), columns=cols)
+    ids = sorted(set(it["customer_id"].to_numpy(dtype=object)))  # (iterating an Arrow string column is slow)
+    out = pd.DataFrame(index=pd.Index(ids, name="customer_id"), columns=cols)
     until = pd.Series(
         [p + timedelta(days=cfg.promise_grace_days) for p in prom["promised"]], index=prom["customer_id"], dtype=object
     )
@@ -179,6 +181,9 @@ def _unresponsive(interactions: pd.DataFrame | None, as_of: date, n: int) -> set
     ok = it["outcome"].astype(str).isin(bandit.SUCCESS_OUTCOMES)
     g = pd.DataFrame({"c": it["customer_id"].astype(str), "ok": ok}).groupby("c")["ok"].agg(["size", "sum"])
     return set(g.index[(g["size"] >= n) & (g["sum"] == 0)])
+
+
+_Cand = namedtuple("_Cand", "customer_id channel role consent timezone country profile_key preferred_hour")
 
 
 def _candidates(
@@ -212,9 +217,10 @@ def _candidates(
     slot_cache: dict = {}
     sched, how, viol = [], [], []
     now_dt = now.to_pydatetime()
-    for r in cand[
-        ["customer_id", "channel", "role", "consent", "timezone", "country", "profile_key", "preferred_hour"]
-    ].itertuples(index=False):
+    names = ["customer_id", "channel", "role", "consent", "timezone", "country", "profile_key", "preferred_hour"]
+    # plain object arrays: iterating Arrow-backed string columns element by element is slow
+    for row in zip(*(cand[n].to_numpy(dtype=object) for n in names), strict=True):
+        r = _Cand(*row)
         prof = profiles[r.profile_key][0]
         if not r.consent or r.role not in prof.allowed_roles:
             # ineligible whatever the time: skip the slot search (most candidates at scale)
@@ -763,7 +769,11 @@ def _why_no_candidate(rows: pd.DataFrame, cand: pd.DataFrame) -> list[str]:
 
 def _reason_codes(out: pd.DataFrame, profiles: dict, as_of: date) -> list[list[str]]:
     codes: list[list[str]] = []
-    for r in out.to_dict("records"):
+    need = ["arm", "risk_score", "drivers", "max_days_past_due", "rule_profile", "relaxation", "promise_broken"]
+    need += ["action", "intent", "value_over_wait_usd", "skip", "promise_until", "ev_text", "c_channel"]
+    need += ["profile_key", "timezone", "c_role", "c_slot_how", "ladder_action", "p_pay", "capacity_fallback"]
+    need += ["c_pref_honoured", "c_tz_fallback", "lang_fallback", "language"]
+    for r in out[need].to_dict("records"):
         rc = [f"as_of:{as_of.isoformat()}", f"arm:{r['arm']}"]
         rc.append("risk:na" if pd.isna(r["risk_score"]) else f"risk:{r['risk_score']:.2f}")
         rc += [f"driver:{d}" for d in r["drivers"][:3]]
