@@ -279,7 +279,8 @@ def test_the_agent_answers_an_email_reply_by_email(tmp_path: Path, monkeypatch: 
     """A debtor answers our reminder by e-mail (quoted reminder with "STOP" in it, a signature, a
     disclaimer): the inbound e-mail listener spools it, the inbound pass reads only what they wrote and
     the agent answers by e-mail, in Spanish, threaded under their message, within the pass; a reply
-    carrying a template/prompt injection is treated as data (a person takes it, nothing is sent)."""
+    carrying a template/prompt injection is treated as data (a person takes it, nothing is sent); an SMS
+    from a Portuguese-speaking contact is answered by SMS in Portuguese in the same pass."""
     import smtplib
 
     from connectors.webhooks.mail import start_mail_listener
@@ -293,6 +294,7 @@ def test_the_agent_answers_an_email_reply_by_email(tmp_path: Path, monkeypatch: 
     ctx = stages.make_context(settings, today, now)
     with duckdb.connect(str(ctx.warehouse)) as wh:
         _world(wh, today)
+        wh.execute("update marts.dim_contacts set language = 'pt' where customer_id = 'C000003'")  # writes in pt
     published.publish(ctx.warehouse, settings.published_path)
     stages.refresh_serving(ctx)
     spool_dir = settings.resolve(settings.channels.inbound_dir)
@@ -319,15 +321,23 @@ def test_the_agent_answers_an_email_reply_by_email(tmp_path: Path, monkeypatch: 
                 _mail("Persona 1 <K1@x.example.com>", "Re: Facturas vencidas", body, "<r1@x.example.com>", reminder_id)
             )
             smtp.send_message(_mail("k2@x.example.com", "Re: Facturas", injected, "<r2@x.example.com>"))
+        # And one by SMS from a Portuguese-speaking contact (Twilio's signed inbound webhook to the real
+        # receiver): answered by SMS, in Portuguese.
+        lab.twilio.inbound(PHONES["C000003"], "+15550001234", "quanto devo?")
+        assert lab.drain(15)
         started = time.monotonic()
         out = inbound(now_utc=datetime.now(UTC))
         took = time.monotonic() - started
         assert took < 60, took
-        assert out["agent"]["messages"] == 2 and out["agent"]["replies"] == 1 and out["sent"] == 1, out
+        assert out["agent"]["messages"] == 3 and out["agent"]["replies"] == 2 and out["sent"] == 2, out
+        assert lab.drain(15)
+        (sms,) = [m["body"] for m in lab.twilio.messages.values() if m["to"] == PHONES["C000003"]]
+        assert "Seu saldo em aberto é" in sms and "FAC-3001" in sms and "FAC-1001" not in sms, sms  # in pt
         d = _decisions(settings).set_index("customer_id")
         assert d.loc["C000001", "channel"] == "email" and d.loc["C000001", "intent"] == "statement_request"
         assert d.loc["C000001", "agent_action"] == "statement_sent"
         assert d.loc["C000002", "agent_action"] == "handoff"  # the injection: data, a person reads it
+        assert d.loc["C000003", "channel"] == "sms" and d.loc["C000003", "agent_action"] == "statement_sent"
         (answer,) = lab.smtp.messages
         assert answer["To"].endswith("<k1@x.example.com>") or answer["To"] == "k1@x.example.com"
         assert answer["Subject"] == "Re: Facturas vencidas" and answer["In-Reply-To"] == "<r1@x.example.com>"
@@ -341,14 +351,16 @@ def test_the_agent_answers_an_email_reply_by_email(tmp_path: Path, monkeypatch: 
             rows = ops.execute(
                 "select customer_id, channel, outcome from inbound.interactions where channel = 'email'"
             ).fetchall()
-            optouts = ops.execute("select count(*) from raw_channels.webhook_events where kind = 'message'").fetchall()
+            optouts = ops.execute(
+                "select count(*) from raw_channels.webhook_events where kind = 'message' and provider = 'email'"
+            ).fetchall()
         assert ("C000001", "email", "replied") in rows, rows  # the quoted "STOP" is not an opt-out
         assert optouts == [(2,)]
         states = _states(settings)
         assert not states["last_error"].fillna("").str.contains("opted out").any()
         # The pass again: nothing answered twice.
         assert inbound(now_utc=datetime.now(UTC))["agent"]["messages"] == 0
-        assert len(lab.smtp.messages) == 1
+        assert len(lab.smtp.messages) == 1 and len(lab.twilio.messages) == 1
     finally:
         listener.stop()
         lab.stop()
