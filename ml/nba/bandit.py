@@ -19,7 +19,11 @@ observed over expected engagements): ``(successes + k) / (expected + k)``, where
 sum of his decayed trials on the other channels times the segment's rate for each, and ``k`` =
 ``customer_weight`` pseudo-engagements pull it towards 1 (the segment) when he has little history.
 A customer who answers e-mails is then expected to answer a call more than his segment does, and one
-who ignored ten reminders less. Only the interaction log is used (what the CRM holds).
+who ignored ten reminders less. Only the interaction log is used (what the CRM holds). It is off by
+default (``customer_weight=0``): on the simulated worlds a customer's channel sensitivities are drawn
+independently, and the factor lowered the correlation of the posterior means with the true P(pull)
+(seed 7, S, first day: 0.02-0.26 per channel without it, 0.02-0.20 with it); what predicts who pays
+after a contact is his payment record (:func:`ml.nba.value.pay_after_engaging`).
 
 Sampling is reproducible: the draws for a decision use a generator seeded from ``(seed, as_of)``
 and are taken in customer order, so a re-run of the same day decides the same.
@@ -57,7 +61,7 @@ class BanditParams:
     half_life_days: float = 90.0
     segment_weight: float = 6.0
     window_days: int = 365
-    customer_weight: float = 1.0
+    customer_weight: float = 0.0
     max_factor: float = 6.0
 
 

@@ -475,7 +475,8 @@ def _lawful_candidates(
         lawful["p_pay"] = value.p_pay(p0, lawful["draw"], fat, cfg.pay_on_response)
         cost = lawful["channel"].map(cfg.cost).astype(float)
         amount_days = pd.Series(a["amount_days_usd"].to_numpy(), index=lawful.index)
-        pull = value.p_pull(lawful["draw"], fat, cfg.pay_on_response)
+        risk = pd.Series(a["risk_score"].to_numpy(), index=lawful.index)
+        pull = value.p_pull(lawful["draw"], fat, value.pay_after_engaging(risk, cfg))
         pull = pull * pd.Series(a["pull_factor"].to_numpy(), index=lawful.index)
         lawful["gain"] = value.dso_gain(pull, amount_days, cost, cfg.value_horizon_days)
         lawful["ev"] = p0 * amount + lawful["gain"]

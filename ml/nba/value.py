@@ -66,7 +66,11 @@ class NbaConfig:
         calls_per_agent: Calls one collector makes a day.
         control_share: Share of customers in the static-ladder control group.
         control_salt: Experiment salt of the control-group hash.
-        pay_on_response: P(payment within the horizon | the customer engaged).
+        pay_on_response: P(payment within the horizon | the customer engaged), for a customer of
+            ``typical_risk``.
+        pay_risk_scaled: Scale it per customer by his own payment record, (1 - risk) / (1 - typical_risk)
+            (:func:`pay_after_engaging`): who answers a reminder and then pays depends on how he pays.
+        typical_risk: The risk score at which ``pay_on_response`` applies unscaled.
         fatigue_per_contact: ``k`` of the fatigue factor.
         min_gain_usd: A contact must be worth at least this much over waiting.
         promise_grace_days: A promise to pay suppresses dunning until promised date + grace.
@@ -134,6 +138,8 @@ class NbaConfig:
     control_share: float = 0.10
     control_salt: str = "cobranza-control"
     pay_on_response: float = 0.6
+    pay_risk_scaled: bool = False
+    typical_risk: float = 0.25
     fatigue_per_contact: float = 0.5
     min_gain_usd: float = 1.0
     promise_grace_days: int = 3
@@ -261,7 +267,26 @@ def days_forward(days_late: pd.Series, days_past_due: pd.Series, cfg: NbaConfig)
     return pd.Series(np.maximum(remaining - with_contact, 0.0), index=days_late.index)
 
 
-def p_pull(response: pd.Series, fat: pd.Series, pay_on_response: float) -> pd.Series:
+def pay_after_engaging(risk: pd.Series, cfg: NbaConfig) -> pd.Series:
+    """P(the customer pays | he engaged with the contact), per customer, from his own payment record.
+
+    ``pay_on_response x (1 - risk) / (1 - typical_risk)``, clipped to [0, 1]: a customer whose
+    invoices were mostly paid very late (the risk score, or the prior late share the score falls back
+    to) keeps fewer of the promises he makes, one who pays on time more. Issue 22: on a simulated
+    world (seed 7, S, the dunnable accounts of the first day) the correlation of the policy's P(pull)
+    with the simulator's true one is 0.16-0.26 per channel from the response rate alone and 0.31-0.44
+    with this factor. A missing risk counts as ``typical_risk``. Off by default (the constant): it
+    moves contact value from late payers to escalations and to better payers, and its effect on the
+    DSO is not shown yet (seed 7, S, 20 days: replies 174 vs 167, promises 88 vs 84 at equal
+    contacts, but collectable DSO 74.6 vs 74.0; the 90-day runs are in bench/RESULTS.md).
+    """
+    if not cfg.pay_risk_scaled:
+        return pd.Series(cfg.pay_on_response, index=risk.index, dtype=float)
+    r = pd.to_numeric(risk, errors="coerce").astype(float).fillna(cfg.typical_risk).clip(0.0, 1.0)
+    return (cfg.pay_on_response * (1.0 - r) / (1.0 - cfg.typical_risk)).clip(0.0, 1.0)
+
+
+def p_pull(response: pd.Series, fat: pd.Series, pay_on_response: float | pd.Series) -> pd.Series:
     """P(the customer pays because of the contact): engages, then pays."""
     return response.clip(0, 1) * fat * pay_on_response
 

@@ -162,7 +162,7 @@ def test_a_customer_responsive_on_one_channel_is_expected_to_answer_on_the_other
     segs = pd.Series("smb", index=ids)
     counts = bandit.response_counts(frame, segs, AS_OF)
     cust = pd.DataFrame({"customer_id": ids, "segment": "smb"})
-    post = bandit.customer_posteriors(cust, counts)
+    post = bandit.customer_posteriors(cust, counts, bandit.BanditParams(customer_weight=1.0))
     call = post[post["channel"] == "call"].set_index("customer_id")
     mean = call["alpha"] / (call["alpha"] + call["beta"])
     assert mean["R"] > mean["N"] > mean["T"] > mean["S"]  # one silent e-mail says less than six

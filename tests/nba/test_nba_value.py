@@ -160,3 +160,17 @@ def test_accounts_for_decision_reads_recent_lateness_and_days_since_payment() ->
     acc = acc.set_index("customer_id")
     assert acc.loc["C1", "recent_days_late"] == 20.0 and acc.loc["C1", "days_since_payment"] == 40.0
     assert pd.isna(acc.loc["C2", "recent_days_late"]) and pd.isna(acc.loc["C2", "days_since_payment"])
+
+
+def test_pay_after_engaging_follows_the_customers_payment_record() -> None:
+    """Issue 22 targeting: who pays after answering depends on how he has paid (risk score), not one constant."""
+    cfg = NbaConfig(pay_risk_scaled=True)
+    risk = pd.Series([0.05, 0.25, 0.8, float("nan")], index=["good", "typical", "late", "unknown"])
+    pay = value.pay_after_engaging(risk, cfg)
+    assert pay["good"] > pay["typical"] > pay["late"] > 0
+    assert pay["typical"] == pytest.approx(cfg.pay_on_response) and pay["unknown"] == pytest.approx(cfg.pay_on_response)
+    assert (pay <= 1).all()
+    flat = value.pay_after_engaging(risk, NbaConfig())
+    assert (flat == cfg.pay_on_response).all()
+    pull = value.p_pull(pd.Series(0.3, index=risk.index), pd.Series(1.0, index=risk.index), pay)
+    assert pull["good"] > pull["late"]
