@@ -158,8 +158,12 @@ def track_plans(con: duckdb.DuckDBPyConnection, snapshot: Path, ctx: RunContext)
 
     if not snapshot.is_file():
         return 0
-    with duckdb.connect(str(snapshot), read_only=True) as wh:
-        tracked = plan_tracking.track_all(con, wh, ctx.as_of, ctx.settings.nba.promise_grace_days)
+    try:
+        with duckdb.connect(str(snapshot), read_only=True) as wh:
+            tracked = plan_tracking.track_all(con, wh, ctx.as_of, ctx.settings.nba.promise_grace_days)
+    except duckdb.Error as exc:  # a copy being replaced or damaged: the next pass tracks them
+        run_logger().warning("agent: payment plans not tracked this pass (published copy %s: %s)", snapshot, exc)
+        return 0
     rows = plan_tracking.next_instalment_promises(tracked)
     if not rows:
         return 0

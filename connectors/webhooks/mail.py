@@ -19,9 +19,11 @@ from the ``Message-ID``, so a relay delivering twice lands once.
 
 SMTP answers: a recipient outside the accepted domains -> ``550 5.1.1`` (we are no open relay); a
 message over the size limit -> ``552`` (aiosmtpd); no sender address -> ``550 5.1.7``; the spool
-cannot be written -> ``451 4.3.0`` so the sending server retries later. The sender's address is not
-authenticated here (no SPF/DKIM check): the agent answers with a customer's data only to an address
-that is that customer's contact on file (``flows/agent.py``), the same address the reply goes to.
+cannot be written -> ``451 4.3.0`` so the sending server retries later; a message the parser cannot
+read is kept in the spool's quarantine folder with the reason (answered 250: it is not lost). The
+sender's address is not authenticated here (no SPF/DKIM check, no STARTTLS): the agent answers with a
+customer's data only to an address that is that customer's contact on file (``flows/agent.py``), the
+same address the reply goes to.
 """
 
 from __future__ import annotations
@@ -35,7 +37,7 @@ from datetime import UTC, datetime
 from email import message_from_bytes, policy
 from email.message import EmailMessage
 from email.utils import getaddresses, parseaddr, parsedate_to_datetime
-from typing import Any
+from typing import Any, cast
 
 from cobranza.logmask import mask
 from connectors.webhooks.spool import Spool
@@ -111,15 +113,16 @@ def email_event(raw: bytes, *, rcpt_tos: Iterable[str] = (), received_at: dateti
         ValueError: The message has no sender address.
     """
     received = (received_at or datetime.now(UTC)).astimezone(UTC)
-    msg = message_from_bytes(raw, policy=policy.default)
-    assert isinstance(msg, EmailMessage)
+    msg = cast(EmailMessage, message_from_bytes(raw, policy=policy.default))
     sender = parseaddr(_header(msg, "From"))[1].strip().lower()
     if "@" not in sender:
         raise ValueError("the e-mail has no sender address (From)")
     # Recipients as written: the local part of a plus-address carries our customer id, case and all.
     rcpts = [r.strip() for r in rcpt_tos] or [a for _, a in getaddresses([_header(msg, "To"), _header(msg, "Cc")]) if a]
     message_id = (_ids(_header(msg, "Message-ID")) or [""])[0]
-    key = message_id or hashlib.sha256(raw).hexdigest()
+    # One event per sender and Message-ID: a relay's second delivery lands once, and a stranger reusing
+    # someone's Message-ID cannot make their message disappear.
+    key = f"{sender}|{message_id}" if message_id else hashlib.sha256(raw).hexdigest()
     in_reply_to = (_ids(_header(msg, "In-Reply-To")) or [None])[-1]
     references = _ids(_header(msg, "References"))
     return {
@@ -166,11 +169,19 @@ class InboundMailHandler:
 
     async def handle_DATA(self, server: Any, session: Any, envelope: Any) -> str:  # noqa: N802, ARG002 - aiosmtpd API
         """Spool the message (fsynced) before answering 250."""
+        raw = envelope.original_content or envelope.content
         try:
-            event = email_event(envelope.original_content or envelope.content, rcpt_tos=envelope.rcpt_tos)
+            event = email_event(raw, rcpt_tos=envelope.rcpt_tos)
         except ValueError as exc:
             self.stats["rejected"] += 1
             return f"550 5.1.7 {exc}"
+        except Exception as exc:  # noqa: BLE001 - a message the parser chokes on is kept, never lost
+            try:
+                self.spool.quarantine("email", raw, f"unreadable e-mail: {type(exc).__name__}: {exc}"[:300])
+            except OSError:
+                return "451 4.3.0 Temporary failure, try again later"
+            logger.warning("inbound mail quarantined: %s", type(exc).__name__)
+            return "250 OK: kept for review"
         try:
             self.spool.append([event])
         except OSError:

@@ -111,3 +111,23 @@ def test_an_html_only_reply_is_read_as_text_and_redelivery_is_one_event() -> Non
     assert a["text"].strip() == "Pagaré el viernes" and a["event_id"] == b["event_id"]
     with pytest.raises(ValueError, match="no sender"):
         email_event(b"To: ar@ar.example.com\r\n\r\nhola")
+
+
+def test_an_unreadable_email_is_quarantined_not_lost(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    import asyncio
+    import types
+
+    import connectors.webhooks.mail as mail
+
+    def boom(*_a, **_k):
+        raise RuntimeError("parser choked")
+
+    handler = mail.InboundMailHandler(Spool(tmp_path / "spool"), ["ar.example.com"])
+    monkeypatch.setattr(mail, "email_event", boom)
+    envelope = types.SimpleNamespace(
+        original_content=b"From: a@b.example\r\n\r\nhola", content=b"", rcpt_tos=["ar@ar.example.com"]
+    )
+    assert asyncio.run(handler.handle_DATA(None, None, envelope)).startswith("250")
+    (kept,) = list(Spool(tmp_path / "spool").quarantined())
+    assert kept["provider"] == "email" and "parser choked" in kept["reason"] and "hola" in kept["body"]
+    assert list(Spool(tmp_path / "spool").read()) == []
