@@ -261,6 +261,7 @@ def decide(ctx: RunContext) -> dict[str, Any]:
     from connectors.channels import outbox
     from flows.service import ops_connection
     from ml.agent import plan_tracking
+    from ml.inbound import portal_events
     from ml.nba import daily, decision_log
     from ml.nba.frames import summary
     from ml.score import EXPLANATIONS_TABLE, SCORES_TABLE
@@ -272,6 +273,8 @@ def decide(ctx: RunContext) -> dict[str, Any]:
             recent = outbox.recent_contacts(
                 ops, ctx.now_utc - timedelta(days=config.recent_contact_days), exclude_decision_date=ctx.as_of
             )
+            # Disputes a person resolved in the CRM: the pre-send re-check (no CRM data there) lifts them too.
+            portal_events.record_dispute_lifts(ops, portal_events.resolved_disputes(con))
         day = daily.decide_day(
             con,
             as_of=ctx.as_of,

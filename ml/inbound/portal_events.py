@@ -14,7 +14,10 @@ them their business meaning:
 - :func:`settled_online`: invoices a pay-link payment covered or a portal dispute named, and the
   invoices of a dispute the agent opened from a message (``agent.decisions``). The pre-send
   re-check (``ml.nba.revalidate.still_open_invoices``) takes them out of the open invoices, so a
-  queued reminder about them is cancelled before the bank statement or the CRM catches up.
+  queued reminder about them is cancelled before the bank statement or the CRM catches up. A
+  dispute held back this way is lifted when a person resolves it in the CRM (``raw_crm.disputes``
+  resolved after it was opened; the daily decision copies the resolutions into the operational store
+  with :func:`record_dispute_lifts` for the re-check).
 """
 
 from __future__ import annotations
@@ -112,7 +115,63 @@ def settled_online(con: duckdb.DuckDBPyConnection) -> pd.DataFrame:
         """)
     if not parts:
         return pd.DataFrame({c: pd.Series(dtype=object) for c in SETTLED_COLUMNS})
-    return _frame(con, " union all ".join(parts), SETTLED_COLUMNS)
+    sql = " union all ".join(parts)
+    lifts = _lifts_sql(con)
+    if lifts:
+        # A dispute a person resolved in the CRM after it was opened here no longer holds the invoice back.
+        sql = f"""
+            select s.* from ({sql}) as s(invoice_id, customer_id, reason, occurred_at, event_id)
+            where s.reason = 'paid by pay link' or not exists (
+                select 1 from ({lifts}) l where l.invoice_id = s.invoice_id and l.resolved_at >= s.occurred_at
+            )
+        """
+        cur = con.execute(sql)
+        return pd.DataFrame(cur.fetchall(), columns=list(SETTLED_COLUMNS), dtype=object)
+    return _frame(con, sql, SETTLED_COLUMNS)
+
+
+#: Disputes resolved in the CRM, copied into the operational store by the daily decision
+#: (:func:`record_dispute_lifts`) so the pre-send re-check, which has no CRM data, lifts them too.
+LIFTS_TABLE = "agent.dispute_lifts"
+
+
+_CRM_RESOLVED = (
+    "select invoice_id, cast(resolved_at as timestamp) as resolved_at from raw_crm.disputes "
+    "where lower(status) = 'resolved' and resolved_at is not null"
+)
+
+
+def _lifts_sql(con: duckdb.DuckDBPyConnection) -> str:
+    parts = []
+    if _has_table(con, "raw_crm", "disputes"):
+        parts.append(_CRM_RESOLVED)
+    if _has_table(con, *LIFTS_TABLE.split(".")):
+        parts.append(f"select invoice_id, resolved_at from {LIFTS_TABLE}")
+    return " union all ".join(parts)
+
+
+def resolved_disputes(con: duckdb.DuckDBPyConnection) -> pd.DataFrame:
+    """Disputes a person resolved in the CRM (``raw_crm.disputes``): ``invoice_id``, ``resolved_at``."""
+    if not _has_table(con, "raw_crm", "disputes"):
+        return pd.DataFrame({"invoice_id": pd.Series(dtype=object), "resolved_at": pd.Series(dtype=object)})
+    cur = con.execute(_CRM_RESOLVED)
+    return pd.DataFrame(cur.fetchall(), columns=["invoice_id", "resolved_at"], dtype=object)
+
+
+def record_dispute_lifts(con: duckdb.DuckDBPyConnection, resolved: pd.DataFrame) -> int:
+    """Keep the CRM's resolved disputes in ``con``'s :data:`LIFTS_TABLE` (the operational store); return
+    how many were new."""
+    con.execute(
+        f"create schema if not exists agent; create table if not exists {LIFTS_TABLE} "
+        "(invoice_id varchar not null, resolved_at timestamp not null, primary key (invoice_id, resolved_at))"
+    ).fetchall()
+    if resolved is None or resolved.empty:
+        return 0
+    before = con.execute(f"select count(*) from {LIFTS_TABLE}").fetchall()[0][0]
+    pairs = zip(resolved["invoice_id"], resolved["resolved_at"], strict=True)
+    rows = [(str(i), pd.Timestamp(r).to_pydatetime()) for i, r in pairs]
+    con.executemany(f"insert or ignore into {LIFTS_TABLE} values (?, ?)", rows)
+    return con.execute(f"select count(*) from {LIFTS_TABLE}").fetchall()[0][0] - before
 
 
 def _has_table(con: duckdb.DuckDBPyConnection, schema: str, table: str) -> bool:

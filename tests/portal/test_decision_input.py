@@ -83,3 +83,58 @@ def test_a_dispute_opened_by_reply_suppresses_the_invoices_named_or_all_when_non
     out = drop_settled_invoices(_accounts(), settled["invoice_id"]).set_index("customer_id")
     assert [i["invoice_id"] for i in out.loc["C1", "invoices"]] == ["I2"]  # the other invoice is still dunned
     assert "C2" not in out.index and [i["invoice_id"] for i in out.loc["C3", "invoices"]] == ["K1"]
+
+
+def test_a_dispute_a_person_resolved_in_the_crm_is_dunned_again_in_both_stores() -> None:
+    """Resolved in the CRM after the reply opened it -> the invoice is dunnable again, in the warehouse (reads
+    raw_crm.disputes) and in the operational store (the daily decision copies the resolutions there); a
+    resolution older than the dispute lifts nothing; a pay-link payment is never lifted."""
+    from datetime import datetime
+
+    import duckdb
+
+    from ml.agent.log import ensure_table
+    from ml.inbound.portal_events import record_dispute_lifts, resolved_disputes, settled_online
+
+    def store() -> duckdb.DuckDBPyConnection:
+        con = duckdb.connect()
+        ensure_table(con)
+        opened = [("wh-a", "C1", "I1", datetime(2026, 12, 1)), ("wh-b", "C2", "J1", datetime(2026, 12, 3))]
+        for iid, cid, inv, at in opened:
+            con.execute(
+                "insert into agent.decisions (interaction_id, customer_id, channel, occurred_at, intent, confidence, "
+                "agent_action, invoice_ids, decided_at) "
+                "values (?, ?, 'email', ?, 'dispute', 0.9, 'dispute_opened', ?, ?)",
+                [iid, cid, at, [inv], at],
+            )
+        return con
+
+    wh = store()
+    wh.execute(
+        "create schema raw_crm; create table raw_crm.disputes (dispute_id varchar, invoice_id varchar, customer_id "
+        "varchar, opened_at timestamp, resolved_at timestamp, status varchar, reason varchar, updated_at timestamp)"
+    )
+    wh.execute(
+        "insert into raw_crm.disputes values "
+        "('D1', 'I1', 'C1', '2026-12-01 12:00', '2026-12-04 10:00', 'resolved', 'price', '2026-12-04 10:00'), "
+        "('D0', 'J1', 'C2', '2026-11-01 12:00', '2026-11-02 10:00', 'resolved', 'old', '2026-11-02 10:00')"
+    )
+    assert set(settled_online(wh)["invoice_id"]) == {"J1"}  # I1 resolved after the reply; J1's is older
+    from connectors.webhooks.store import ensure_table as ensure_events
+
+    ensure_events(wh)
+    wh.execute(
+        "insert into raw_channels.webhook_events (event_id, provider, kind, occurred_at, received_at, _source, "
+        "_loaded_at, customer_id, payload) values ('pay1', 'stripe', 'payment_succeeded', '2026-12-02', "
+        "'2026-12-02', 'webhooks', now(), 'C1', '{\"invoices\": [\"I1\"]}')"
+    )
+    paid = settled_online(wh)
+    assert set(zip(paid["invoice_id"], paid["reason"], strict=True)) == {
+        ("I1", "paid by pay link"),  # a payment is never lifted by a dispute's resolution
+        ("J1", "disputed in a reply"),
+    }
+    ops = store()
+    assert set(settled_online(ops)["invoice_id"]) == {"I1", "J1"}  # the store has no CRM data yet
+    assert record_dispute_lifts(ops, resolved_disputes(wh)) == 2
+    assert record_dispute_lifts(ops, resolved_disputes(wh)) == 0  # a re-run adds nothing
+    assert set(settled_online(ops)["invoice_id"]) == {"J1"}
