@@ -143,7 +143,8 @@ def test_outbox_only_contacts_lawful_eligible_customers(first_and_second_run) ->
         segments = dict(con.execute("select customer_id, segment from marts.mart_dunning_accounts").fetchall())
         countries = dict(con.execute("select customer_id, country from marts.dim_customers").fetchall())
     assert len(tasks) > 50
-    assert tasks["task_id"].is_unique and tasks["customer_id"].is_unique
+    # one task per customer and day; an early-warning review (keyed by its alert, issue 21) may sit beside it
+    assert tasks["task_id"].is_unique and tasks.loc[tasks["action"] != "alert_review", "customer_id"].is_unique
     internal = tasks[tasks["channel"] == "internal"]  # reviews (dispute, alert) and escalations: nobody is contacted
     assert set(internal["action"]) <= {"dispute_review", "escalate", "alert_review"}
     assert internal["contact_id"].isna().all()
