@@ -45,6 +45,7 @@ import hashlib
 import hmac
 import json
 import logging
+import re
 from collections.abc import Collection, Mapping
 from datetime import UTC, datetime, timedelta
 from typing import Any
@@ -329,9 +330,13 @@ _SECRETS = {
 
 
 def log_path(path: str) -> str:
-    """A request path fit for a log line: an unsubscribe token is a credential and is never written."""
+    """A request path fit for a log line: an unsubscribe token or a debtor portal link token (the portal
+    is served under ``/portal``) is a credential and is never written."""
     if path.startswith("/unsubscribe/"):
         return "/unsubscribe/<token>"
+    portal = re.match(r"^(/portal)?/p/[^/]+(/.*)?$", path)
+    if portal:
+        return f"{portal[1] or ''}/p/<token>{mask((portal[2] or '')[:100])}"
     return mask(path[:200])
 
 

@@ -63,6 +63,23 @@ def test_the_receiver_serves_the_portal_under_portal(settings) -> None:
         assert client.post("/portal/webhooks/stripe", content=b"{}").status_code == 503
 
 
+def test_the_access_log_never_writes_a_portal_link_token(settings, caplog: pytest.LogCaptureFixture) -> None:
+    import logging
+
+    from connectors.webhooks.service import ACCESS_LOGGER, AccessLog
+
+    app, _ = build_receiver(settings)
+    (link,) = with_portal_links(pd.DataFrame({"customer_id": ["C1"]}), portal_config(settings))["payment_link"]
+    path = link.removeprefix("https://hooks.example.com")
+    token = path.split("/p/", 1)[1]
+    with caplog.at_level(logging.INFO, logger=ACCESS_LOGGER), TestClient(AccessLog(app)) as client:
+        assert client.get(path).status_code == 200
+        assert client.get(path + "/invoice/I1").status_code in (200, 404)
+    lines = [r.getMessage() + str(getattr(r, "__dict__", {})) for r in caplog.records if r.name == ACCESS_LOGGER]
+    assert len(lines) == 2 and all("/portal/p/<token>" in line for line in lines), lines
+    assert not any(token in line or token[:20] in line for line in lines)
+
+
 def test_the_mail_listener_spools_replies_and_refuses_other_domains(tmp_path: Path) -> None:
     spool = Spool(tmp_path / "spool")
     port = free_port()
