@@ -5,7 +5,10 @@
     bank statements re-send the last 5 days), plus the records the raw gate quarantined. A model
     deletes those keys (pre-hook `delete_recomputed`) and appends them recomputed from the whole
     history (incremental_strategy 'append'), so a key whose rows vanished loses them, and the table
-    is what a full build gives. Data that lands later than the window (or a quarantined record
+    is what a full build gives. The base change sets are small tables built first in every run
+    (models/intermediate/changes: bank lines, invoices, interaction customers), so the staging
+    views they scan are read once, not once per use; a model using one declares it with a
+    `-- depends_on:` comment (its ref sits in an is_incremental() branch dbt does not parse). Data that lands later than the window (or a quarantined record
     released older than it) reaches these models at the next `--full-refresh` (weekly, or
     `cobranza run --full-refresh`). A run for an earlier date than the last one needs a full refresh.
     Each set is a select of keys, usable in `key in (...)` on DuckDB and PostgreSQL.
@@ -32,8 +35,12 @@
 {%- endmacro %}
 
 {#- Bank credit lines booked in the window (statements re-send recent days; lines never change). -#}
+{% macro changed_bank_lines_sql() -%}
+    select bank_txn_id, counterparty_iban from {{ ref('int_bank_credits_booked') }}
+    where booking_date >= {{ lookback_start() }}
+{%- endmacro %}
 {% macro changed_bank_lines() -%}
-    select bank_txn_id from {{ ref('int_bank_credits_booked') }} where booking_date >= {{ lookback_start() }}
+    select bank_txn_id from {{ ref('int_changed_bank_lines') }}
 {%- endmacro %}
 
 {#-
@@ -42,6 +49,9 @@
     or changed, or one of these records quarantined.
 -#}
 {% macro changed_invoices() -%}
+    select invoice_id from {{ ref('int_changed_invoices') }}
+{%- endmacro %}
+{% macro changed_invoices_sql() -%}
     select invoice_id from {{ ref('stg_erp__invoices') }}
     where cast(updated_at as date) >= {{ lookback_start() }} or issue_date >= {{ lookback_start() }}
     union
@@ -105,6 +115,9 @@
     event or an agent decision in the window, or a quarantined CRM interaction.
 -#}
 {% macro changed_interaction_customers() -%}
+    select customer_id from {{ ref('int_changed_interaction_customers') }}
+{%- endmacro %}
+{% macro changed_interaction_customers_sql() -%}
     select customer_id from {{ ref('stg_crm__interactions') }} where occurred_date >= {{ lookback_start() }}
     union
     select customer_id from {{ ref('stg_outbox__contact_tasks') }} where decision_date >= {{ lookback_start() }}

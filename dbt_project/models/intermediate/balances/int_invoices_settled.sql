@@ -11,6 +11,7 @@
     incremental_strategy='append',
     pre_hook="{{ delete_recomputed('invoice_id', changed_invoices()) }}"
 ) }}
+-- depends_on: {{ ref('int_changed_invoices') }}
 
 with invoices as (
     select * from {{ ref('stg_erp__invoices') }}

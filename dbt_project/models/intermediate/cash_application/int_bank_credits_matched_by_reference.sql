@@ -10,6 +10,8 @@
     incremental_strategy='append',
     pre_hook="{{ delete_recomputed('bank_txn_id', changed_reference_lines(this)) }}"
 ) }}
+-- depends_on: {{ ref('int_changed_bank_lines') }}
+-- depends_on: {{ ref('int_changed_invoices') }}
 
 with bank_credits as (
     select * from {{ ref('int_bank_credits_booked') }}

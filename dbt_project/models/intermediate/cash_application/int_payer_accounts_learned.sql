@@ -11,6 +11,8 @@
     incremental_strategy='append',
     pre_hook="{{ delete_recomputed('counterparty_iban', changed_payer_accounts()) }}"
 ) }}
+-- depends_on: {{ ref('int_changed_bank_lines') }}
+-- depends_on: {{ ref('int_changed_invoices') }}
 
 with bank_credits as (
     select * from {{ ref('int_bank_credits_booked') }}

@@ -10,6 +10,7 @@
     incremental_strategy='append',
     pre_hook="{{ delete_recomputed('customer_id', changed_interaction_customers()) }}"
 ) }}
+-- depends_on: {{ ref('int_changed_interaction_customers') }}
 
 with crm as (
     select
