@@ -252,7 +252,7 @@ def next_instalment_promises(tracked: dict[str, tuple[AcceptedPlan, list[Instalm
             if s.number == 1 or prev is None or prev.status != "kept" or prev.kept_on is None:
                 continue
             at = max(
-                datetime.combine(prev.kept_on, time(12, 0)),
+                datetime.combine(prev.kept_on, time(0, 0)),
                 pd.Timestamp(plan.accepted_at).to_pydatetime().replace(tzinfo=None) + timedelta(seconds=s.number),
             )
             rows.append(
