@@ -10,32 +10,66 @@ busy cores), so a partial set of runs can be reported as it stands.
 
     flock /tmp/cobranza-heavy.lock .venv/bin/python -m bench.decision_quality --profile S \\
         --seeds 42,7,1,3,5 --budgets 0.4,0.6,0.8 --frontier-seed 7 --out bench/figures
+
+``--option KEY=VALUE`` runs a policy variant (an :class:`ml.nba.value.NbaConfig` field, e.g.
+``pay_risk_scaled=true``); give it its own ``--out`` so its runs are not mixed with the default's.
 """
 
 from __future__ import annotations
 
 import argparse
+import dataclasses
 import json
 import logging
 from pathlib import Path
 from typing import Any
 
 from evaluation.closed_loop import aggregate, simulate_policy
+from ml.nba.value import NbaConfig
 
 
-def run_all(profile: str, seeds: list[int], budgets: list[float], frontier_seed: int, days: int, out: Path) -> None:
+def policy_config(options: list[str]) -> NbaConfig | None:
+    """An :class:`NbaConfig` with ``KEY=VALUE`` overrides (a policy variant, e.g. ``pay_risk_scaled=true``)."""
+    if not options:
+        return None
+    fields = {f.name: f for f in dataclasses.fields(NbaConfig)}
+    kw: dict[str, Any] = {}
+    for opt in options:
+        key, sep, raw = opt.partition("=")
+        if not sep or key not in fields:
+            raise SystemExit(f"--option takes KEY=VALUE with KEY an NbaConfig field, got {opt!r}")
+        default = getattr(NbaConfig(), key)
+        if isinstance(default, bool):
+            if raw.lower() not in ("true", "false", "1", "0"):
+                raise SystemExit(f"--option {key} is true or false, got {raw!r}")
+            kw[key] = raw.lower() in ("true", "1")
+        elif isinstance(default, int | float):
+            kw[key] = type(default)(raw)
+        else:
+            raise SystemExit(f"--option {key}: only boolean and numeric fields can be set here")
+    return NbaConfig(**kw)
+
+
+def run_all(
+    profile: str,
+    seeds: list[int],
+    budgets: list[float],
+    frontier_seed: int,
+    days: int,
+    out: Path,
+    config: NbaConfig | None = None,
+) -> None:
     """Run every missing seed (with the oracle) and budget (policy vs ladder) and store each as JSON."""
     out.mkdir(parents=True, exist_ok=True)
     for seed in seeds:
         path = out / f"seed_{profile}_{seed}.json"
         if not path.exists():
-            path.write_text(
-                json.dumps(simulate_policy(seed=seed, profile=profile, days=days, oracle=True), default=str)
-            )
+            r = simulate_policy(seed=seed, profile=profile, days=days, oracle=True, config=config)
+            path.write_text(json.dumps(r, default=str))
     for share in budgets:
         path = out / f"budget_{profile}_{frontier_seed}_{share:.2f}.json"
         if not path.exists():
-            r = simulate_policy(seed=frontier_seed, profile=profile, days=days, budget_share=share)
+            r = simulate_policy(seed=frontier_seed, profile=profile, days=days, budget_share=share, config=config)
             path.write_text(json.dumps(r, default=str))
 
 
@@ -154,6 +188,12 @@ def main(argv: list[str] | None = None) -> None:
     ap.add_argument("--days", type=int, default=90)
     ap.add_argument("--out", type=Path, default=Path("bench/figures"))
     ap.add_argument("--render-only", action="store_true")
+    ap.add_argument(
+        "--option",
+        action="append",
+        default=[],
+        help="policy variant: KEY=VALUE on NbaConfig (repeatable), e.g. pay_risk_scaled=true; use its own --out",
+    )
     a = ap.parse_args(argv)
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(message)s")
     logging.getLogger("ml.nba").setLevel(logging.WARNING)
@@ -161,7 +201,7 @@ def main(argv: list[str] | None = None) -> None:
     if not a.render_only:
         seeds = [int(s) for s in a.seeds.split(",") if s]
         budgets = [float(b) for b in a.budgets.split(",") if b]
-        run_all(a.profile, seeds, budgets, a.frontier_seed, a.days, a.out)
+        run_all(a.profile, seeds, budgets, a.frontier_seed, a.days, a.out, policy_config(a.option))
     seeds_r, budgets_r = load(a.out, a.profile)
     print(table(seeds_r, budgets_r))
     if seeds_r or budgets_r:
