@@ -5,7 +5,11 @@ Each step is a plain function of the run context (the CLI's ``cobranza dispatch`
 dispatcher flow (``flows/dispatcher.py``, every few minutes), the inbound flow (the first two) and the
 daily run's own pass run them as tasks. Every step works on the operational store
 (``connectors.ops_store``), opened under its lock only for the step, never on the warehouse, so a pass
-never waits for a dbt build. The work is in the libraries: the webhook store and ``ml.inbound``
+never waits for a dbt build; the send step opens it only to read tasks and land each batch's events,
+never across a provider call, and holds the *send lock* (``<data_dir>/locks/send.lock``) instead, so
+one process at a time hands tasks over or cancels them (a task in flight is never cancelled, nor
+sent by two passes) while the daily run, the bank sync and the inbound landing use the store.
+The work is in the libraries: the webhook store and ``ml.inbound``
 (feedback), the outbox and ``ml.nba.revalidate`` (the pre-send re-check, on the serving tables the
 warehouse writers refresh), the channel registry and the outbox's exactly-once ``dispatch`` (sending).
 """
@@ -17,7 +21,24 @@ from typing import Any
 
 from cobranza.settings import Settings
 from flows.context import RunContext, run_logger
-from flows.service import ops_connection, record_pass
+from flows.service import lock_file, ops_connection, record_pass
+
+#: Longest wait of a send or cancel step for another process's send, in seconds (a pass at profile L
+#: hands over tens of thousands of messages at the providers' rate limits).
+SEND_LOCK_TIMEOUT_S = 1800.0
+
+
+def send_lock(ctx: RunContext, who: str) -> Any:
+    """The send lock (see the module docstring), waited for at most :data:`SEND_LOCK_TIMEOUT_S`."""
+    from connectors import locks
+
+    return locks.hold(
+        lock_file(ctx.settings, "send"),
+        who,
+        timeout_s=SEND_LOCK_TIMEOUT_S,
+        what="sending the outbox",
+        on_wait=run_logger().warning,
+    )
 
 
 def land_feedback(ctx: RunContext) -> dict[str, int]:
@@ -48,7 +69,7 @@ def cancel_stale(ctx: RunContext) -> int:
     from ml.inbound import optouts, portal_events
     from ml.nba import revalidate
 
-    with ops_connection(ctx.settings, "cancel-stale") as con:
+    with send_lock(ctx, "cancel-stale"), ops_connection(ctx.settings, "cancel-stale") as con:
         outbox.land_dispatch_logs(con)
         waiting = outbox.pending_tasks(con, ctx.now_utc, states=("pending", "failed"))
         if waiting.empty:
@@ -101,28 +122,39 @@ def send(
     ch = ctx.settings.channels
     choice = {c: getattr(ch, c) for c in registry.CHANNELS}
     total: dict[str, int] = {}
-    with ops_connection(ctx.settings, "send") as con:
-        if actions is None and not ops_store.serving_ready(con):
-            # No serving tables yet (a pass between a run's first enqueue and its serving refresh, or a
-            # store no warehouse writer has published to): nothing is sent without its pre-send re-check.
-            held = len(outbox.pending_tasks(con, ctx.now_utc, states=("pending", "failed")))
-            if held:
-                run_logger().warning("dispatch: %d tasks held: no serving tables to re-check them yet", held)
-            return {"held_no_recheck": held}
+
+    def hold() -> Any:  # the store for one step of the send (never across a provider call)
+        return ops_connection(ctx.settings, "send")
+
+    def confirmations(ids: Any) -> Any:
+        with hold() as con:
+            return store.whatsapp_confirmations(con, ids)
+
+    with send_lock(ctx, "send"):
+        with hold() as con:
+            if actions is None and not ops_store.serving_ready(con):
+                # No serving tables yet (a pass between a run's first enqueue and its serving refresh, or a
+                # store no warehouse writer has published to): nothing is sent without its pre-send re-check.
+                held = len(outbox.pending_tasks(con, ctx.now_utc, states=("pending", "failed")))
+                if held:
+                    run_logger().warning("dispatch: %d tasks held: no serving tables to re-check them yet", held)
+                return {"held_no_recheck": held}
+            last_inbound = store.whatsapp_last_inbound(con)
         senders = registry.build_senders(
             choice,
             dry_run_dir=ctx.settings.resolve(ch.outbox_dir),
-            whatsapp_status_lookup=lambda ids: store.whatsapp_confirmations(con, ids),
-            whatsapp_last_inbound=store.whatsapp_last_inbound(con),
+            whatsapp_status_lookup=confirmations,
+            whatsapp_last_inbound=last_inbound,
             overrides=_with_unsubscribe_key(ctx, choice, overrides),
         )
         try:
             for channels, sender in senders:
                 expired = 0
                 if getattr(sender, "due_only_default", True):
-                    expired = ops_store.expire_missed(con, ctx.now_utc, channels=channels)
+                    with hold() as con:
+                        expired = ops_store.expire_missed(con, ctx.now_utc, channels=channels)
                 counts = outbox.dispatch(
-                    con,
+                    None,
                     sender,
                     ctx.now_utc,
                     channels=channels,
@@ -130,6 +162,7 @@ def send(
                     unknown_ttl=timedelta(hours=ch.unknown_ttl_hours),
                     clock=_send_clock(ctx),
                     actions=actions,
+                    hold=hold,
                 )
                 counts["expired"] += expired
                 counts["dead"] += expired
