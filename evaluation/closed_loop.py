@@ -489,6 +489,34 @@ def simulate_policy(
         15% bar, kept for comparison) and ``decision_bar_met`` (issue 22: >= 85% of the oracle's
         collectable DSO reduction at the end, no more contacts than the ladder, zero violations).
     """
+    # Python-backed strings for the run: the closed loop reads ids element by element all day long, and
+    # pandas 3's default Arrow storage makes each read slow (same values, same results; 1.4x less CPU)
+    with pd.option_context("mode.string_storage", "python"):
+        return _simulate_policy(
+            days=days,
+            profile=profile,
+            seed=seed,
+            config=config,
+            as_of=as_of,
+            n_customers=n_customers,
+            match_ladder_volume=match_ladder_volume,
+            oracle=oracle,
+            budget_share=budget_share,
+        )
+
+
+def _simulate_policy(
+    *,
+    days: int,
+    profile: str,
+    seed: int,
+    config: NbaConfig | None,
+    as_of: date | None,
+    n_customers: int | None,
+    match_ladder_volume: bool,
+    oracle: bool,
+    budget_share: float | None,
+) -> dict[str, Any]:
     from simulator.stepping import DEFAULT_AS_OF, open_market
 
     if days <= 0:
