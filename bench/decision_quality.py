@@ -58,18 +58,21 @@ def run_all(
     days: int,
     out: Path,
     config: NbaConfig | None = None,
+    workers: int = 1,
 ) -> None:
     """Run every missing seed (with the oracle) and budget (policy vs ladder) and store each as JSON."""
     out.mkdir(parents=True, exist_ok=True)
     for seed in seeds:
         path = out / f"seed_{profile}_{seed}.json"
         if not path.exists():
-            r = simulate_policy(seed=seed, profile=profile, days=days, oracle=True, config=config)
+            r = simulate_policy(seed=seed, profile=profile, days=days, oracle=True, config=config, workers=workers)
             path.write_text(json.dumps(r, default=str))
     for share in budgets:
         path = out / f"budget_{profile}_{frontier_seed}_{share:.2f}.json"
         if not path.exists():
-            r = simulate_policy(seed=frontier_seed, profile=profile, days=days, budget_share=share, config=config)
+            r = simulate_policy(
+                seed=frontier_seed, profile=profile, days=days, budget_share=share, config=config, workers=workers
+            )
             path.write_text(json.dumps(r, default=str))
 
 
@@ -194,6 +197,7 @@ def main(argv: list[str] | None = None) -> None:
         default=[],
         help="policy variant: KEY=VALUE on NbaConfig (repeatable), e.g. pay_risk_scaled=true; use its own --out",
     )
+    ap.add_argument("--workers", type=int, default=1, help="2: policy and oracle arms in their own processes")
     a = ap.parse_args(argv)
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(message)s")
     logging.getLogger("ml.nba").setLevel(logging.WARNING)
@@ -201,7 +205,7 @@ def main(argv: list[str] | None = None) -> None:
     if not a.render_only:
         seeds = [int(s) for s in a.seeds.split(",") if s]
         budgets = [float(b) for b in a.budgets.split(",") if b]
-        run_all(a.profile, seeds, budgets, a.frontier_seed, a.days, a.out, policy_config(a.option))
+        run_all(a.profile, seeds, budgets, a.frontier_seed, a.days, a.out, policy_config(a.option), a.workers)
     seeds_r, budgets_r = load(a.out, a.profile)
     print(table(seeds_r, budgets_r))
     if seeds_r or budgets_r:

@@ -448,6 +448,103 @@ class _Arm:
         return self.result
 
 
+def _run_sequential(
+    ladder_arm: _Arm,
+    policy_arm: _Arm,
+    oracle_arm: _Arm | None,
+    days: int,
+    share: float,
+    capped: bool,
+    seed: int,
+    since: date,
+) -> tuple[ArmResult, ArmResult, ArmResult | None]:
+    """All arms in this process, day by day (the ladder first: the others' budget is its contacts so far)."""
+    for i in range(days):
+        ladder_arm.step()
+        # at no more contacts than the ladder: an arm's contacts delivered or queued never exceed the
+        # ladder's delivered so far (its own value threshold may leave budget unused)
+        for arm, sh in ((policy_arm, share), (oracle_arm, 1.0)):
+            if arm is None:
+                continue
+            used = arm.result.contacts + len(arm.queue)
+            budget = max(int(sh * ladder_arm.result.contacts) - used, 0) if capped else None
+            arm.step(budget)
+        if (i + 1) % 10 == 0:
+            logger.info("simulate-policy: seed %d day %d/%d", seed, i + 1, days)
+    lad = ladder_arm.finish(since)
+    policy = policy_arm.finish(since)
+    orc = oracle_arm.finish(since) if oracle_arm is not None else None
+    return lad, policy, orc
+
+
+def _arm_process(
+    world: tuple, name: str, config: NbaConfig, share: float, oracle: bool, capped: bool, conn: Any
+) -> None:
+    """A treatment arm in its own process: steps a day each time the ladder's contact count arrives."""
+    from simulator.stepping import open_market
+
+    profile, seed, start, n_customers, days = world
+    try:
+        with pd.option_context("mode.string_storage", "python"):
+            m = open_market(profile, seed, as_of=start, n_customers=n_customers, horizon_days=days + 5)
+            orc = None
+            if oracle:
+                from evaluation.oracle import Oracle
+
+                orc = Oracle(m, m._day + days)
+            arm = _Arm(name, m, config, oracle=orc)
+            for _ in range(days):
+                ladder_contacts = conn.recv()
+                used = arm.result.contacts + len(arm.queue)
+                arm.step(max(int(share * ladder_contacts) - used, 0) if capped else None)
+            conn.send(("ok", asdict(arm.finish(start + timedelta(days=1)))))
+    except Exception as exc:  # reported to the parent, which raises
+        conn.send(("error", f"{name} arm failed: {type(exc).__name__}: {exc}"))
+    finally:
+        conn.close()
+
+
+def _run_parallel(
+    world: tuple, ladder_config: NbaConfig, treat: NbaConfig, arms: list[tuple[str, float, bool]], capped: bool
+) -> tuple[_Arm, dict[str, dict[str, Any]]]:
+    """The ladder here, each treatment arm in a child process fed the ladder's cumulative contacts daily."""
+    import multiprocessing
+
+    from simulator.stepping import open_market
+
+    profile, seed, start, n_customers, days = world
+    ctx = multiprocessing.get_context("spawn")
+    pipes, procs = {}, []
+    for name, share, oracle in arms:
+        parent, child = ctx.Pipe()
+        p = ctx.Process(target=_arm_process, args=(world, name, treat, share, oracle, capped, child), daemon=True)
+        p.start()
+        child.close()
+        pipes[name] = parent
+        procs.append(p)
+    m = open_market(profile, seed, as_of=start, n_customers=n_customers, horizon_days=days + 5)
+    ladder_arm = _Arm("ladder", m, ladder_config)
+    try:
+        for i in range(days):
+            ladder_arm.step()
+            for conn in pipes.values():
+                conn.send(ladder_arm.result.contacts)
+            if (i + 1) % 10 == 0:
+                logger.info("simulate-policy: seed %d ladder day %d/%d", seed, i + 1, days)
+        results = {}
+        for name, conn in pipes.items():
+            status, payload = conn.recv()
+            if status != "ok":
+                raise RuntimeError(f"simulate-policy with workers: {payload}; rerun with workers=1 to debug")
+            results[name] = payload
+    except (EOFError, BrokenPipeError) as exc:
+        raise RuntimeError(f"simulate-policy: a worker process died ({exc!r}); rerun with workers=1") from exc
+    finally:
+        for p in procs:
+            p.join(timeout=60)
+    return ladder_arm, results
+
+
 def _share_of_gain(arm: float, ladder: float, oracle: float) -> float:
     """The arm's DSO reduction vs the ladder as a share of the oracle's (nan when the oracle gains nothing)."""
     gain = ladder - oracle
@@ -465,6 +562,7 @@ def simulate_policy(
     match_ladder_volume: bool = True,
     oracle: bool = False,
     budget_share: float | None = None,
+    workers: int = 1,
 ) -> dict[str, Any]:
     """Run the policy, the static ladder and optionally the oracle for ``days`` on the same simulated world.
 
@@ -481,6 +579,8 @@ def simulate_policy(
             ground truth, same rules, same budget): the ceiling the policy is judged against.
         budget_share: Cap the policy's contacts at this share of the ladder's instead (a frontier
             point, e.g. 0.6); the oracle keeps the full budget.
+        workers: 2 or more runs the policy and the oracle arm each in its own process, fed the
+            ladder's contact count day by day (same results, less wall time on several cores).
 
     Returns:
         JSON-able dict: per-arm results (``policy``, ``ladder``, ``oracle`` when run), DSO reductions of
@@ -502,6 +602,7 @@ def simulate_policy(
             match_ladder_volume=match_ladder_volume,
             oracle=oracle,
             budget_share=budget_share,
+            workers=workers,
         )
 
 
@@ -516,6 +617,7 @@ def _simulate_policy(
     match_ladder_volume: bool,
     oracle: bool,
     budget_share: float | None,
+    workers: int = 1,
 ) -> dict[str, Any]:
     from simulator.stepping import DEFAULT_AS_OF, open_market
 
@@ -530,33 +632,29 @@ def _simulate_policy(
     def market():
         return open_market(profile, seed, as_of=start, n_customers=n_customers, horizon_days=days + 5)
 
-    ladder_arm = _Arm("ladder", market(), replace(base, control_share=1.0))
-    policy_arm = _Arm("policy", market(), replace(base, control_share=0.0))
-    oracle_arm = None
-    if oracle:
-        from evaluation.oracle import Oracle
-
-        m = market()
-        oracle_arm = _Arm("oracle", m, replace(base, control_share=0.0), oracle=Oracle(m, m._day + days))
-    t0 = datetime.now(UTC)
     share = 1.0 if budget_share is None else budget_share
     capped = match_ladder_volume or budget_share is not None
-    for i in range(days):
-        ladder_arm.step()
-        # at no more contacts than the ladder: an arm's contacts delivered or queued never exceed the
-        # ladder's delivered so far (its own value threshold may leave budget unused)
-        for arm, sh in ((policy_arm, share), (oracle_arm, 1.0)):
-            if arm is None:
-                continue
-            used = arm.result.contacts + len(arm.queue)
-            budget = max(int(sh * ladder_arm.result.contacts) - used, 0) if capped else None
-            arm.step(budget)
-        if (i + 1) % 10 == 0:
-            logger.info("simulate-policy: seed %d day %d/%d", seed, i + 1, days)
     since = start + timedelta(days=1)
-    lad = ladder_arm.finish(since)
-    policy = policy_arm.finish(since)
-    orc = oracle_arm.finish(since) if oracle_arm is not None else None
+    t0 = datetime.now(UTC)
+    if workers > 1:
+        arms = [("policy", share, False)] + ([("oracle", 1.0, True)] if oracle else [])
+        world = (profile, seed, start, n_customers, days)
+        ladder_cfg, treat = replace(base, control_share=1.0), replace(base, control_share=0.0)
+        ladder_arm, results = _run_parallel(world, ladder_cfg, treat, arms, capped)
+        lad = ladder_arm.finish(since)
+        policy = ArmResult(**results["policy"])
+        orc = ArmResult(**results["oracle"]) if oracle else None
+    else:
+        ladder_arm = _Arm("ladder", market(), replace(base, control_share=1.0))
+        policy_arm = _Arm("policy", market(), replace(base, control_share=0.0))
+        oracle_arm = None
+        if oracle:
+            from evaluation.oracle import Oracle
+
+            m = market()
+            oracle_arm = _Arm("oracle", m, replace(base, control_share=0.0), oracle=Oracle(m, m._day + days))
+        t0 = datetime.now(UTC)
+        lad, policy, orc = _run_sequential(ladder_arm, policy_arm, oracle_arm, days, share, capped, seed, since)
 
     def lower(a: float, b: float) -> float:
         return 1.0 - a / b if b else float("nan")

@@ -25,6 +25,16 @@ def test_small_world_runs_both_arms_lawfully_at_no_more_contacts() -> None:
     json.dumps(r)  # the CLI prints it as one JSON object
 
 
+@pytest.mark.slow
+def test_arms_in_worker_processes_give_the_same_results() -> None:
+    """workers=2 (policy and oracle in their own processes, fed the ladder's contacts) changes nothing."""
+    kw = {"days": 4, "profile": "S", "seed": 7, "n_customers": 120, "oracle": True, "budget_share": 0.6}
+    one, two = simulate_policy(**kw), simulate_policy(**kw, workers=2)
+    one.pop("seconds"), two.pop("seconds")
+    assert one["policy"]["contacts"] > 0 and one["oracle"]["contacts"] > 0
+    assert json.dumps(one, sort_keys=True, default=str) == json.dumps(two, sort_keys=True, default=str)
+
+
 def test_fx_rates_come_from_the_dbt_seed() -> None:
     rates = usd_rates()
     assert rates["USD"] == 1.0 and 0 < rates["COP"] < 0.01 and rates["EUR"] > 1
