@@ -214,6 +214,17 @@ def load_report_data(
         data.agent = {k: (None if pd.isna(v) else v) for k, v in rows.iloc[0].items()} if len(rows) else {}
     except duckdb.Error as exc:  # a warehouse built before the debtor-side agent (issue 20)
         missing["agent"] = f"marts.mart_agent_kpis cannot be read ({type(exc).__name__}): run `cobranza run`"
+    if data.agent:
+        # Payment plans by instalment, kept or broken from the bank and ERP data: the same tracking the
+        # decisions use (ml.agent.plan_tracking), over every customer's current plan.
+        from cobranza.settings import load_settings
+        from ml.agent import plan_tracking
+
+        try:
+            grace = load_settings().nba.promise_grace_days
+            data.agent.update(plan_tracking.summary(plan_tracking.track_all(con, con, as_of, grace)))
+        except duckdb.Error as exc:
+            missing["agent_plans"] = f"payment plans cannot be tracked ({type(exc).__name__}: {exc})"
     return data
 
 

@@ -296,3 +296,17 @@ def mark_broken_plans(decisions: pd.DataFrame, codes: dict[str, list[str]]) -> p
         for cid, rc in zip(out["customer_id"], out["reason_codes"], strict=True)
     ]
     return out
+
+
+def summary(tracked: dict[str, tuple[AcceptedPlan, list[InstalmentStatus]]]) -> dict[str, int]:
+    """Counts for the KPI report: current plans active, completed and broken; instalments due by now
+    (kept or broken) and kept."""
+    states = [plan_status(statuses) for _, statuses in tracked.values()]
+    instalments = [s for _, statuses in tracked.values() for s in statuses]
+    return {
+        "n_plans_active": states.count("active"),
+        "n_plans_completed": states.count("completed"),
+        "n_plans_broken": states.count("broken"),
+        "n_instalments_due": sum(s.status in ("kept", "broken") for s in instalments),
+        "n_instalments_kept": sum(s.status == "kept" for s in instalments),
+    }

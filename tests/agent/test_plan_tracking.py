@@ -77,6 +77,19 @@ def test_each_instalment_is_kept_or_broken_from_the_bank_data() -> None:
     ]
 
 
+def test_the_report_counts_plans_and_instalments_as_the_decisions_track_them() -> None:
+    broken = pt.track_all(_store([(date(2026, 1, 14), "3000000")]), None, date(2026, 1, 20), 3)
+    assert pt.summary(broken) == {  # no payment known: the first instalment missed
+        "n_plans_active": 0, "n_plans_completed": 0, "n_plans_broken": 1, "n_instalments_due": 1,
+        "n_instalments_kept": 0,
+    }  # fmt: skip
+    con = _store([(date(2026, 1, 14), "3000000"), (date(2026, 2, 1), "6000000")])
+    assert pt.summary(pt.track_all(con, con, date(2026, 3, 20), 3)) == {
+        "n_plans_active": 0, "n_plans_completed": 1, "n_plans_broken": 0, "n_instalments_due": 3,
+        "n_instalments_kept": 3,
+    }  # fmt: skip
+
+
 def test_a_payment_the_erp_recorded_counts_and_one_seen_twice_counts_once() -> None:
     # The first instalment in the bank and the ERP (the same payment): still only 3,000,000 paid.
     both = _store([(date(2026, 1, 14), "3000000")], erp=[(date(2026, 1, 14), "3000000")])
