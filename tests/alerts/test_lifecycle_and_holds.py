@@ -134,8 +134,9 @@ def test_behaviour_break_fires_and_near_miss_stays_silent() -> None:
 
 def test_slow_drift_fires_and_noisy_near_miss_stays_silent() -> None:
     """A customer paying a few days later every month: no 30-day break in the last 120 days, but its
-    last 240 days sit 20 days above the year before (z well past 1.5). Near misses: a chronic payer
-    with the same shift inside its own wide spread, and a drift seen on too few invoices."""
+    last 240 days sit 20 days above the year before (z well past 1.5); one invoiced every other month
+    (3 invoices in the window) with the same clear shift too. Near misses: a chronic payer with the
+    same shift inside its own wide spread, and a 12-day shift seen on too few invoices."""
     base = {
         "n_history": 12, "history_median_days_late": 20.0, "history_mad_days_late": 4.0, "n_recent": 3,
         "recent_median_days_late": 28.0, "recent_share_open": 0.0, "n_drift_history": 10, "n_drift": 6,
@@ -147,11 +148,15 @@ def test_slow_drift_fires_and_noisy_near_miss_stays_silent() -> None:
     ]  # fmt: skip
     rows.append({"customer_id": "DRIFT", **base, "drift_history_median_days_late": 6.0,
                  "drift_history_mad_days_late": 2.0, "drift_median_days_late": 26.0})  # fmt: skip
+    rows.append({"customer_id": "BIMONTHLY", **base, "n_drift_history": 5, "n_drift": 3,
+                 "drift_history_median_days_late": 6.0, "drift_history_mad_days_late": 2.0,
+                 "drift_median_days_late": 26.0})  # fmt: skip
     rows.append({"customer_id": "NOISY", **base, "drift_history_median_days_late": 30.0,
                  "drift_history_mad_days_late": 15.0, "drift_median_days_late": 50.0})  # fmt: skip
-    rows.append({"customer_id": "FEW", **base, "n_drift": 3, "drift_history_median_days_late": 6.0,
-                 "drift_history_mad_days_late": 2.0, "drift_median_days_late": 26.0})  # fmt: skip
-    out = score_behaviour(pd.DataFrame(rows))
-    assert out["customer_id"].tolist() == ["DRIFT"]
-    assert out["kind"].tolist() == ["drift"] and out["shift_days"].tolist() == [20.0]
-    assert "drifting later" in out["description"].iloc[0]
+    rows.append({"customer_id": "FEW", **base, "n_drift_history": 5, "n_drift": 3,
+                 "drift_history_median_days_late": 6.0, "drift_history_mad_days_late": 2.0,
+                 "drift_median_days_late": 18.0})  # fmt: skip
+    out = score_behaviour(pd.DataFrame(rows)).set_index("customer_id")
+    assert sorted(out.index) == ["BIMONTHLY", "DRIFT"]
+    assert set(out["kind"]) == {"drift"} and out.loc["DRIFT", "shift_days"] == 20.0
+    assert "drifting later" in out.loc["DRIFT", "description"]

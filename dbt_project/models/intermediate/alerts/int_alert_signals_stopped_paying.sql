@@ -3,7 +3,8 @@
 -- longer than alert_stop_gap_multiple times its usual gap between payment days, longer than its
 -- longest gap of that year (alert_stop_max_gap_multiple times it: a chronic payer whose payments
 -- come months apart is silent that long as a habit) and at least alert_stop_min_days, and it has at
--- least alert_stop_min_overdue invoices more than 30 days past due. The
+-- least alert_stop_min_overdue invoices that fell due after its last payment and are more than 30
+-- days past due. The
 -- evidence key is the last payment, so a customer that resumes and stops again raises a new signal.
 -- first_seen_date = the day the silence passed the threshold.
 with payments as (
@@ -34,11 +35,19 @@ rhythm as (
     group by customer_id
 ),
 
+-- invoices that fell due after the last payment and are still open 30+ days later: a customer with
+-- nothing due in the silence has not stopped paying, it has had nothing to pay
 overdue as (
-    select customer_id, count(*) as n_overdue, sum(amount_open) as amount_overdue, {{ any_value('currency') }} as currency
-    from {{ ref('fct_invoices') }}
-    where status = 'posted' and amount_open > 0 and days_past_due > 30
-    group by customer_id
+    select
+        invoices.customer_id,
+        count(*) as n_overdue,
+        sum(invoices.amount_open) as amount_overdue,
+        {{ any_value('invoices.currency') }} as currency
+    from {{ ref('fct_invoices') }} as invoices
+    inner join last_payment on invoices.customer_id = last_payment.customer_id
+    where invoices.status = 'posted' and invoices.amount_open > 0 and invoices.days_past_due > 30
+        and invoices.due_date > last_payment.last_paid_date
+    group by invoices.customer_id
 ),
 
 thresholds as (
@@ -73,7 +82,7 @@ final as (
         cast(last_paid_date as varchar) as evidence,
         'no payment since ' || cast(last_paid_date as varchar) || ' (usually every '
             || cast(cast(median_gap_days as integer) as varchar) || ' days); '
-            || cast(n_overdue as varchar) || ' invoices over 30 days past due' as description
+            || cast(n_overdue as varchar) || ' invoices due since and over 30 days past due' as description
     from thresholds
     where {{ days_between('last_paid_date', as_of_date()) }} > silence_threshold_days
 )
