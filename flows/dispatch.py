@@ -66,6 +66,7 @@ def cancel_stale(ctx: RunContext) -> int:
     """
     from connectors import ops_store
     from connectors.channels import outbox
+    from ml.alerts import lifecycle
     from ml.inbound import optouts, portal_events
     from ml.nba import revalidate
 
@@ -97,6 +98,7 @@ def cancel_stale(ctx: RunContext) -> int:
             contacts,
             optouts.opt_outs(con, directory=ops_store.SERVING_CONTACTS),
             ops_store.stopping_replies(con, min(waiting["decision_date"])),
+            alert_holds=lifecycle.published_holds(con),  # fraud/redirection alerts raised since (issue 21)
         )
         n = outbox.cancel(con, stale, ctx.now_utc)
     if n:
