@@ -1,8 +1,11 @@
 -- One row per (customer B, bank account) where an account that customer A had long paid its own
 -- invoices from (at least alert_lapping_min_owner_payments payments before) repeatedly pays B's
 -- invoices (at least alert_lapping_min_payments times): payments of A applied to B's older invoices,
--- the pattern of lapping (teeming and lading). first_seen_date = booking of B's payment that
--- completed the evidence.
+-- the pattern of lapping (teeming and lading). An account that is itself a redirection finding
+-- (int_alert_signals_new_payer_account or _shared_payer_account: A's payments moved to it, or it
+-- pays for several customers without an owner) is reported there, not here: a ring of customers
+-- paid from one intermediary's account looks like lapping once its first member has paid five
+-- times. first_seen_date = booking of B's payment that completed the evidence.
 with shared as (
     select * from {{ ref('int_alert_payer_accounts_shared') }}
     where customer_id <> owner_customer_id
@@ -35,6 +38,11 @@ final as (
         on shared.customer_id = nth_payment.customer_id
         and shared.counterparty_iban = nth_payment.counterparty_iban
         and nth_payment.k = {{ var('alert_lapping_min_payments', 2) }}
+    where shared.counterparty_iban not in (
+        select evidence_key from {{ ref('int_alert_signals_new_payer_account') }}
+        union all
+        select evidence_key from {{ ref('int_alert_signals_shared_payer_account') }}
+    )
 )
 
 select * from final
