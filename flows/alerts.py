@@ -100,7 +100,9 @@ def raise_alerts(ctx: RunContext) -> dict[str, Any]:
     with warehouse.connect(ctx.warehouse) as con:
         signals = con.sql(f"select * from {SIGNALS} where first_seen_date > ?", params=[since]).to_arrow_table()
         findings = signals.to_pandas().rename(columns={"signal_id": "alert_id"})
-        inputs = con.sql(f"select * from {BEHAVIOUR_INPUTS}").to_arrow_table().to_pandas()
+        # in a fixed order: the isolation forest's fit depends on the rows' order, which a table's
+        # physical layout (an incremental model's appended rows, parallel scans) does not fix
+        inputs = con.sql(f"select * from {BEHAVIOUR_INPUTS} order by customer_id").to_arrow_table().to_pandas()
         breaks = score_behaviour(
             inputs, BehaviourConfig(z_threshold=cfg.behaviour_z, min_shift_days=cfg.behaviour_min_shift_days)
         )
