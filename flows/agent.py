@@ -170,6 +170,20 @@ def track_plans(con: duckdb.DuckDBPyConnection, snapshot: Path, ctx: RunContext)
     return ops_store.land_interactions(con, pa.Table.from_pylist(rows), ctx.now_utc)
 
 
+def _alert_holds(con: duckdb.DuckDBPyConnection) -> dict[str, tuple[str, ...]]:
+    """Customer -> reason codes of its open fraud/redirection alert, as last published to the store."""
+    from ml.alerts.lifecycle import published_holds
+
+    holds = published_holds(con)
+    if holds is None or holds.empty:
+        return {}
+    held = holds[holds["alert_hold"].fillna(False).astype(bool)]
+    return {
+        str(c): tuple(str(k) for k in codes if str(k).startswith("hold:"))
+        for c, codes in zip(held["customer_id"], held["alert_codes"], strict=True)
+    }
+
+
 def answer_messages(ctx: RunContext, *, portal_base: str | None = None, portal_secret: str | None = None) -> dict:
     """Decide on every new inbound message and queue the replies and hand-offs (see the module docstring).
 
@@ -200,6 +214,7 @@ def answer_messages(ctx: RunContext, *, portal_base: str | None = None, portal_s
         if new.empty:
             return counts
         directory = _contacts(con)
+        alert_holds = _alert_holds(con)
         tasks, decisions, promises = [], [], []
         statements: dict[str, Any] = {}
         for m in new.itertuples(index=False):
@@ -250,6 +265,7 @@ def answer_messages(ctx: RunContext, *, portal_base: str | None = None, portal_s
                     opt_out_confirmed=frozenset(confirmed),
                     contact_name=contact["full_name"].iloc[0] if len(contact) and "full_name" in contact else None,
                     promise_grace_days=settings.nba.promise_grace_days,
+                    alert_hold=alert_holds.get(cid, ()) if cid else (),
                 ),
             )
             reply_id = handoff_id = None

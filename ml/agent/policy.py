@@ -25,6 +25,12 @@ Rules, in order:
    with the pause until date + grace), **paid claim** (found in the bank -> thanks; not found -> asks
    for the remittance and holds dunning), **plan request** (the policy's offer), **how to pay**.
 7. An acknowledgement ("ok", "👍") needs no answer.
+
+An open fraud or redirection alert on the customer (``AgentContext.alert_hold``, the early warnings'
+hold, ``ml.nba.holds``) comes before 2 and 6: nothing that quotes payment details (statement,
+amounts, invoice or portal links, a plan, how to pay) goes out automatically - the sender may be the
+fraudster waiting for them; a person answers, with the alert's codes. Opt-outs, disputes and
+acknowledgements are handled as always (they disclose nothing).
 """
 
 from __future__ import annotations
@@ -82,6 +88,8 @@ class AgentContext:
         contact_name: The contact's name, for the greeting.
         promise_grace_days: A promise pauses dunning until its date + this many days: the setting
             ``nba.promise_grace_days`` the decision engine applies (``flows/agent.py`` passes it).
+        alert_hold: The reason codes of an open fraud/redirection alert on the customer
+            (``hold:alert_<signal>:<id>``); empty: none.
     """
 
     channel: str
@@ -95,6 +103,7 @@ class AgentContext:
     opt_out_confirmed: frozenset[str] = frozenset()
     contact_name: str | None = None
     promise_grace_days: int = NbaSettings.model_fields["promise_grace_days"].default
+    alert_hold: tuple[str, ...] = ()
 
 
 @dataclass(frozen=True)
@@ -206,6 +215,13 @@ def decide(reading: Reading, ctx: AgentContext) -> AgentDecision:
     name = _name(ctx, st)
     today = ctx.today
 
+    if ctx.alert_hold and reading.intent not in ("opt_out", "dispute", "acknowledgement"):
+        return _handoff(
+            "open fraud/redirection alert on the customer: no payment details sent automatically; "
+            f"route:alert_review ({', '.join(ctx.alert_hold)})",
+            lang,
+            record={"alert_hold": list(ctx.alert_hold)},
+        )
     if ctx.plan_offer and is_acceptance(reading.body) and reading.intent not in ("opt_out", "dispute"):
         plan = _plan_for(st, today, ctx.plan_offer)
         if plan is None:

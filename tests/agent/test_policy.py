@@ -148,3 +148,30 @@ def test_message_text_never_reaches_a_template() -> None:
     st = replace(_statement(), customer_name="{{ 7*7 }}{% for x in range(3) %}X{% endfor %}")
     d = _decide("¿cuánto debo?", replace(CTX, statement=st, contact_name=None))
     assert "{{ 7*7 }}{% for x in range(3) %}X{% endfor %}" in d.reply and "49" not in d.reply
+
+
+HELD = replace(CTX, alert_hold=("hold:alert_new_payer_account:ab12cd34",))
+
+
+@pytest.mark.parametrize(
+    "text",
+    [
+        "¿cuánto debo?",  # statement: amounts and the portal link
+        "me puede enviar copia de la factura FAC-0001",  # invoice copy link
+        "pagaré el viernes 5.000.000",  # promise confirmation quotes the amount
+        "ya pagué la factura",  # paid claim
+        "¿puedo pagar en cuotas?",  # plan offer
+        "¿a qué cuenta les transfiero?",  # bank details: exactly what a redirection fraud waits for
+    ],
+)
+def test_an_open_fraud_alert_hands_every_payment_detail_to_a_person(text: str) -> None:
+    d = _decide(text, HELD)
+    assert d.action == "handoff" and d.reply is None
+    assert "fraud/redirection alert" in d.handoff_reason and "route:alert_review" in d.handoff_reason
+    assert "hold:alert_new_payer_account:ab12cd34" in d.handoff_reason
+    assert "alert" not in (_decide(text).handoff_reason or "")  # near miss: no alert, no alert hand-off
+
+
+def test_an_open_fraud_alert_still_confirms_an_opt_out_and_opens_a_dispute() -> None:
+    assert _decide("STOP", HELD).action == "opt_out_confirmed"
+    assert _decide("no reconozco la factura FAC-0001, está mal facturada", HELD).action == "dispute_opened"
