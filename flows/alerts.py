@@ -66,6 +66,13 @@ def review_tasks(high: pd.DataFrame, ctx: RunContext) -> list[dict[str, Any]]:
     from connectors.channels import outbox
 
     at = pd.Timestamp(ctx.now_utc).floor("s").to_pydatetime()
+
+    def money(r: Any) -> tuple[Any, str]:
+        # an alert without an amount or currency (behaviour, payer change) renders as 0 in XXX, ISO 4217's
+        # "no currency": the task's template needs both (the payload is what every sender renders)
+        amount = r.amount if r.amount is not None and r.amount == r.amount else 0
+        return amount, r.currency if isinstance(r.currency, str) and r.currency else "XXX"
+
     return [
         {
             "task_id": outbox.message_task_key(f"alert:{r.alert_id}", "alert_review"),
@@ -77,11 +84,17 @@ def review_tasks(high: pd.DataFrame, ctx: RunContext) -> list[dict[str, Any]]:
             "scheduled_at": at,
             "not_before": at,
             "not_after": at + outbox.DEFAULT_TASK_WINDOW,
-            "amount_at_stake": r.amount if r.amount is not None and r.amount == r.amount else 0,
-            "currency": r.currency if isinstance(r.currency, str) else "",
+            "amount_at_stake": money(r)[0],
+            "currency": money(r)[1],
             "invoice_ids": [],
             "reason_codes": [f"alert:{r.signal}:{r.alert_id[:8]}", f"severity:{r.severity}", "route:alert_review"],
-            "payload": {"customer_name": str(r.customer_id), "description": r.description, "evidence": r.evidence},
+            "payload": {
+                "customer_name": str(r.customer_id),
+                "description": r.description,
+                "evidence": r.evidence,
+                "amount_at_stake": str(money(r)[0]),
+                "currency": money(r)[1],
+            },
         }
         for r in high.itertuples()
     ]

@@ -10,6 +10,7 @@ customer with a non-fraud alert, a collector's call, an alert marked a false pos
 
 from __future__ import annotations
 
+import json
 import sys
 from datetime import UTC, date, datetime, timedelta
 from decimal import Decimal
@@ -162,3 +163,34 @@ def test_held_by_alerts_fires_on_written_contacts_of_held_customers_only() -> No
     assert stale["task_id"].tolist() == ["t1", "t2"]
     assert stale_tasks(tasks, {"I1", "I2"}, contacts).empty
     assert lifecycle.SERVING_HOLDS == "serving.alert_holds"
+
+
+def test_review_tasks_render_for_a_person_with_or_without_an_amount(tmp_path: Path) -> None:
+    """A behaviour or payer alert has no amount or currency: its review task still renders (it died in the
+    dry run with "render error: 'currency'" - 196 review tasks at profile M - and never reached anyone)."""
+    from connectors.channels.dry_run.sender import DryRunSender
+    from flows.alerts import review_tasks
+
+    high = pd.DataFrame(
+        {
+            "alert_id": ["a1" * 16, "b2" * 16],
+            "customer_id": ["C000001", "C000002"],
+            "signal": ["behaviour_change", "duplicate_payment"],
+            "severity": ["high", "high"],
+            "amount": [None, Decimal("1250000.00")],
+            "currency": [None, "COP"],
+            "description": ["lateness broke from its history", "the same payment twice"],
+            "evidence": ["I1,I2", "BT1,BT2"],
+        }
+    )
+    tasks = review_tasks(high, stages.make_context(load_settings(), NOW.date(), NOW))
+    assert [t["currency"] for t in tasks] == ["XXX", "COP"]
+    results = DryRunSender(tmp_path / "dry").send_batch(tasks)
+    assert [r.ok for r in results] == [True, True], [r.detail for r in results]
+    lines = (tmp_path / "dry" / f"{NOW.date().isoformat()}.jsonl").read_text().splitlines()
+    records = [json.loads(line) for line in lines]
+    assert [(r["customer_id"], r["action"]) for r in records] == [
+        ("C000001", "alert_review"),
+        ("C000002", "alert_review"),
+    ]
+    assert "Early-warning alert on C000001" in records[0]["body"]
