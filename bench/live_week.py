@@ -1020,7 +1020,7 @@ class Harness:
             for at, candidates in events:
                 queued = candidates[(candidates["decided"] <= at)]
                 still = [pd.isna(sent_at.get(t)) or sent_at.get(t) > at for t in queued["task_id"]]
-                queued = queued[still]
+                queued = queued[pd.Series(still, index=queued.index, dtype=bool)]  # a bare [] would pick columns
                 queued = queued[pd.to_datetime(queued["not_after"]) > at]
                 if queued.empty:
                     continue
@@ -1083,7 +1083,7 @@ def main(argv: list[str] | None = None) -> None:
     p.add_argument("--seed", type=int, default=42)
     p.add_argument("--tick-minutes", type=int, default=5)
     p.add_argument("--kill-day", type=int, default=3, help="business day of the kill -9s (0: none)")
-    p.add_argument("--daily-pace", type=float, default=10.0, help="simulated s per wall s during a daily run or bank sync")
+    p.add_argument("--daily-pace", type=float, default=10.0, help="simulated s per wall s (daily run, bank sync)")
     p.add_argument("--probes", type=int, default=20, help="probe promises a day (customers with a queued contact)")
     p.add_argument("--probe-hour", type=int, default=13, help="company-local hour of the probes")
     p.add_argument("--kill-min-due", type=int, default=20, help="open windows the kill -9 tick needs")
