@@ -51,8 +51,11 @@ SUMMARY_METRICS = (
 class NoChampionError(LookupError):
     """Raised when no version carries the `champion` alias."""
 
-    def __init__(self) -> None:
-        super().__init__(f"no champion model registered ({MODEL_NAME}@{CHAMPION}): run `cobranza train` first")
+    def __init__(self, message: str | None = None) -> None:
+        # the message is the one argument, so the error survives pickling (a process pool re-raises it)
+        super().__init__(
+            message or f"no champion model registered ({MODEL_NAME}@{CHAMPION}): run `cobranza train` first"
+        )
 
 
 @dataclass(frozen=True)

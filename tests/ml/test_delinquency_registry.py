@@ -129,3 +129,11 @@ def test_tracking_block_leaves_no_global_state(tmp_path: Path, monkeypatch: pyte
         assert mlflow.get_registry_uri() == inside
     assert mlflow.get_tracking_uri() == "sqlite:////elsewhere/mlflow.db"
     assert "MLFLOW_REGISTRY_URI" not in os.environ
+
+
+def test_no_champion_error_survives_pickling() -> None:
+    """A process pool re-raises a worker's error from its pickle: the message must come back whole."""
+    import pickle
+
+    err = pickle.loads(pickle.dumps(registry.NoChampionError()))
+    assert isinstance(err, registry.NoChampionError) and "run `cobranza train` first" in str(err)
