@@ -282,7 +282,9 @@ class ServiceSettings(BaseModel):
     )
     ops_lock_timeout_s: float = Field(120, gt=0, description="Longest wait for the operational store, in seconds.")
     dispatch_interval_minutes: int = Field(5, ge=1, description="Minutes between two dispatcher passes.")
-    inbound_interval_minutes: int = Field(2, ge=1, description="Minutes between two inbound passes.")
+    inbound_interval_minutes: int = Field(
+        1, ge=1, description="Minutes between two inbound passes (the agent answers a message within one pass)."
+    )
 
 
 class Settings(BaseSettings):
