@@ -5,7 +5,7 @@ for each seed with the oracle arm, and for each contact budget (a share of the l
 without it, writes one JSON per run into ``--out`` and renders ``decision_quality.png`` there: the
 collectable DSO at the end per seed for the three arms, and the frontier (policy DSO, cash and
 opt-outs against its contacts as a share of the ladder's). ``--render-only`` re-renders the table
-and the plot from the JSON files already in ``--out`` (runs are long: 12-25 min per seed at S on 2
+and the plot from the JSON files already in ``--out`` (1-4 min per seed at S with ``--workers 2`` on 2
 busy cores), so a partial set of runs can be reported as it stands.
 
     flock /tmp/cobranza-heavy.lock .venv/bin/python -m bench.decision_quality --profile S \\
