@@ -517,7 +517,10 @@ class Harness:
     def start_receiver(self) -> None:
         """Start ``cobranza receiver`` and wait for /readyz."""
         exe = str(Path(sys.executable).parent)
-        self.receiver = start_proc("receiver", [f"{exe}/cobranza", "receiver"], self.env(), self.logs)
+        # the receiver stamps Twilio callbacks and unsubscribes (no provider time) with the harness's clock:
+        # on the wall clock they were days in the flows' future and the raw gate refused them
+        env = {**self.env(), "COBRANZA_WEBHOOKS__CLOCK": f"file:{self.clock_file}"}
+        self.receiver = start_proc("receiver", [f"{exe}/cobranza", "receiver"], env, self.logs)
         self.procs.append(self.receiver)
         wait_http(f"{self.receiver_url}/readyz", 60, self.receiver)
 

@@ -46,6 +46,7 @@ def build_receiver(settings: Settings, *, public_base_url: str | None = None) ->
     Raises:
         connectors.secrets.ConnectorConfigError: A credential is set but invalid.
     """
+    from connectors.clock import open_clock
     from connectors.webhooks.app import create_app
     from connectors.webhooks.config import TwilioWebhookSecrets, WhatsAppWebhookSecrets, secret_text
     from connectors.webhooks.spool import Spool
@@ -64,6 +65,7 @@ def build_receiver(settings: Settings, *, public_base_url: str | None = None) ->
         unsubscribe_max_age=timedelta(days=settings.webhooks.link_max_age_days),
         max_body_bytes=settings.webhooks.max_body_bytes,
         required=required_secrets(settings),
+        clock=open_clock(settings.webhooks.clock),
     )
     portal = build_portal(settings, public_base_url=public_base_url)
     if portal is not None:

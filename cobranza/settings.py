@@ -180,6 +180,11 @@ class WebhooksSettings(BaseModel):
     )
     link_max_age_days: int = Field(400, ge=30, description="Days an unsubscribe link keeps working (30+).")
     max_body_bytes: int = Field(1_048_576, ge=1024, description="Largest webhook body accepted (else 413).")
+    clock: str = Field(
+        "wall",
+        description="Clock stamping events whose provider sends no time: 'wall', or 'file:<path>' (a harness's "
+        "accelerated clock, connectors.clock).",
+    )
     host: str = Field("127.0.0.1", description="Interface `cobranza receiver` listens on (0.0.0.0: all).")
     port: int = Field(8000, ge=1, le=65535, description="Port `cobranza receiver` listens on.")
     forwarded_allow_ips: str = Field(

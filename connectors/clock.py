@@ -33,6 +33,10 @@ class Clock:
         """The current instant (UTC)."""
         return datetime.now(UTC)
 
+    def peek(self) -> datetime:
+        """The current instant without ever waiting (what a request handler stamps events with)."""
+        return self.now()
+
     def wait(self, until: datetime, *, max_s: float = 60.0) -> None:
         """Sleep until ``until`` (at most ``max_s``, so a stop request is seen)."""
         time.sleep(max(0.0, min(max_s, (until - self.now()).total_seconds())))
@@ -70,6 +74,20 @@ class FileClock(Clock):
             if text == "stop":
                 raise ClockStopped(f"the clock {self.path} says stop")
             time.sleep(POLL_S)
+
+    def peek(self) -> datetime:
+        """The instant in the file now; the last one read when it says ``stop`` or is missing or garbled,
+        the wall clock before any (never waits, never raises: a web request must not hang on the harness)."""
+        text = self._read()
+        for candidate in (text, self._last):
+            if candidate and candidate != "stop":
+                try:
+                    at = datetime.fromisoformat(candidate)
+                except ValueError:
+                    continue
+                self._last = candidate
+                return at if at.tzinfo else at.replace(tzinfo=UTC)
+        return datetime.now(UTC)
 
     def wait(self, until: datetime, *, max_s: float = 60.0) -> None:
         """Return once the file holds another instant than the last one read (or ``stop``), or after ``max_s``."""

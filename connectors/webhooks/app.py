@@ -56,6 +56,7 @@ from fastapi.responses import HTMLResponse, JSONResponse, PlainTextResponse, Res
 
 from cobranza.logmask import mask
 from connectors.channels.templates import unsubscribe as tokens
+from connectors.clock import Clock
 from connectors.webhooks.spool import Spool
 
 logger = logging.getLogger(__name__)
@@ -220,7 +221,7 @@ def whatsapp_events(envelope: Any) -> tuple[list[dict[str, Any]], int]:
     return events, ignored
 
 
-def twilio_status_event(form: Mapping[str, str]) -> dict[str, Any]:
+def twilio_status_event(form: Mapping[str, str], now: datetime | None = None) -> dict[str, Any]:
     """Normalise a Twilio status callback.
 
     Raises:
@@ -238,11 +239,11 @@ def twilio_status_event(form: Mapping[str, str]) -> dict[str, Any]:
         "from_addr": form.get("From"),
         "to_addr": form.get("To"),
         "error_code": form.get("ErrorCode"),
-        "occurred_at": datetime.now(UTC).isoformat(),
+        "occurred_at": (now or datetime.now(UTC)).isoformat(),
     }
 
 
-def twilio_inbound_event(form: Mapping[str, str]) -> dict[str, Any]:
+def twilio_inbound_event(form: Mapping[str, str], now: datetime | None = None) -> dict[str, Any]:
     """Normalise an inbound SMS webhook.
 
     Raises:
@@ -259,7 +260,7 @@ def twilio_inbound_event(form: Mapping[str, str]) -> dict[str, Any]:
         "from_addr": form.get("From"),
         "to_addr": form.get("To"),
         "text": form.get("Body"),
-        "occurred_at": datetime.now(UTC).isoformat(),
+        "occurred_at": (now or datetime.now(UTC)).isoformat(),
     }
 
 
@@ -305,7 +306,7 @@ async def read_body(request: Request, limit: int) -> bytes:
     return b"".join(chunks)
 
 
-def unsubscribe_event(claim: tokens.UnsubscribeClaim) -> dict[str, Any]:
+def unsubscribe_event(claim: tokens.UnsubscribeClaim, now: datetime | None = None) -> dict[str, Any]:
     """The spool event of a verified unsubscribe (one id per token, so repeated clicks land once)."""
     digest = hashlib.sha256(
         f"{claim.customer_id}|{claim.contact_id}|{claim.channel}|{claim.issued_at.isoformat()}".encode()
@@ -317,7 +318,7 @@ def unsubscribe_event(claim: tokens.UnsubscribeClaim) -> dict[str, Any]:
         "status": claim.channel,
         "customer_id": claim.customer_id,
         "contact_id": claim.contact_id,
-        "occurred_at": datetime.now(UTC).isoformat(),
+        "occurred_at": (now or datetime.now(UTC)).isoformat(),
     }
 
 
@@ -378,6 +379,7 @@ def create_app(
     unsubscribe_max_age: timedelta = tokens.DEFAULT_MAX_AGE,
     max_body_bytes: int = DEFAULT_MAX_BODY_BYTES,
     required: Collection[str] = (),
+    clock: Clock | None = None,
 ) -> FastAPI:
     """Build the receiver.
 
@@ -394,7 +396,11 @@ def create_app(
         max_body_bytes: Largest request body accepted (413 past it).
         required: What this deployment must be able to verify for ``/readyz`` to answer 200:
             ``whatsapp`` (app secret), ``twilio`` (auth token), ``unsubscribe`` (token secret).
+        clock: Stamps the events whose provider sends no time (Twilio callbacks, unsubscribes); the
+            wall clock by default (``webhooks.clock``: the service's accelerated clock in a harness, so
+            the flows reading those events do not see them dated in their future).
     """
+    clock = clock or Clock()
     unknown = set(required) - set(_SECRETS)
     if unknown:
         raise ValueError(f"unknown receiver requirement(s) {sorted(unknown)}: use {sorted(_SECRETS)}")
@@ -517,7 +523,7 @@ def create_app(
         if denied is not None:
             return denied
         try:
-            event = twilio_status_event(form)
+            event = twilio_status_event(form, now=clock.peek())
         except Malformed as exc:
             return malformed("twilio", json.dumps(form).encode(), str(exc), path=request.url.path)
         return accept([event], path=request.url.path) or Response(status_code=204)
@@ -528,7 +534,7 @@ def create_app(
         if denied is not None:
             return denied
         try:
-            event = twilio_inbound_event(form)
+            event = twilio_inbound_event(form, now=clock.peek())
         except Malformed as exc:
             return malformed("twilio", json.dumps(form).encode(), str(exc), path=request.url.path)
         # An empty TwiML answer: no automatic reply.
@@ -572,7 +578,7 @@ def create_app(
                 return reject(f"unexpected unsubscribe body: {exc}", 400, path="/unsubscribe/<token>")
             if form.get("List-Unsubscribe") not in (None, "One-Click"):
                 return reject("unexpected unsubscribe body", 400, path="/unsubscribe/<token>")
-        failed = accept([unsubscribe_event(claim)], path="/unsubscribe/<token>")
+        failed = accept([unsubscribe_event(claim, now=clock.peek())], path="/unsubscribe/<token>")
         return failed or PlainTextResponse("unsubscribed")
 
     return app
