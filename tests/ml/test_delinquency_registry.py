@@ -45,6 +45,11 @@ def test_thresholds() -> None:
     [
         (0.80, None, True, False, "v3 AUC 0.800 passes thresholds on test window"),
         (0.65, None, False, False, "does not beat the logreg baseline"),
+        # the first champion may trail a baseline by test-window noise (nothing is scored without one) ...
+        (0.697, None, True, False, "becomes the first champion: AUC 0.697 does not beat the logreg baseline"),
+        # ... but not by more, and never once a champion exists
+        (0.694, None, False, False, "does not beat the logreg baseline AUC 0.700; no champion set"),
+        (0.697, registry.ChampionScore("2", 0.69), False, False, "champion stays v2"),
         (0.812, registry.ChampionScore("2", 0.799), True, False, "v3 AUC 0.812 beats champion v2 AUC 0.799"),
         (0.78, registry.ChampionScore("2", 0.799), False, True, "does not beat champion v2 AUC 0.799"),
         (0.799, registry.ChampionScore("2", 0.799), False, True, "does not beat champion v2"),
