@@ -37,16 +37,9 @@ from typing import Any
 import duckdb
 import pandas as pd
 
+from ml.nba.plans import Instalment
+
 STATUSES = ("kept", "broken", "due", "upcoming")
-
-
-@dataclass(frozen=True)
-class Instalment:
-    """One instalment of an accepted plan."""
-
-    number: int
-    due_date: date
-    amount: Decimal
 
 
 @dataclass(frozen=True)

@@ -24,6 +24,7 @@ import time
 from datetime import UTC, date, datetime, timedelta
 from decimal import Decimal
 from pathlib import Path
+from typing import Any
 
 import duckdb
 import pandas as pd
@@ -123,20 +124,32 @@ def _states(settings) -> pd.DataFrame:
         return outbox.task_states(ops)
 
 
-@pytest.mark.slow  # ~35 s: six messages, three passes, the emulators and the receiver over HTTP
-def test_the_agent_answers_on_whatsapp_through_the_emulators(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+def open_world(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, *, queue: bool = True, setup: Any = None
+) -> tuple[Any, Any, datetime]:
+    """Five customers in a warehouse and its published copy (``setup(wh)`` adjusts it), the data dir and
+    public URL in the environment, and (``queue``) one WhatsApp reminder each queued in the ops store.
+    The caller refreshes the serving tables once its own store changes are in."""
     monkeypatch.setenv("COBRANZA_DATA_DIR", str(tmp_path))
     monkeypatch.setenv("COBRANZA_CHANNELS__WEBHOOK_PUBLIC_URL", "https://cobranza.example.com")
     settings = load_settings()
     now = datetime.now(UTC)
-    today = now.date()
-    ctx = stages.make_context(settings, today, now)
+    ctx = stages.make_context(settings, now.date(), now)
     with duckdb.connect(str(ctx.warehouse)) as wh:
-        _world(wh, today)
+        _world(wh, now.date())
+        if setup is not None:
+            setup(wh)
     published.publish(ctx.warehouse, settings.published_path)
-    reminders = _reminders(now)
-    with ops_connection(settings, "test") as ops:
-        assert outbox.enqueue(ops, reminders, today) == 5
+    if queue:
+        with ops_connection(settings, "test") as ops:
+            assert outbox.enqueue(ops, _reminders(now), now.date()) == 5
+    return settings, ctx, now
+
+
+@pytest.mark.slow  # ~35 s: six messages, three passes, the emulators and the receiver over HTTP
+def test_the_agent_answers_on_whatsapp_through_the_emulators(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    settings, ctx, now = open_world(tmp_path, monkeypatch)
+    today = now.date()
     stages.refresh_serving(ctx)
 
     lab = start_lab(settings.resolve(settings.channels.inbound_dir), read_rate=0.0)
@@ -286,16 +299,14 @@ def test_the_agent_answers_an_email_reply_by_email(tmp_path: Path, monkeypatch: 
     from connectors.webhooks.mail import start_mail_listener
     from simulator.emulators.smtp import free_port
 
-    monkeypatch.setenv("COBRANZA_DATA_DIR", str(tmp_path))
-    monkeypatch.setenv("COBRANZA_CHANNELS__WEBHOOK_PUBLIC_URL", "https://cobranza.example.com")
-    settings = load_settings()
-    now = datetime.now(UTC)
-    today = now.date()
-    ctx = stages.make_context(settings, today, now)
-    with duckdb.connect(str(ctx.warehouse)) as wh:
-        _world(wh, today)
-        wh.execute("update marts.dim_contacts set language = 'pt' where customer_id = 'C000003'")  # writes in pt
-    published.publish(ctx.warehouse, settings.published_path)
+    settings, ctx, now = open_world(
+        tmp_path,
+        monkeypatch,
+        queue=False,
+        setup=lambda wh: wh.execute(  # C000003 writes in Portuguese
+            "update marts.dim_contacts set language = 'pt' where customer_id = 'C000003'"
+        ),
+    )
     stages.refresh_serving(ctx)
     spool_dir = settings.resolve(settings.channels.inbound_dir)
     lab = start_lab(spool_dir, read_rate=0.0)

@@ -13,31 +13,19 @@ import duckdb
 import pyarrow as pa
 import pytest
 
-from cobranza.settings import load_settings
-from connectors import published
-from connectors.channels import outbox
 from flows import stages
 from flows.inbound import inbound
 from flows.service import ops_connection
 from lab.channels import start_lab
 from ml.alerts.lifecycle import SERVING_HOLDS
-from tests.agent.test_agent_e2e import PHONES, _reminders, _say, _texts, _world
+from tests.agent.test_agent_e2e import PHONES, _say, _texts, open_world
 
 
 def test_a_customer_under_a_fraud_alert_gets_a_person_not_payment_details(
     tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    monkeypatch.setenv("COBRANZA_DATA_DIR", str(tmp_path))
-    monkeypatch.setenv("COBRANZA_CHANNELS__WEBHOOK_PUBLIC_URL", "https://cobranza.example.com")
-    settings = load_settings()
-    now = datetime.now(UTC)
-    today = now.date()
-    ctx = stages.make_context(settings, today, now)
-    with duckdb.connect(str(ctx.warehouse)) as wh:
-        _world(wh, today)
-    published.publish(ctx.warehouse, settings.published_path)
+    settings, ctx, _ = open_world(tmp_path, monkeypatch)
     with ops_connection(settings, "test") as ops:
-        assert outbox.enqueue(ops, _reminders(now), today) == 5
         holds = pa.table(
             {
                 "customer_id": ["C000001"],
