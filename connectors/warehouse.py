@@ -9,6 +9,7 @@ billion COP) failed to fit "DECIMAL(12,2)" at profile L (issue 19).
 
 from __future__ import annotations
 
+import logging
 from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
@@ -16,6 +17,8 @@ from pathlib import Path
 import duckdb
 import pandas as pd
 import pyarrow as pa
+
+log = logging.getLogger(__name__)
 
 #: The bounds :func:`connect` applies to every connection of this process (:func:`set_limits`).
 _LIMITS: dict[str, object] = {}
@@ -32,10 +35,19 @@ def configure(
     Past the memory limit DuckDB spills joins, aggregates and sorts to the temp folder instead of
     growing (at profile L an unbounded build peaked at 17-20 GiB, bench/RESULTS.md). ``None`` leaves
     DuckDB's own default. Returns ``con``.
+
+    The temp folder belongs to the database instance, which every connection of the process to the
+    same file shares, and DuckDB refuses to set it again (even to the same folder) once it has spilled
+    there: it is only set when another folder is in force, and a folder already spilled to stays.
     """
     if temp_directory is not None:
         Path(temp_directory).mkdir(parents=True, exist_ok=True)
-        con.execute("set temp_directory = '" + str(temp_directory).replace("'", "''") + "'")
+        wanted = str(temp_directory)
+        if con.execute("select current_setting('temp_directory')").fetchone()[0] != wanted:
+            try:
+                con.execute("set temp_directory = '" + wanted.replace("'", "''") + "'")
+            except duckdb.NotImplementedException as exc:  # spilled to the other folder already
+                log.warning("DuckDB keeps its temp folder for this process (%s); %s not applied", exc, wanted)
     if memory_limit:
         con.execute("set memory_limit = '" + str(memory_limit).replace("'", "''") + "'")
     if threads:

@@ -46,3 +46,32 @@ def test_every_connection_of_a_run_is_bounded_by_the_settings(bounded, tmp_path:
     assert os.environ["COBRANZA_DBT_DUCKDB_MEMORY_LIMIT"] == "1GB"  # read by dbt_project/profiles.yml
     assert os.environ["COBRANZA_DBT_DUCKDB_THREADS"] == "1"
     assert Path(os.environ["COBRANZA_DBT_DUCKDB_TEMP_DIRECTORY"]) == tmp_path / "duckdb_tmp"
+
+
+def test_a_spilled_warehouse_takes_more_connections_and_a_dbt_run(bounded, tmp_path: Path) -> None:
+    """DuckDB refuses to set its temp folder again once it spilled there, even to the same folder.
+
+    The L build failed on it (``Cannot switch temporary directory after the current one has been
+    used``): dbt-duckdb SET every profile setting on every cursor. Here a connection spills and stays
+    open (the process shares one database instance per file); a second bounded connection and a dbt
+    invocation on the same file must both work and keep the folder.
+    """
+    import duckdb
+
+    from connectors import warehouse
+    from flows.dbt_runner import run_dbt
+
+    warehouse.set_limits(memory_limit="60MB", threads=1, temp_directory=tmp_path / "duckdb_tmp")
+    with warehouse.connect(bounded.warehouse) as con:
+        con.execute(
+            "create table spilled as select i, md5(i::varchar) as s from range(3000000) r(i) order by s"
+        )  # a sort far past 60MB: it spills
+        with pytest.raises(duckdb.NotImplementedException, match="Cannot switch temporary directory"):
+            con.execute(f"set temp_directory = '{tmp_path / 'duckdb_tmp'}'")  # it did spill there
+        with warehouse.connect(bounded.warehouse) as second:
+            assert second.execute("select current_setting('temp_directory')").fetchone()[0] == str(
+                tmp_path / "duckdb_tmp"
+            )
+        counts = run_dbt(["seed"], duckdb_path=bounded.warehouse, work_dir=bounded.dbt_dir, as_of=AS_OF, late_days=30)
+        assert counts.get("success", 0) >= 1
+        assert con.execute("select current_setting('temp_directory')").fetchone()[0] == str(tmp_path / "duckdb_tmp")
