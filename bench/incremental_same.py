@@ -69,21 +69,17 @@ def run_side(
 
     ``customers``: a smaller world than the profile's (the simulator's ``n_customers``), for quick checks.
     """
-    import functools
-
-    import simulator
     from cobranza.settings import load_settings
     from connectors.channels import outbox
     from flows import stages
     from flows.alerts import raise_alerts
 
-    if customers:
-        simulator.simulate = functools.partial(simulator.simulate, n_customers=customers)
     # a replayed day's events at the replayed instant, not plus the real time elapsed (module docstring)
     outbox._offset_clock = lambda now_utc: lambda: now_utc
 
     settings = load_settings(data_dir=Path(data_dir))
     settings.simulator.profile = profile
+    settings.simulator.n_customers = customers or None
     seconds = []
     for i, day in enumerate(days):
         started = time.perf_counter()

@@ -50,6 +50,9 @@ class SimulatorSettings(BaseModel):
     profile: Literal["S", "M", "L"] = Field("S", description="S=1k, M=20k, L=200k customers.")
     seed: int = Field(42, description="Random seed: same seed and as-of date give identical files.")
     start_date: date = Field(date(2024, 11, 1), description="First day of the simulated history.")
+    n_customers: int | None = Field(
+        None, gt=0, description="Customers in the world instead of the profile's (small worlds for tests and checks)."
+    )
 
 
 class SourcesSettings(BaseModel):

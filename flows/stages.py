@@ -27,12 +27,21 @@ from flows.summary import summarise_run
 
 
 def simulate(ctx: RunContext) -> dict[str, int]:
-    """Write the simulator's extracts for the run date into the landing folder."""
-    from simulator import simulate as write_extracts
+    """Write the simulator's extracts for the run date into the landing folder.
+
+    The first run gets the bulk exports of the history; each later day only that day's increment
+    (``simulator.writers.simulate_day``), as real sources deliver it.
+    """
+    from simulator.writers import simulate_day
 
     sim = ctx.settings.simulator
-    manifest = write_extracts(
-        ctx.landing_dir, profile=sim.profile, seed=sim.seed, as_of=ctx.as_of, start_date=sim.start_date
+    manifest = simulate_day(
+        ctx.landing_dir,
+        profile=sim.profile,
+        seed=sim.seed,
+        as_of=ctx.as_of,
+        start_date=sim.start_date,
+        n_customers=sim.n_customers,
     )
     run_logger().info("simulator profile %s wrote %s", sim.profile, manifest.row_counts)
     return dict(manifest.row_counts)

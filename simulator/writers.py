@@ -1,4 +1,8 @@
-"""Write a simulated AR world as the bulk exports real sources deliver (DESIGN.md §8, onboarding).
+"""Write a simulated AR world as the exports real sources deliver (DESIGN.md §8).
+
+Onboarding gets the bulk exports below; each later day, ``simulate(since=...)`` writes only that
+day's increment beside them (``erp/invoices_<yyyymmdd>.parquet``, ... with the rows that changed after
+``since``), as an ERP's or CRM's daily export does, so a day's ingest reads the day, not the history.
 
 Layout under ``out_dir`` (column names and order are those of ``connectors.contracts``, without the
 lineage columns the connectors add):
@@ -28,7 +32,7 @@ import os
 import tempfile
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
-from datetime import date, timedelta
+from datetime import date, datetime, time, timedelta
 from pathlib import Path
 
 import numpy as np
@@ -66,6 +70,19 @@ TRUTH_FILES: dict[str, str] = {
 }
 MANIFEST_FILE = "manifest.json"
 STATEMENTS_DIR = "bank/statements"
+#: Raw table -> the column that says when a row last changed: a row of the world seen at ``D + n`` with
+#: a value up to the end of ``D`` is the same row the world seen at ``D`` held (``simulator.world``), so
+#: the rows after it are the day's increment, exactly.
+CHANGE_COLUMNS: dict[str, str] = {
+    contracts.CUSTOMERS.table: "updated_at",
+    contracts.INVOICES.table: "updated_at",
+    contracts.CREDIT_NOTES.table: "updated_at",
+    contracts.PAYMENT_ALLOCATIONS.table: "recorded_at",
+    contracts.CONTACTS.table: "updated_at",
+    contracts.INTERACTIONS.table: "occurred_at",
+    contracts.DISPUTES.table: "updated_at",
+    contracts.STATEMENT_LINES.table: "booking_date",
+}
 
 
 @dataclass
@@ -86,6 +103,8 @@ class SimulationManifest:
         defects: Deliberate data-quality defects injected (empty unless asked for).
         statement_files: Daily bank statement files (camt.053 / MT940) of the last days before
             ``as_of``, written from the bank lines (``simulate(daily_statement_days=...)``).
+        since: For a daily increment, the as-of date of the extract it follows: ``files`` then hold
+            only the rows that changed after that day (None: ``files`` are the bulk exports).
     """
 
     out_dir: Path
@@ -100,6 +119,7 @@ class SimulationManifest:
     truth_row_counts: dict[str, int] = field(default_factory=dict)
     defects: list[str] = field(default_factory=list)
     statement_files: list[Path] = field(default_factory=list)
+    since: date | None = None
 
     def to_dict(self, relative: bool = False) -> dict[str, object]:
         """JSON-ready dict; with ``relative`` paths are relative to ``out_dir`` and ``out_dir`` is left out."""
@@ -121,6 +141,7 @@ class SimulationManifest:
                 "truth_row_counts": dict(self.truth_row_counts),
                 "defects": list(self.defects),
                 "statement_files": [path(p) for p in self.statement_files],
+                "since": self.since.isoformat() if self.since else None,
             }
         )
         return data
@@ -147,6 +168,7 @@ class SimulationManifest:
             truth_row_counts=data["truth_row_counts"],
             defects=data["defects"],
             statement_files=[out_dir / p for p in data.get("statement_files", [])],
+            since=date.fromisoformat(data["since"]) if data.get("since") else None,
         )
 
 
@@ -161,6 +183,7 @@ def simulate(
     defects: bool = False,
     daily_statement_days: int = 5,
     anomalies: AnomalyConfig | None = None,
+    since: date | None = None,
 ) -> SimulationManifest:
     """Generate the AR world and write its source extracts as seen on ``as_of``.
 
@@ -181,13 +204,17 @@ def simulate(
             chained from ``simulator.bank_formats.DEFAULT_OPENING_BALANCE``). 0 writes none.
         anomalies: Plant the early-warning anomalies (``simulator.anomalies``) and write their labels
             to ``_truth/anomalies.parquet``; None (default) leaves the world honest.
+        since: Write the day's increment instead of the bulk exports: the rows that changed after
+            the end of ``since`` (the as-of date of the extract already in ``out_dir``), each stream
+            to ``<bulk name>_<as_of yyyymmdd>.<ext>`` beside its bulk export (none when nothing
+            changed). The ground truth and the statement files are written whole as always.
 
     Returns:
         The manifest, also written to ``<out_dir>/manifest.json``.
 
     Raises:
-        ValueError: On an unknown profile, a non-positive ``n_customers`` or ``as_of`` outside the
-            simulated horizon.
+        ValueError: On an unknown profile, a non-positive ``n_customers``, ``as_of`` outside the
+            simulated horizon, or ``since`` not before ``as_of``.
     """
     prof = get_profile(profile)
     if as_of is None:
@@ -201,21 +228,75 @@ def simulate(
         defects=defects,
         credit_control=anomalies is not None and anomalies.credit_control,
     )
+    if since is not None and since >= as_of:
+        raise ValueError(f"since={since.isoformat()} must be before as_of={as_of.isoformat()} for a daily increment")
     defects_log: list[str] = []
     items = iter_world(cfg, defects_log)
     if anomalies is not None:
         items = inject_anomalies(items, cfg, anomalies)
-    manifest = write_tables(items, Path(out_dir), prof.name, cfg, defects_log)
+    kept: dict[str, pa.Table] = {}
+    manifest = write_tables(items, Path(out_dir), prof.name, cfg, defects_log, since=since, kept=kept)
     if daily_statement_days > 0:
-        manifest.statement_files = _write_statement_files(manifest, daily_statement_days)
+        manifest.statement_files = _write_statement_files(
+            manifest, daily_statement_days, kept.get(contracts.STATEMENT_LINES.table)
+        )
         _write_manifest(manifest)
     return manifest
 
 
-def _write_statement_files(manifest: SimulationManifest, days: int) -> list[Path]:
+def simulate_day(
+    out_dir: Path, profile: str, seed: int, as_of: date, start_date: date, n_customers: int | None = None
+) -> SimulationManifest:
+    """The extract of one business day: the day's increment after the extract in ``out_dir``, or the bulk exports.
+
+    The increment (:func:`simulate` with ``since``) follows an extract of the same world (seed,
+    profile, start date) for an earlier day whose bulk exports are all still there; anything else (a
+    first run, another world, a day before the last one, a removed bulk file) writes the bulk exports
+    and removes the increments beside them, which belonged to another history.
+    """
+    out_dir = Path(out_dir)
+    since = None
+    if (out_dir / MANIFEST_FILE).is_file():
+        last = SimulationManifest.read(out_dir)
+        same_world = (last.seed, last.profile, last.start_date, last.n_customers) == (
+            seed,
+            get_profile(profile).name,
+            start_date,
+            n_customers or get_profile(profile).n_customers,
+        )
+        bulk_there = all((out_dir / rel).is_file() for rel in STREAM_FILES.values())
+        if same_world and bulk_there and not last.defects and last.as_of < as_of:
+            since = last.as_of
+        elif same_world and bulk_there and not last.defects and last.as_of == as_of:
+            return last  # this day's extract is already there
+    if since is None:
+        for rel in STREAM_FILES.values():
+            bulk = out_dir / rel
+            for old in bulk.parent.glob(f"{bulk.stem}_{'[0-9]' * 8}{bulk.suffix}"):
+                old.unlink()
+    return simulate(
+        out_dir, profile=profile, seed=seed, as_of=as_of, start_date=start_date, n_customers=n_customers, since=since
+    )
+
+
+def increment_path(bulk: Path, as_of: date) -> Path:
+    """Where a stream's increment for ``as_of`` goes: ``erp/invoices.parquet`` -> ``erp/invoices_20261124.parquet``."""
+    return bulk.with_name(f"{bulk.stem}_{as_of:%Y%m%d}{bulk.suffix}")
+
+
+def changed_after(table: pa.Table, column: str, since: date) -> pa.Table:
+    """The rows of ``table`` whose ``column`` (a date or a UTC instant) lies after the end of ``since``."""
+    col = table.column(column)
+    if pa.types.is_timestamp(col.type):
+        cutoff = pa.scalar(datetime.combine(since + timedelta(days=1), time(0)), type=col.type)
+        return table.filter(pc.greater_equal(col, cutoff))
+    return table.filter(pc.greater(col, pa.scalar(since, type=col.type)))
+
+
+def _write_statement_files(manifest: SimulationManifest, days: int, lines: pa.Table | None = None) -> list[Path]:
     """Daily statement files of the last ``days`` booking days up to ``as_of`` (balances from the start)."""
     lines_path = manifest.files.get(contracts.STATEMENT_LINES.table)
-    if lines_path is None:
+    if lines is None and lines_path is None:
         return []
     folder = manifest.out_dir / STATEMENTS_DIR
     if folder.is_dir():  # a re-run into the same folder must not leave files of another as_of behind
@@ -223,7 +304,7 @@ def _write_statement_files(manifest: SimulationManifest, days: int) -> list[Path
             if old.is_file() and old.suffix in (".xml", ".sta"):
                 old.unlink()
     return write_daily_statements(
-        pq.read_table(lines_path),
+        pq.read_table(lines_path) if lines is None else lines,
         folder,
         since=manifest.as_of - timedelta(days=days - 1),
         until=manifest.as_of,
@@ -241,6 +322,9 @@ def write_tables(
     profile: str,
     cfg: WorldConfig,
     defects: list[str] | None = None,
+    *,
+    since: date | None = None,
+    kept: dict[str, pa.Table] | None = None,
 ) -> SimulationManifest:
     """Write each ``(name, table)`` as it arrives, then the manifest.
 
@@ -253,6 +337,9 @@ def write_tables(
         profile: Profile name recorded in the manifest.
         cfg: The world's configuration, recorded in the manifest.
         defects: Descriptions of injected defects; read after ``items`` is exhausted.
+        since: Write each raw stream's rows changed after this day to its increment file
+            (:func:`increment_path`) instead of the whole table to its bulk file.
+        kept: When given, receives the whole bank statement lines table (for the statement files).
 
     Returns:
         The manifest of what was written.
@@ -272,6 +359,13 @@ def write_tables(
         if rel is None:
             raise ValueError(f"no output file is defined for table {name!r}")
         path = out_dir / rel
+        if kept is not None and name == contracts.STATEMENT_LINES.table:
+            kept[name] = table
+        if since is not None and not name.startswith(TRUTH_PREFIX):
+            table = changed_after(table, CHANGE_COLUMNS[name], since)
+            path = increment_path(path, cfg.as_of)
+            if table.num_rows == 0:  # a quiet day: no file, as an export with nothing new sends none
+                continue
         write_table(table, path)
         written[name] = (path, table.num_rows)
         del table
@@ -289,6 +383,7 @@ def write_tables(
         truth_files=truth,
         truth_row_counts={k: written[TRUTH_PREFIX + k][1] for k in truth},
         defects=list(defects or []),
+        since=since,
     )
     _atomic_write(out_dir / MANIFEST_FILE, lambda f: f.write((manifest.to_json(relative=True) + "\n").encode()))
     return manifest

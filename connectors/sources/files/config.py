@@ -173,16 +173,20 @@ def load_mapping(path: Path, base_dir: Path | None = None) -> FileMapping:
 
 
 def simulator_mapping(landing_dir: Path) -> FileMapping:
-    """The identity mapping for the simulator's extracts (the embedded default)."""
+    """The identity mapping for the simulator's extracts (the embedded default).
+
+    Each stream reads its bulk export (``erp/invoices.parquet``) and the daily increments beside it
+    (``erp/invoices_20261124.parquet``), in name order: the bulk first, then the days in order.
+    """
     files = {
-        "raw_erp.customers": "erp/customers.csv",
-        "raw_erp.invoices": "erp/invoices.parquet",
-        "raw_erp.credit_notes": "erp/credit_notes.csv",
-        "raw_erp.payment_allocations": "erp/payment_allocations.parquet",
-        "raw_crm.contacts": "crm/contacts.jsonl",
-        "raw_crm.interactions": "crm/interactions.csv",
-        "raw_crm.disputes": "crm/disputes.csv",
-        "raw_bank.statement_lines": "bank/statement_lines.parquet",
+        "raw_erp.customers": "erp/customers*.csv",
+        "raw_erp.invoices": "erp/invoices*.parquet",
+        "raw_erp.credit_notes": "erp/credit_notes*.csv",
+        "raw_erp.payment_allocations": "erp/payment_allocations*.parquet",
+        "raw_crm.contacts": "crm/contacts*.jsonl",
+        "raw_crm.interactions": "crm/interactions*.csv",
+        "raw_crm.disputes": "crm/disputes*.csv",
+        "raw_bank.statement_lines": "bank/statement_lines*.parquet",
     }
     return FileMapping(
         source="simulator",
