@@ -3,9 +3,10 @@
 Issue 19: at profile L the score stage crashed with ``Casting value "10773678576.00" to type
 DECIMAL(12,2) failed`` - DuckDB inferred the decimal type of a pandas column of ``Decimal``s from a
 1,000-row sample, and a large customer in a low-value currency was not in it. These tests land
-customers with ten trillion open (COP; CLP, a whole-unit currency) and run ingest -> GX -> dbt ->
-train -> score -> decide -> outbox -> dry-run dispatch -> summary and KPI report on profile S, and
-write a frame whose widest amount sits outside DuckDB's sample.
+customers with ten trillion open (COP; CLP, a whole-unit currency) and an unapplied credit of ten
+trillion COP (the suspense alert converts it to USD: its 18-digit product failed the L build), and
+run ingest -> GX -> dbt -> train -> score -> decide -> outbox -> dry-run dispatch -> summary and KPI
+report on profile S, and write a frame whose widest amount sits outside DuckDB's sample.
 """
 
 from __future__ import annotations
@@ -50,6 +51,32 @@ def _inflate_open_invoices(landing: Path) -> dict[str, tuple[str, str]]:
     return picked
 
 
+def _add_unapplied_credit(landing: Path) -> str:
+    """A COP credit of 10^13 from an unknown payer, booked 10 days ago and never applied: a suspense alert.
+
+    At profile L the alert's USD threshold (amount x rate, both DECIMAL(18)) overflowed DuckDB's
+    18-digit product on a credit of 24 million COP and failed the build.
+    """
+    lines_file = landing / "bank" / "statement_lines.parquet"
+    table = pq.read_table(lines_file)
+    frame = table.to_pandas()
+    template = frame[(frame["currency"] == "COP") & (frame["credit_debit"] == "CRDT")].iloc[0].copy()
+    txn = "BT-HUGE-UNAPPLIED-1"
+    template[["bank_txn_id", "amount", "counterparty_name", "remittance_text"]] = [
+        txn,
+        HUGE,
+        "Inversiones Desconocidas Zeta SAS",
+        "TRANSFERENCIA",
+    ]
+    template[["booking_date", "value_date"]] = [AS_OF - timedelta(days=10)] * 2
+    for col in ("counterparty_iban", "creditor_reference", "return_reason", "end_to_end_id", "reversal_of"):
+        template[col] = None
+    template["is_reversal"] = False
+    frame = pd.concat([frame, template.to_frame().T], ignore_index=True)
+    pq.write_table(pa.Table.from_pandas(frame, schema=table.schema, preserve_index=False), lines_file)
+    return txn
+
+
 def _outbox_amounts(data: Path, customer: str) -> list[tuple[Decimal]]:
     """A customer's contact-task amounts: from the operational store if there is one (issue 18), else the warehouse."""
     for db in (data / "ops.duckdb", data / "warehouse.duckdb"):
@@ -79,6 +106,7 @@ def test_ten_trillion_open_in_cop_and_clp_runs_every_stage(tmp_path: Path, prefe
     ctx = stages.make_context(settings, AS_OF)
     stages.simulate(ctx)
     picked = _inflate_open_invoices(ctx.landing_dir)
+    unapplied = _add_unapplied_credit(ctx.landing_dir)
     mp = pytest.MonkeyPatch()
     mp.setenv("COBRANZA_DATA_DIR", str(tmp_path))
     mp.setenv("COBRANZA_SIMULATOR__ENABLED", "false")  # the flow lands the drop written above as it is
@@ -114,6 +142,11 @@ def test_ten_trillion_open_in_cop_and_clp_runs_every_stage(tmp_path: Path, prefe
             assert decided and decided[0][1] >= NEARLY_HUGE, (currency, decided)
             if decided[0][0] != "wait":
                 contacted.append(customer)
+        suspense = con.execute(
+            "select amount, severity from marts.mart_alert_signals where signal = 'suspense' and evidence_key = ?",
+            [unapplied],
+        ).fetchall()
+        assert suspense == [(HUGE, "high")], suspense
         # Every money column the warehouse holds is declared at least DECIMAL(18,2).
         narrow = con.execute(
             """

@@ -28,7 +28,9 @@ recorded_without_id as (
 ),
 
 rates as (
-    select currency, rate_to_usd
+    -- 38 digits: DuckDB keeps DECIMAL(18) x DECIMAL(18) in 18 digits and overflows on a large credit
+    -- in a low-value currency (the L bench: 24,414,713.17 x 0.054 failed the build)
+    select currency, cast(rate_to_usd as decimal(38, 10)) as rate_to_usd
     from (
         select currency, rate_to_usd, row_number() over (partition by currency order by valid_from desc) as k
         from {{ ref('fx_rates') }}
