@@ -14,7 +14,7 @@
 {% macro fx_rates_to_reporting(day) -%}
     select
         rate.currency,
-        cast(rate.rate_to_usd / reporting.rate_to_usd as decimal(38, 10)) as fx_rate_to_reporting
+        cast(rate.rate_to_usd / reporting.rate_to_usd as decimal(18, 10)) as fx_rate_to_reporting
     from (
         {{ first_row_per('valid_rates', 'currency', 'valid_from desc') | indent(8) }}
     ) as rate
