@@ -6,7 +6,9 @@ harness drives (``bench/live_week.py``): the file holds one ISO-8601 instant (wr
 :func:`write_file_clock`), or ``stop``; ``now()`` reads it, ``wait(until)`` returns as soon as the
 file changes (the harness moved the clock) or says ``stop``, and ``ack(name, at)`` tells the harness
 that every pass due at ``at`` is done (``<path>.<name>.ack``), so it can move the clock on. The same
-loop code runs on either.
+loop code runs on either. A harness that knows which passes have work at an instant may name them after
+the instant (``<instant> inbound``: a reply landed and no window opened); the others wait for the next
+instant (:meth:`Clock.passes`; the wall clock never names any).
 """
 
 from __future__ import annotations
@@ -45,6 +47,10 @@ class Clock:
         """Whether the clock says stop (never, for the wall clock)."""
         return False
 
+    def passes(self) -> tuple[str, ...] | None:
+        """The passes the clock's driver asks for at the instant :meth:`now` returned (``None``: every one due)."""
+        return None
+
     def ack(self, name: str, at: datetime) -> None:
         """Nothing to acknowledge on the wall clock."""
 
@@ -56,6 +62,7 @@ class FileClock(Clock):
         self.path = Path(path)
         self.spec = f"file:{self.path}"
         self._last = ""
+        self._passes: tuple[str, ...] | None = None
 
     def _read(self) -> str:
         try:
@@ -69,8 +76,8 @@ class FileClock(Clock):
             text = self._read()
             if text and text != "stop":
                 self._last = text
-                at = datetime.fromisoformat(text)
-                return at if at.tzinfo else at.replace(tzinfo=UTC)
+                at, self._passes = _parse(text)
+                return at
             if text == "stop":
                 raise ClockStopped(f"the clock {self.path} says stop")
             time.sleep(POLL_S)
@@ -82,11 +89,11 @@ class FileClock(Clock):
         for candidate in (text, self._last):
             if candidate and candidate != "stop":
                 try:
-                    at = datetime.fromisoformat(candidate)
+                    at, _ = _parse(candidate)
                 except ValueError:
                     continue
                 self._last = candidate
-                return at if at.tzinfo else at.replace(tzinfo=UTC)
+                return at
         return datetime.now(UTC)
 
     def wait(self, until: datetime, *, max_s: float = 60.0) -> None:
@@ -101,6 +108,10 @@ class FileClock(Clock):
     def stopped(self) -> bool:
         """Whether the file says ``stop``."""
         return self._read() == "stop"
+
+    def passes(self) -> tuple[str, ...] | None:
+        """The passes named after the instant :meth:`now` last read (``None``: none named, every one due)."""
+        return self._passes
 
     def ack(self, name: str, at: datetime) -> None:
         """Write ``at`` to ``<path>.<name>.ack`` (atomically): the passes due at ``at`` are done."""
@@ -120,9 +131,17 @@ def open_clock(spec: str | None) -> Clock:
     raise ValueError(f"unknown clock {spec!r}: use 'wall' (the default) or 'file:<path>' (an accelerated clock)")
 
 
-def write_file_clock(path: Path, at: datetime | str) -> None:
-    """Set a file clock to ``at`` (or ``"stop"``), atomically."""
-    _atomic_write(Path(path), at if isinstance(at, str) else at.isoformat())
+def write_file_clock(path: Path, at: datetime | str, passes: tuple[str, ...] | None = None) -> None:
+    """Set a file clock to ``at`` (or ``"stop"``), atomically; ``passes``: only these run at ``at``."""
+    text = at if isinstance(at, str) else at.isoformat()
+    _atomic_write(Path(path), text if passes is None else f"{text} {','.join(passes)}")
+
+
+def _parse(text: str) -> tuple[datetime, tuple[str, ...] | None]:
+    """``<ISO instant>[ <pass>,<pass>]`` -> (the instant, UTC if naive; the passes named or ``None``)."""
+    instant, _, names = text.partition(" ")
+    at = datetime.fromisoformat(instant)
+    return (at if at.tzinfo else at.replace(tzinfo=UTC)), (tuple(names.split(",")) if names else None)
 
 
 def read_ack(path: Path, name: str) -> str:

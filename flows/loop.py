@@ -8,7 +8,9 @@ a flow run of its own (a subflow: same state, logs and failure accounting in Pre
 inbound first (a reply heard cancels before the dispatcher sends), then the dispatcher. A pass that
 fails is logged and counted, and the loop goes on: the next pass retries (the outbox and the spool make
 that safe). Passes fall on round times of the clock (``:00, :05, ...``); a clock that jumps (a machine
-asleep, an accelerated clock skipping a quiet night) gets one pass per flow at the new instant.
+asleep, an accelerated clock skipping a quiet night) gets one pass per flow at the new instant. A file
+clock may name the passes that have work at an instant (``connectors.clock``: a harness that posts a
+reply between two windows names inbound only); a pass not named stays due for the next instant.
 
 The clock is a parameter (``connectors.clock``): the wall clock in production; ``file:<path>`` for a
 harness that advances an accelerated clock and waits for the loop's acknowledgement of each instant
@@ -83,9 +85,12 @@ def service_loop(
         except ClockStopped:
             break
         did = False
+        asked = source.passes()
         for name in names:
             if due[name] is not None and now < due[name]:
                 continue
+            if asked is not None and name not in asked:
+                continue  # an accelerated clock's driver knows this pass has nothing to do now: it stays due
             did = True
             try:
                 flows[name](now_utc=now)

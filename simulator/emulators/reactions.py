@@ -328,6 +328,10 @@ class ReactionDriver:
             self.sent.append(item)
         return out
 
+    def next_at(self) -> datetime | None:
+        """The instant of the next queued message (``None``: nothing queued); a harness jumps its clock to it."""
+        return self._queue[0].at if self._queue else None
+
     def pending(self) -> int:
         """Messages queued and not yet due."""
         return len(self._queue)

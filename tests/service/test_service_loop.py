@@ -87,3 +87,26 @@ def test_a_clock_jump_gets_one_pass_per_flow(tmp_path, monkeypatch):
     write_file_clock(clock, T0 + timedelta(hours=9))  # a quiet night skipped by an accelerated clock
     thread.join(20)
     assert not thread.is_alive() and calls == ["inbound", "dispatcher", "inbound", "dispatcher"]
+
+
+def test_a_driver_naming_the_passes_defers_the_others(tmp_path, monkeypatch):
+    # bench/live_week posts a reply between two windows: only the inbound pass runs; the dispatcher stays
+    # due and runs at the next instant. The receiver's peek reads the instant of such a file too.
+    calls: list[tuple[str, int]] = []
+    monkeypatch.setattr(
+        loop,
+        "_pass_flows",
+        lambda: {n: (lambda n=n, now_utc=None: calls.append((n, (now_utc - T0).seconds // 60))) for n in loop.PASSES},
+    )
+    clock = tmp_path / "clock"
+    write_file_clock(clock, T0)
+    thread = threading.Thread(target=lambda: loop.service_loop.fn(clock=f"file:{clock}", max_instants=3))
+    thread.start()
+    _wait_ack(clock, T0)
+    write_file_clock(clock, T0 + timedelta(minutes=7), passes=("inbound",))
+    assert open_clock(f"file:{clock}").peek() == T0 + timedelta(minutes=7)
+    _wait_ack(clock, T0 + timedelta(minutes=7))
+    write_file_clock(clock, T0 + timedelta(minutes=8))
+    thread.join(20)
+    assert not thread.is_alive()
+    assert calls == [("inbound", 0), ("dispatcher", 0), ("inbound", 7), ("inbound", 8), ("dispatcher", 8)]
