@@ -489,9 +489,10 @@ def _arm_process(
             m = open_market(profile, seed, as_of=start, n_customers=n_customers, horizon_days=days + 5)
             orc = None
             if oracle:
-                from evaluation.oracle import Oracle
+                from evaluation.oracle import Oracle, arm_config
 
                 orc = Oracle(m, m._day + days)
+                config = arm_config(config)
             arm = _Arm(name, m, config, oracle=orc)
             for _ in range(days):
                 ladder_contacts = conn.recv()
@@ -649,10 +650,11 @@ def _simulate_policy(
         policy_arm = _Arm("policy", market(), replace(base, control_share=0.0))
         oracle_arm = None
         if oracle:
-            from evaluation.oracle import Oracle
+            from evaluation.oracle import Oracle, arm_config
 
             m = market()
-            oracle_arm = _Arm("oracle", m, replace(base, control_share=0.0), oracle=Oracle(m, m._day + days))
+            cfg = arm_config(replace(base, control_share=0.0))
+            oracle_arm = _Arm("oracle", m, cfg, oracle=Oracle(m, m._day + days))
         t0 = datetime.now(UTC)
         lad, policy, orc = _run_sequential(ladder_arm, policy_arm, oracle_arm, days, share, capped, seed, since)
 

@@ -30,6 +30,7 @@ from __future__ import annotations
 
 import contextlib
 from collections.abc import Iterator
+from dataclasses import replace
 from typing import Any
 
 import numpy as np
@@ -88,7 +89,7 @@ class Oracle:
         nudged = (1 - p_resp) * nudge * np.minimum(sens / 0.3, 2.0)
         return TAKE_SHARE * (1 - st.BOUNCE[ch]) * (replied + nudged) * mult
 
-    def draws(self, post: pd.DataFrame, seed: int, as_of: Any) -> pd.Series:
+    def draws(self, post: pd.DataFrame, seed: int, as_of: Any, exploration: float = 1.0) -> pd.Series:
         """Stands in for :func:`ml.nba.bandit.thompson_draws`: the true P(pull) per posterior row."""
         ci = post["customer_id"].astype(str).map(self.index).to_numpy(dtype=np.int64)
         ch = post["channel"].astype(str).map(_CHANNEL).to_numpy(dtype=np.int64)
@@ -138,6 +139,16 @@ class Oracle:
             usd_days.append(float((usd * days).sum()))
         cost = np.where(lg, cfg.cost("escalate"), cfg.cost("escalate") / 4)
         return p * np.asarray(usd_days) / cfg.value_horizon_days - cost
+
+
+def arm_config(cfg: NbaConfig) -> NbaConfig:
+    """The oracle arm's configuration: the policy's, less the heuristic that stands in for a truth it knows.
+
+    ``stopped_paying_factor`` guesses from the payment record which accounts defaulted; the oracle's
+    P(pull) and escalation value already carry each customer's default and insolvency, so the cut would
+    count them twice (issue 22).
+    """
+    return replace(cfg, stopped_paying_factor=1.0)
 
 
 @contextlib.contextmanager

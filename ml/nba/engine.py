@@ -466,7 +466,7 @@ def _lawful_candidates(
             ),
             cfg.bandit,
         )
-        post["draw"] = bandit.thompson_draws(post, cfg.seed, as_of)
+        post["draw"] = bandit.thompson_draws(post, cfg.seed, as_of, cfg.bandit.exploration)
         lawful = lawful.merge(post[["customer_id", "channel", "draw", "alpha", "beta"]], on=["customer_id", "channel"])
         a = acc.loc[lawful["customer_id"]]
         fat = value.fatigue(pd.Series(a["n14"].to_numpy(), index=lawful.index), cfg.fatigue_per_contact)

@@ -13,13 +13,16 @@ customer's expected days late (mean days late of his settled invoices, ``f_cust_
   payables on the due date at the earliest, so a contact about an invoice not yet due can make it
   paid on time, never early.
 
-An account without a lateness estimate falls back to ``risk x days_late_at_full_risk``. Three options,
-off by default (they did not lower DSO in the closed loop, bench/RESULTS.md issue 6, 2026-12-04): the
-customer's recent lateness (invoices due in the last 180 days) floored by his oldest open invoice's
-days past due (``recent_lateness``, ``open_lateness``); a cut for an account that stopped paying (no
-payment for 90 days and an invoice 60 days past his usual lateness: a defaulted customer,
-``stopped_paying_factor``); and a cut by the share that recent contacts already made him pay
-(``commit_days``, :func:`committed_share`: a reply most likely did, an unanswered message sometimes).
+An account without a lateness estimate falls back to ``risk x days_late_at_full_risk``. An account
+that stopped paying (no payment for 90 days and an invoice 60 days past his usual lateness: most likely
+a defaulted customer, whose open items the bad-debt policy writes off) is worth a tenth of a contact
+(``stopped_paying_factor`` 0.1, on since issue 22: with the collectable DSO and the write-off, the
+contacts the policy spent on such accounts - 9% of its budget - moved nothing; bench/RESULTS.md,
+2026-12-06). Two options, off by default (they did not lower DSO in the closed loop, bench/RESULTS.md
+issue 6, 2026-12-04): the customer's recent lateness (invoices due in the last 180 days) floored by his
+oldest open invoice's days past due (``recent_lateness``, ``open_lateness``); and a cut by the share that
+recent contacts already made him pay (``commit_days``, :func:`committed_share`: a reply most likely
+did, an unanswered message sometimes).
 
 The other numbers per account:
 
@@ -112,8 +115,10 @@ class NbaConfig:
         stopped_paying_days: An account with no payment for more than this many days (or never) ...
         stopped_paying_gap_days: ... and an invoice this many days later than its usual lateness has
             stopped paying (a defaulted customer): reminders rarely move it.
-        stopped_paying_factor: Multiplier on P(pull) of a contact to an account that stopped paying
-            (1.0: no distinction).
+        stopped_paying_factor: Multiplier on P(pull) of a contact (and of an escalation) to an account
+            that stopped paying (1.0: no distinction). 0.1: a defaulted customer pays a written reminder
+            about a tenth as often (the simulator's evidence-based reaction model, issue 22), and the
+            bad-debt policy writes its open items off.
         commit_days: Outbound contacts of the last this many days may already have made the customer
             pay what they covered (a reply most likely, an unanswered message sometimes): a new contact
             is only worth the share not yet committed (0: off).
@@ -163,7 +168,7 @@ class NbaConfig:
     open_lateness: bool = False
     stopped_paying_days: int = 90
     stopped_paying_gap_days: int = 60
-    stopped_paying_factor: float = 1.0
+    stopped_paying_factor: float = 0.1
     commit_days: int = 0
     nudge_rate: float = 0.15
     daily_contact_budget: int | None = None

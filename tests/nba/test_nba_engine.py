@@ -65,7 +65,9 @@ def test_output_contract_and_consolidated_contact() -> None:
 
 
 def test_suppression_and_routing() -> None:
-    accounts = [big("P"), big("Q"), big("D", needs_dispute_review=True), big("B", dpd=100, risk_score=0.9)]
+    # B at 50 days past due: a payment plan is offered from 45, an escalation only from 60 (at 100 days a
+    # legal letter is worth more than the e-mail on the posterior means, issue 22)
+    accounts = [big("P"), big("Q"), big("D", needs_dispute_review=True), big("B", dpd=50, risk_score=0.9)]
     accounts.append(big("L", dpd=120, risk_score=0.95))
     contacts = [contact(f"k{c}", c) for c in "PQDBL"]
     inter = [
@@ -142,6 +144,20 @@ def test_posteriors_update_with_outcomes_and_decay() -> None:
     assert draws.equals(bandit.thompson_draws(post, 7, AS_OF)) and not draws.equals(
         bandit.thompson_draws(post, 7, AS_OF + timedelta(days=1))
     )
+
+
+def test_exploration_tempers_the_thompson_draws() -> None:
+    """``exploration`` scales the draws' spread around the posterior means; 0 ranks by the means (issue 22)."""
+    inter = pd.DataFrame([interaction("C1", "replied", channel="sms", days_ago=d) for d in (1, 2, 3)])
+    cust = pd.DataFrame({"customer_id": [f"C{i}" for i in range(1, 41)], "segment": "smb"})
+    post = bandit.customer_posteriors(
+        cust, bandit.response_counts(inter, cust.set_index("customer_id")["segment"], AS_OF)
+    )
+    mean = post["alpha"] / (post["alpha"] + post["beta"])
+    assert bandit.thompson_draws(post, 7, AS_OF, exploration=0.0).equals(mean)
+    spread = {e: float((bandit.thompson_draws(post, 7, AS_OF, exploration=e) - mean).std()) for e in (1.0, 0.1)}
+    assert spread[0.1] < 0.5 * spread[1.0]
+    assert bandit.thompson_draws(post, 7, AS_OF, exploration=1.0).equals(bandit.thompson_draws(post, 7, AS_OF))
 
 
 def test_a_customer_responsive_on_one_channel_is_expected_to_answer_on_the_others() -> None:
