@@ -103,6 +103,30 @@ FROM_NUMBER = "+15550001234"
 TERMINAL = ("COMPLETED", "FAILED", "CRASHED", "CANCELLED")
 
 
+def queued_at(tasks: pd.DataFrame, at: pd.Timestamp) -> pd.DataFrame:
+    """The contacts a reply or a bank payment arriving at ``at`` must cancel (issue 18: "promises, disputes,
+    opt-outs and bank-seen payments that arrive during the day cancel the queued contacts they concern").
+
+    Of ``tasks`` (one customer's, or the ones naming the paid invoices), those that at ``at`` (naive UTC) are:
+
+    - customer-facing collection contacts: a channel the pre-send re-check covers
+      (``ml.nba.revalidate.CONSENT_COLUMN``), not an internal task (hand-off, reviews) and not the agent's
+      answer to a reply (``revalidate.REPLY_ACTIONS``: the reply itself creates it and sends it at once);
+    - decided before ``at`` (``decided``: 06:00 company time of the decision date; a contact decided
+      later saw the reply);
+    - neither sent (``sent_at``) nor already dead (``dead_at``: cancelled, e.g. by an earlier reply of
+      the same customer, or expired) before ``at``;
+    - with their window not yet closed (``not_after``).
+    """
+    from ml.nba.revalidate import CONSENT_COLUMN, REPLY_ACTIONS
+
+    q = tasks[tasks["channel"].isin(list(CONSENT_COLUMN)) & ~tasks["action"].isin(REPLY_ACTIONS)]
+    q = q[q["decided"] <= at]
+    sent, dead = pd.to_datetime(q["sent_at"]), pd.to_datetime(q["dead_at"])
+    q = q[(sent.isna() | (sent > at)) & (dead.isna() | (dead >= at))]
+    return q[pd.to_datetime(q["not_after"]) > at]
+
+
 def free_port() -> int:
     """A free loopback port."""
     with socket.socket() as s:
@@ -770,7 +794,9 @@ class Harness:
             if picked >= n:
                 break
             phone = str(t.get("phone") or "")
-            if tid in sent or t["customer_id"] in customers or not phone or t["channel"] not in ("whatsapp", "sms"):
+            if tid in sent or tid in self._settled or t["customer_id"] in customers or not phone:
+                continue  # sent, or already cancelled or expired: nothing queued for the probe to cancel
+            if t["channel"] not in ("whatsapp", "sms"):
                 continue
             if not (ts + pd.Timedelta(hours=1) < t["not_before"] < ts + pd.Timedelta(hours=12)):
                 continue
@@ -1169,10 +1195,11 @@ class Harness:
         with self.ops() as con:
             states = con.execute(
                 "with last as (select task_id, arg_max(state, event_seq) as state,"
-                " arg_max(detail, event_seq) as last_error, max(event_at) filter (where state = 'sent') as sent_at"
+                " arg_max(detail, event_seq) as last_error, max(event_at) filter (where state = 'sent') as sent_at,"
+                " min(event_at) filter (where state = 'dead') as dead_at"
                 " from outbox.task_events group by task_id)"
-                " select t.task_id, t.customer_id, t.channel, t.decision_date, t.not_before, t.not_after,"
-                " t.invoice_ids, l.state, l.last_error, l.sent_at"
+                " select t.task_id, t.customer_id, t.action, t.channel, t.decision_date, t.not_before, t.not_after,"
+                " t.invoice_ids, l.state, l.last_error, l.sent_at, l.dead_at"
                 " from outbox.contact_tasks t join last l using (task_id)"
             ).df()
             cancels = con.execute(
@@ -1281,10 +1308,17 @@ class Harness:
             offset += 200
 
     def latencies(self, states: pd.DataFrame, cancels: pd.DataFrame) -> dict[str, Any]:
-        """Production-equivalent minutes from a reply / a bank arrival to the cancellation of queued contacts."""
+        """Production-equivalent minutes from a reply / a bank arrival to the cancellation of queued contacts.
+
+        For each promise, dispute (the customer's contacts), opt-out (the customer's contacts on the channel
+        opted out) and bank-seen payment (the contacts naming a paid invoice): the contacts queued then
+        (:func:`queued_at`: the rule's scope, not the agent's own answer to the reply nor a contact already
+        sent, cancelled or expired before it). ``n`` and the minutes: events whose queued contacts got a
+        ``cancelled before sending`` event at or after the event; ``queued_not_cancelled``: events with
+        queued contacts none of which was cancelled (a product miss); events with none queued are not counted.
+        """
         run_wall = self.pass_wall
         cancels = cancels.assign(event_at=pd.to_datetime(cancels["event_at"]))
-        sent_at = states.set_index("task_id")["sent_at"]
         decided_at = {}
         for d in states["decision_date"].unique():
             local6 = datetime.combine(pd.Timestamp(d).date(), datetime.min.time()).replace(hour=6, tzinfo=COMPANY_TZ)
@@ -1315,10 +1349,7 @@ class Harness:
         def measure(events: list[tuple[pd.Timestamp, pd.DataFrame]], correct: bool = False) -> dict[str, Any]:
             mins, missed, raw = [], 0, []
             for at, candidates in events:
-                queued = candidates[(candidates["decided"] <= at)]
-                still = [pd.isna(sent_at.get(t)) or sent_at.get(t) > at for t in queued["task_id"]]
-                queued = queued[pd.Series(still, index=queued.index, dtype=bool)]  # a bare [] would pick columns
-                queued = queued[pd.to_datetime(queued["not_after"]) > at]
+                queued = queued_at(candidates, at)
                 if queued.empty:
                     continue
                 c = cancels[cancels["task_id"].isin(queued["task_id"]) & (cancels["event_at"] >= at)]
@@ -1337,11 +1368,14 @@ class Harness:
                 **({"median_min_clock": round(statistics.median(raw), 1) if raw else None} if correct else {}),
             }
 
-        def replies(kinds: tuple[str, ...]) -> list[tuple[pd.Timestamp, pd.DataFrame]]:
+        def replies(kinds: tuple[str, ...], same_channel: bool = False) -> list[tuple[pd.Timestamp, pd.DataFrame]]:
             return [
                 (
                     pd.Timestamp(x["at"]).tz_convert("UTC").tz_localize(None),
-                    tasks[tasks["customer_id"] == x["customer_id"]],
+                    tasks[
+                        (tasks["customer_id"] == x["customer_id"])
+                        & (tasks["channel"].eq(x["channel"]) if same_channel else True)
+                    ],
                 )
                 for x in self.posted
                 if x["kind"] in kinds
@@ -1357,7 +1391,7 @@ class Harness:
             "promise_or_dispute_to_cancel": measure(replies(("promise", "dispute", "probe_promise"))),
             "of_which_natural_replies": measure(replies(("promise", "dispute"))),
             "of_which_probes": measure(replies(("probe_promise",))),
-            "opt_out_to_cancel": measure(replies(("opt_out",))),
+            "opt_out_to_cancel": measure(replies(("opt_out",), same_channel=True)),
             "bank_payment_to_cancel": measure(bank, correct=True),
         }
 
