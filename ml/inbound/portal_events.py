@@ -168,9 +168,21 @@ def record_dispute_lifts(con: duckdb.DuckDBPyConnection, resolved: pd.DataFrame)
     if resolved is None or resolved.empty:
         return 0
     before = con.execute(f"select count(*) from {LIFTS_TABLE}").fetchall()[0][0]
-    pairs = zip(resolved["invoice_id"], resolved["resolved_at"], strict=True)
-    rows = [(str(i), pd.Timestamp(r).to_pydatetime()) for i, r in pairs]
-    con.executemany(f"insert or ignore into {LIFTS_TABLE} values (?, ?)", rows)
+    # One set-based insert: the CRM's whole history of resolved disputes comes every day, and a
+    # row-by-row executemany grew with it (issue 19: the decide stage at profile L).
+    lifts = pd.DataFrame(
+        {
+            "invoice_id": resolved["invoice_id"].astype(str),
+            "resolved_at": pd.to_datetime(resolved["resolved_at"]).astype("datetime64[us]"),
+        }
+    )
+    con.register("_dispute_lifts", lifts)
+    try:
+        con.execute(
+            f"insert or ignore into {LIFTS_TABLE} select distinct invoice_id, resolved_at from _dispute_lifts"
+        ).fetchall()
+    finally:
+        con.unregister("_dispute_lifts")
     return con.execute(f"select count(*) from {LIFTS_TABLE}").fetchall()[0][0] - before
 
 
