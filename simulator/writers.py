@@ -256,19 +256,19 @@ def simulate_day(
     """
     out_dir = Path(out_dir)
     since = None
-    if (out_dir / MANIFEST_FILE).is_file():
-        last = SimulationManifest.read(out_dir)
-        same_world = (last.seed, last.profile, last.start_date, last.n_customers) == (
-            seed,
-            get_profile(profile).name,
-            start_date,
-            n_customers or get_profile(profile).n_customers,
-        )
-        bulk_there = all((out_dir / rel).is_file() for rel in STREAM_FILES.values())
-        if same_world and bulk_there and not last.defects and last.as_of < as_of:
-            since = last.as_of
-        elif same_world and bulk_there and not last.defects and last.as_of == as_of:
+    last = _readable_manifest(out_dir)
+    prof = get_profile(profile)
+    if (
+        last is not None
+        and not last.defects
+        and (last.seed, last.profile, last.start_date, last.n_customers)
+        == (seed, prof.name, start_date, n_customers or prof.n_customers)
+        and all((out_dir / rel).is_file() for rel in STREAM_FILES.values())
+        and last.as_of <= as_of
+    ):
+        if last.as_of == as_of:
             return last  # this day's extract is already there
+        since = last.as_of
     if since is None:
         for rel in STREAM_FILES.values():
             bulk = out_dir / rel
@@ -277,6 +277,16 @@ def simulate_day(
     return simulate(
         out_dir, profile=profile, seed=seed, as_of=as_of, start_date=start_date, n_customers=n_customers, since=since
     )
+
+
+def _readable_manifest(out_dir: Path) -> SimulationManifest | None:
+    """The manifest in ``out_dir``, or None when there is none or it cannot be read (then the bulk is rewritten)."""
+    try:
+        return SimulationManifest.read(out_dir)
+    except FileNotFoundError:
+        return None
+    except (ValueError, KeyError, TypeError):  # truncated, garbled or from another version: start over
+        return None
 
 
 def increment_path(bulk: Path, as_of: date) -> Path:

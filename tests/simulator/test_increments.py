@@ -112,6 +112,22 @@ def test_another_history_writes_the_bulk_again_and_drops_the_increments(tmp_path
     assert _day(tmp_path, FIRST + timedelta(days=4), seed=SEED + 1).since is None
 
 
+@pytest.mark.parametrize(
+    "manifest",
+    [b"", b'{"profile": "S", "seed": 11, "as_of": "2025-12-1', b"\xff\xfe\x00garbage", b'{"profile": "S"}'],
+    ids=["empty", "truncated", "wrong encoding", "missing keys"],
+)
+def test_a_damaged_manifest_rewrites_the_bulk_exports(tmp_path: Path, manifest: bytes) -> None:
+    """A manifest that cannot be read says nothing about what is on disk: the bulk exports are written again."""
+    _day(tmp_path, FIRST)
+    _day(tmp_path, FIRST + timedelta(days=3))
+    assert _increments(tmp_path)
+    (tmp_path / "manifest.json").write_bytes(manifest)
+    again = _day(tmp_path, FIRST + timedelta(days=4))
+    assert again.since is None and not _increments(tmp_path)
+    assert SimulationManifest.read(tmp_path).as_of == FIRST + timedelta(days=4)
+
+
 def test_since_must_precede_as_of(tmp_path: Path) -> None:
     from simulator import simulate
 
